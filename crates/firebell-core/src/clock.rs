@@ -1,0 +1,72 @@
+//! The injected clock. Logic never reads the system time directly, so tests can
+//! fast-forward an escalation instead of sleeping.
+
+use jiff::{SignedDuration, Timestamp};
+use std::sync::Mutex;
+
+/// A source of "now".
+pub trait Clock: Send + Sync + 'static {
+    fn now(&self) -> Timestamp;
+    /// True when time only moves when a test moves it; background loops then
+    /// do not sleep on real time.
+    fn is_manual(&self) -> bool {
+        false
+    }
+}
+
+/// The real wall clock.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Timestamp {
+        Timestamp::now()
+    }
+}
+
+/// A clock that only moves when told to. Used by tests.
+#[derive(Debug)]
+pub struct ManualClock {
+    now: Mutex<Timestamp>,
+}
+
+impl ManualClock {
+    pub fn new(start: Timestamp) -> Self {
+        Self {
+            now: Mutex::new(start),
+        }
+    }
+
+    pub fn set(&self, t: Timestamp) {
+        *self.now.lock().unwrap_or_else(|p| p.into_inner()) = t;
+    }
+
+    pub fn advance(&self, by: SignedDuration) {
+        let mut now = self.now.lock().unwrap_or_else(|p| p.into_inner());
+        *now = now.saturating_add(by).unwrap_or(*now);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> Timestamp {
+        *self.now.lock().unwrap_or_else(|p| p.into_inner())
+    }
+    fn is_manual(&self) -> bool {
+        true
+    }
+}
+
+/// Milliseconds since the Unix epoch: how instants are stored.
+pub fn to_millis(t: Timestamp) -> i64 {
+    t.as_millisecond()
+}
+
+/// The inverse of [`to_millis`]; out-of-range values clamp to the nearest
+/// representable instant.
+pub fn from_millis(ms: i64) -> Timestamp {
+    Timestamp::from_millisecond(ms).unwrap_or(if ms < 0 {
+        Timestamp::MIN
+    } else {
+        Timestamp::MAX
+    })
+}

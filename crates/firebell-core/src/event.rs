@@ -1,0 +1,268 @@
+//! Events: what a source tells Firebell. Every ingest format is translated into
+//! an [`Event`] before anything else happens.
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+/// Longest summary accepted, in characters (PagerDuty's limit).
+pub const MAX_SUMMARY_CHARS: usize = 1024;
+/// Longest dedup key accepted, in characters (PagerDuty's limit).
+pub const MAX_DEDUP_KEY_CHARS: usize = 255;
+/// Longest source accepted, in characters.
+pub const MAX_SOURCE_CHARS: usize = 255;
+/// Most labels on one event.
+pub const MAX_LABELS: usize = 64;
+
+/// How bad it is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Critical,
+    Error,
+    Warning,
+    Info,
+}
+
+impl Severity {
+    pub const ALL: [Severity; 4] = [
+        Severity::Critical,
+        Severity::Error,
+        Severity::Warning,
+        Severity::Info,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Critical => "critical",
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+            Severity::Info => "info",
+        }
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Severity {
+    type Err = FieldError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Severity::ALL
+            .into_iter()
+            .find(|v| v.as_str() == s)
+            .ok_or_else(|| {
+                FieldError::new(
+                    "severity",
+                    format!("unknown severity {s:?}; expected one of critical, error, warning, info"),
+                )
+            })
+    }
+}
+
+/// What the source says happened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EventAction {
+    Trigger,
+    Acknowledge,
+    Resolve,
+}
+
+impl EventAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventAction::Trigger => "trigger",
+            EventAction::Acknowledge => "acknowledge",
+            EventAction::Resolve => "resolve",
+        }
+    }
+}
+
+impl FromStr for EventAction {
+    type Err = FieldError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "trigger" => Ok(EventAction::Trigger),
+            "acknowledge" => Ok(EventAction::Acknowledge),
+            "resolve" => Ok(EventAction::Resolve),
+            other => Err(FieldError::new(
+                "action",
+                format!("unknown action {other:?}; expected one of trigger, acknowledge, resolve"),
+            )),
+        }
+    }
+}
+
+/// One wrong field of an input, named.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    /// The same error, its field put under `prefix` (`events[3]`).
+    pub fn within(mut self, prefix: &str) -> Self {
+        self.field = format!("{prefix}.{}", self.field);
+        self
+    }
+}
+
+/// The key that makes repeated events about one problem collapse into one alert.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct DedupKey(String);
+
+impl DedupKey {
+    pub fn parse(s: impl Into<String>) -> Result<Self, FieldError> {
+        let s = s.into();
+        if s.is_empty() {
+            return Err(FieldError::new("dedup_key", "must not be empty"));
+        }
+        if s.chars().count() > MAX_DEDUP_KEY_CHARS {
+            return Err(FieldError::new(
+                "dedup_key",
+                format!("longer than {MAX_DEDUP_KEY_CHARS} characters"),
+            ));
+        }
+        if s.chars().any(char::is_control) {
+            return Err(FieldError::new(
+                "dedup_key",
+                "must not contain control characters",
+            ));
+        }
+        Ok(Self(s))
+    }
+
+    /// A key derived from what the event says, for triggers sent without one:
+    /// the same summary, source and labels on the same service always give the
+    /// same key, so repeats still collapse.
+    pub fn derive(
+        service: &str,
+        summary: &str,
+        source: &str,
+        labels: &BTreeMap<String, String>,
+    ) -> Self {
+        let mut h = Sha256::new();
+        for part in [service, summary, source] {
+            h.update(part.as_bytes());
+            h.update([0xff]);
+        }
+        for (k, v) in labels {
+            h.update(k.as_bytes());
+            h.update([0xfe]);
+            h.update(v.as_bytes());
+            h.update([0xff]);
+        }
+        let digest = h.finalize();
+        let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+        Self(format!("auto-{hex}"))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for DedupKey {
+    type Error = FieldError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        DedupKey::parse(s)
+    }
+}
+
+impl From<DedupKey> for String {
+    fn from(k: DedupKey) -> String {
+        k.0
+    }
+}
+
+impl fmt::Display for DedupKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// One validated message from a source, bound to a service.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub service: String,
+    pub action: EventAction,
+    pub dedup_key: DedupKey,
+    /// Empty only for acknowledge/resolve events that carried none.
+    pub summary: String,
+    pub severity: Severity,
+    pub source: String,
+    pub labels: BTreeMap<String, String>,
+    pub details: serde_json::Map<String, serde_json::Value>,
+    pub occurred_at: Timestamp,
+}
+
+/// Checks the free-text fields shared by every ingest format.
+pub fn check_text(field: &str, value: &str, max_chars: usize) -> Result<(), FieldError> {
+    if value.chars().count() > max_chars {
+        return Err(FieldError::new(
+            field,
+            format!("longer than {max_chars} characters"),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a label set: bounded count, non-empty names.
+pub fn check_labels(labels: &BTreeMap<String, String>) -> Result<(), FieldError> {
+    if labels.len() > MAX_LABELS {
+        return Err(FieldError::new(
+            "labels",
+            format!("more than {MAX_LABELS} labels"),
+        ));
+    }
+    if labels.keys().any(|k| k.is_empty()) {
+        return Err(FieldError::new("labels", "a label name is empty"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn derived_keys_collapse_repeats_and_separate_differences() {
+        let mut labels = BTreeMap::new();
+        labels.insert("host".to_string(), "web1".to_string());
+        let a = DedupKey::derive("checkout", "disk full", "web1", &labels);
+        let b = DedupKey::derive("checkout", "disk full", "web1", &labels);
+        assert_eq!(a, b);
+        let c = DedupKey::derive("checkout", "disk full", "web2", &labels);
+        assert_ne!(a, c);
+        // field boundaries matter: ("ab","c") differs from ("a","bc")
+        let d = DedupKey::derive("checkout", "ab", "c", &BTreeMap::new());
+        let e = DedupKey::derive("checkout", "a", "bc", &BTreeMap::new());
+        assert_ne!(d, e);
+    }
+
+    #[test]
+    fn bad_values_name_their_field() {
+        assert_eq!("loud".parse::<Severity>().unwrap_err().field, "severity");
+        assert_eq!("fire".parse::<EventAction>().unwrap_err().field, "action");
+        assert_eq!(DedupKey::parse("").unwrap_err().field, "dedup_key");
+        assert!(DedupKey::parse("x".repeat(256)).is_err());
+        assert!(DedupKey::parse("x".repeat(255)).is_ok());
+    }
+}

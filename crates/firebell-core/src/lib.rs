@@ -1,0 +1,14 @@
+//! Firebell's domain: events, alerts, configuration and the escalation rules,
+//! as plain data and pure functions. Nothing in this crate does I/O; time comes
+//! in as an argument or through the [`clock::Clock`] trait.
+#![forbid(unsafe_code)]
+
+pub mod alert;
+pub mod clock;
+pub mod config;
+pub mod escalation;
+pub mod event;
+pub mod notification;
+pub mod render;
+
+pub use jiff::{SignedDuration, Timestamp};

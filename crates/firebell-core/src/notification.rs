@@ -1,0 +1,127 @@
+//! Notifications: one outbound message to one contact method about one alert.
+
+use crate::alert::AlertId;
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use std::str::FromStr;
+
+pub type NotificationId = i64;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum NotificationKind {
+    /// A page about a real alert.
+    #[serde(rename = "alert.notify")]
+    Notify,
+    /// A test page: marked as such, pages nobody else.
+    #[serde(rename = "alert.test")]
+    Test,
+}
+
+impl NotificationKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotificationKind::Notify => "alert.notify",
+            NotificationKind::Test => "alert.test",
+        }
+    }
+}
+
+impl FromStr for NotificationKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "alert.notify" => Ok(NotificationKind::Notify),
+            "alert.test" => Ok(NotificationKind::Test),
+            other => Err(format!("unknown notification kind {other:?}")),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NotificationStatus {
+    /// Waiting for its (next) attempt.
+    Pending,
+    /// Claimed by a dispatcher under a lease.
+    Sending,
+    Delivered,
+    /// Failed for good.
+    Failed,
+    /// No longer needed (the alert was acknowledged or resolved).
+    Cancelled,
+}
+
+impl NotificationStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotificationStatus::Pending => "pending",
+            NotificationStatus::Sending => "sending",
+            NotificationStatus::Delivered => "delivered",
+            NotificationStatus::Failed => "failed",
+            NotificationStatus::Cancelled => "cancelled",
+        }
+    }
+}
+
+impl FromStr for NotificationStatus {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "pending" => Ok(NotificationStatus::Pending),
+            "sending" => Ok(NotificationStatus::Sending),
+            "delivered" => Ok(NotificationStatus::Delivered),
+            "failed" => Ok(NotificationStatus::Failed),
+            "cancelled" => Ok(NotificationStatus::Cancelled),
+            other => Err(format!("unknown notification status {other:?}")),
+        }
+    }
+}
+
+/// A page to queue in the outbox.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewNotification {
+    /// Unique per (alert, round, step, user, contact): queuing it twice is a no-op.
+    pub idem_key: String,
+    pub alert_id: AlertId,
+    pub user: String,
+    pub contact_index: u32,
+    pub channel: String,
+    pub address: String,
+    pub kind: NotificationKind,
+    pub step: u32,
+    #[serde(rename = "loop")]
+    pub loop_: u32,
+    /// When the first attempt is due.
+    pub due_at: Timestamp,
+}
+
+/// A page in the outbox.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Notification {
+    pub id: NotificationId,
+    pub alert_id: AlertId,
+    pub user: String,
+    pub contact_index: u32,
+    pub channel: String,
+    pub address: String,
+    pub kind: NotificationKind,
+    pub step: u32,
+    #[serde(rename = "loop")]
+    pub loop_: u32,
+    pub status: NotificationStatus,
+    /// Attempts made so far (before the current one, when claimed).
+    pub attempts: u32,
+    pub next_attempt_at: Timestamp,
+    pub last_error: Option<String>,
+    pub created_at: Timestamp,
+}
+
+/// What one delivery attempt came to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Delivery {
+    Delivered { detail: String },
+    /// Worth trying again (timeout, connection error, 5xx, 429).
+    Retryable { error: String },
+    /// Trying again will not help (4xx, bad address).
+    Permanent { error: String },
+}
