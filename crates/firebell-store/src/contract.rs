@@ -1,0 +1,582 @@
+//! The contract test suite. A backend runs it with [`crate::store_contract_tests!`]:
+//!
+//! ```ignore
+//! firebell_store::store_contract_tests!(async { let dir = tempdir(); (open(dir.path()), dir) });
+//! ```
+//!
+//! The expression yields `(store, guard)`; the guard (a temp dir, a database
+//! handle) is kept alive for the test's duration.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use crate::{AlertFilter, CommitResult, Finish, IngestItem, Store};
+use firebell_core::alert::{AlertStatus, TimelineEntry, TimelineKind};
+use firebell_core::escalation::{Escalation, Phase, Transition};
+use firebell_core::event::{DedupKey, Event, EventAction, Severity};
+use firebell_core::notification::{NewNotification, NotificationKind, NotificationStatus};
+use jiff::{SignedDuration, Timestamp};
+
+/// Generates one `#[tokio::test]` per contract test.
+#[macro_export]
+macro_rules! store_contract_tests {
+    ($make:expr) => {
+        mod store_contract {
+            #[allow(unused_imports)]
+            use super::*;
+            $crate::store_contract_tests!(@each $make;
+                trigger_creates_alert_and_escalation,
+                repeated_triggers_collapse,
+                acknowledge_and_resolve_from_source,
+                acknowledge_or_resolve_without_open_alert,
+                commit_checks_the_version,
+                notifications_are_idempotent,
+                claims_take_a_lease,
+                finishing_records_attempts,
+                cancelled_pages_stay_cancelled,
+                due_escalations_in_order,
+                list_alerts_filters_and_pages,
+                services_are_separate,
+            );
+        }
+    };
+    (@each $make:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $name() {
+                let (store, _guard) = $make.await;
+                $crate::contract::$name(store).await;
+            }
+        )*
+    };
+}
+
+pub fn t0() -> Timestamp {
+    "2026-01-01T00:00:00Z".parse().unwrap()
+}
+
+pub fn at(secs: i64) -> Timestamp {
+    t0() + SignedDuration::from_secs(secs)
+}
+
+pub fn event(service: &str, action: EventAction, key: &str) -> Event {
+    Event {
+        service: service.to_string(),
+        action,
+        dedup_key: DedupKey::parse(key).unwrap(),
+        summary: format!("{key} is broken"),
+        severity: Severity::Critical,
+        source: "test".into(),
+        labels: [("host".to_string(), "web1".to_string())].into(),
+        details: serde_json::Map::new(),
+        occurred_at: t0(),
+    }
+}
+
+pub fn item(action: EventAction, key: &str, secs: i64) -> IngestItem {
+    IngestItem {
+        event: event("svc", action, key),
+        policy: Some("p".into()),
+        received_at: at(secs),
+    }
+}
+
+fn page(alert_id: i64, user: &str, secs: i64) -> NewNotification {
+    NewNotification {
+        idem_key: format!("{alert_id}:0:0:{user}:0"),
+        alert_id,
+        user: user.into(),
+        contact_index: 0,
+        channel: "console".into(),
+        address: "stdout".into(),
+        kind: NotificationKind::Notify,
+        step: 0,
+        loop_: 0,
+        due_at: at(secs),
+    }
+}
+
+/// Commits a transition that queues `pages` on the alert's escalation.
+async fn queue<S: Store>(store: &S, alert_id: i64, pages: Vec<NewNotification>) {
+    let esc = store.escalation(alert_id).await.unwrap().unwrap();
+    let mut next = esc.clone();
+    next.phase = Phase::Waiting;
+    next.due_at = Some(at(120));
+    let r = store
+        .commit(
+            esc.version,
+            Transition {
+                escalation: next,
+                notifications: pages,
+                timeline: vec![],
+                alert_status: None,
+            },
+            at(0),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r, CommitResult::Applied);
+}
+
+pub async fn trigger_creates_alert_and_escalation<S: Store>(store: S) {
+    let out = store
+        .ingest(vec![item(EventAction::Trigger, "k1", 0)])
+        .await
+        .unwrap();
+    assert_eq!(out.len(), 1);
+    let id = out[0].alert_id.expect("an alert");
+    assert_eq!(out[0].status, Some(AlertStatus::Triggered));
+    assert!(!out[0].duplicate);
+    let alert = store.get_alert(id).await.unwrap().unwrap();
+    assert_eq!(alert.service, "svc");
+    assert_eq!(alert.dedup_key.as_str(), "k1");
+    assert_eq!(alert.count, 1);
+    assert_eq!(alert.summary, "k1 is broken");
+    assert_eq!(alert.labels["host"], "web1");
+    assert_eq!(alert.created_at, at(0));
+    let esc = store.escalation(id).await.unwrap().unwrap();
+    assert_eq!(esc.phase, Phase::Pending);
+    assert_eq!(esc.due_at, Some(at(0)));
+    assert_eq!(esc.policy, "p");
+    let tl = store.timeline(id).await.unwrap();
+    assert_eq!(tl.len(), 1);
+    assert_eq!(tl[0].kind, TimelineKind::Received);
+    assert!(store.get_alert(id + 1000).await.unwrap().is_none());
+
+    // No policy: recorded, never escalated.
+    let mut quiet = item(EventAction::Trigger, "k2", 0);
+    quiet.policy = None;
+    let out = store.ingest(vec![quiet]).await.unwrap();
+    assert!(store.escalation(out[0].alert_id.unwrap()).await.unwrap().is_none());
+}
+
+pub async fn repeated_triggers_collapse<S: Store>(store: S) {
+    let items: Vec<_> = (0..100).map(|i| item(EventAction::Trigger, "same", i)).collect();
+    let out = store.ingest(items).await.unwrap();
+    let id = out[0].alert_id.unwrap();
+    assert!(out.iter().all(|o| o.alert_id == Some(id)));
+    assert_eq!(out.iter().filter(|o| o.duplicate).count(), 99);
+    let alert = store.get_alert(id).await.unwrap().unwrap();
+    assert_eq!(alert.count, 100);
+    assert_eq!(alert.updated_at, at(99));
+    let tl = store.timeline(id).await.unwrap();
+    assert_eq!(tl.len(), 100);
+    assert_eq!(
+        tl.iter().filter(|e| e.kind == TimelineKind::Deduplicated).count(),
+        99
+    );
+    // Separate batches collapse too.
+    let out = store
+        .ingest(vec![item(EventAction::Trigger, "same", 200)])
+        .await
+        .unwrap();
+    assert_eq!(out[0].alert_id, Some(id));
+    assert_eq!(store.get_alert(id).await.unwrap().unwrap().count, 101);
+    assert_eq!(
+        store
+            .list_alerts(AlertFilter {
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(store.alert_counts().await.unwrap().triggered, 1);
+}
+
+pub async fn acknowledge_and_resolve_from_source<S: Store>(store: S) {
+    let id = store
+        .ingest(vec![item(EventAction::Trigger, "k", 0)])
+        .await
+        .unwrap()[0]
+        .alert_id
+        .unwrap();
+    queue(&store, id, vec![page(id, "alice", 0)]).await;
+    let before = store.escalation(id).await.unwrap().unwrap();
+
+    let out = store
+        .ingest(vec![item(EventAction::Acknowledge, "k", 10)])
+        .await
+        .unwrap();
+    assert_eq!(out[0].alert_id, Some(id));
+    assert_eq!(out[0].status, Some(AlertStatus::Acknowledged));
+    let alert = store.get_alert(id).await.unwrap().unwrap();
+    assert_eq!(alert.status, AlertStatus::Acknowledged);
+    assert_eq!(alert.acknowledged_at, Some(at(10)));
+    let esc = store.escalation(id).await.unwrap().unwrap();
+    assert_eq!(esc.phase, Phase::Stopped);
+    assert_eq!(esc.due_at, None);
+    assert!(esc.version > before.version, "a source ack bumps the version");
+    let ns = store.notifications(id).await.unwrap();
+    assert_eq!(ns[0].status, NotificationStatus::Cancelled);
+    assert_eq!(store.alert_counts().await.unwrap().acknowledged, 1);
+
+    // Acknowledging again changes nothing.
+    let out = store
+        .ingest(vec![item(EventAction::Acknowledge, "k", 11)])
+        .await
+        .unwrap();
+    assert!(out[0].duplicate);
+
+    let out = store
+        .ingest(vec![item(EventAction::Resolve, "k", 20)])
+        .await
+        .unwrap();
+    assert_eq!(out[0].status, Some(AlertStatus::Resolved));
+    let alert = store.get_alert(id).await.unwrap().unwrap();
+    assert_eq!(alert.status, AlertStatus::Resolved);
+    assert_eq!(alert.resolved_at, Some(at(20)));
+    let kinds: Vec<_> = store
+        .timeline(id)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            TimelineKind::Received,
+            TimelineKind::Acknowledged,
+            TimelineKind::Resolved
+        ]
+    );
+
+    // A trigger after resolve opens a new alert.
+    let out = store
+        .ingest(vec![item(EventAction::Trigger, "k", 30)])
+        .await
+        .unwrap();
+    assert_ne!(out[0].alert_id, Some(id));
+    assert!(!out[0].duplicate);
+    assert_eq!(store.alert_counts().await.unwrap().triggered, 1);
+}
+
+pub async fn acknowledge_or_resolve_without_open_alert<S: Store>(store: S) {
+    let out = store
+        .ingest(vec![
+            item(EventAction::Acknowledge, "nothing", 0),
+            item(EventAction::Resolve, "nothing", 0),
+        ])
+        .await
+        .unwrap();
+    assert!(out.iter().all(|o| o.alert_id.is_none() && o.status.is_none()));
+    assert!(
+        store
+            .list_alerts(AlertFilter {
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+pub async fn commit_checks_the_version<S: Store>(store: S) {
+    let id = store
+        .ingest(vec![item(EventAction::Trigger, "k", 0)])
+        .await
+        .unwrap()[0]
+        .alert_id
+        .unwrap();
+    let esc = store.escalation(id).await.unwrap().unwrap();
+    let mut next = esc.clone();
+    next.phase = Phase::Waiting;
+    next.step = 1;
+    next.due_at = Some(at(60));
+    let t = Transition {
+        escalation: next,
+        notifications: vec![page(id, "alice", 0)],
+        timeline: vec![TimelineEntry::new(at(0), TimelineKind::Notified, "paging alice")],
+        alert_status: None,
+    };
+    assert_eq!(
+        store.commit(esc.version, t.clone(), at(0)).await.unwrap(),
+        CommitResult::Applied
+    );
+    // The same decision on the same (now stale) version is refused whole.
+    assert_eq!(
+        store.commit(esc.version, t, at(0)).await.unwrap(),
+        CommitResult::Conflict
+    );
+    let stored = store.escalation(id).await.unwrap().unwrap();
+    assert_eq!(stored.version, esc.version + 1);
+    assert_eq!(stored.step, 1);
+    assert_eq!(stored.due_at, Some(at(60)));
+    assert_eq!(store.notifications(id).await.unwrap().len(), 1);
+    assert_eq!(store.timeline(id).await.unwrap().len(), 2);
+
+    // A status change stamps the alert and cancels its pages.
+    let mut stop = stored.clone();
+    stop.phase = Phase::Stopped;
+    stop.due_at = None;
+    let r = store
+        .commit(
+            stored.version,
+            Transition {
+                escalation: stop,
+                notifications: vec![],
+                timeline: vec![],
+                alert_status: Some(AlertStatus::Acknowledged),
+            },
+            at(30),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r, CommitResult::Applied);
+    let alert = store.get_alert(id).await.unwrap().unwrap();
+    assert_eq!(alert.status, AlertStatus::Acknowledged);
+    assert_eq!(alert.acknowledged_at, Some(at(30)));
+    assert_eq!(
+        store.notifications(id).await.unwrap()[0].status,
+        NotificationStatus::Cancelled
+    );
+    assert!(store.due_escalations(at(1000), 10).await.unwrap().is_empty());
+}
+
+pub async fn notifications_are_idempotent<S: Store>(store: S) {
+    let id = store
+        .ingest(vec![item(EventAction::Trigger, "k", 0)])
+        .await
+        .unwrap()[0]
+        .alert_id
+        .unwrap();
+    queue(&store, id, vec![page(id, "alice", 0), page(id, "alice", 0)]).await;
+    queue(&store, id, vec![page(id, "alice", 0), page(id, "bob", 0)]).await;
+    let ns = store.notifications(id).await.unwrap();
+    let users: Vec<_> = ns.iter().map(|n| n.user.as_str()).collect();
+    assert_eq!(users, vec!["alice", "bob"]);
+    assert_eq!(ns[0].status, NotificationStatus::Pending);
+    assert_eq!(ns[0].attempts, 0);
+    assert_eq!(ns[0].next_attempt_at, at(0));
+}
+
+pub async fn claims_take_a_lease<S: Store>(store: S) {
+    let id = store
+        .ingest(vec![item(EventAction::Trigger, "k", 0)])
+        .await
+        .unwrap()[0]
+        .alert_id
+        .unwrap();
+    queue(&store, id, vec![page(id, "alice", 0), page(id, "bob", 50)]).await;
+    let lease = SignedDuration::from_secs(30);
+    let c = store.claim_notifications(at(0), lease, 10).await.unwrap();
+    assert_eq!(c.len(), 1, "bob's page is not due yet");
+    assert_eq!(c[0].notification.user, "alice");
+    assert_eq!(c[0].notification.status, NotificationStatus::Sending);
+    assert_eq!(c[0].alert.id, id);
+    // Claimed: not handed out again while the lease holds.
+    assert!(store.claim_notifications(at(10), lease, 10).await.unwrap().is_empty());
+    assert_eq!(store.next_notification_due().await.unwrap(), Some(at(30)));
+    // The lease expired (the node died): handed out again.
+    let again = store.claim_notifications(at(31), lease, 10).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].notification.id, c[0].notification.id);
+    let later = store.claim_notifications(at(60), lease, 10).await.unwrap();
+    assert_eq!(later.len(), 1);
+    assert_eq!(later[0].notification.user, "bob");
+}
+
+pub async fn finishing_records_attempts<S: Store>(store: S) {
+    let id = store
+        .ingest(vec![item(EventAction::Trigger, "k", 0)])
+        .await
+        .unwrap()[0]
+        .alert_id
+        .unwrap();
+    queue(&store, id, vec![page(id, "alice", 0)]).await;
+    let lease = SignedDuration::from_secs(30);
+    let n = store.claim_notifications(at(0), lease, 10).await.unwrap()[0]
+        .notification
+        .clone();
+    let line = TimelineEntry::new(at(1), TimelineKind::Retrying, "timeout; retrying");
+    let changed = store
+        .finish_notification(
+            n.id,
+            Finish::Retry {
+                at: at(5),
+                error: "timeout".into(),
+            },
+            vec![line],
+            id,
+        )
+        .await
+        .unwrap();
+    assert!(changed);
+    let stored = &store.notifications(id).await.unwrap()[0];
+    assert_eq!(stored.status, NotificationStatus::Pending);
+    assert_eq!(stored.attempts, 1);
+    assert_eq!(stored.next_attempt_at, at(5));
+    assert_eq!(stored.last_error.as_deref(), Some("timeout"));
+    assert!(store.claim_notifications(at(4), lease, 10).await.unwrap().is_empty());
+    let n = store.claim_notifications(at(5), lease, 10).await.unwrap()[0]
+        .notification
+        .clone();
+    assert_eq!(n.attempts, 1);
+    store
+        .finish_notification(n.id, Finish::Delivered, vec![], id)
+        .await
+        .unwrap();
+    let stored = &store.notifications(id).await.unwrap()[0];
+    assert_eq!(stored.status, NotificationStatus::Delivered);
+    assert_eq!(stored.attempts, 2);
+    assert_eq!(store.next_notification_due().await.unwrap(), None);
+    // Finishing twice changes nothing more.
+    assert!(
+        !store
+            .finish_notification(n.id, Finish::Failed { error: "x".into() }, vec![], id)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.notifications(id).await.unwrap()[0].status,
+        NotificationStatus::Delivered
+    );
+    let kinds: Vec<_> = store.timeline(id).await.unwrap().iter().map(|e| e.kind).collect();
+    assert!(kinds.contains(&TimelineKind::Retrying));
+}
+
+pub async fn cancelled_pages_stay_cancelled<S: Store>(store: S) {
+    let id = store
+        .ingest(vec![item(EventAction::Trigger, "k", 0)])
+        .await
+        .unwrap()[0]
+        .alert_id
+        .unwrap();
+    queue(&store, id, vec![page(id, "alice", 0)]).await;
+    let n = store
+        .claim_notifications(at(0), SignedDuration::from_secs(30), 10)
+        .await
+        .unwrap()[0]
+        .notification
+        .clone();
+    store
+        .ingest(vec![item(EventAction::Resolve, "k", 1)])
+        .await
+        .unwrap();
+    let delivered = TimelineEntry::new(at(2), TimelineKind::Delivered, "delivered to alice");
+    let changed = store
+        .finish_notification(n.id, Finish::Delivered, vec![delivered], id)
+        .await
+        .unwrap();
+    assert!(!changed);
+    assert_eq!(
+        store.notifications(id).await.unwrap()[0].status,
+        NotificationStatus::Cancelled
+    );
+    // What happened is still on the timeline.
+    assert!(
+        store
+            .timeline(id)
+            .await
+            .unwrap()
+            .iter()
+            .any(|e| e.kind == TimelineKind::Delivered)
+    );
+    assert!(
+        store
+            .claim_notifications(at(100), SignedDuration::from_secs(30), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+pub async fn due_escalations_in_order<S: Store>(store: S) {
+    let out = store
+        .ingest(vec![
+            item(EventAction::Trigger, "late", 20),
+            item(EventAction::Trigger, "early", 10),
+            item(EventAction::Trigger, "later", 30),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(store.next_escalation_due().await.unwrap(), Some(at(10)));
+    let due = store.due_escalations(at(20), 10).await.unwrap();
+    let ids: Vec<_> = due.iter().map(|e| e.alert_id).collect();
+    assert_eq!(ids, vec![out[1].alert_id.unwrap(), out[0].alert_id.unwrap()]);
+    assert_eq!(store.due_escalations(at(100), 1).await.unwrap().len(), 1);
+    // Stopped escalations are never due.
+    store
+        .ingest(vec![item(EventAction::Resolve, "early", 40)])
+        .await
+        .unwrap();
+    assert_eq!(store.next_escalation_due().await.unwrap(), Some(at(20)));
+    let esc: Escalation = store.escalation(out[1].alert_id.unwrap()).await.unwrap().unwrap();
+    assert_eq!(esc.phase, Phase::Stopped);
+}
+
+pub async fn list_alerts_filters_and_pages<S: Store>(store: S) {
+    let mut items = Vec::new();
+    for i in 0..5 {
+        items.push(item(EventAction::Trigger, &format!("k{i}"), i));
+    }
+    let mut other = item(EventAction::Trigger, "o", 9);
+    other.event.service = "other".into();
+    items.push(other);
+    let out = store.ingest(items).await.unwrap();
+    store
+        .ingest(vec![item(EventAction::Resolve, "k1", 10)])
+        .await
+        .unwrap();
+
+    let all = store
+        .list_alerts(AlertFilter {
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 6);
+    assert!(all.windows(2).all(|w| w[0].id > w[1].id), "newest first");
+
+    let page1 = store
+        .list_alerts(AlertFilter {
+            limit: 2,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let page2 = store
+        .list_alerts(AlertFilter {
+            limit: 2,
+            before: Some(page1[1].id),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(page2[0].id, all[2].id);
+
+    let resolved = store
+        .list_alerts(AlertFilter {
+            status: Some(AlertStatus::Resolved),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(resolved.len(), 1);
+    assert_eq!(Some(resolved[0].id), out[1].alert_id);
+
+    let other = store
+        .list_alerts(AlertFilter {
+            service: Some("other".into()),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(other.len(), 1);
+    assert_eq!(other[0].service, "other");
+}
+
+pub async fn services_are_separate<S: Store>(store: S) {
+    let mut a = item(EventAction::Trigger, "same-key", 0);
+    a.event.service = "a".into();
+    let mut b = item(EventAction::Trigger, "same-key", 0);
+    b.event.service = "b".into();
+    let out = store.ingest(vec![a, b]).await.unwrap();
+    assert_ne!(out[0].alert_id, out[1].alert_id);
+    assert!(!out[1].duplicate);
+}

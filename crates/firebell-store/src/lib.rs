@@ -1,0 +1,185 @@
+//! The storage contract. The engine, the server and ingest are generic over
+//! [`Store`]; SQLite (embedded) and PostgreSQL (many nodes) implement it, and
+//! both must pass the suite in [`contract`].
+//!
+//! Rules every implementation keeps:
+//! - A call that returned `Ok` is durable (committed and synced).
+//! - Escalation records carry a `version`; [`Store::commit`] writes only if the
+//!   stored version still equals the one read, and bumps it. Anything else that
+//!   changes an escalation (a source acknowledging or resolving) bumps it too, so
+//!   a decision made on stale state is refused, never applied.
+//! - Notifications are unique by `idem_key`: queueing one twice is a no-op.
+//! - Claiming notifications takes a lease: a claimed page is not handed out
+//!   again until its lease expires (crash recovery) or it is finished.
+#![forbid(unsafe_code)]
+
+pub mod contract;
+
+use firebell_core::alert::{Alert, AlertId, AlertStatus, TimelineEntry};
+use firebell_core::escalation::{Escalation, Transition};
+use firebell_core::event::{DedupKey, Event};
+use firebell_core::notification::{Notification, NotificationId};
+use jiff::{SignedDuration, Timestamp};
+use std::future::Future;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Backend(String),
+    #[error("stored data could not be read: {0}")]
+    Corrupt(String),
+    #[error("the store is shut down")]
+    Closed,
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// One event to record, with what `accept` decided for it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct IngestItem {
+    pub event: Event,
+    /// The policy that pages for a new alert; `None` records without paging.
+    pub policy: Option<String>,
+    pub received_at: Timestamp,
+}
+
+/// What recording one event did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IngestOutcome {
+    /// The alert the event landed on; `None` for an acknowledge or resolve
+    /// that found no open alert.
+    pub alert_id: Option<AlertId>,
+    pub dedup_key: DedupKey,
+    /// The alert's status after the event.
+    pub status: Option<AlertStatus>,
+    /// True when the event changed nothing but a counter: a repeated trigger,
+    /// or an acknowledge/resolve of an alert already in that state.
+    pub duplicate: bool,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AlertFilter {
+    pub status: Option<AlertStatus>,
+    pub service: Option<String>,
+    /// Cursor: only alerts with an id below this one.
+    pub before: Option<AlertId>,
+    /// At most this many, newest first.
+    pub limit: u32,
+}
+
+/// Alert counts by status, for metrics.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AlertCounts {
+    pub triggered: i64,
+    pub acknowledged: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CommitResult {
+    Applied,
+    /// The escalation changed since it was read; nothing was written.
+    Conflict,
+}
+
+/// How a delivery attempt ended, as recorded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Finish {
+    Delivered,
+    /// Try again at `at`.
+    Retry { at: Timestamp, error: String },
+    Failed { error: String },
+}
+
+/// A claimed notification, with its alert as it is now (for rendering).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Claimed {
+    pub notification: Notification,
+    pub alert: Alert,
+}
+
+pub trait Store: Clone + Send + Sync + 'static {
+    /// Records a batch of events, in order, durably, and returns one outcome
+    /// per event. Concurrent calls may share one commit.
+    ///
+    /// - trigger: the open alert (not resolved) for (service, dedup_key) has its
+    ///   count raised, `updated_at` set and one `deduplicated` timeline line;
+    ///   otherwise a new alert (count 1, `received` line) and, if `policy` is
+    ///   set, `Escalation::start(id, policy, received_at)`.
+    /// - acknowledge: a `triggered` open alert becomes `acknowledged`; its
+    ///   escalation is stopped (phase `stopped`, no due time, version bumped) and
+    ///   its pending/sending notifications cancelled; one `acknowledged` line.
+    /// - resolve: an open alert becomes `resolved`, likewise stopped/cancelled,
+    ///   one `resolved` line. A later trigger opens a new alert.
+    fn ingest(
+        &self,
+        items: Vec<IngestItem>,
+    ) -> impl Future<Output = Result<Vec<IngestOutcome>>> + Send;
+
+    fn get_alert(&self, id: AlertId) -> impl Future<Output = Result<Option<Alert>>> + Send;
+
+    /// Newest first.
+    fn list_alerts(&self, filter: AlertFilter) -> impl Future<Output = Result<Vec<Alert>>> + Send;
+
+    /// Oldest first.
+    fn timeline(&self, id: AlertId) -> impl Future<Output = Result<Vec<TimelineEntry>>> + Send;
+
+    fn alert_counts(&self) -> impl Future<Output = Result<AlertCounts>> + Send;
+
+    fn escalation(&self, id: AlertId) -> impl Future<Output = Result<Option<Escalation>>> + Send;
+
+    /// Active escalations (pending or waiting) due at or before `now`, earliest first.
+    fn due_escalations(
+        &self,
+        now: Timestamp,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<Escalation>>> + Send;
+
+    /// The earliest due time of any active escalation.
+    fn next_escalation_due(&self) -> impl Future<Output = Result<Option<Timestamp>>> + Send;
+
+    /// Writes a decision if the escalation still has `expected_version`:
+    /// the new escalation (version + 1), the notifications (existing idem keys
+    /// skipped), the timeline lines, and the alert status if set (stamping
+    /// `acknowledged_at`/`resolved_at` with `now` and cancelling the alert's
+    /// pending and sending notifications).
+    fn commit(
+        &self,
+        expected_version: i64,
+        transition: Transition,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<CommitResult>> + Send;
+
+    /// Claims up to `limit` notifications that are pending and due at `now`, or
+    /// sending with an expired lease; they become `sending` until `now + lease`.
+    /// Earliest due first.
+    fn claim_notifications(
+        &self,
+        now: Timestamp,
+        lease: SignedDuration,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<Claimed>>> + Send;
+
+    /// When the next notification attempt (or lease expiry) is due.
+    fn next_notification_due(&self) -> impl Future<Output = Result<Option<Timestamp>>> + Send;
+
+    /// Records an attempt's end. The notification's row changes only if it is
+    /// still `sending` (a cancelled page stays cancelled); `attempts` goes up by
+    /// one. The timeline lines are written either way. Returns whether the row
+    /// changed.
+    fn finish_notification(
+        &self,
+        id: NotificationId,
+        finish: Finish,
+        timeline: Vec<TimelineEntry>,
+        alert_id: AlertId,
+    ) -> impl Future<Output = Result<bool>> + Send;
+
+    /// Every notification of an alert, oldest first.
+    fn notifications(
+        &self,
+        alert_id: AlertId,
+    ) -> impl Future<Output = Result<Vec<Notification>>> + Send;
+
+    /// Cheap round trip, for readiness.
+    fn ping(&self) -> impl Future<Output = Result<()>> + Send;
+}
