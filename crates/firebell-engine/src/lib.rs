@@ -1,0 +1,587 @@
+//! The escalation engine and the notification outbox dispatcher.
+//!
+//! - [`Engine::accept`] is the one place events are recorded (rules, silences
+//!   and de-duplication hang here).
+//! - The escalation loop fires due escalation timers: it reads the stored
+//!   escalation, asks `firebell_core::escalation` what to do, and writes the
+//!   decision back under a version check. Nothing lives only in memory.
+//! - The dispatcher claims due pages from the outbox under a lease, delivers
+//!   each through its channel, and records the result: delivered, retry later
+//!   (exponential backoff with jitter), or failed for good, which moves on to the
+//!   person's next contact method or counts them as not reached.
+//!
+//! Time comes from the injected clock. With a manual clock nothing runs in the
+//! background; tests call [`Engine::run_until_idle`] after moving the clock.
+#![forbid(unsafe_code)]
+
+pub mod metrics;
+
+use arc_swap::ArcSwap;
+use firebell_channels::{Channels, ConsoleSink, redact_address};
+use firebell_core::alert::{Alert, AlertId, AlertStatus, TimelineEntry, TimelineKind};
+use firebell_core::clock::Clock;
+use firebell_core::config::Config;
+use firebell_core::escalation::{self, Escalation, Phase, Response, Transition};
+use firebell_core::event::Event;
+use firebell_core::notification::{Delivery, NotificationKind};
+use firebell_store::{Claimed, CommitResult, Finish, IngestItem, IngestOutcome, Store, StoreError};
+use jiff::{SignedDuration, Timestamp};
+use metrics::{ActionLabel, ChannelLabel, Metrics};
+use rand::Rng;
+use serde_json::json;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{Notify, Semaphore, watch};
+use tokio::task::JoinSet;
+
+/// How many times a decision is retried when the escalation changed under it.
+const MAX_CONFLICT_RETRIES: usize = 8;
+/// Escalations fired per store read.
+const ESCALATION_BATCH: u32 = 512;
+/// Pages delivered at once.
+const DELIVERY_CONCURRENCY: usize = 256;
+/// Longest a background loop sleeps without looking at the store.
+const MAX_IDLE: Duration = Duration::from_secs(1);
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("no alert with id {0}")]
+    NotFound(AlertId),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Internal(String),
+}
+
+pub type Result<T> = std::result::Result<T, EngineError>;
+
+struct Inner<S> {
+    store: S,
+    clock: Arc<dyn Clock>,
+    config: ArcSwap<Config>,
+    channels: ArcSwap<Channels>,
+    console: ConsoleSink,
+    wake_escalations: Notify,
+    wake_dispatch: Notify,
+    metrics: Metrics,
+}
+
+/// Cheap to clone: all clones share one engine.
+pub struct Engine<S> {
+    inner: Arc<Inner<S>>,
+}
+
+impl<S> Clone for Engine<S> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+fn std_duration(d: SignedDuration) -> Duration {
+    d.unsigned_abs()
+}
+
+impl<S: Store> Engine<S> {
+    pub fn new(store: S, config: Config, clock: Arc<dyn Clock>, console: ConsoleSink) -> Self {
+        let channels = Channels::new(console.clone(), std_duration(config.delivery.webhook_timeout));
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                clock,
+                config: ArcSwap::from_pointee(config),
+                channels: ArcSwap::from_pointee(channels),
+                console,
+                wake_escalations: Notify::new(),
+                wake_dispatch: Notify::new(),
+                metrics: Metrics::default(),
+            }),
+        }
+    }
+
+    pub fn store(&self) -> &S {
+        &self.inner.store
+    }
+
+    pub fn config(&self) -> Arc<Config> {
+        self.inner.config.load_full()
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    pub fn now(&self) -> Timestamp {
+        self.inner.clock.now()
+    }
+
+    /// Swaps in a new (already validated) configuration. Running escalations
+    /// continue with the new policies and users from their current step.
+    pub fn reload(&self, config: Config) {
+        let channels = Channels::new(
+            self.inner.console.clone(),
+            std_duration(config.delivery.webhook_timeout),
+        );
+        self.inner.channels.store(Arc::new(channels));
+        self.inner.config.store(Arc::new(config));
+        self.inner.wake_escalations.notify_one();
+        self.inner.wake_dispatch.notify_one();
+    }
+
+    /// Records events durably and starts escalation for new alerts. The one
+    /// path every ingest adapter takes.
+    pub async fn accept(&self, events: Vec<Event>) -> Result<Vec<IngestOutcome>> {
+        let config = self.config();
+        let now = self.now();
+        let actions: Vec<_> = events.iter().map(|e| e.action).collect();
+        let items = events
+            .into_iter()
+            .map(|event| IngestItem {
+                policy: config.services.get(&event.service).map(|s| s.policy.clone()),
+                event,
+                received_at: now,
+            })
+            .collect();
+        let started = Instant::now();
+        let outcomes = self.inner.store.ingest(items).await?;
+        self.inner
+            .metrics
+            .ingest_commit_seconds
+            .observe(started.elapsed().as_secs_f64());
+        for a in actions {
+            self.inner
+                .metrics
+                .events_received
+                .get_or_create(&ActionLabel {
+                    action: a.as_str().to_string(),
+                })
+                .inc();
+        }
+        if outcomes.iter().any(|o| !o.duplicate) {
+            self.inner.wake_escalations.notify_one();
+        }
+        Ok(outcomes)
+    }
+
+    /// A person (or the API) answers for an alert.
+    pub async fn respond(&self, alert_id: AlertId, who: &str, response: Response) -> Result<Alert> {
+        for _ in 0..MAX_CONFLICT_RETRIES {
+            let alert = self
+                .inner
+                .store
+                .get_alert(alert_id)
+                .await?
+                .ok_or(EngineError::NotFound(alert_id))?;
+            if alert.status == AlertStatus::Resolved && response != Response::Resolve {
+                return Err(EngineError::Conflict(format!(
+                    "alert {alert_id} is already resolved"
+                )));
+            }
+            let esc = match self.inner.store.escalation(alert_id).await? {
+                Some(e) => e,
+                None => {
+                    return Err(EngineError::Internal(format!(
+                        "alert {alert_id} has no escalation record"
+                    )));
+                }
+            };
+            let now = self.now();
+            let t = escalation::on_response(&esc, alert.status, who, response, now);
+            if t.timeline.is_empty() && t.alert_status.is_none() {
+                return Ok(alert); // nothing to do: already in that state
+            }
+            match self.inner.store.commit(esc.version, t, now).await? {
+                CommitResult::Applied => {
+                    self.inner.wake_escalations.notify_one();
+                    return self
+                        .inner
+                        .store
+                        .get_alert(alert_id)
+                        .await?
+                        .ok_or(EngineError::NotFound(alert_id));
+                }
+                CommitResult::Conflict => continue,
+            }
+        }
+        Err(EngineError::Conflict(format!(
+            "alert {alert_id} kept changing; try again"
+        )))
+    }
+
+    /// Fires every escalation due now. Returns how many were advanced.
+    pub async fn run_escalations_once(&self) -> Result<usize> {
+        let mut total = 0;
+        loop {
+            let now = self.now();
+            let due = self.inner.store.due_escalations(now, ESCALATION_BATCH).await?;
+            if due.is_empty() {
+                return Ok(total);
+            }
+            let n = due.len();
+            let results = futures::future::join_all(due.into_iter().map(|e| self.fire(e))).await;
+            for r in results {
+                r?;
+            }
+            total += n;
+            self.inner.wake_dispatch.notify_one();
+            if n < ESCALATION_BATCH as usize {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// Applies `on_due` to one escalation, re-reading it on a conflict.
+    async fn fire(&self, mut esc: Escalation) -> Result<()> {
+        for _ in 0..MAX_CONFLICT_RETRIES {
+            let now = self.now();
+            if !esc.is_active() || esc.due_at.is_none_or(|d| d > now) {
+                return Ok(());
+            }
+            let config = self.config();
+            let t = match config.policies.get(&esc.policy) {
+                Some(policy) => escalation::on_due(&esc, policy, &config.users, now),
+                None => policy_gone(&esc, now),
+            };
+            let queued = t.notifications.len() as u64;
+            match self.inner.store.commit(esc.version, t, now).await? {
+                CommitResult::Applied => {
+                    self.inner.metrics.pages_queued.inc_by(queued);
+                    return Ok(());
+                }
+                CommitResult::Conflict => {
+                    match self.inner.store.escalation(esc.alert_id).await? {
+                        Some(e) => esc = e,
+                        None => return Ok(()),
+                    }
+                }
+            }
+        }
+        tracing::warn!(alert_id = esc.alert_id, "escalation kept changing; will retry");
+        Ok(())
+    }
+
+    /// Claims every page due now and delivers them, waiting for the results.
+    /// Returns how many were attempted.
+    pub async fn dispatch_once(&self) -> Result<usize> {
+        let mut total = 0;
+        loop {
+            let claimed = self
+                .inner
+                .store
+                .claim_notifications(self.now(), self.lease(), DELIVERY_CONCURRENCY as u32)
+                .await?;
+            if claimed.is_empty() {
+                return Ok(total);
+            }
+            total += claimed.len();
+            let results =
+                futures::future::join_all(claimed.into_iter().map(|c| self.deliver(c))).await;
+            for r in results {
+                r?;
+            }
+        }
+    }
+
+    /// Runs escalations and deliveries until nothing more is due at the
+    /// clock's current time. For tests with a manual clock.
+    pub async fn run_until_idle(&self) -> Result<()> {
+        for _ in 0..10_000 {
+            let a = self.run_escalations_once().await?;
+            let b = self.dispatch_once().await?;
+            if a == 0 && b == 0 {
+                return Ok(());
+            }
+        }
+        Err(EngineError::Internal("engine did not settle".into()))
+    }
+
+    /// The next instant anything is due, if any.
+    pub async fn next_due(&self) -> Result<Option<Timestamp>> {
+        let a = self.inner.store.next_escalation_due().await?;
+        let b = self.inner.store.next_notification_due().await?;
+        Ok(match (a, b) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        })
+    }
+
+    fn lease(&self) -> SignedDuration {
+        let timeout = self.config().delivery.webhook_timeout;
+        (timeout * 3).max(SignedDuration::from_secs(30))
+    }
+
+    fn backoff(&self, attempts: u32) -> SignedDuration {
+        let d = &self.config().delivery;
+        let base = d.retry_initial.as_millis_f64() * 2f64.powi(attempts.min(30) as i32);
+        let capped = base.min(d.retry_max.as_millis_f64()).max(1.0);
+        // Jitter: somewhere in the upper half, so retries from many pages spread out.
+        let ms = rand::rng().random_range(capped / 2.0..=capped);
+        SignedDuration::from_millis(ms as i64)
+    }
+
+    /// One delivery attempt and its record.
+    async fn deliver(&self, c: Claimed) -> Result<()> {
+        let Claimed {
+            notification: n,
+            alert,
+        } = c;
+        let channels = self.inner.channels.load_full();
+        let outcome = channels.deliver(&alert, &n).await;
+        let now = self.now();
+        let attempt = n.attempts + 1;
+        let label = ChannelLabel {
+            channel: n.channel.clone(),
+        };
+        let data = json!({
+            "notification_id": n.id,
+            "user": n.user,
+            "channel": n.channel,
+            "address": redact_address(&n.channel, &n.address),
+            "attempt": attempt,
+            "step": n.step + 1,
+            "loop": n.loop_ + 1,
+        });
+        let max_attempts = self.config().delivery.max_attempts;
+        let (finish, line, failed_for_good) = match outcome {
+            Delivery::Delivered { detail } => {
+                self.inner.metrics.notifications_sent.get_or_create(&label).inc();
+                tracing::info!(alert_id = n.alert_id, notification_id = n.id, user = %n.user, channel = %n.channel, attempt, "page delivered");
+                (
+                    Finish::Delivered,
+                    TimelineEntry::new(
+                        now,
+                        TimelineKind::Delivered,
+                        format!("delivered to {} via {} ({detail})", n.user, n.channel),
+                    ),
+                    false,
+                )
+            }
+            Delivery::Retryable { error } if attempt < max_attempts => {
+                self.inner.metrics.notifications_retried.get_or_create(&label).inc();
+                let at = now
+                    .checked_add(self.backoff(n.attempts))
+                    .unwrap_or(now);
+                tracing::warn!(alert_id = n.alert_id, notification_id = n.id, channel = %n.channel, attempt, %error, "delivery failed; will retry");
+                (
+                    Finish::Retry {
+                        at,
+                        error: error.clone(),
+                    },
+                    TimelineEntry::new(
+                        now,
+                        TimelineKind::Retrying,
+                        format!(
+                            "attempt {attempt} to {} via {} failed ({error}); retrying at {at}",
+                            n.user, n.channel
+                        ),
+                    ),
+                    false,
+                )
+            }
+            Delivery::Retryable { error } | Delivery::Permanent { error } => {
+                self.inner.metrics.notifications_failed.get_or_create(&label).inc();
+                tracing::warn!(alert_id = n.alert_id, notification_id = n.id, channel = %n.channel, attempt, %error, "delivery failed for good");
+                (
+                    Finish::Failed {
+                        error: error.clone(),
+                    },
+                    TimelineEntry::new(
+                        now,
+                        TimelineKind::Failed,
+                        format!(
+                            "page to {} via {} failed for good after {attempt} attempt(s): {error}",
+                            n.user, n.channel
+                        ),
+                    ),
+                    true,
+                )
+            }
+        };
+        let changed = self
+            .inner
+            .store
+            .finish_notification(n.id, finish, vec![line.with_data(data)], n.alert_id)
+            .await?;
+        if failed_for_good && changed && n.kind == NotificationKind::Notify {
+            self.delivery_failed(n.alert_id, &n.user, n.contact_index, n.step, n.loop_)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// A page failed for good: next contact method, or the person is not reached.
+    async fn delivery_failed(
+        &self,
+        alert_id: AlertId,
+        user: &str,
+        contact_index: u32,
+        step: u32,
+        loop_: u32,
+    ) -> Result<()> {
+        for _ in 0..MAX_CONFLICT_RETRIES {
+            let Some(alert) = self.inner.store.get_alert(alert_id).await? else {
+                return Ok(());
+            };
+            let Some(esc) = self.inner.store.escalation(alert_id).await? else {
+                return Ok(());
+            };
+            let now = self.now();
+            let config = self.config();
+            let t = escalation::on_delivery_failed(
+                &esc,
+                alert.status,
+                &config.users,
+                user,
+                contact_index,
+                step,
+                loop_,
+                now,
+            );
+            if t.timeline.is_empty() && t.notifications.is_empty() {
+                return Ok(());
+            }
+            let queued = t.notifications.len() as u64;
+            match self.inner.store.commit(esc.version, t, now).await? {
+                CommitResult::Applied => {
+                    self.inner.metrics.pages_queued.inc_by(queued);
+                    self.inner.wake_escalations.notify_one();
+                    self.inner.wake_dispatch.notify_one();
+                    return Ok(());
+                }
+                CommitResult::Conflict => continue,
+            }
+        }
+        Ok(())
+    }
+
+    /// Refreshes the gauges that are read from the store.
+    pub async fn refresh_gauges(&self) -> Result<()> {
+        let counts = self.inner.store.alert_counts().await?;
+        let m = &self.inner.metrics;
+        for (status, v) in [("triggered", counts.triggered), ("acknowledged", counts.acknowledged)] {
+            m.alerts_open
+                .get_or_create(&metrics::StatusLabel {
+                    status: status.to_string(),
+                })
+                .set(v);
+        }
+        Ok(())
+    }
+
+    /// Starts the background loops (real clock). They stop when `shutdown`
+    /// turns true.
+    pub fn spawn(&self, shutdown: watch::Receiver<bool>) -> JoinSet<()> {
+        let mut set = JoinSet::new();
+        let e = self.clone();
+        let sd = shutdown.clone();
+        set.spawn(async move { e.escalation_loop(sd).await });
+        let e = self.clone();
+        set.spawn(async move { e.dispatch_loop(shutdown).await });
+        set
+    }
+
+    async fn sleep_until_due(&self, next: Option<Timestamp>, wake: &Notify, shutdown: &mut watch::Receiver<bool>) {
+        let now = self.now();
+        let wait = match next {
+            Some(t) if t <= now => Duration::ZERO,
+            Some(t) => std_duration(t.duration_since(now)).min(MAX_IDLE),
+            None => MAX_IDLE,
+        };
+        if wait.is_zero() {
+            tokio::task::yield_now().await;
+            return;
+        }
+        tokio::select! {
+            _ = wake.notified() => {}
+            _ = tokio::time::sleep(wait) => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+
+    async fn escalation_loop(&self, mut shutdown: watch::Receiver<bool>) {
+        while !*shutdown.borrow() {
+            if let Err(e) = self.run_escalations_once().await {
+                tracing::error!(error = %e, "escalation pass failed; retrying");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                continue;
+            }
+            let next = self.inner.store.next_escalation_due().await.unwrap_or(None);
+            self.sleep_until_due(next, &self.inner.wake_escalations, &mut shutdown)
+                .await;
+        }
+    }
+
+    async fn dispatch_loop(&self, mut shutdown: watch::Receiver<bool>) {
+        let permits = Arc::new(Semaphore::new(DELIVERY_CONCURRENCY));
+        let mut running = JoinSet::new();
+        while !*shutdown.borrow() {
+            while running.try_join_next().is_some() {}
+            let free = permits.available_permits();
+            let claimed = if free == 0 {
+                Ok(Vec::new())
+            } else {
+                self.inner
+                    .store
+                    .claim_notifications(self.now(), self.lease(), free as u32)
+                    .await
+            };
+            match claimed {
+                Ok(claimed) if !claimed.is_empty() => {
+                    for c in claimed {
+                        let Ok(permit) = permits.clone().acquire_owned().await else {
+                            return;
+                        };
+                        let e = self.clone();
+                        running.spawn(async move {
+                            if let Err(err) = e.deliver(c).await {
+                                tracing::error!(error = %err, "recording a delivery failed; the lease will expire and it is retried");
+                            }
+                            drop(permit);
+                        });
+                    }
+                    continue;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::error!(error = %e, "claiming pages failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    continue;
+                }
+            }
+            let next = if free == 0 {
+                None
+            } else {
+                self.inner.store.next_notification_due().await.unwrap_or(None)
+            };
+            tokio::select! {
+                _ = running.join_next(), if !running.is_empty() => {}
+                _ = self.sleep_until_due(next, &self.inner.wake_dispatch, &mut shutdown) => {}
+            }
+        }
+        // Let deliveries in flight finish and be recorded.
+        while running.join_next().await.is_some() {}
+    }
+}
+
+/// The escalation's policy vanished in a reload: stop with a clear line.
+fn policy_gone(esc: &Escalation, now: Timestamp) -> Transition {
+    let mut e = esc.clone();
+    e.phase = Phase::Exhausted;
+    e.due_at = None;
+    Transition {
+        escalation: e,
+        notifications: Vec::new(),
+        timeline: vec![TimelineEntry::new(
+            now,
+            TimelineKind::Exhausted,
+            format!(
+                "escalation stopped: policy {:?} no longer exists in the configuration",
+                esc.policy
+            ),
+        )],
+        alert_status: None,
+    }
+}

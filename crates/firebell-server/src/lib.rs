@@ -1,0 +1,433 @@
+//! Firebell's HTTP server: ingest routes, the `/api/v1` API and the
+//! operations endpoints, wired to an [`Engine`] over any [`Store`].
+#![forbid(unsafe_code)]
+
+pub mod config_file;
+pub mod error;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use error::ApiError;
+use firebell_channels::redact_address;
+use firebell_core::alert::{AlertId, AlertStatus};
+use firebell_core::config::{ConfigErrors, IntegrationKind};
+use firebell_core::escalation::Response as Answer;
+use firebell_engine::Engine;
+use firebell_ingest::IngestError;
+use firebell_store::{AlertFilter, Store};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::sync::{Mutex, watch};
+
+/// Most alerts one list request returns.
+pub const MAX_PAGE: u32 = 500;
+
+pub struct AppState<S> {
+    pub engine: Engine<S>,
+    /// Where the configuration came from, for reloads.
+    pub config_path: Option<PathBuf>,
+    reload_lock: Mutex<()>,
+}
+
+type Shared<S> = Arc<AppState<S>>;
+
+impl<S: Store> AppState<S> {
+    pub fn new(engine: Engine<S>, config_path: Option<PathBuf>) -> Arc<Self> {
+        Arc::new(Self {
+            engine,
+            config_path,
+            reload_lock: Mutex::new(()),
+        })
+    }
+}
+
+/// Builds the router. The body limit is read once, here.
+pub fn router<S: Store>(state: Arc<AppState<S>>) -> Router {
+    let limit = state.engine.config().server.max_body_bytes;
+    Router::new()
+        .route("/api/v1/events", post(post_events::<S>))
+        .route("/api/v1/alerts", get(list_alerts::<S>))
+        .route("/api/v1/alerts/{id}", get(get_alert::<S>))
+        .route("/api/v1/alerts/{id}/{action}", post(answer_alert::<S>))
+        .route("/-/reload", post(reload::<S>))
+        .route("/-/healthy", get(healthy))
+        .route("/-/ready", get(ready::<S>))
+        .route("/metrics", get(metrics::<S>))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "no such endpoint")
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = v.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then_some(token.trim())
+}
+
+fn require_admin<S: Store>(state: &AppState<S>, headers: &HeaderMap) -> Result<(), ApiError> {
+    match bearer(headers) {
+        Some(t) if state.engine.config().is_admin_token(t) => Ok(()),
+        Some(_) => Err(ApiError::unauthorized("the admin token is wrong")),
+        None => Err(ApiError::unauthorized(
+            "missing admin token: send Authorization: Bearer <server.admin_token>",
+        )),
+    }
+}
+
+async fn post_events<S: Store>(
+    State(state): State<Shared<S>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let config = state.engine.config();
+    let integration = match bearer(&headers) {
+        Some(key) => config.integration_for_key(key).ok_or_else(|| {
+            ApiError::unauthorized("unknown integration key")
+        })?,
+        None => {
+            return Err(ApiError::unauthorized(
+                "missing integration key: send Authorization: Bearer <key>",
+            ));
+        }
+    };
+    if integration.kind != IntegrationKind::Generic {
+        return Err(ApiError::unauthorized(
+            "this key belongs to an integration of another kind",
+        ));
+    }
+    let body = body?;
+    let events = firebell_ingest::generic::parse(&body, &integration.service, state.engine.now())
+        .map_err(|e| match e {
+            IngestError::Malformed(m) => ApiError::bad_request(format!("malformed JSON: {m}")),
+            IngestError::Invalid(fields) => ApiError::fields(fields),
+        })?;
+    let outcomes = state.engine.accept(events).await?;
+    let alerts: Vec<Value> = outcomes
+        .iter()
+        .map(|o| {
+            json!({
+                "id": o.alert_id,
+                "dedup_key": o.dedup_key,
+                "status": o.status,
+                "duplicate": o.duplicate,
+            })
+        })
+        .collect();
+    Ok((
+        StatusCode::ACCEPTED,
+        axum::Json(json!({ "status": "accepted", "alerts": alerts })),
+    )
+        .into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    status: Option<String>,
+    service: Option<String>,
+    limit: Option<u32>,
+    before: Option<AlertId>,
+}
+
+async fn list_alerts<S: Store>(
+    State(state): State<Shared<S>>,
+    headers: HeaderMap,
+    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    require_admin(&state, &headers)?;
+    let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let status = match q.status.as_deref() {
+        None | Some("") | Some("all") => None,
+        Some(s) => Some(s.parse::<AlertStatus>().map_err(|m| {
+            ApiError::fields(vec![firebell_core::event::FieldError::new("status", m)])
+        })?),
+    };
+    let limit = q.limit.unwrap_or(50);
+    if limit == 0 || limit > MAX_PAGE {
+        return Err(ApiError::fields(vec![firebell_core::event::FieldError::new(
+            "limit",
+            format!("must be between 1 and {MAX_PAGE}"),
+        )]));
+    }
+    let alerts = state
+        .engine
+        .store()
+        .list_alerts(AlertFilter {
+            status,
+            service: q.service,
+            before: q.before,
+            limit,
+        })
+        .await?;
+    let next = if alerts.len() == limit as usize {
+        alerts.last().map(|a| a.id)
+    } else {
+        None
+    };
+    Ok(axum::Json(json!({ "alerts": alerts, "next_before": next })).into_response())
+}
+
+async fn alert_view<S: Store>(state: &AppState<S>, id: AlertId) -> Result<Value, ApiError> {
+    let store = state.engine.store();
+    let alert = store
+        .get_alert(id)
+        .await?
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no alert with id {id}")))?;
+    let timeline = store.timeline(id).await?;
+    let escalation = store.escalation(id).await?.map(|e| {
+        json!({
+            "policy": e.policy,
+            "phase": e.phase,
+            "step": e.step + 1,
+            "loop": e.loop_ + 1,
+            "due_at": e.due_at,
+            "targets": e.targets,
+        })
+    });
+    let notifications: Vec<Value> = store
+        .notifications(id)
+        .await?
+        .into_iter()
+        .map(|n| {
+            json!({
+                "id": n.id,
+                "user": n.user,
+                "channel": n.channel,
+                "address": redact_address(&n.channel, &n.address),
+                "kind": n.kind,
+                "status": n.status,
+                "attempts": n.attempts,
+                "last_error": n.last_error,
+                "step": n.step + 1,
+                "loop": n.loop_ + 1,
+                "created_at": n.created_at,
+            })
+        })
+        .collect();
+    Ok(json!({
+        "alert": alert,
+        "escalation": escalation,
+        "timeline": timeline,
+        "notifications": notifications,
+    }))
+}
+
+fn parse_id(raw: &str) -> Result<AlertId, ApiError> {
+    raw.parse::<AlertId>()
+        .map_err(|_| ApiError::new(StatusCode::NOT_FOUND, format!("no alert with id {raw:?}")))
+}
+
+async fn get_alert<S: Store>(
+    State(state): State<Shared<S>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    require_admin(&state, &headers)?;
+    let id = parse_id(&id)?;
+    Ok(axum::Json(alert_view(&state, id).await?).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AnswerBody {
+    user: Option<String>,
+}
+
+async fn answer_alert<S: Store>(
+    State(state): State<Shared<S>>,
+    headers: HeaderMap,
+    Path((id, action)): Path<(String, String)>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    require_admin(&state, &headers)?;
+    let answer = match action.as_str() {
+        "acknowledge" | "ack" => Answer::Accept,
+        "resolve" => Answer::Resolve,
+        "decline" => Answer::Decline,
+        "escalate" => Answer::Escalate,
+        _ => return Err(ApiError::new(StatusCode::NOT_FOUND, "no such endpoint")),
+    };
+    let id = parse_id(&id)?;
+    let body = body?;
+    let parsed: AnswerBody = if body.iter().all(u8::is_ascii_whitespace) {
+        AnswerBody { user: None }
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::bad_request(format!("malformed JSON: {e}")))?
+    };
+    let who = match parsed.user {
+        Some(u) => {
+            if !state.engine.config().users.contains_key(&u) {
+                return Err(ApiError::fields(vec![firebell_core::event::FieldError::new(
+                    "user",
+                    format!("no user named {u:?}"),
+                )]));
+            }
+            u
+        }
+        None if answer == Answer::Decline => {
+            return Err(ApiError::fields(vec![firebell_core::event::FieldError::new(
+                "user",
+                "missing; a decline names the person who passes",
+            )]));
+        }
+        None => "api".to_string(),
+    };
+    state.engine.respond(id, &who, answer).await?;
+    Ok(axum::Json(alert_view(&state, id).await?).into_response())
+}
+
+/// Re-reads the configuration file; keeps the running one if the new one is
+/// invalid. Returns the new summary.
+pub async fn reload_config<S: Store>(state: &AppState<S>) -> Result<String, ConfigErrors> {
+    let _guard = state.reload_lock.lock().await;
+    let Some(path) = &state.config_path else {
+        return Err(ConfigErrors(vec![firebell_core::config::ConfigError {
+            path: "config".into(),
+            message: "this server was started without a configuration file".into(),
+            hint: None,
+        }]));
+    };
+    let path = path.clone();
+    let loaded = tokio::task::spawn_blocking(move || config_file::load(&path))
+        .await
+        .unwrap_or_else(|e| {
+            Err(ConfigErrors(vec![firebell_core::config::ConfigError {
+                path: "config".into(),
+                message: format!("reload task failed: {e}"),
+                hint: None,
+            }]))
+        })?;
+    let old = state.engine.config();
+    if loaded.server.listen != old.server.listen
+        || loaded.server.data_dir != old.server.data_dir
+        || loaded.server.max_body_bytes != old.server.max_body_bytes
+    {
+        tracing::warn!(
+            "server.listen, server.data_dir and server.max_body_bytes take effect only after a restart"
+        );
+    }
+    let summary = loaded.summary();
+    state.engine.reload(loaded);
+    tracing::info!(%summary, "configuration reloaded");
+    Ok(summary)
+}
+
+async fn reload<S: Store>(
+    State(state): State<Shared<S>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    require_admin(&state, &headers)?;
+    match reload_config(&state).await {
+        Ok(summary) => {
+            Ok(axum::Json(json!({ "status": "reloaded", "summary": summary })).into_response())
+        }
+        Err(errors) => {
+            for e in &errors.0 {
+                tracing::error!(error = %e, "configuration reload refused; keeping the running configuration");
+            }
+            Err(ApiError {
+                status: StatusCode::BAD_REQUEST,
+                error: "the new configuration is invalid; the running one is kept".into(),
+                details: errors
+                    .0
+                    .iter()
+                    .map(|e| json!({ "field": e.path, "message": e.message, "hint": e.hint }))
+                    .collect(),
+            })
+        }
+    }
+}
+
+async fn healthy() -> &'static str {
+    "Firebell is Healthy.\n"
+}
+
+async fn ready<S: Store>(State(state): State<Shared<S>>) -> Response {
+    match state.engine.store().ping().await {
+        Ok(()) => (StatusCode::OK, "Firebell is Ready.\n").into_response(),
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("Firebell is not ready: {e}\n"),
+        )
+            .into_response(),
+    }
+}
+
+async fn metrics<S: Store>(State(state): State<Shared<S>>) -> Response {
+    if let Err(e) = state.engine.refresh_gauges().await {
+        tracing::warn!(error = %e, "could not read alert counts for /metrics");
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.engine.metrics().encode(),
+    )
+        .into_response()
+}
+
+/// Serves until `shutdown` resolves: the HTTP API, the engine's background
+/// loops (unless the clock is manual), and reload on SIGHUP.
+pub async fn serve<S: Store>(
+    engine: Engine<S>,
+    config_path: Option<PathBuf>,
+    listener: TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    manual_clock: bool,
+) -> std::io::Result<()> {
+    let state = AppState::new(engine.clone(), config_path);
+    let app = router(state.clone());
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let loops = if manual_clock {
+        None
+    } else {
+        Some(engine.spawn(stop_rx.clone()))
+    };
+    spawn_sighup_reload(state);
+    let result = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await;
+    let _ = stop_tx.send(true);
+    if let Some(mut loops) = loops {
+        while loops.join_next().await.is_some() {}
+    }
+    result
+}
+
+#[cfg(unix)]
+fn spawn_sighup_reload<S: Store>(state: Arc<AppState<S>>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        tracing::warn!("cannot listen for SIGHUP; reload with POST /-/reload");
+        return;
+    };
+    tokio::spawn(async move {
+        while hup.recv().await.is_some() {
+            match reload_config(&state).await {
+                Ok(summary) => tracing::info!(%summary, "SIGHUP: configuration reloaded"),
+                Err(errors) => {
+                    for e in &errors.0 {
+                        tracing::error!(error = %e, "SIGHUP: configuration reload refused; keeping the running configuration");
+                    }
+                }
+            }
+        }
+    });
+}
+
+#[cfg(not(unix))]
+fn spawn_sighup_reload<S: Store>(_state: Arc<AppState<S>>) {}
