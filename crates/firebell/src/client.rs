@@ -1,0 +1,376 @@
+//! The command-line client: `send` and `alerts ...`, over the HTTP API.
+
+use crate::need;
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use firebell_core::config::Config;
+use firebell_server::config_file;
+use secrecy::ExposeSecret;
+use serde_json::{Map, Value, json};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(Args)]
+pub struct ApiConn {
+    /// Server URL.
+    #[arg(long, env = "FIREBELL_URL", global = true)]
+    url: Option<String>,
+    /// Admin token.
+    #[arg(long, env = "FIREBELL_TOKEN", global = true, hide_env_values = true)]
+    token: Option<String>,
+    /// Take the URL and admin token from this configuration file.
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// Print the server's JSON answer.
+    #[arg(long, global = true)]
+    json: bool,
+}
+
+#[derive(Args)]
+pub struct SendArgs {
+    /// Server URL.
+    #[arg(long, env = "FIREBELL_URL")]
+    url: Option<String>,
+    /// Integration key.
+    #[arg(long, env = "FIREBELL_KEY", hide_env_values = true)]
+    key: Option<String>,
+    /// Take the URL and the first generic integration key from this
+    /// configuration file.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// With --config: use this service's integration.
+    #[arg(long)]
+    service: Option<String>,
+    /// What is wrong (required for a trigger).
+    #[arg(long)]
+    summary: Option<String>,
+    /// critical, error, warning or info.
+    #[arg(long)]
+    severity: Option<String>,
+    /// Events with the same key collapse into one alert.
+    #[arg(long)]
+    dedup_key: Option<String>,
+    #[arg(long)]
+    source: Option<String>,
+    /// A label, NAME=VALUE; may be repeated.
+    #[arg(long = "label", value_name = "NAME=VALUE")]
+    labels: Vec<String>,
+    /// Details as a JSON object.
+    #[arg(long)]
+    details: Option<String>,
+    /// Send a resolve for --dedup-key instead of a trigger.
+    #[arg(long, conflicts_with = "acknowledge")]
+    resolve: bool,
+    /// Send an acknowledge for --dedup-key instead of a trigger.
+    #[arg(long)]
+    acknowledge: bool,
+    /// Print the server's JSON answer.
+    #[arg(long)]
+    json: bool,
+}
+
+fn http() -> Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .context("building the HTTP client")
+}
+
+fn load(path: &Option<PathBuf>) -> Result<Option<Config>> {
+    match path {
+        None => Ok(None),
+        Some(p) => match config_file::load(p) {
+            Ok(c) => Ok(Some(c)),
+            Err(e) => bail!("{}: {e}", p.display()),
+        },
+    }
+}
+
+/// Reads a JSON answer; on an error status prints the server's message.
+async fn answer(resp: reqwest::Response) -> Result<Value> {
+    let status = resp.status();
+    let text = resp.text().await.context("reading the answer")?;
+    let body: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    if status.is_success() {
+        return Ok(body);
+    }
+    let mut msg = format!(
+        "server answered {status}: {}",
+        body.get("error").and_then(Value::as_str).unwrap_or("")
+    );
+    if let Some(details) = body.get("details").and_then(Value::as_array) {
+        for d in details {
+            let field = d.get("field").and_then(Value::as_str).unwrap_or("");
+            let message = d.get("message").and_then(Value::as_str).unwrap_or("");
+            msg.push_str(&format!("\n  {field}: {message}"));
+        }
+    }
+    bail!(msg)
+}
+
+pub async fn send(a: SendArgs) -> Result<ExitCode> {
+    let config = load(&a.config)?;
+    let url = match (&a.url, &config) {
+        (Some(u), _) => u.clone(),
+        (None, Some(c)) => c.server.public_url.clone(),
+        (None, None) => bail!("no server URL: pass --url, set FIREBELL_URL, or pass --config"),
+    };
+    let key = match (&a.key, &config) {
+        (Some(k), _) => k.clone(),
+        (None, Some(c)) => {
+            let service = c
+                .services
+                .values()
+                .filter(|s| a.service.as_deref().is_none_or(|want| want == s.id))
+                .find(|s| !s.integrations.is_empty());
+            let service = need(
+                service,
+                "the configuration has no service with a generic integration",
+            )?;
+            service.integrations[0].key.expose_secret().to_string()
+        }
+        (None, None) => bail!("no integration key: pass --key, set FIREBELL_KEY, or pass --config"),
+    };
+    let action = if a.resolve {
+        "resolve"
+    } else if a.acknowledge {
+        "acknowledge"
+    } else {
+        "trigger"
+    };
+    let mut event = Map::new();
+    event.insert("action".into(), json!(action));
+    for (name, v) in [
+        ("summary", &a.summary),
+        ("severity", &a.severity),
+        ("dedup_key", &a.dedup_key),
+        ("source", &a.source),
+    ] {
+        if let Some(v) = v {
+            event.insert(name.into(), json!(v));
+        }
+    }
+    if !a.labels.is_empty() {
+        let mut labels = Map::new();
+        for l in &a.labels {
+            let Some((k, v)) = l.split_once('=') else {
+                bail!("--label {l:?}: write it as NAME=VALUE");
+            };
+            labels.insert(k.to_string(), json!(v));
+        }
+        event.insert("labels".into(), Value::Object(labels));
+    }
+    if let Some(d) = &a.details {
+        let v: Value = serde_json::from_str(d).context("--details is not JSON")?;
+        event.insert("details".into(), v);
+    }
+    let resp = http()?
+        .post(format!("{}/api/v1/events", url.trim_end_matches('/')))
+        .bearer_auth(key)
+        .json(&Value::Object(event))
+        .send()
+        .await
+        .with_context(|| format!("cannot reach {url}"))?;
+    let body = answer(resp).await?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&body)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    for alert in body["alerts"].as_array().into_iter().flatten() {
+        match alert["id"].as_i64() {
+            Some(id) => println!(
+                "accepted: alert {id} ({}{}), dedup key {}",
+                alert["status"].as_str().unwrap_or("?"),
+                if alert["duplicate"].as_bool() == Some(true) {
+                    ", duplicate"
+                } else {
+                    ""
+                },
+                alert["dedup_key"].as_str().unwrap_or("?"),
+            ),
+            None => println!(
+                "accepted: no open alert with dedup key {}; nothing changed",
+                alert["dedup_key"].as_str().unwrap_or("?")
+            ),
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+struct Api {
+    url: String,
+    token: String,
+    json: bool,
+}
+
+fn api(conn: &ApiConn) -> Result<Api> {
+    let config = load(&conn.config)?;
+    let url = match (&conn.url, &config) {
+        (Some(u), _) => u.clone(),
+        (None, Some(c)) => c.server.public_url.clone(),
+        (None, None) => bail!("no server URL: pass --url, set FIREBELL_URL, or pass --config"),
+    };
+    let token = match (&conn.token, &config) {
+        (Some(t), _) => t.clone(),
+        (None, Some(c)) => need(
+            c.server.admin_token.as_ref().map(|t| t.expose_secret().to_string()),
+            "the configuration sets no server.admin_token",
+        )?,
+        (None, None) => {
+            bail!("no admin token: pass --token, set FIREBELL_TOKEN, or pass --config")
+        }
+    };
+    Ok(Api {
+        url: url.trim_end_matches('/').to_string(),
+        token,
+        json: conn.json,
+    })
+}
+
+fn short_time(v: &Value) -> String {
+    v.as_str()
+        .and_then(|s| s.parse::<jiff::Timestamp>().ok())
+        .map(|t| t.strftime("%Y-%m-%d %H:%M:%S").to_string())
+        .unwrap_or_else(|| "-".into())
+}
+
+pub async fn list(
+    conn: &ApiConn,
+    status: Option<String>,
+    service: Option<String>,
+    limit: u32,
+    before: Option<i64>,
+) -> Result<ExitCode> {
+    let api = api(conn)?;
+    let mut query: Vec<(&str, String)> = vec![("limit", limit.to_string())];
+    if let Some(s) = status {
+        query.push(("status", s));
+    }
+    if let Some(s) = service {
+        query.push(("service", s));
+    }
+    if let Some(b) = before {
+        query.push(("before", b.to_string()));
+    }
+    let resp = http()?
+        .get(format!("{}/api/v1/alerts", api.url))
+        .bearer_auth(&api.token)
+        .query(&query)
+        .send()
+        .await
+        .with_context(|| format!("cannot reach {}", api.url))?;
+    let body = answer(resp).await?;
+    if api.json {
+        println!("{}", serde_json::to_string_pretty(&body)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let alerts = body["alerts"].as_array().cloned().unwrap_or_default();
+    if alerts.is_empty() {
+        println!("no alerts");
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{:>6}  {:<12}  {:<8}  {:<16}  {:>5}  {:<19}  SUMMARY",
+        "ID", "STATUS", "SEVERITY", "SERVICE", "COUNT", "CREATED (UTC)"
+    );
+    for a in &alerts {
+        println!(
+            "{:>6}  {:<12}  {:<8}  {:<16}  {:>5}  {:<19}  {}",
+            a["id"].as_i64().unwrap_or_default(),
+            a["status"].as_str().unwrap_or("?"),
+            a["severity"].as_str().unwrap_or("?"),
+            a["service"].as_str().unwrap_or("?"),
+            a["count"].as_i64().unwrap_or_default(),
+            short_time(&a["created_at"]),
+            a["summary"].as_str().unwrap_or(""),
+        );
+    }
+    if let Some(next) = body["next_before"].as_i64() {
+        println!("(more: --before {next})");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_alert(body: &Value) {
+    let a = &body["alert"];
+    println!(
+        "alert {} [{}] {} — {}",
+        a["id"],
+        a["status"].as_str().unwrap_or("?"),
+        a["severity"].as_str().unwrap_or("?"),
+        a["summary"].as_str().unwrap_or("")
+    );
+    println!(
+        "  service {}, dedup key {}, count {}, created {}",
+        a["service"].as_str().unwrap_or("?"),
+        a["dedup_key"].as_str().unwrap_or("?"),
+        a["count"],
+        short_time(&a["created_at"])
+    );
+    if let Some(e) = body["escalation"].as_object() {
+        println!(
+            "  escalation: policy {}, {} at step {} round {}{}",
+            e["policy"].as_str().unwrap_or("?"),
+            e["phase"].as_str().unwrap_or("?"),
+            e["step"],
+            e["loop"],
+            match e.get("due_at").and_then(Value::as_str) {
+                Some(t) => format!(", next at {}", short_time(&json!(t))),
+                None => String::new(),
+            }
+        );
+    }
+    println!("  timeline:");
+    for line in body["timeline"].as_array().into_iter().flatten() {
+        println!(
+            "    {}  {:<12}  {}",
+            short_time(&line["at"]),
+            line["kind"].as_str().unwrap_or("?"),
+            line["message"].as_str().unwrap_or("")
+        );
+    }
+}
+
+pub async fn show(conn: &ApiConn, id: i64) -> Result<ExitCode> {
+    let api = api(conn)?;
+    let resp = http()?
+        .get(format!("{}/api/v1/alerts/{id}", api.url))
+        .bearer_auth(&api.token)
+        .send()
+        .await
+        .with_context(|| format!("cannot reach {}", api.url))?;
+    let body = answer(resp).await?;
+    if api.json {
+        println!("{}", serde_json::to_string_pretty(&body)?);
+    } else {
+        print_alert(&body);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn answer_alert(conn: &ApiConn, id: i64, action: &str, user: Option<String>) -> Result<ExitCode> {
+    let api = api(conn)?;
+    let body = match user {
+        Some(u) => json!({ "user": u }),
+        None => json!({}),
+    };
+    let resp = http()?
+        .post(format!("{}/api/v1/alerts/{id}/{action}", api.url))
+        .bearer_auth(&api.token)
+        .json(&body)
+        .send()
+        .await
+        .with_context(|| format!("cannot reach {}", api.url))?;
+    let body = answer(resp).await?;
+    if api.json {
+        println!("{}", serde_json::to_string_pretty(&body)?);
+    } else {
+        println!(
+            "alert {id} is now {}",
+            body["alert"]["status"].as_str().unwrap_or("?")
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+

@@ -1,0 +1,243 @@
+//! `firebell`: the server (`serve`) and its command-line client, one binary.
+#![forbid(unsafe_code)]
+
+mod client;
+mod starter;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+use firebell_core::clock::SystemClock;
+use firebell_engine::Engine;
+use firebell_server::config_file;
+use firebell_sqlite::SqliteStore;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(name = "firebell", version, about = "On-call alerting and escalation server")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server. Without --config, uses (and on first run writes) a
+    /// starter configuration in ./firebell-data.
+    Serve {
+        /// The configuration file.
+        #[arg(long, env = "FIREBELL_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Validate a configuration file: print every error, or a summary.
+    CheckConfig {
+        /// The configuration file.
+        file: PathBuf,
+    },
+    /// Send an event to a generic integration.
+    Send(client::SendArgs),
+    /// List, show, acknowledge and resolve alerts.
+    Alerts {
+        #[command(subcommand)]
+        command: AlertsCommand,
+        #[command(flatten)]
+        conn: client::ApiConn,
+    },
+}
+
+#[derive(Subcommand)]
+enum AlertsCommand {
+    /// List alerts, newest first.
+    List {
+        /// triggered, acknowledged, resolved or all.
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long)]
+        service: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        /// Show alerts older than this id (paging).
+        #[arg(long)]
+        before: Option<i64>,
+    },
+    /// Show one alert with its escalation, pages and timeline.
+    Show { id: i64 },
+    /// Acknowledge an alert: escalation stops.
+    Ack(AnswerArgs),
+    /// Resolve an alert.
+    Resolve(AnswerArgs),
+}
+
+#[derive(Args)]
+struct AnswerArgs {
+    id: i64,
+    /// Who answers (a user id); defaults to "api".
+    #[arg(long)]
+    user: Option<String>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Serve { config } => serve(config).await,
+        Command::CheckConfig { file } => Ok(check_config(&file)),
+        Command::Send(args) => client::send(args).await,
+        Command::Alerts { command, conn } => match command {
+            AlertsCommand::List {
+                status,
+                service,
+                limit,
+                before,
+            } => client::list(&conn, status, service, limit, before).await,
+            AlertsCommand::Show { id } => client::show(&conn, id).await,
+            AlertsCommand::Ack(a) => client::answer_alert(&conn, a.id, "acknowledge", a.user).await,
+            AlertsCommand::Resolve(a) => client::answer_alert(&conn, a.id, "resolve", a.user).await,
+        },
+    }
+}
+
+fn check_config(file: &std::path::Path) -> ExitCode {
+    match config_file::load(file) {
+        Ok(c) => {
+            println!("{}: OK", file.display());
+            println!("{}", c.summary());
+            ExitCode::SUCCESS
+        }
+        Err(errors) => {
+            eprintln!(
+                "{}: {} error(s); nothing was loaded",
+                file.display(),
+                errors.0.len()
+            );
+            for e in &errors.0 {
+                eprintln!("  {e}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let json = std::env::var("FIREBELL_LOG_FORMAT").is_ok_and(|v| v == "json");
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn serve(config: Option<PathBuf>) -> Result<ExitCode> {
+    init_logging();
+    let (path, first_run) = match config {
+        Some(p) => (p, false),
+        None => starter::ensure(std::path::Path::new(starter::DEFAULT_DATA_DIR))?,
+    };
+    let config = match config_file::load(&path) {
+        Ok(c) => c,
+        Err(errors) => {
+            eprintln!("{}: {} error(s):", path.display(), errors.0.len());
+            for e in &errors.0 {
+                eprintln!("  {e}");
+            }
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let data_dir = config.server.data_dir.clone();
+    let store = SqliteStore::open(&data_dir)
+        .with_context(|| format!("opening the database in {}", data_dir.display()))?;
+    let listener = tokio::net::TcpListener::bind(config.server.listen)
+        .await
+        .with_context(|| format!("listening on {}", config.server.listen))?;
+    let addr = listener.local_addr()?;
+    let public_url = config.server.public_url.clone();
+    if config.server.admin_token.is_none() {
+        tracing::warn!("server.admin_token is not set: the /api/v1 alert API is closed");
+    }
+    let engine = Engine::new(
+        store,
+        config,
+        Arc::new(SystemClock),
+        firebell_channels::stdout_sink(),
+    );
+    tracing::info!(%addr, data_dir = %data_dir.display(), config = %path.display(), "Firebell listening");
+    println!(
+        "Firebell {} listening on http://{addr} (config {}, data in {})",
+        env!("CARGO_PKG_VERSION"),
+        path.display(),
+        data_dir.display()
+    );
+    if first_run {
+        println!("First run: wrote a starter configuration with fresh keys to {}", path.display());
+    }
+    println!("Send a first event, from another terminal:");
+    println!(
+        "  firebell send --config {} --summary \"Disk full on web1\"",
+        path.display()
+    );
+    println!(
+        "  firebell alerts list --config {}    # then: firebell alerts ack ID --config ...",
+        path.display()
+    );
+    println!(
+        "  (with cargo: cargo run --release -- send --config {} --summary \"...\"; public URL {public_url})",
+        path.display()
+    );
+    firebell_server::serve(engine, Some(path), listener, shutdown_signal(), false)
+        .await
+        .context("serving HTTP")?;
+    tracing::info!("stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+    tracing::info!("shutting down");
+}
+
+/// Bails with a message naming the missing setting.
+fn need<T>(v: Option<T>, what: &str) -> Result<T> {
+    match v {
+        Some(v) => Ok(v),
+        None => bail!("{what}"),
+    }
+}
