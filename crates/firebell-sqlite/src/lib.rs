@@ -1,0 +1,388 @@
+//! Firebell's embedded store: [`firebell_store::Store`] on SQLite.
+//!
+//! - One database file, `firebell.db`, in the data directory; WAL mode,
+//!   `synchronous = FULL`, so a write that returned `Ok` survives `kill -9` and
+//!   power loss.
+//! - Writes go through one writer thread that owns the only read-write
+//!   connection and commits whatever callers have queued together ("group
+//!   commit", see [`writer`]): concurrent ingest requests share one fsync.
+//! - Reads run on a small pool of read-only connections in
+//!   `spawn_blocking`; WAL lets them proceed while the writer commits.
+#![forbid(unsafe_code)]
+
+mod error;
+mod ops;
+mod rows;
+mod schema;
+mod writer;
+
+use crate::error::Result as R;
+use crate::rows::{alert_cols, escalation_cols, notification_cols};
+use firebell_core::alert::{Alert, AlertId, TimelineEntry};
+use firebell_core::clock::{from_millis, to_millis};
+use firebell_core::escalation::{Escalation, Transition};
+use firebell_core::notification::{Notification, NotificationId};
+use firebell_store::{
+    AlertCounts, AlertFilter, Claimed, CommitResult, Finish, IngestItem, IngestOutcome, Result,
+    Store, StoreError,
+};
+use jiff::{SignedDuration, Timestamp};
+use rusqlite::{Connection, OptionalExtension, params};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, mpsc};
+use std::thread::JoinHandle;
+
+/// The database file's name inside the data directory.
+pub const DB_FILE: &str = "firebell.db";
+
+/// Idle read-only connections kept for reuse.
+const MAX_IDLE_READERS: usize = 8;
+
+/// The SQLite store. Cheap to clone; the last clone dropped stops the writer.
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    /// `None` only while dropping.
+    jobs: Option<mpsc::Sender<writer::Job>>,
+    writer: Option<JoinHandle<()>>,
+    readers: Mutex<Vec<Connection>>,
+}
+
+impl fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.inner.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Readers first, so the writer's connection is the last one and
+        // checkpoints the WAL as it closes.
+        self.readers
+            .get_mut()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+        // Closing the channel ends the writer's loop once it has answered what
+        // is queued; waiting for it closes the write connection before we return.
+        self.jobs.take();
+        if let Some(handle) = self.writer.take()
+            && handle.join().is_err()
+        {
+            tracing::error!("the sqlite writer thread panicked");
+        }
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) `data_dir/firebell.db` and brings its schema
+    /// up to date.
+    pub fn open(data_dir: &Path) -> Result<SqliteStore> {
+        std::fs::create_dir_all(data_dir).map_err(|e| {
+            StoreError::Backend(format!("cannot create {}: {e}", data_dir.display()))
+        })?;
+        let path = data_dir.join(DB_FILE);
+        let conn = schema::open_writer(&path).map_err(|e| match StoreError::from(e) {
+            StoreError::Backend(m) => StoreError::Backend(format!("{}: {m}", path.display())),
+            other => other,
+        })?;
+        // One reader up front: a path that cannot be read fails here, not later.
+        let reader = schema::open_reader(&path)?;
+        let (jobs, rx) = mpsc::channel();
+        let writer = std::thread::Builder::new()
+            .name("firebell-sqlite-writer".into())
+            .spawn(move || writer::run(conn, rx))
+            .map_err(|e| StoreError::Backend(format!("cannot start the writer thread: {e}")))?;
+        Ok(SqliteStore {
+            inner: Arc::new(Inner {
+                path,
+                jobs: Some(jobs),
+                writer: Some(writer),
+                readers: Mutex::new(vec![reader]),
+            }),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Queues a write on the writer thread and waits until its batch committed.
+    async fn write<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> R<T> + Send + 'static,
+    {
+        let (job, rx) = writer::job(f);
+        self.inner
+            .jobs
+            .as_ref()
+            .ok_or(StoreError::Closed)?
+            .send(job)
+            .map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Runs a read on a pooled read-only connection, off the async threads.
+    async fn read<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> R<T> + Send + 'static,
+    {
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || {
+            let conn = inner.take_reader()?;
+            let out = f(&conn);
+            inner.put_reader(conn);
+            out.map_err(StoreError::from)
+        })
+        .await
+        .map_err(|e| StoreError::Backend(format!("a read task failed: {e}")))?
+    }
+}
+
+impl Inner {
+    fn take_reader(&self) -> Result<Connection> {
+        let idle = self.readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        match idle {
+            Some(c) => Ok(c),
+            None => Ok(schema::open_reader(&self.path)?),
+        }
+    }
+
+    fn put_reader(&self, conn: Connection) {
+        let mut idle = self.readers.lock().unwrap_or_else(|p| p.into_inner());
+        if idle.len() < MAX_IDLE_READERS {
+            idle.push(conn);
+        }
+    }
+}
+
+fn get_alert(conn: &Connection, id: AlertId) -> R<Option<Alert>> {
+    conn.prepare_cached(concat!(
+        "SELECT ",
+        alert_cols!(),
+        " FROM alerts WHERE id = ?1"
+    ))?
+    .query_row(params![id], |r| Ok(rows::alert(r)))
+    .optional()?
+    .transpose()
+}
+
+fn list_alerts(conn: &Connection, f: &AlertFilter) -> R<Vec<Alert>> {
+    if f.limit == 0 {
+        return Ok(Vec::new());
+    }
+    let before = f.before.unwrap_or(i64::MAX);
+    let status = f.status.map(|s| s.as_str());
+    macro_rules! select {
+        ($where:literal) => {
+            concat!(
+                "SELECT ",
+                alert_cols!(),
+                " FROM alerts WHERE id < ?1",
+                $where,
+                " ORDER BY id DESC LIMIT ?2"
+            )
+        };
+    }
+    let mut stmt = match (status, &f.service) {
+        (None, None) => conn.prepare_cached(select!(""))?,
+        (Some(_), None) => conn.prepare_cached(select!(" AND status = ?3"))?,
+        (None, Some(_)) => conn.prepare_cached(select!(" AND service = ?3"))?,
+        (Some(_), Some(_)) => conn.prepare_cached(select!(" AND status = ?3 AND service = ?4"))?,
+    };
+    match (status, &f.service) {
+        (None, None) => rows::collect(&mut stmt, params![before, f.limit], rows::alert),
+        (Some(s), None) => rows::collect(&mut stmt, params![before, f.limit, s], rows::alert),
+        (None, Some(svc)) => rows::collect(&mut stmt, params![before, f.limit, svc], rows::alert),
+        (Some(s), Some(svc)) => {
+            rows::collect(&mut stmt, params![before, f.limit, s, svc], rows::alert)
+        }
+    }
+}
+
+fn lease_end(now: Timestamp, lease: SignedDuration) -> Timestamp {
+    now.checked_add(lease).unwrap_or(if lease.is_negative() {
+        Timestamp::MIN
+    } else {
+        Timestamp::MAX
+    })
+}
+
+impl Store for SqliteStore {
+    async fn ingest(&self, items: Vec<IngestItem>) -> Result<Vec<IngestOutcome>> {
+        if items.is_empty() {
+            return Ok(Vec::new());
+        }
+        let events = items
+            .into_iter()
+            .map(ops::PreparedEvent::encode)
+            .collect::<R<Vec<_>>>()?;
+        self.write(move |conn| ops::ingest(conn, events)).await
+    }
+
+    async fn get_alert(&self, id: AlertId) -> Result<Option<Alert>> {
+        self.read(move |conn| get_alert(conn, id)).await
+    }
+
+    async fn list_alerts(&self, filter: AlertFilter) -> Result<Vec<Alert>> {
+        self.read(move |conn| list_alerts(conn, &filter)).await
+    }
+
+    async fn timeline(&self, id: AlertId) -> Result<Vec<TimelineEntry>> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT at, kind, message, data FROM timeline WHERE alert_id = ?1 ORDER BY id",
+            )?;
+            rows::collect(&mut stmt, params![id], rows::timeline)
+        })
+        .await
+    }
+
+    async fn alert_counts(&self) -> Result<AlertCounts> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT status, COUNT(*) FROM alerts WHERE status IN ('triggered', 'acknowledged') \
+                 GROUP BY status",
+            )?;
+            let mut counts = AlertCounts::default();
+            let mut rows = stmt.query([])?;
+            while let Some(row) = rows.next()? {
+                let status: String = row.get(0)?;
+                let n: i64 = row.get(1)?;
+                match status.as_str() {
+                    "triggered" => counts.triggered = n,
+                    "acknowledged" => counts.acknowledged = n,
+                    _ => {}
+                }
+            }
+            Ok(counts)
+        })
+        .await
+    }
+
+    async fn escalation(&self, id: AlertId) -> Result<Option<Escalation>> {
+        self.read(move |conn| {
+            conn.prepare_cached(concat!(
+                "SELECT ",
+                escalation_cols!(),
+                " FROM escalations WHERE alert_id = ?1"
+            ))?
+            .query_row(params![id], |r| Ok(rows::escalation(r)))
+            .optional()?
+            .transpose()
+        })
+        .await
+    }
+
+    async fn due_escalations(&self, now: Timestamp, limit: u32) -> Result<Vec<Escalation>> {
+        let now = to_millis(now);
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(concat!(
+                "SELECT ",
+                escalation_cols!(),
+                " FROM escalations WHERE phase IN ('pending', 'waiting') AND due_at <= ?1 \
+                 ORDER BY due_at, alert_id LIMIT ?2"
+            ))?;
+            rows::collect(&mut stmt, params![now, limit], rows::escalation)
+        })
+        .await
+    }
+
+    async fn next_escalation_due(&self) -> Result<Option<Timestamp>> {
+        self.read(|conn| {
+            let due: Option<i64> = conn
+                .prepare_cached(
+                    "SELECT MIN(due_at) FROM escalations WHERE phase IN ('pending', 'waiting')",
+                )?
+                .query_row([], |r| r.get(0))?;
+            Ok(due.map(from_millis))
+        })
+        .await
+    }
+
+    async fn commit(
+        &self,
+        expected_version: i64,
+        transition: Transition,
+        now: Timestamp,
+    ) -> Result<CommitResult> {
+        let c = ops::PreparedCommit::encode(expected_version, transition, now)?;
+        self.write(move |conn| ops::commit(conn, c)).await
+    }
+
+    async fn claim_notifications(
+        &self,
+        now: Timestamp,
+        lease: SignedDuration,
+        limit: u32,
+    ) -> Result<Vec<Claimed>> {
+        let until = to_millis(lease_end(now, lease));
+        let now = to_millis(now);
+        self.write(move |conn| ops::claim(conn, now, until, limit))
+            .await
+    }
+
+    async fn next_notification_due(&self) -> Result<Option<Timestamp>> {
+        self.read(|conn| {
+            let due: Option<i64> = conn
+                .prepare_cached(
+                    "SELECT MIN(due) FROM ( \
+                         SELECT MIN(next_attempt_at) AS due FROM notifications \
+                         WHERE status = 'pending' \
+                         UNION ALL \
+                         SELECT MIN(lease_until) AS due FROM notifications \
+                         WHERE status = 'sending')",
+                )?
+                .query_row([], |r| r.get(0))?;
+            Ok(due.map(from_millis))
+        })
+        .await
+    }
+
+    async fn finish_notification(
+        &self,
+        id: NotificationId,
+        finish: Finish,
+        timeline: Vec<TimelineEntry>,
+        alert_id: AlertId,
+    ) -> Result<bool> {
+        let f = ops::PreparedFinish::encode(id, finish, timeline, alert_id)?;
+        self.write(move |conn| ops::finish(conn, f)).await
+    }
+
+    async fn notifications(&self, alert_id: AlertId) -> Result<Vec<Notification>> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(concat!(
+                "SELECT ",
+                notification_cols!(),
+                " FROM notifications WHERE alert_id = ?1 ORDER BY id"
+            ))?;
+            rows::collect(&mut stmt, params![alert_id], rows::notification)
+        })
+        .await
+    }
+
+    async fn ping(&self) -> Result<()> {
+        if self.inner.writer.as_ref().is_none_or(|w| w.is_finished()) {
+            return Err(StoreError::Closed);
+        }
+        self.read(|conn| {
+            conn.prepare_cached("SELECT 1")?
+                .query_row([], |r| r.get::<_, i64>(0))?;
+            Ok(())
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,163 @@
+//! Tests of the writer's batching and of the query plans, which need the
+//! crate's internals.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use crate::error::Error;
+use crate::writer::Reply;
+use crate::{ops, schema, writer};
+use firebell_core::alert::{TimelineEntry, TimelineKind};
+use firebell_core::event::EventAction;
+use firebell_store::contract::{at, item};
+use firebell_store::{Finish, IngestOutcome, StoreError};
+use rusqlite::Connection;
+
+fn db() -> (tempfile::TempDir, Connection) {
+    let dir = tempfile::tempdir().unwrap();
+    let conn = schema::open_writer(&dir.path().join("t.db")).unwrap();
+    (dir, conn)
+}
+
+fn trigger(key: &str) -> (writer::Job, Reply<Vec<IngestOutcome>>) {
+    let ev = ops::PreparedEvent::encode(item(EventAction::Trigger, key, 0)).unwrap();
+    writer::job(move |c: &Connection| ops::ingest(c, vec![ev]))
+}
+
+fn count(conn: &Connection, sql: &str) -> i64 {
+    conn.query_row(sql, [], |r| r.get(0)).unwrap()
+}
+
+#[test]
+fn a_failing_op_rolls_back_only_itself() {
+    let (_dir, conn) = db();
+    let (j1, r1) = trigger("first");
+    // Finishing a page with a timeline line on an alert that does not exist
+    // violates the timeline's foreign key, after the op already wrote nothing
+    // else: it fails on its own.
+    let line = TimelineEntry::new(at(0), TimelineKind::Delivered, "delivered");
+    let f = ops::PreparedFinish::encode(1, Finish::Delivered, vec![line], 424_242).unwrap();
+    let (j2, mut r2) = writer::job(move |c: &Connection| ops::finish(c, f));
+    // An op that writes, then fails: its own write must be undone.
+    let (j3, mut r3) = writer::job(|c: &Connection| -> crate::error::Result<()> {
+        ops::ingest(
+            c,
+            vec![ops::PreparedEvent::encode(item(EventAction::Trigger, "undone", 0)).unwrap()],
+        )?;
+        Err(Error::Other("changed my mind".into()))
+    });
+    let (j4, r4) = trigger("second");
+
+    let mut batch = vec![j1, j2, j3, j4];
+    writer::run_batch(&conn, &mut batch);
+    assert!(batch.is_empty());
+
+    assert!(r1.blocking_recv().unwrap().is_ok());
+    assert!(matches!(
+        r2.try_recv().unwrap(),
+        Err(StoreError::Backend(m)) if m.contains("FOREIGN KEY")
+    ));
+    assert!(r3.try_recv().unwrap().is_err());
+    assert!(r4.blocking_recv().unwrap().is_ok());
+    assert_eq!(count(&conn, "SELECT COUNT(*) FROM alerts"), 2);
+    assert_eq!(
+        count(
+            &conn,
+            "SELECT COUNT(*) FROM alerts WHERE dedup_key = 'undone'"
+        ),
+        0
+    );
+    assert_eq!(count(&conn, "SELECT COUNT(*) FROM timeline"), 2);
+    assert!(conn.is_autocommit(), "the batch's transaction is closed");
+}
+
+#[test]
+fn a_panicking_op_fails_alone() {
+    let (_dir, conn) = db();
+    let (j1, r1) = trigger("a");
+    let (j2, mut r2) =
+        writer::job(|_: &Connection| -> crate::error::Result<()> { panic!("a bug in one write") });
+    let (j3, r3) = trigger("b");
+    let mut batch = vec![j1, j2, j3];
+    writer::run_batch(&conn, &mut batch);
+    assert!(r1.blocking_recv().unwrap().is_ok());
+    assert!(r2.try_recv().unwrap().is_err());
+    assert!(r3.blocking_recv().unwrap().is_ok());
+    assert_eq!(count(&conn, "SELECT COUNT(*) FROM alerts"), 2);
+}
+
+#[test]
+fn a_failed_commit_fails_every_op() {
+    let (_dir, conn) = db();
+    let (j1, mut r1) = trigger("a");
+    // Ends the batch's transaction from inside an op: the savepoint release
+    // (and so the whole batch) fails, and nobody is told "ok".
+    let (j2, mut r2) = writer::job(|c: &Connection| -> crate::error::Result<()> {
+        c.execute_batch("ROLLBACK")?;
+        Ok(())
+    });
+    let mut batch = vec![j1, j2];
+    writer::run_batch(&conn, &mut batch);
+    assert!(r1.try_recv().unwrap().is_err());
+    assert!(r2.try_recv().unwrap().is_err());
+    assert_eq!(count(&conn, "SELECT COUNT(*) FROM alerts"), 0);
+    assert!(conn.is_autocommit());
+    // The writer carries on with the next batch.
+    let (j3, r3) = trigger("b");
+    writer::run_batch(&conn, &mut vec![j3]);
+    assert!(r3.blocking_recv().unwrap().is_ok());
+}
+
+/// The hot queries use their indexes, not a table scan.
+#[test]
+fn hot_queries_use_indexes() {
+    let (_dir, conn) = db();
+    let plan = |sql: &str| -> String {
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let rows = stmt.query_map([], |r| r.get::<_, String>(3)).unwrap();
+        rows.map(|r| r.unwrap()).collect::<Vec<_>>().join("; ")
+    };
+    let cases = [
+        (
+            "SELECT id, status, count FROM alerts \
+             WHERE service = 'a' AND dedup_key = 'b' AND status != 'resolved'",
+            "alerts_open_key",
+        ),
+        (
+            "SELECT alert_id FROM escalations WHERE phase IN ('pending', 'waiting') \
+             AND due_at <= 5 ORDER BY due_at, alert_id LIMIT 10",
+            "escalations_due",
+        ),
+        (
+            "SELECT MIN(due_at) FROM escalations WHERE phase IN ('pending', 'waiting')",
+            "escalations_due",
+        ),
+        (
+            "SELECT id FROM notifications WHERE status = 'pending' AND next_attempt_at <= 5",
+            "notifications_pending",
+        ),
+        (
+            "SELECT id FROM notifications WHERE status = 'sending' AND lease_until <= 5",
+            "notifications_leased",
+        ),
+        (
+            "UPDATE notifications SET status = 'cancelled' \
+             WHERE alert_id = 1 AND (status = 'pending' OR status = 'sending')",
+            "notifications_by_alert",
+        ),
+        (
+            "SELECT at FROM timeline WHERE alert_id = 1 ORDER BY id",
+            "timeline_by_alert",
+        ),
+        (
+            "SELECT id FROM alerts WHERE id < 100 AND status = 'triggered' ORDER BY id DESC LIMIT 5",
+            "alerts_by_status",
+        ),
+        (
+            "SELECT id FROM alerts WHERE id < 100 AND service = 'x' ORDER BY id DESC LIMIT 5",
+            "alerts_by_service",
+        ),
+    ];
+    for (sql, index) in cases {
+        let p = plan(sql);
+        assert!(p.contains(index), "{sql}\n  plan: {p}");
+    }
+}

@@ -1,0 +1,158 @@
+//! Group commit: one thread owns the write connection and runs every write.
+//!
+//! Callers queue a boxed operation with a oneshot for the reply. The writer
+//! blocks for the first operation, drains whatever else is queued (up to
+//! [`MAX_BATCH`]), and runs them all in one `BEGIN IMMEDIATE ... COMMIT`, each
+//! inside its own savepoint so a failing operation rolls back only itself. Only
+//! after `COMMIT` returned (synced, with `synchronous = FULL`) does any caller
+//! hear back, so concurrent callers share one fsync and an `Ok` is durable.
+
+use crate::error::{Error, Result};
+use firebell_store::StoreError;
+use rusqlite::Connection;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::mpsc::{Receiver, TryRecvError};
+use tokio::sync::oneshot;
+
+/// Most operations sharing one transaction.
+pub(crate) const MAX_BATCH: usize = 1024;
+
+/// One queued write: run inside the batch, answered after it ends.
+pub(crate) trait Pending: Send {
+    /// Runs the operation's statements; returns whether it succeeded.
+    fn run(&mut self, conn: &Connection) -> bool;
+    /// Answers the caller. `batch` is `Err(reason)` when the batch did not
+    /// commit, and then nothing of this operation was written.
+    fn reply(self: Box<Self>, batch: std::result::Result<(), &str>);
+}
+
+pub(crate) type Job = Box<dyn Pending>;
+
+/// A write operation and the channel its caller waits on.
+struct Op<T, F> {
+    f: Option<F>,
+    out: Option<Result<T>>,
+    reply: oneshot::Sender<std::result::Result<T, StoreError>>,
+}
+
+/// Where a caller waits for its operation's answer.
+pub(crate) type Reply<T> = oneshot::Receiver<std::result::Result<T, StoreError>>;
+
+/// Wraps a write operation as a job for the writer, with its reply channel.
+pub(crate) fn job<T, F>(f: F) -> (Job, Reply<T>)
+where
+    T: Send + 'static,
+    F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+{
+    let (reply, rx) = oneshot::channel();
+    let op = Op {
+        f: Some(f),
+        out: None,
+        reply,
+    };
+    (Box::new(op), rx)
+}
+
+impl<T, F> Pending for Op<T, F>
+where
+    T: Send + 'static,
+    F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+{
+    fn run(&mut self, conn: &Connection) -> bool {
+        let Some(f) = self.f.take() else {
+            return false;
+        };
+        // A bug in one operation must not take the writer (and so every later
+        // write) down with it: a panic fails that operation only.
+        let out = catch_unwind(AssertUnwindSafe(|| f(conn)))
+            .unwrap_or_else(|_| Err(Error::Other("a write operation panicked".into())));
+        let ok = out.is_ok();
+        self.out = Some(out);
+        ok
+    }
+
+    fn reply(self: Box<Self>, batch: std::result::Result<(), &str>) {
+        let answer = match (batch, self.out) {
+            (Ok(()), Some(out)) => out.map_err(StoreError::from),
+            // Its own error says more than the batch's.
+            (Err(_), Some(Err(e))) => Err(e.into()),
+            (Err(reason), _) => Err(StoreError::Backend(reason.to_string())),
+            (Ok(()), None) => Err(StoreError::Backend("the write was not run".into())),
+        };
+        // The caller may have given up waiting; nothing to do then.
+        let _ = self.reply.send(answer);
+    }
+}
+
+/// The writer thread's body: runs until every sender is gone.
+pub(crate) fn run(conn: Connection, rx: Receiver<Job>) {
+    let mut batch: Vec<Job> = Vec::with_capacity(64);
+    while let Ok(first) = rx.recv() {
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+            }
+        }
+        run_batch(&conn, &mut batch);
+    }
+    tracing::debug!("sqlite writer stopped");
+}
+
+fn exec(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(|_| ())
+}
+
+/// Runs `batch` in one transaction and answers every caller; leaves it empty.
+pub(crate) fn run_batch(conn: &Connection, batch: &mut Vec<Job>) {
+    if let Err(e) = exec(conn, "BEGIN IMMEDIATE") {
+        fail_all(conn, batch, &format!("could not start a transaction: {e}"));
+        return;
+    }
+    for job in batch.iter_mut() {
+        if let Err(e) = exec(conn, "SAVEPOINT op") {
+            fail_all(conn, batch, &format!("could not set a savepoint: {e}"));
+            return;
+        }
+        let ok = job.run(conn);
+        if conn.is_autocommit() {
+            // SQLite rolled the whole transaction back (disk full, I/O error):
+            // nothing of the batch so far survives.
+            fail_all(
+                conn,
+                batch,
+                "the transaction was rolled back by the database",
+            );
+            return;
+        }
+        let end = if ok {
+            exec(conn, "RELEASE op")
+        } else {
+            exec(conn, "ROLLBACK TO op").and_then(|()| exec(conn, "RELEASE op"))
+        };
+        if let Err(e) = end {
+            fail_all(conn, batch, &format!("could not end a savepoint: {e}"));
+            return;
+        }
+    }
+    match exec(conn, "COMMIT") {
+        Ok(()) => {
+            for job in batch.drain(..) {
+                job.reply(Ok(()));
+            }
+        }
+        Err(e) => fail_all(conn, batch, &format!("commit failed: {e}")),
+    }
+}
+
+/// Rolls back whatever is open and fails every operation of the batch.
+fn fail_all(conn: &Connection, batch: &mut Vec<Job>, reason: &str) {
+    tracing::error!(ops = batch.len(), "sqlite write batch failed: {reason}");
+    if !conn.is_autocommit() {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    for job in batch.drain(..) {
+        job.reply(Err(reason));
+    }
+}

@@ -1,0 +1,315 @@
+//! SQLite-specific behaviour: durability across reopen, group commit under
+//! concurrency, settings, and an ignored throughput measurement.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use firebell_core::alert::{AlertStatus, TimelineEntry, TimelineKind};
+use firebell_core::escalation::Phase;
+use firebell_core::event::EventAction;
+use firebell_core::notification::{NewNotification, NotificationKind, NotificationStatus};
+use firebell_sqlite::SqliteStore;
+use firebell_store::contract::{at, item};
+use firebell_store::{AlertFilter, CommitResult, Finish, IngestItem, Store};
+use jiff::SignedDuration;
+use std::time::Instant;
+
+fn all() -> AlertFilter {
+    AlertFilter {
+        limit: 100_000,
+        ..Default::default()
+    }
+}
+
+fn triggers(prefix: &str, n: usize) -> Vec<IngestItem> {
+    (0..n)
+        .map(|i| item(EventAction::Trigger, &format!("{prefix}-{i}"), i as i64))
+        .collect()
+}
+
+#[tokio::test]
+async fn reopening_sees_everything_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("nested/data")).unwrap();
+    let out = store.ingest(triggers("k", 3)).await.unwrap();
+    let id = out[0].alert_id.unwrap();
+    store
+        .ingest(vec![item(EventAction::Trigger, "k-0", 5)])
+        .await
+        .unwrap();
+    store
+        .ingest(vec![item(EventAction::Resolve, "k-2", 6)])
+        .await
+        .unwrap();
+
+    let esc = store.escalation(id).await.unwrap().unwrap();
+    let mut next = esc.clone();
+    next.phase = Phase::Waiting;
+    next.due_at = Some(at(60));
+    let pages = ["alice", "bob"].map(|user| NewNotification {
+        idem_key: format!("{id}:0:0:{user}:0"),
+        alert_id: id,
+        user: user.into(),
+        contact_index: 0,
+        channel: "console".into(),
+        address: "stdout".into(),
+        kind: NotificationKind::Notify,
+        step: 0,
+        loop_: 0,
+        due_at: at(0),
+    });
+    let t = firebell_core::escalation::Transition {
+        escalation: next,
+        notifications: pages.to_vec(),
+        timeline: vec![
+            TimelineEntry::new(at(0), TimelineKind::Notified, "paging alice")
+                .with_data(serde_json::json!({ "user": "alice", "step": 1 })),
+        ],
+        alert_status: None,
+    };
+    assert_eq!(
+        store.commit(esc.version, t, at(0)).await.unwrap(),
+        CommitResult::Applied
+    );
+    let claimed = store
+        .claim_notifications(at(1), SignedDuration::from_secs(30), 1)
+        .await
+        .unwrap();
+    store
+        .finish_notification(
+            claimed[0].notification.id,
+            Finish::Retry {
+                at: at(10),
+                error: "busy".into(),
+            },
+            vec![TimelineEntry::new(
+                at(2),
+                TimelineKind::Retrying,
+                "retrying",
+            )],
+            id,
+        )
+        .await
+        .unwrap();
+
+    let alerts = store.list_alerts(all()).await.unwrap();
+    let mut timelines = Vec::new();
+    let mut escalations = Vec::new();
+    let mut notifications = Vec::new();
+    for a in &alerts {
+        timelines.push(store.timeline(a.id).await.unwrap());
+        escalations.push(store.escalation(a.id).await.unwrap());
+        notifications.push(store.notifications(a.id).await.unwrap());
+    }
+    assert_eq!(alerts.len(), 3);
+    assert_eq!(notifications.iter().map(Vec::len).sum::<usize>(), 2);
+    drop(store);
+
+    let store = SqliteStore::open(&dir.path().join("nested/data")).unwrap();
+    assert_eq!(store.list_alerts(all()).await.unwrap(), alerts);
+    for (i, a) in alerts.iter().enumerate() {
+        assert_eq!(store.timeline(a.id).await.unwrap(), timelines[i]);
+        assert_eq!(store.escalation(a.id).await.unwrap(), escalations[i]);
+        assert_eq!(store.notifications(a.id).await.unwrap(), notifications[i]);
+    }
+    let n = store.notifications(id).await.unwrap();
+    assert_eq!(n[0].status, NotificationStatus::Pending);
+    assert_eq!(n[0].last_error.as_deref(), Some("busy"));
+    assert_eq!(n[1].status, NotificationStatus::Pending);
+    let tl = store.timeline(id).await.unwrap();
+    assert_eq!(tl[2].data["user"], "alice");
+    // The open alert still collapses repeats after the restart.
+    let again = store
+        .ingest(vec![item(EventAction::Trigger, "k-0", 7)])
+        .await
+        .unwrap();
+    assert_eq!(again[0].alert_id, Some(id));
+    assert!(again[0].duplicate);
+    assert_eq!(store.get_alert(id).await.unwrap().unwrap().count, 3);
+    // New ids keep going up.
+    let fresh = store
+        .ingest(vec![item(EventAction::Trigger, "new", 8)])
+        .await
+        .unwrap();
+    assert!(fresh[0].alert_id.unwrap() > alerts[0].id);
+    store.ping().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_database_is_durable_by_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    assert_eq!(store.path(), dir.path().join("firebell.db"));
+    let conn = rusqlite::Connection::open(store.path()).unwrap();
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_ingests_share_commits() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    let tasks: Vec<_> = (0..50)
+        .map(|t| {
+            let store = store.clone();
+            tokio::spawn(async move { store.ingest(triggers(&format!("t{t}"), 100)).await })
+        })
+        .collect();
+    let mut ids = Vec::new();
+    for task in tasks {
+        let out = task.await.unwrap().unwrap();
+        assert_eq!(out.len(), 100);
+        assert!(out.iter().all(|o| !o.duplicate));
+        ids.extend(out.iter().map(|o| o.alert_id.unwrap()));
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 5_000);
+    assert_eq!(store.list_alerts(all()).await.unwrap().len(), 5_000);
+    assert_eq!(store.alert_counts().await.unwrap().triggered, 5_000);
+    assert_eq!(
+        store.due_escalations(at(1000), 10_000).await.unwrap().len(),
+        5_000
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_triggers_of_one_key_make_one_alert() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .ingest(vec![item(EventAction::Trigger, "same", 0); 10])
+                    .await
+            })
+        })
+        .collect();
+    let mut new = 0;
+    for task in tasks {
+        new += task
+            .await
+            .unwrap()
+            .unwrap()
+            .iter()
+            .filter(|o| !o.duplicate)
+            .count();
+    }
+    assert_eq!(new, 1);
+    let alerts = store.list_alerts(all()).await.unwrap();
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(alerts[0].count, 200);
+    assert_eq!(alerts[0].status, AlertStatus::Triggered);
+    assert_eq!(store.timeline(alerts[0].id).await.unwrap().len(), 200);
+}
+
+#[tokio::test]
+async fn a_dropped_store_releases_the_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    let copy = store.clone();
+    store.ingest(triggers("a", 10)).await.unwrap();
+    drop(store);
+    // Another clone keeps it working.
+    copy.ingest(triggers("b", 10)).await.unwrap();
+    drop(copy);
+    // The writer has stopped and closed its connection: the WAL was
+    // checkpointed and removed, which SQLite does when the last connection closes.
+    assert!(!dir.path().join("firebell.db-wal").exists());
+}
+
+/// Throughput of the ingest path. Run with
+/// `cargo test --release -p firebell-sqlite --test backend -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn ingest_throughput() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    const BATCHES: usize = 100;
+    const SIZE: usize = 100;
+
+    // One caller: every batch is its own commit (and fsync).
+    let start = Instant::now();
+    for b in 0..BATCHES {
+        store
+            .ingest(triggers(&format!("s{b}"), SIZE))
+            .await
+            .unwrap();
+    }
+    let secs = start.elapsed().as_secs_f64();
+    println!(
+        "sequential: {BATCHES} batches of {SIZE} new alerts in {secs:.3}s = {:.0} events/s",
+        (BATCHES * SIZE) as f64 / secs
+    );
+
+    // Repeats of open alerts (the dedup path).
+    let start = Instant::now();
+    for b in 0..BATCHES {
+        store
+            .ingest(triggers(&format!("s{b}"), SIZE))
+            .await
+            .unwrap();
+    }
+    let secs = start.elapsed().as_secs_f64();
+    println!(
+        "sequential repeats: {:.0} events/s",
+        (BATCHES * SIZE) as f64 / secs
+    );
+
+    // Single events: sequential calls pay one commit each; concurrent calls
+    // share them.
+    const SINGLES: usize = 2_000;
+    let start = Instant::now();
+    for i in 0..SINGLES {
+        store.ingest(triggers(&format!("one{i}"), 1)).await.unwrap();
+    }
+    let secs = start.elapsed().as_secs_f64();
+    println!(
+        "sequential single events: {:.0} commits/s",
+        SINGLES as f64 / secs
+    );
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..SINGLES)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move { store.ingest(triggers(&format!("many{i}"), 1)).await })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    let secs = start.elapsed().as_secs_f64();
+    println!(
+        "{SINGLES} concurrent single events: {:.0} events/s",
+        SINGLES as f64 / secs
+    );
+
+    // Many callers: batches share commits.
+    for callers in [8, 32] {
+        let start = Instant::now();
+        let tasks: Vec<_> = (0..callers)
+            .map(|c| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    for b in 0..BATCHES {
+                        store
+                            .ingest(triggers(&format!("c{callers}-{c}-{b}"), SIZE))
+                            .await
+                            .unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let secs = start.elapsed().as_secs_f64();
+        println!(
+            "{callers} concurrent callers: {} events in {secs:.3}s = {:.0} events/s",
+            callers * BATCHES * SIZE,
+            (callers * BATCHES * SIZE) as f64 / secs
+        );
+    }
+}
