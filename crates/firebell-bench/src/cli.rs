@@ -1,0 +1,167 @@
+//! Command-line interface.
+
+use clap::{Parser, ValueEnum};
+use std::path::PathBuf;
+
+const LONG_ABOUT: &str = "\
+Benchmark harness for the firebell server.
+
+For each scenario it writes a config into a fresh temporary directory, starts
+`<firebell> serve --config FILE` as a child process (stdout and stderr go to
+files in that directory), waits up to 30 s for GET /-/ready, starts its own
+webhook sink on 127.0.0.1 that records when each page arrives (by dedup_key),
+runs the scenario, then stops the server by its pid (SIGTERM, then SIGKILL
+after 5 s) and prints a results table. The server is also killed on error and
+on Ctrl-C / SIGTERM. All traffic goes to 127.0.0.1; every loop is bounded in
+count and in time.
+
+Scenarios:
+
+  throughput  --workers keep-alive clients (one HTTP client each) post batches
+              of --batch distinct events to POST /api/v1/events as fast as
+              they can for --duration seconds. Reports accepted events/s (only
+              202 answers count; other statuses and transport errors are
+              reported as errors), requests/s, request latency p50/p90/p99/max,
+              pages delivered to the sink per second during the run and by its
+              end (plus after a drain of at most 30 s), and the server's
+              VmRSS/VmHWM at the end of the load.
+
+  latency     Single-event requests at a fixed --rate (open loop: a tokio
+              interval with MissedTickBehavior::Burst, so ticks missed while
+              the harness was busy are sent at once and the offered count stays
+              rate x duration; at most 1024 requests in flight, a tick that
+              finds none free is counted as skipped) for --duration seconds.
+              Reports request latency and event->page latency (time the request
+              was sent -> time the webhook arrived) p50/p90/p99/max, and how
+              many pages had not arrived 5 s after the end.
+
+  memory      Measures the RSS of the idle server right after it is ready,
+              then creates --alerts open alerts (distinct keys, batches of
+              1000, --workers clients), waits until every alert has paged or
+              no page came for 3 s (at most 5 min), and reports VmRSS, VmHWM, RSS per open alert and
+              (RSS after - RSS idle) per open alert, in bytes.
+
+  all         The three above in sequence, each on a fresh server.
+
+Results are printed as Markdown tables (ready for docs/benchmarks.md); with
+--json one JSON object per scenario is printed as well, one per line. Progress
+goes to stderr.
+
+Build the server first, e.g. `cargo build --release`, and run from the
+workspace root, or pass --firebell.";
+
+/// Command-line arguments of `firebell-bench`.
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "firebell-bench",
+    version,
+    about = "Benchmark harness for the firebell server: ingest throughput, event-to-page latency, memory per open alert.",
+    long_about = LONG_ABOUT
+)]
+pub struct Args {
+    /// The firebell server binary. Default: target/release/firebell relative
+    /// to the current directory, else target/debug/firebell.
+    #[arg(long, value_name = "PATH")]
+    pub firebell: Option<PathBuf>,
+
+    /// Which scenario to run.
+    #[arg(long, value_enum, default_value_t = ScenarioArg::All)]
+    pub scenario: ScenarioArg,
+
+    /// Concurrent clients for throughput and memory.
+    #[arg(long, value_name = "N", default_value_t = 8,
+          value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub workers: u32,
+
+    /// Events per request in throughput (all with distinct dedup keys).
+    #[arg(long, value_name = "N", default_value_t = 100,
+          value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub batch: u32,
+
+    /// Seconds of load in throughput and latency.
+    #[arg(long, value_name = "SECS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub duration: u64,
+
+    /// Offered single-event requests per second in latency.
+    #[arg(long, value_name = "EVENTS_PER_SEC", default_value_t = 1000,
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub rate: u32,
+
+    /// Open alerts to create in memory.
+    #[arg(long, value_name = "N", default_value_t = 100_000,
+          value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    pub alerts: u64,
+
+    /// Port for the server to listen on (127.0.0.1). Default: a free port.
+    #[arg(long)]
+    pub port: Option<u16>,
+
+    /// Keep the temporary directory (config, database, server logs).
+    #[arg(long)]
+    pub keep: bool,
+
+    /// Also print one JSON object per scenario (one line each).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The `--scenario` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ScenarioArg {
+    Throughput,
+    Latency,
+    Memory,
+    All,
+}
+
+/// One scenario that runs on its own fresh server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scenario {
+    Throughput,
+    Latency,
+    Memory,
+}
+
+impl Scenario {
+    pub fn name(self) -> &'static str {
+        match self {
+            Scenario::Throughput => "throughput",
+            Scenario::Latency => "latency",
+            Scenario::Memory => "memory",
+        }
+    }
+}
+
+impl ScenarioArg {
+    /// The scenarios to run, in order.
+    pub fn expand(self) -> Vec<Scenario> {
+        match self {
+            ScenarioArg::Throughput => vec![Scenario::Throughput],
+            ScenarioArg::Latency => vec![Scenario::Latency],
+            ScenarioArg::Memory => vec![Scenario::Memory],
+            ScenarioArg::All => vec![Scenario::Throughput, Scenario::Latency, Scenario::Memory],
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent_and_defaults_match_the_brief() {
+        Args::command().debug_assert();
+        let a = Args::parse_from(["firebell-bench"]);
+        assert_eq!(a.scenario, ScenarioArg::All);
+        assert_eq!(a.workers, 8);
+        assert_eq!(a.batch, 100);
+        assert_eq!(a.duration, 10);
+        assert_eq!(a.rate, 1000);
+        assert_eq!(a.alerts, 100_000);
+        assert_eq!(a.port, None);
+        assert!(!a.keep && !a.json);
+        assert_eq!(ScenarioArg::All.expand().len(), 3);
+    }
+}

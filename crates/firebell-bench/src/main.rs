@@ -1,0 +1,239 @@
+//! `firebell-bench`: starts a firebell server, loads it, and reports ingest
+//! throughput, event-to-page latency and memory per open alert. See
+//! `firebell-bench --help`.
+#![forbid(unsafe_code)]
+
+mod cli;
+mod config;
+mod load;
+mod report;
+mod scenarios;
+mod server;
+mod sink;
+mod stats;
+
+use anyhow::{Context, Result, bail};
+use clap::Parser;
+use cli::{Args, Scenario};
+use report::Machine;
+use serde::Serialize;
+use server::{READY_TIMEOUT, Server};
+use sink::Sink;
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// At most this many single-event requests in flight in the latency scenario.
+const LATENCY_MAX_IN_FLIGHT: usize = 1024;
+
+enum Outcome {
+    Throughput(scenarios::ThroughputResult),
+    Latency(scenarios::LatencyResult),
+    Memory(scenarios::MemoryResult),
+}
+
+/// One JSON line per scenario.
+#[derive(Serialize)]
+struct Record<'a, T: Serialize> {
+    scenario: &'static str,
+    machine: &'a Machine,
+    firebell: String,
+    server_ready_ms: f64,
+    #[serde(flatten)]
+    result: &'a T,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    match run(&args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("firebell-bench: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: &Args) -> Result<()> {
+    let binary = server::find_binary(args.firebell.as_deref())?;
+    let machine = Machine::read();
+    println!("{}", machine.describe());
+    println!("firebell: {}", binary.display());
+    println!();
+    for scenario in args.scenario.expand() {
+        eprintln!("== {} ==", scenario.name());
+        // On Ctrl-C / SIGTERM the scenario future is dropped, and with it the
+        // server (SIGKILL by pid) and the sink.
+        let (outcome, ready_ms) = tokio::select! {
+            r = run_scenario(scenario, args, &binary) => r?,
+            sig = shutdown_signal() => bail!("interrupted by {sig}; the server was killed"),
+        };
+        let (table, json) = match &outcome {
+            Outcome::Throughput(r) => (
+                report::throughput_table(r, ready_ms),
+                record(scenario, &machine, &binary, ready_ms, r)?,
+            ),
+            Outcome::Latency(r) => (
+                report::latency_table(r, ready_ms),
+                record(scenario, &machine, &binary, ready_ms, r)?,
+            ),
+            Outcome::Memory(r) => (
+                report::memory_table(r, ready_ms),
+                record(scenario, &machine, &binary, ready_ms, r)?,
+            ),
+        };
+        println!("{}", table.render());
+        if args.json {
+            println!("{json}");
+            println!();
+        }
+    }
+    Ok(())
+}
+
+fn record<T: Serialize>(
+    scenario: Scenario,
+    machine: &Machine,
+    binary: &Path,
+    ready_ms: f64,
+    result: &T,
+) -> Result<String> {
+    Ok(serde_json::to_string(&Record {
+        scenario: scenario.name(),
+        machine,
+        firebell: binary.display().to_string(),
+        server_ready_ms: ready_ms,
+        result,
+    })?)
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() -> &'static str {
+    let int = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = int => "Ctrl-C",
+        () = term => "SIGTERM",
+    }
+}
+
+/// An upper bound on one scenario, whatever the server does.
+fn hard_limit(scenario: Scenario, args: &Args) -> Duration {
+    let d = Duration::from_secs(args.duration);
+    match scenario {
+        Scenario::Throughput => d + Duration::from_secs(120),
+        Scenario::Latency => d + Duration::from_secs(120),
+        Scenario::Memory => Duration::from_secs(25 * 60),
+    }
+}
+
+/// Starts a sink and a fresh server, runs one scenario, stops both. Returns
+/// the result and how long the server took to become ready, in ms.
+async fn run_scenario(scenario: Scenario, args: &Args, binary: &Path) -> Result<(Outcome, f64)> {
+    let sink = Sink::start().await?;
+    let mut server = Server::start(binary, args.port, &sink.url(), args.keep)?;
+    eprintln!(
+        "started {} (pid {}) on {}, files in {}",
+        binary.display(),
+        server.pid(),
+        server.base_url(),
+        server.dir().display()
+    );
+    let outcome = async {
+        let ready = server.wait_ready(READY_TIMEOUT).await?;
+        eprintln!("ready after {} ms", ready.as_millis());
+        let target = load::Target {
+            base_url: server.base_url(),
+            integration_key: config::INTEGRATION_KEY.into(),
+            pid: Some(server.pid()),
+        };
+        let limit = hard_limit(scenario, args);
+        let work = async {
+            let duration = Duration::from_secs(args.duration);
+            Ok::<_, anyhow::Error>(match scenario {
+                Scenario::Throughput => {
+                    eprintln!(
+                        "throughput: {} workers x {} events/request for {} s",
+                        args.workers, args.batch, args.duration
+                    );
+                    Outcome::Throughput(
+                        scenarios::throughput(
+                            &target,
+                            &sink,
+                            &scenarios::ThroughputParams {
+                                workers: args.workers,
+                                batch: args.batch,
+                                duration,
+                            },
+                        )
+                        .await?,
+                    )
+                }
+                Scenario::Latency => {
+                    eprintln!("latency: {} events/s for {} s", args.rate, args.duration);
+                    Outcome::Latency(
+                        scenarios::latency(
+                            &target,
+                            &sink,
+                            &scenarios::LatencyParams {
+                                rate: args.rate,
+                                duration,
+                                max_in_flight: LATENCY_MAX_IN_FLIGHT,
+                            },
+                        )
+                        .await?,
+                    )
+                }
+                Scenario::Memory => {
+                    eprintln!(
+                        "memory: {} alerts in batches of {} with {} workers",
+                        args.alerts,
+                        scenarios::MEMORY_BATCH,
+                        args.workers
+                    );
+                    Outcome::Memory(
+                        scenarios::memory(
+                            &target,
+                            &sink,
+                            &scenarios::MemoryParams {
+                                alerts: args.alerts,
+                                workers: args.workers,
+                                settle: Duration::from_millis(500),
+                            },
+                        )
+                        .await?,
+                    )
+                }
+            })
+        };
+        let result = tokio::time::timeout(limit, work)
+            .await
+            .with_context(|| format!("{} took longer than {limit:?}", scenario.name()))??;
+        server
+            .check_alive()
+            .context("the server died during the run")?;
+        Ok::<_, anyhow::Error>((result, ready.as_secs_f64() * 1000.0))
+    }
+    .await;
+    let stopped = server.stop().await;
+    if server.kept() {
+        eprintln!("kept {}", server.dir().display());
+    }
+    drop(server);
+    sink.stop().await;
+    let outcome = outcome?;
+    stopped.context("stopping the server")?;
+    Ok(outcome)
+}

@@ -1,0 +1,564 @@
+//! The three scenarios. Each takes a [`Target`] (where to post) and a
+//! running [`Sink`], so they can run against the real server or a stand-in.
+
+use crate::load::{self, LoadStats, Outcome, REQUEST_TIMEOUT, Target};
+use crate::server::{Memory, read_memory};
+use crate::sink::{Sink, SinkCounts};
+use crate::stats::{self, LatencySummary};
+use anyhow::{Context, Result};
+use serde::Serialize;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio::time::MissedTickBehavior;
+
+/// Upper bound on requests per throughput worker, on top of the time limit.
+const MAX_REQUESTS_PER_WORKER: u64 = 10_000_000;
+/// After a transport error, a worker pauses this long (no hot spin on a dead server).
+const ERROR_BACKOFF: Duration = Duration::from_millis(10);
+/// Throughput: how long to wait after the load for pages still on their way.
+const THROUGHPUT_DRAIN_MAX: Duration = Duration::from_secs(30);
+/// Latency: how long after the end a page may still arrive.
+const LATENCY_GRACE: Duration = Duration::from_secs(5);
+/// Memory: events per request.
+pub const MEMORY_BATCH: u64 = 1000;
+/// Memory: the longest the creation of alerts may take.
+const MEMORY_LOAD_MAX: Duration = Duration::from_secs(15 * 60);
+/// Memory: the longest to wait for the server to become idle.
+const MEMORY_IDLE_MAX: Duration = Duration::from_secs(300);
+/// Memory: idle means no new page for this long (or all pages delivered).
+const MEMORY_IDLE_STALL: Duration = Duration::from_secs(3);
+
+fn mem(pid: Option<u32>) -> Option<Memory> {
+    pid.and_then(|p| read_memory(p).ok())
+}
+
+// ---------------------------------------------------------------------------
+// throughput
+// ---------------------------------------------------------------------------
+
+#[derive(Debug, Clone)]
+pub struct ThroughputParams {
+    pub workers: u32,
+    pub batch: u32,
+    pub duration: Duration,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ThroughputResult {
+    pub workers: u32,
+    pub batch: u32,
+    pub duration_s: f64,
+    /// From the first request to the last answer.
+    pub elapsed_s: f64,
+    /// 202 answers.
+    pub requests_ok: u64,
+    /// Events in 202 answers.
+    pub events_accepted: u64,
+    pub events_per_sec: f64,
+    pub requests_per_sec: f64,
+    pub errors: load::Errors,
+    /// Latency of 202 answers.
+    pub request_latency: LatencySummary,
+    /// Pages (distinct dedup keys) at the sink when the load ended.
+    pub pages_during_run: u64,
+    pub pages_per_sec: f64,
+    /// Pages (distinct dedup keys) after waiting up to 30 s for the rest.
+    pub pages_after_drain: u64,
+    pub drain_s: f64,
+    pub sink: SinkCounts,
+    /// Server memory when the load ended.
+    pub memory_end: Option<Memory>,
+}
+
+async fn throughput_worker(
+    id: u32,
+    target: Arc<Target>,
+    batch: u32,
+    deadline: Instant,
+) -> Result<LoadStats> {
+    let client = load::client()?;
+    let mut stats = LoadStats::default();
+    let mut seq: u64 = 0;
+    for _ in 0..MAX_REQUESTS_PER_WORKER {
+        if Instant::now() >= deadline {
+            break;
+        }
+        let keys: Vec<String> = (0..batch)
+            .map(|_| {
+                seq += 1;
+                format!("tp-{id}-{seq}")
+            })
+            .collect();
+        let body = load::batch_body("throughput", &keys)?;
+        let outcome = load::post_events(&client, &target, body).await;
+        let failed = matches!(outcome, Outcome::Failed(_));
+        stats.add(outcome, u64::from(batch));
+        if failed {
+            tokio::time::sleep(ERROR_BACKOFF).await;
+        }
+    }
+    Ok(stats)
+}
+
+pub async fn throughput(
+    target: &Target,
+    sink: &Sink,
+    p: &ThroughputParams,
+) -> Result<ThroughputResult> {
+    let target = Arc::new(target.clone());
+    let start = Instant::now();
+    let deadline = start + p.duration;
+    let mut set = JoinSet::new();
+    for id in 0..p.workers {
+        set.spawn(throughput_worker(
+            id,
+            Arc::clone(&target),
+            p.batch,
+            deadline,
+        ));
+    }
+    let mut total = LoadStats::default();
+    while let Some(r) = set.join_next().await {
+        total.merge(&r.context("throughput worker panicked")??);
+    }
+    let elapsed = start.elapsed();
+    let memory_end = mem(target.pid);
+    let pages_during_run = sink.counts().distinct;
+    let drain = sink
+        .wait_for(
+            total.events_accepted,
+            Duration::from_secs(5),
+            THROUGHPUT_DRAIN_MAX,
+        )
+        .await;
+    let sink_counts = sink.counts();
+    Ok(ThroughputResult {
+        workers: p.workers,
+        batch: p.batch,
+        duration_s: p.duration.as_secs_f64(),
+        elapsed_s: elapsed.as_secs_f64(),
+        requests_ok: total.requests_ok,
+        events_accepted: total.events_accepted,
+        events_per_sec: stats::per_sec(total.events_accepted, elapsed),
+        requests_per_sec: stats::per_sec(total.requests_ok, elapsed),
+        errors: total.errors(),
+        request_latency: total.latency.summary(),
+        pages_during_run,
+        pages_per_sec: stats::per_sec(pages_during_run, elapsed),
+        pages_after_drain: sink_counts.distinct,
+        drain_s: drain.as_secs_f64(),
+        sink: sink_counts,
+        memory_end,
+    })
+}
+
+// ---------------------------------------------------------------------------
+// latency
+// ---------------------------------------------------------------------------
+
+#[derive(Debug, Clone)]
+pub struct LatencyParams {
+    pub rate: u32,
+    pub duration: Duration,
+    pub max_in_flight: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LatencyResult {
+    pub rate: u32,
+    pub duration_s: f64,
+    pub missed_tick_behavior: &'static str,
+    /// rate x duration.
+    pub offered: u64,
+    pub sent: u64,
+    /// Ticks that found `max_in_flight` requests outstanding.
+    pub skipped_in_flight_limit: u64,
+    pub max_in_flight: usize,
+    /// Sent requests per second over the sending phase.
+    pub achieved_rate: f64,
+    pub requests_ok: u64,
+    pub errors: load::Errors,
+    /// Latency of 202 answers.
+    pub request_latency: LatencySummary,
+    /// Request sent -> webhook arrived, for accepted events whose page arrived.
+    pub delivery_latency: LatencySummary,
+    pub pages_matched: u64,
+    /// Accepted events with no page 5 s after the last answer.
+    pub pages_missing_after_5s: u64,
+    /// Pages for keys this run did not send (should be 0).
+    pub pages_unexpected: u64,
+    pub sink: SinkCounts,
+    pub memory_end: Option<Memory>,
+}
+
+type LatencyTask = (String, Instant, Outcome);
+
+pub async fn latency(target: &Target, sink: &Sink, p: &LatencyParams) -> Result<LatencyResult> {
+    let target = Arc::new(target.clone());
+    let client = load::client()?;
+    let offered = u64::from(p.rate).saturating_mul(p.duration.as_secs().max(1));
+    let period = Duration::from_secs_f64(1.0 / f64::from(p.rate.max(1)));
+    let sem = Arc::new(Semaphore::new(p.max_in_flight.max(1)));
+    let mut set: JoinSet<LatencyTask> = JoinSet::new();
+    let mut stats = LoadStats::default();
+    let mut sent_at: HashMap<String, Instant> = HashMap::with_capacity(offered as usize);
+    let mut collect = |r: Result<LatencyTask, tokio::task::JoinError>| match r {
+        Ok((key, at, outcome)) => {
+            if matches!(outcome, Outcome::Accepted(_)) {
+                sent_at.insert(key, at);
+            }
+            stats.add(outcome, 1);
+        }
+        Err(e) => stats.add(Outcome::Failed(format!("task: {e}")), 1),
+    };
+
+    let mut interval = tokio::time::interval(period);
+    interval.set_missed_tick_behavior(MissedTickBehavior::Burst);
+    let start = Instant::now();
+    let hard_stop = p.duration + Duration::from_secs(5);
+    let mut sent = 0u64;
+    let mut skipped = 0u64;
+    for i in 0..offered {
+        interval.tick().await;
+        if start.elapsed() > hard_stop {
+            // The harness fell far behind; the rest counts as skipped.
+            skipped += offered - i;
+            break;
+        }
+        while let Some(r) = set.try_join_next() {
+            collect(r);
+        }
+        let Ok(permit) = Arc::clone(&sem).try_acquire_owned() else {
+            skipped += 1;
+            continue;
+        };
+        sent += 1;
+        let client = client.clone();
+        let target = Arc::clone(&target);
+        set.spawn(async move {
+            let _permit = permit;
+            let key = format!("lat-{i}");
+            match load::single_body("latency", &key) {
+                Ok(body) => {
+                    let at = Instant::now();
+                    let outcome = load::post_events(&client, &target, body).await;
+                    (key, at, outcome)
+                }
+                Err(e) => (key, Instant::now(), Outcome::Failed(format!("encode: {e}"))),
+            }
+        });
+    }
+    let send_phase = start.elapsed();
+    let drain_deadline = tokio::time::Instant::now() + REQUEST_TIMEOUT + Duration::from_secs(5);
+    while let Ok(Some(r)) = tokio::time::timeout_at(drain_deadline, set.join_next()).await {
+        collect(r);
+    }
+    set.abort_all();
+
+    let memory_end = mem(target.pid);
+    let accepted = sent_at.len() as u64;
+    sink.wait_for(accepted, LATENCY_GRACE, LATENCY_GRACE).await;
+    let delivery = stats::delivery(&sent_at, &sink.arrivals());
+    Ok(LatencyResult {
+        rate: p.rate,
+        duration_s: p.duration.as_secs_f64(),
+        missed_tick_behavior: "Burst",
+        offered,
+        sent,
+        skipped_in_flight_limit: skipped,
+        max_in_flight: p.max_in_flight,
+        achieved_rate: stats::per_sec(sent, send_phase),
+        requests_ok: stats.requests_ok,
+        errors: stats.errors(),
+        request_latency: stats.latency.summary(),
+        delivery_latency: delivery.latencies.summary(),
+        pages_matched: delivery.matched,
+        pages_missing_after_5s: delivery.missing,
+        pages_unexpected: delivery.unexpected,
+        sink: sink.counts(),
+        memory_end,
+    })
+}
+
+// ---------------------------------------------------------------------------
+// memory
+// ---------------------------------------------------------------------------
+
+#[derive(Debug, Clone)]
+pub struct MemoryParams {
+    pub alerts: u64,
+    pub workers: u32,
+    /// Pause after readiness before the idle measurement.
+    pub settle: Duration,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MemoryResult {
+    pub alerts_requested: u64,
+    /// Events in 202 answers: the open alerts created.
+    pub alerts_accepted: u64,
+    pub workers: u32,
+    pub batch: u64,
+    pub load_s: f64,
+    pub events_per_sec: f64,
+    pub errors: load::Errors,
+    /// Time spent waiting for page deliveries to stop.
+    pub idle_wait_s: f64,
+    pub pages_delivered: u64,
+    pub idle: Memory,
+    pub after: Memory,
+    /// VmRSS after / open alerts.
+    pub rss_per_alert_bytes: f64,
+    /// (VmRSS after - VmRSS idle) / open alerts.
+    pub rss_growth_per_alert_bytes: f64,
+}
+
+pub async fn memory(target: &Target, sink: &Sink, p: &MemoryParams) -> Result<MemoryResult> {
+    let pid = target
+        .pid
+        .context("the memory scenario needs the server's pid")?;
+    tokio::time::sleep(p.settle).await;
+    let idle = read_memory(pid)?;
+
+    let target = Arc::new(target.clone());
+    let batches = p.alerts.div_ceil(MEMORY_BATCH);
+    let next = Arc::new(AtomicU64::new(0));
+    let start = Instant::now();
+    let mut set = JoinSet::new();
+    for _ in 0..p.workers {
+        let target = Arc::clone(&target);
+        let next = Arc::clone(&next);
+        let alerts = p.alerts;
+        set.spawn(async move {
+            let client = load::client()?;
+            let mut stats = LoadStats::default();
+            loop {
+                let b = next.fetch_add(1, Ordering::Relaxed);
+                if b >= batches || start.elapsed() >= MEMORY_LOAD_MAX {
+                    break;
+                }
+                let keys: Vec<String> = (b * MEMORY_BATCH..((b + 1) * MEMORY_BATCH).min(alerts))
+                    .map(|n| format!("mem-{n}"))
+                    .collect();
+                let n = keys.len() as u64;
+                let body = load::batch_body("memory", &keys)?;
+                let outcome = load::post_events(&client, &target, body).await;
+                let failed = matches!(outcome, Outcome::Failed(_));
+                stats.add(outcome, n);
+                if failed {
+                    tokio::time::sleep(ERROR_BACKOFF).await;
+                }
+            }
+            anyhow::Ok(stats)
+        });
+    }
+    let mut total = LoadStats::default();
+    while let Some(r) = set.join_next().await {
+        total.merge(&r.context("memory worker panicked")??);
+    }
+    let load_time = start.elapsed();
+    let idle_wait = sink
+        .wait_for(total.events_accepted, MEMORY_IDLE_STALL, MEMORY_IDLE_MAX)
+        .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let after = read_memory(pid)?;
+    let alerts = total.events_accepted;
+    let per = |kb: i128| {
+        if alerts == 0 {
+            0.0
+        } else {
+            kb as f64 * 1024.0 / alerts as f64
+        }
+    };
+    Ok(MemoryResult {
+        alerts_requested: p.alerts,
+        alerts_accepted: alerts,
+        workers: p.workers,
+        batch: MEMORY_BATCH,
+        load_s: load_time.as_secs_f64(),
+        events_per_sec: stats::per_sec(alerts, load_time),
+        errors: total.errors(),
+        idle_wait_s: idle_wait.as_secs_f64(),
+        pages_delivered: sink.counts().distinct,
+        idle,
+        after,
+        rss_per_alert_bytes: per(i128::from(after.vm_rss_kb)),
+        rss_growth_per_alert_bytes: per(i128::from(after.vm_rss_kb) - i128::from(idle.vm_rss_kb)),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    //! The scenarios against an in-process stand-in for the server: it
+    //! answers 202 and pages the sink once per new dedup key, like firebell.
+    use super::*;
+    use axum::Json;
+    use axum::extract::State;
+    use axum::http::{HeaderMap, StatusCode};
+    use axum::routing::{get, post};
+    use serde_json::{Value, json};
+    use std::collections::HashSet;
+    use std::sync::Mutex;
+
+    #[derive(Clone)]
+    struct Fake {
+        sink_url: String,
+        client: reqwest::Client,
+        seen: Arc<Mutex<HashSet<String>>>,
+    }
+
+    async fn ingest(
+        State(f): State<Fake>,
+        headers: HeaderMap,
+        Json(body): Json<Value>,
+    ) -> (StatusCode, Json<Value>) {
+        let auth = headers.get("authorization").and_then(|v| v.to_str().ok());
+        if auth != Some("Bearer test-key") {
+            return (StatusCode::UNAUTHORIZED, Json(json!({})));
+        }
+        let events = match body {
+            Value::Array(a) => a,
+            one => vec![one],
+        };
+        let mut alerts = Vec::new();
+        for e in events {
+            let key = e["dedup_key"].as_str().unwrap().to_string();
+            let new = f.seen.lock().unwrap().insert(key.clone());
+            alerts.push(
+                json!({"id": key, "dedup_key": key, "status": "triggered", "duplicate": !new}),
+            );
+            if new {
+                let page = json!({
+                    "version": "1", "kind": "alert.notify",
+                    "alert": {"id": key, "service": "bench", "dedup_key": key, "summary": e["summary"],
+                              "severity": "critical", "status": "triggered", "labels": {}, "details": {},
+                              "count": 1, "created_at": "2026-01-01T00:00:00Z"},
+                    "recipient": "bench", "step": 0, "loop": 0, "notification_id": key
+                });
+                let (client, url) = (f.client.clone(), f.sink_url.clone());
+                tokio::spawn(async move {
+                    let _ = client.post(url).json(&page).send().await;
+                });
+            }
+        }
+        (
+            StatusCode::ACCEPTED,
+            Json(json!({"status": "accepted", "alerts": alerts})),
+        )
+    }
+
+    async fn fake_server(sink: &Sink) -> Target {
+        let fake = Fake {
+            sink_url: sink.url(),
+            client: reqwest::Client::builder().no_proxy().build().unwrap(),
+            seen: Arc::default(),
+        };
+        let app = axum::Router::new()
+            .route("/api/v1/events", post(ingest))
+            .route("/-/ready", get(|| async { "ready" }))
+            .with_state(fake);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Target {
+            base_url: format!("http://{addr}"),
+            integration_key: "test-key".into(),
+            pid: Some(std::process::id()),
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn throughput_counts_events_and_pages() {
+        let sink = Sink::start().await.unwrap();
+        let target = fake_server(&sink).await;
+        let r = throughput(
+            &target,
+            &sink,
+            &ThroughputParams {
+                workers: 2,
+                batch: 10,
+                duration: Duration::from_millis(500),
+            },
+        )
+        .await
+        .unwrap();
+        assert!(r.events_accepted >= 20, "{r:?}");
+        assert_eq!(r.events_accepted, r.requests_ok * 10);
+        assert_eq!(r.errors.total(), 0, "{r:?}");
+        assert_eq!(r.request_latency.count, r.requests_ok);
+        assert_eq!(r.pages_after_drain, r.events_accepted, "{r:?}");
+        assert_eq!(r.sink.repeats, 0);
+        assert!(r.memory_end.is_some());
+
+        // Wrong key: every request is an error, none is accepted.
+        let bad = Target {
+            integration_key: "wrong".into(),
+            ..target
+        };
+        let r = throughput(
+            &bad,
+            &sink,
+            &ThroughputParams {
+                workers: 1,
+                batch: 5,
+                duration: Duration::from_millis(100),
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.events_accepted, 0);
+        assert!(r.errors.rejected_by_status["401"] > 0, "{r:?}");
+        sink.stop().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn latency_matches_pages_to_sends() {
+        let sink = Sink::start().await.unwrap();
+        let target = fake_server(&sink).await;
+        let r = latency(
+            &target,
+            &sink,
+            &LatencyParams {
+                rate: 200,
+                duration: Duration::from_secs(1),
+                max_in_flight: 64,
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.offered, 200);
+        assert_eq!(r.sent + r.skipped_in_flight_limit, 200);
+        assert_eq!(r.requests_ok, r.sent, "{r:?}");
+        assert_eq!(r.pages_matched, r.requests_ok);
+        assert_eq!(r.pages_missing_after_5s, 0);
+        assert_eq!(r.pages_unexpected, 0);
+        assert_eq!(r.delivery_latency.count, r.pages_matched);
+        assert!(r.delivery_latency.max_ms > 0.0);
+        sink.stop().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn memory_creates_the_requested_alerts() {
+        let sink = Sink::start().await.unwrap();
+        let target = fake_server(&sink).await;
+        let r = memory(
+            &target,
+            &sink,
+            &MemoryParams {
+                alerts: 2500,
+                workers: 2,
+                settle: Duration::ZERO,
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.alerts_accepted, 2500, "{r:?}");
+        assert_eq!(r.pages_delivered, 2500);
+        assert!(r.after.vm_rss_kb > 0 && r.rss_per_alert_bytes > 0.0);
+        sink.stop().await;
+    }
+}

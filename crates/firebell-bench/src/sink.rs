@@ -1,0 +1,252 @@
+//! The webhook sink: an axum server on 127.0.0.1 that answers every page with
+//! 204 and records when the first page for each dedup key arrived.
+
+use crate::config::SINK_PATH;
+use anyhow::{Context, Result};
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::post;
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// The part of the `alert.notify` body the sink reads.
+#[derive(Deserialize)]
+struct Page {
+    alert: PageAlert,
+}
+
+#[derive(Deserialize)]
+struct PageAlert {
+    dedup_key: String,
+}
+
+/// What the sink has seen. Shared with the axum handler.
+#[derive(Debug, Default)]
+pub struct SinkState {
+    /// Every POST to the hook, well-formed or not.
+    pages: AtomicU64,
+    /// Pages for a dedup key that had already paged.
+    repeats: AtomicU64,
+    /// Bodies that were not an `alert.notify` page with `alert.dedup_key`.
+    malformed: AtomicU64,
+    /// First arrival per dedup key.
+    arrivals: Mutex<HashMap<String, Instant>>,
+}
+
+impl SinkState {
+    fn arrivals(&self) -> MutexGuard<'_, HashMap<String, Instant>> {
+        self.arrivals.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Records one page body that arrived at `at`.
+    pub fn record(&self, at: Instant, body: &[u8]) {
+        self.pages.fetch_add(1, Ordering::Relaxed);
+        match serde_json::from_slice::<Page>(body) {
+            Ok(page) => match self.arrivals().entry(page.alert.dedup_key) {
+                Entry::Occupied(_) => {
+                    self.repeats.fetch_add(1, Ordering::Relaxed);
+                }
+                Entry::Vacant(v) => {
+                    v.insert(at);
+                }
+            },
+            Err(_) => {
+                self.malformed.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    pub fn counts(&self) -> SinkCounts {
+        SinkCounts {
+            pages: self.pages.load(Ordering::Relaxed),
+            distinct: self.arrivals().len() as u64,
+            repeats: self.repeats.load(Ordering::Relaxed),
+            malformed: self.malformed.load(Ordering::Relaxed),
+        }
+    }
+
+    /// A copy of the first arrival time per dedup key.
+    pub fn arrivals_snapshot(&self) -> HashMap<String, Instant> {
+        self.arrivals().clone()
+    }
+}
+
+/// Counters of the sink at one moment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct SinkCounts {
+    pub pages: u64,
+    pub distinct: u64,
+    pub repeats: u64,
+    pub malformed: u64,
+}
+
+/// A running sink.
+pub struct Sink {
+    addr: SocketAddr,
+    state: Arc<SinkState>,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+async fn hook(State(state): State<Arc<SinkState>>, body: Bytes) -> StatusCode {
+    state.record(Instant::now(), &body);
+    StatusCode::NO_CONTENT
+}
+
+impl Sink {
+    /// Starts the sink on 127.0.0.1 with a port the OS picks.
+    pub async fn start() -> Result<Sink> {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .context("binding the webhook sink on 127.0.0.1")?;
+        let addr = listener.local_addr()?;
+        let state = Arc::new(SinkState::default());
+        let app = Router::new()
+            .route(SINK_PATH, post(hook))
+            .with_state(Arc::clone(&state));
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let served = axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = rx.await;
+                })
+                .await;
+            if let Err(e) = served {
+                eprintln!("webhook sink stopped: {e}");
+            }
+        });
+        Ok(Sink {
+            addr,
+            state,
+            shutdown: Some(tx),
+            task: Some(task),
+        })
+    }
+
+    /// The URL to put in the config.
+    pub fn url(&self) -> String {
+        format!("http://{}{}", self.addr, SINK_PATH)
+    }
+
+    pub fn counts(&self) -> SinkCounts {
+        self.state.counts()
+    }
+
+    pub fn arrivals(&self) -> HashMap<String, Instant> {
+        self.state.arrivals_snapshot()
+    }
+
+    /// Waits until at least `want` distinct keys have paged, or the count has
+    /// not moved for `stall`, or `max` has passed. Returns the time waited.
+    pub async fn wait_for(&self, want: u64, stall: Duration, max: Duration) -> Duration {
+        let start = Instant::now();
+        let mut last = self.counts().distinct;
+        let mut last_change = start;
+        loop {
+            let now = self.counts().distinct;
+            if now >= want || start.elapsed() >= max {
+                break;
+            }
+            if now != last {
+                last = now;
+                last_change = Instant::now();
+            } else if last_change.elapsed() >= stall {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        start.elapsed()
+    }
+
+    /// Stops the sink (bounded: 5 s for in-flight requests).
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let abort = task.abort_handle();
+            if tokio::time::timeout(Duration::from_secs(5), task)
+                .await
+                .is_err()
+            {
+                abort.abort();
+            }
+        }
+    }
+}
+
+impl Drop for Sink {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn page(key: &str) -> serde_json::Value {
+        json!({
+            "version": "1",
+            "kind": "alert.notify",
+            "alert": {
+                "id": "a1", "service": "bench", "dedup_key": key, "summary": "s",
+                "severity": "critical", "status": "triggered", "labels": {},
+                "details": {}, "count": 1, "created_at": "2026-01-01T00:00:00Z"
+            },
+            "recipient": "bench", "step": 0, "loop": 0, "notification_id": "n1"
+        })
+    }
+
+    #[tokio::test]
+    async fn sink_records_first_arrival_per_key() {
+        let sink = Sink::start().await.unwrap();
+        let client = reqwest::Client::builder().no_proxy().build().unwrap();
+        let before = Instant::now();
+        for key in ["k1", "k2", "k1"] {
+            let r = client
+                .post(sink.url())
+                .json(&page(key))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 204);
+        }
+        let r = client
+            .post(sink.url())
+            .body("not json")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 204);
+
+        assert_eq!(
+            sink.counts(),
+            SinkCounts {
+                pages: 4,
+                distinct: 2,
+                repeats: 1,
+                malformed: 1
+            }
+        );
+        let arrivals = sink.arrivals();
+        assert!(arrivals["k1"] >= before && arrivals["k1"] <= arrivals["k2"]);
+        let waited = sink
+            .wait_for(2, Duration::from_secs(5), Duration::from_secs(5))
+            .await;
+        assert!(waited < Duration::from_secs(1));
+        sink.stop().await;
+    }
+}
