@@ -214,7 +214,10 @@ fn api(conn: &ApiConn) -> Result<Api> {
     let token = match (&conn.token, &config) {
         (Some(t), _) => t.clone(),
         (None, Some(c)) => need(
-            c.server.admin_token.as_ref().map(|t| t.expose_secret().to_string()),
+            c.server
+                .admin_token
+                .as_ref()
+                .map(|t| t.expose_secret().to_string()),
             "the configuration sets no server.admin_token",
         )?,
         (None, None) => {
@@ -349,7 +352,12 @@ pub async fn show(conn: &ApiConn, id: i64) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub async fn answer_alert(conn: &ApiConn, id: i64, action: &str, user: Option<String>) -> Result<ExitCode> {
+pub async fn answer_alert(
+    conn: &ApiConn,
+    id: i64,
+    action: &str,
+    user: Option<String>,
+) -> Result<ExitCode> {
     let api = api(conn)?;
     let body = match user {
         Some(u) => json!({ "user": u }),
@@ -373,4 +381,3 @@ pub async fn answer_alert(conn: &ApiConn, id: i64, action: &str, user: Option<St
     }
     Ok(ExitCode::SUCCESS)
 }
-

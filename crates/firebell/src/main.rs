@@ -15,7 +15,11 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 #[derive(Parser)]
-#[command(name = "firebell", version, about = "On-call alerting and escalation server")]
+#[command(
+    name = "firebell",
+    version,
+    about = "On-call alerting and escalation server"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -29,6 +33,9 @@ enum Command {
         /// The configuration file.
         #[arg(long, env = "FIREBELL_CONFIG")]
         config: Option<PathBuf>,
+        /// Listen on this address instead of the configuration's server.listen.
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
     },
     /// Validate a configuration file: print every error, or a summary.
     CheckConfig {
@@ -97,7 +104,7 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
-        Command::Serve { config } => serve(config).await,
+        Command::Serve { config, listen } => serve(config, listen).await,
         Command::CheckConfig { file } => Ok(check_config(&file)),
         Command::Send(args) => client::send(args).await,
         Command::Alerts { command, conn } => match command {
@@ -149,13 +156,13 @@ fn init_logging() {
     }
 }
 
-async fn serve(config: Option<PathBuf>) -> Result<ExitCode> {
+async fn serve(config: Option<PathBuf>, listen: Option<std::net::SocketAddr>) -> Result<ExitCode> {
     init_logging();
     let (path, first_run) = match config {
         Some(p) => (p, false),
         None => starter::ensure(std::path::Path::new(starter::DEFAULT_DATA_DIR))?,
     };
-    let config = match config_file::load(&path) {
+    let mut config = match config_file::load(&path) {
         Ok(c) => c,
         Err(errors) => {
             eprintln!("{}: {} error(s):", path.display(), errors.0.len());
@@ -165,6 +172,9 @@ async fn serve(config: Option<PathBuf>) -> Result<ExitCode> {
             return Ok(ExitCode::FAILURE);
         }
     };
+    if let Some(addr) = listen {
+        config.server.listen = addr;
+    }
     let data_dir = config.server.data_dir.clone();
     let store = SqliteStore::open(&data_dir)
         .with_context(|| format!("opening the database in {}", data_dir.display()))?;
@@ -190,7 +200,10 @@ async fn serve(config: Option<PathBuf>) -> Result<ExitCode> {
         data_dir.display()
     );
     if first_run {
-        println!("First run: wrote a starter configuration with fresh keys to {}", path.display());
+        println!(
+            "First run: wrote a starter configuration with fresh keys to {}",
+            path.display()
+        );
     }
     println!("Send a first event, from another terminal:");
     println!(

@@ -59,7 +59,11 @@ name = "My first service"
 policy = "default"
 integrations = [ {{ kind = "generic", key = "{key}" }} ]
 "#,
-        data_dir = abs.display().to_string().replace('\\', "\\\\").replace('"', "\\\""),
+        data_dir = abs
+            .display()
+            .to_string()
+            .replace('\\', "\\\\")
+            .replace('"', "\\\""),
         admin = random_token("fbadm_"),
         key = random_token("fbkey_"),
     );
