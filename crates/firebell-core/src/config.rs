@@ -258,7 +258,10 @@ impl Config {
             Some(expected) => {
                 let a = key_hash(expected.expose_secret());
                 let b = key_hash(token);
-                a.iter().zip(b.iter()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+                a.iter()
+                    .zip(b.iter())
+                    .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+                    == 0
             }
             None => false,
         }
@@ -348,7 +351,12 @@ impl Errors {
             hint: None,
         });
     }
-    fn hint(&mut self, path: impl Into<String>, message: impl Into<String>, hint: impl Into<String>) {
+    fn hint(
+        &mut self,
+        path: impl Into<String>,
+        message: impl Into<String>,
+        hint: impl Into<String>,
+    ) {
         self.0.push(ConfigError {
             path: path.into(),
             message: message.into(),
@@ -391,14 +399,22 @@ fn parse_duration(
         None => match default {
             Some(d) => d,
             None => {
-                errors.hint(path, "missing", "write a duration such as \"5m\" or \"30s\"");
+                errors.hint(
+                    path,
+                    "missing",
+                    "write a duration such as \"5m\" or \"30s\"",
+                );
                 SignedDuration::ZERO
             }
         },
         Some(s) => match s.parse::<SignedDuration>() {
             Ok(d) if d.is_positive() => d,
             Ok(_) => {
-                errors.hint(path, format!("{s:?} is not a positive duration"), "such as \"5m\"");
+                errors.hint(
+                    path,
+                    format!("{s:?} is not a positive duration"),
+                    "such as \"5m\"",
+                );
                 SignedDuration::ZERO
             }
             Err(_) => {
@@ -575,14 +591,19 @@ fn validate(raw: RawConfig, secrets: &dyn SecretSource) -> Result<Config, Config
                 }
                 "webhook" => match c.url.as_deref() {
                     Some(url) if url.starts_with("http://") || url.starts_with("https://") => {
-                        contacts.push(Contact::Webhook { url: url.to_string() })
+                        contacts.push(Contact::Webhook {
+                            url: url.to_string(),
+                        })
                     }
                     Some(url) => errors.hint(
                         format!("{cpath}.url"),
                         format!("{url:?} is not an http(s) URL"),
                         "such as \"https://example.com/hook\"",
                     ),
-                    None => errors.push(format!("{cpath}.url"), "missing; webhook contacts need a url"),
+                    None => errors.push(
+                        format!("{cpath}.url"),
+                        "missing; webhook contacts need a url",
+                    ),
                 },
                 other => errors.hint(
                     format!("{cpath}.kind"),
@@ -605,7 +626,10 @@ fn validate(raw: RawConfig, secrets: &dyn SecretSource) -> Result<Config, Config
             contacts,
         };
         if users.insert(u.id.clone(), user).is_some() {
-            errors.push(format!("{path}.id"), format!("duplicate user id {:?}", u.id));
+            errors.push(
+                format!("{path}.id"),
+                format!("duplicate user id {:?}", u.id),
+            );
         }
     }
 
@@ -636,7 +660,12 @@ fn validate(raw: RawConfig, secrets: &dyn SecretSource) -> Result<Config, Config
         let mut steps = Vec::new();
         for (j, s) in p.steps.iter().enumerate() {
             let spath = format!("{path}.steps[{j}]");
-            let wait = parse_duration(&mut errors, &format!("{spath}.wait"), s.wait.as_deref(), None);
+            let wait = parse_duration(
+                &mut errors,
+                &format!("{spath}.wait"),
+                s.wait.as_deref(),
+                None,
+            );
             if s.targets.is_empty() {
                 errors.hint(
                     format!("{spath}.targets"),
@@ -669,7 +698,10 @@ fn validate(raw: RawConfig, secrets: &dyn SecretSource) -> Result<Config, Config
             steps,
         };
         if policies.insert(p.id.clone(), policy).is_some() {
-            errors.push(format!("{path}.id"), format!("duplicate policy id {:?}", p.id));
+            errors.push(
+                format!("{path}.id"),
+                format!("duplicate policy id {:?}", p.id),
+            );
         }
     }
 
@@ -726,7 +758,10 @@ fn validate(raw: RawConfig, secrets: &dyn SecretSource) -> Result<Config, Config
                     kind,
                     index: j,
                 };
-                if integrations_by_key.insert(key_hash(key.expose_secret()), r).is_some() {
+                if integrations_by_key
+                    .insert(key_hash(key.expose_secret()), r)
+                    .is_some()
+                {
                     errors.push(
                         format!("{ipath}.key"),
                         "the same key is used by another integration; each key must be unique",
@@ -734,7 +769,10 @@ fn validate(raw: RawConfig, secrets: &dyn SecretSource) -> Result<Config, Config
                 }
                 integrations.push(Integration {
                     kind,
-                    name: integ.name.clone().unwrap_or_else(|| kind.as_str().to_string()),
+                    name: integ
+                        .name
+                        .clone()
+                        .unwrap_or_else(|| kind.as_str().to_string()),
                     key,
                 });
             }
@@ -746,7 +784,10 @@ fn validate(raw: RawConfig, secrets: &dyn SecretSource) -> Result<Config, Config
             integrations,
         };
         if services.insert(s.id.clone(), service).is_some() {
-            errors.push(format!("{path}.id"), format!("duplicate service id {:?}", s.id));
+            errors.push(
+                format!("{path}.id"),
+                format!("duplicate service id {:?}", s.id),
+            );
         }
     }
 
@@ -828,7 +869,10 @@ integrations = [ { kind = "generic", key = "env:CHECKOUT_KEY" } ]
     fn the_documented_example_loads() {
         let c = parse(EXAMPLE, &FakeSecrets).unwrap();
         assert_eq!(c.policies["outage"].repeat, 3);
-        assert_eq!(c.policies["outage"].steps[1].wait, SignedDuration::from_mins(5));
+        assert_eq!(
+            c.policies["outage"].steps[1].wait,
+            SignedDuration::from_mins(5)
+        );
         assert_eq!(c.users["alice"].contacts.len(), 2);
         let r = c.integration_for_key("checkout-key-123").unwrap();
         assert_eq!(r.service, "checkout");
@@ -887,8 +931,11 @@ integrations = [ { kind = "generic", key = "file:/nope" } ]
 
     #[test]
     fn unknown_keys_are_rejected_with_a_line() {
-        let errs = parse("[server]\nlisten = \"127.0.0.1:1\"\nlisten_port = 3\n", &FakeSecrets)
-            .unwrap_err();
+        let errs = parse(
+            "[server]\nlisten = \"127.0.0.1:1\"\nlisten_port = 3\n",
+            &FakeSecrets,
+        )
+        .unwrap_err();
         assert_eq!(errs.0.len(), 1);
         assert_eq!(errs.0[0].path, "line 3");
         assert!(errs.0[0].message.contains("listen_port"), "{errs}");
@@ -933,6 +980,9 @@ integrations = [ { kind = "generic", key = "same-key-123" }, { kind = "generic",
 "#;
         let errs = parse(text, &FakeSecrets).unwrap_err();
         let paths: Vec<&str> = errs.0.iter().map(|e| e.path.as_str()).collect();
-        assert_eq!(paths, vec!["users[1].id", "services[0].integrations[1].key"]);
+        assert_eq!(
+            paths,
+            vec!["users[1].id", "services[0].integrations[1].key"]
+        );
     }
 }

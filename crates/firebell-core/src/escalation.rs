@@ -270,7 +270,10 @@ fn fire_step(
     esc.targets.clear();
     for target in &step.targets {
         let Target::User(uid) = target;
-        match users.get(uid).and_then(|u| page(&esc, u, 0, now).map(|p| (u, p))) {
+        match users
+            .get(uid)
+            .and_then(|u| page(&esc, u, 0, now).map(|p| (u, p)))
+        {
             Some((_, (n, line))) => {
                 t.notifications.push(n);
                 t.timeline.push(line);
@@ -392,8 +395,12 @@ pub fn on_response(
             t.escalation.phase = Phase::Stopped;
             t.escalation.due_at = None;
             t.timeline.push(
-                TimelineEntry::new(now, TimelineKind::Acknowledged, format!("acknowledged by {who}"))
-                    .with_data(data),
+                TimelineEntry::new(
+                    now,
+                    TimelineKind::Acknowledged,
+                    format!("acknowledged by {who}"),
+                )
+                .with_data(data),
             );
         }
         Response::Resolve => {
@@ -638,7 +645,16 @@ mod tests {
         let t = on_response(&esc, AlertStatus::Triggered, "b", Response::Decline, now);
         assert_ne!(t.escalation.due_at, Some(now));
         // The other could not be reached: now the step is over.
-        let t = on_delivery_failed(&t.escalation, AlertStatus::Triggered, &users, "c", 0, 1, 0, now);
+        let t = on_delivery_failed(
+            &t.escalation,
+            AlertStatus::Triggered,
+            &users,
+            "c",
+            0,
+            1,
+            0,
+            now,
+        );
         assert_eq!(t.escalation.due_at, Some(now));
     }
 
@@ -663,7 +679,12 @@ mod tests {
         assert_eq!(t.alert_status, Some(AlertStatus::Acknowledged));
         assert_eq!(t.escalation.phase, Phase::Stopped);
         assert_eq!(t.escalation.due_at, None);
-        let again = on_due(&t.escalation, &policy, &users, t0() + SignedDuration::from_hours(1));
+        let again = on_due(
+            &t.escalation,
+            &policy,
+            &users,
+            t0() + SignedDuration::from_hours(1),
+        );
         assert!(again.notifications.is_empty());
     }
 }

@@ -60,7 +60,9 @@ impl FromStr for Severity {
             .ok_or_else(|| {
                 FieldError::new(
                     "severity",
-                    format!("unknown severity {s:?}; expected one of critical, error, warning, info"),
+                    format!(
+                        "unknown severity {s:?}; expected one of critical, error, warning, info"
+                    ),
                 )
             })
     }

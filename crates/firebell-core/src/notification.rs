@@ -119,9 +119,15 @@ pub struct Notification {
 /// What one delivery attempt came to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Delivery {
-    Delivered { detail: String },
+    Delivered {
+        detail: String,
+    },
     /// Worth trying again (timeout, connection error, 5xx, 429).
-    Retryable { error: String },
+    Retryable {
+        error: String,
+    },
     /// Trying again will not help (4xx, bad address).
-    Permanent { error: String },
+    Permanent {
+        error: String,
+    },
 }

@@ -87,7 +87,10 @@ fn std_duration(d: SignedDuration) -> Duration {
 
 impl<S: Store> Engine<S> {
     pub fn new(store: S, config: Config, clock: Arc<dyn Clock>, console: ConsoleSink) -> Self {
-        let channels = Channels::new(console.clone(), std_duration(config.delivery.webhook_timeout));
+        let channels = Channels::new(
+            console.clone(),
+            std_duration(config.delivery.webhook_timeout),
+        );
         Self {
             inner: Arc::new(Inner {
                 store,
@@ -140,7 +143,10 @@ impl<S: Store> Engine<S> {
         let items = events
             .into_iter()
             .map(|event| IngestItem {
-                policy: config.services.get(&event.service).map(|s| s.policy.clone()),
+                policy: config
+                    .services
+                    .get(&event.service)
+                    .map(|s| s.policy.clone()),
                 event,
                 received_at: now,
             })
@@ -216,7 +222,11 @@ impl<S: Store> Engine<S> {
         let mut total = 0;
         loop {
             let now = self.now();
-            let due = self.inner.store.due_escalations(now, ESCALATION_BATCH).await?;
+            let due = self
+                .inner
+                .store
+                .due_escalations(now, ESCALATION_BATCH)
+                .await?;
             if due.is_empty() {
                 return Ok(total);
             }
@@ -251,15 +261,16 @@ impl<S: Store> Engine<S> {
                     self.inner.metrics.pages_queued.inc_by(queued);
                     return Ok(());
                 }
-                CommitResult::Conflict => {
-                    match self.inner.store.escalation(esc.alert_id).await? {
-                        Some(e) => esc = e,
-                        None => return Ok(()),
-                    }
-                }
+                CommitResult::Conflict => match self.inner.store.escalation(esc.alert_id).await? {
+                    Some(e) => esc = e,
+                    None => return Ok(()),
+                },
             }
         }
-        tracing::warn!(alert_id = esc.alert_id, "escalation kept changing; will retry");
+        tracing::warn!(
+            alert_id = esc.alert_id,
+            "escalation kept changing; will retry"
+        );
         Ok(())
     }
 
@@ -347,7 +358,11 @@ impl<S: Store> Engine<S> {
         let max_attempts = self.config().delivery.max_attempts;
         let (finish, line, failed_for_good) = match outcome {
             Delivery::Delivered { detail } => {
-                self.inner.metrics.notifications_sent.get_or_create(&label).inc();
+                self.inner
+                    .metrics
+                    .notifications_sent
+                    .get_or_create(&label)
+                    .inc();
                 tracing::info!(alert_id = n.alert_id, notification_id = n.id, user = %n.user, channel = %n.channel, attempt, "page delivered");
                 (
                     Finish::Delivered,
@@ -360,10 +375,12 @@ impl<S: Store> Engine<S> {
                 )
             }
             Delivery::Retryable { error } if attempt < max_attempts => {
-                self.inner.metrics.notifications_retried.get_or_create(&label).inc();
-                let at = now
-                    .checked_add(self.backoff(n.attempts))
-                    .unwrap_or(now);
+                self.inner
+                    .metrics
+                    .notifications_retried
+                    .get_or_create(&label)
+                    .inc();
+                let at = now.checked_add(self.backoff(n.attempts)).unwrap_or(now);
                 tracing::warn!(alert_id = n.alert_id, notification_id = n.id, channel = %n.channel, attempt, %error, "delivery failed; will retry");
                 (
                     Finish::Retry {
@@ -382,7 +399,11 @@ impl<S: Store> Engine<S> {
                 )
             }
             Delivery::Retryable { error } | Delivery::Permanent { error } => {
-                self.inner.metrics.notifications_failed.get_or_create(&label).inc();
+                self.inner
+                    .metrics
+                    .notifications_failed
+                    .get_or_create(&label)
+                    .inc();
                 tracing::warn!(alert_id = n.alert_id, notification_id = n.id, channel = %n.channel, attempt, %error, "delivery failed for good");
                 (
                     Finish::Failed {
@@ -461,7 +482,10 @@ impl<S: Store> Engine<S> {
     pub async fn refresh_gauges(&self) -> Result<()> {
         let counts = self.inner.store.alert_counts().await?;
         let m = &self.inner.metrics;
-        for (status, v) in [("triggered", counts.triggered), ("acknowledged", counts.acknowledged)] {
+        for (status, v) in [
+            ("triggered", counts.triggered),
+            ("acknowledged", counts.acknowledged),
+        ] {
             m.alerts_open
                 .get_or_create(&metrics::StatusLabel {
                     status: status.to_string(),
@@ -483,7 +507,12 @@ impl<S: Store> Engine<S> {
         set
     }
 
-    async fn sleep_until_due(&self, next: Option<Timestamp>, wake: &Notify, shutdown: &mut watch::Receiver<bool>) {
+    async fn sleep_until_due(
+        &self,
+        next: Option<Timestamp>,
+        wake: &Notify,
+        shutdown: &mut watch::Receiver<bool>,
+    ) {
         let now = self.now();
         let wait = match next {
             Some(t) if t <= now => Duration::ZERO,
@@ -554,7 +583,11 @@ impl<S: Store> Engine<S> {
             let next = if free == 0 {
                 None
             } else {
-                self.inner.store.next_notification_due().await.unwrap_or(None)
+                self.inner
+                    .store
+                    .next_notification_due()
+                    .await
+                    .unwrap_or(None)
             };
             tokio::select! {
                 _ = running.join_next(), if !running.is_empty() => {}

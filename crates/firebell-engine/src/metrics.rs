@@ -72,12 +72,9 @@ impl Default for Metrics {
             "Pages queued in the outbox by the escalation engine",
             pages_queued.clone(),
         );
-        let ingest_commit_seconds = Histogram::new(
-            [
-                0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0,
-            ]
-            .into_iter(),
-        );
+        let ingest_commit_seconds = Histogram::new([
+            0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0,
+        ]);
         registry.register(
             "ingest_commit_seconds",
             "Time from handing events to the store until they are durable",

@@ -128,16 +128,19 @@ fn parse_one(item: Value, service: &str, now: Timestamp) -> Result<Event, Vec<Fi
     };
 
     let summary = string_field(&obj, "summary", &mut errors);
-    if let Some(s) = &summary {
-        if let Err(e) = event::check_text("summary", s, MAX_SUMMARY_CHARS) {
-            errors.push(e);
-        }
+    if let Some(s) = &summary
+        && let Err(e) = event::check_text("summary", s, MAX_SUMMARY_CHARS)
+    {
+        errors.push(e);
     }
     if action == Some(EventAction::Trigger)
         && summary.as_deref().is_none_or(|s| s.trim().is_empty())
         && !matches!(obj.get("summary"), Some(v) if !v.is_null() && !v.is_string())
     {
-        errors.push(FieldError::new("summary", "missing; a trigger needs a summary"));
+        errors.push(FieldError::new(
+            "summary",
+            "missing; a trigger needs a summary",
+        ));
     }
 
     let severity = match string_field(&obj, "severity", &mut errors) {
@@ -250,8 +253,12 @@ mod tests {
 
     #[test]
     fn one_event_or_many() {
-        let one = parse(br#"{"action":"trigger","summary":"x","dedup_key":"k"}"#, "s", now())
-            .unwrap();
+        let one = parse(
+            br#"{"action":"trigger","summary":"x","dedup_key":"k"}"#,
+            "s",
+            now(),
+        )
+        .unwrap();
         assert_eq!(one.len(), 1);
         assert_eq!(one[0].severity, DEFAULT_SEVERITY);
         assert_eq!(one[0].occurred_at, now());
@@ -268,11 +275,26 @@ mod tests {
 
     #[test]
     fn every_wrong_field_is_named() {
-        assert!(matches!(parse(b"{nope", "s", now()), Err(IngestError::Malformed(_))));
-        assert_eq!(fields(parse(br#"{"action":"explode"}"#, "s", now())), vec!["action"]);
-        assert_eq!(fields(parse(br#"{"action":"trigger"}"#, "s", now())), vec!["summary"]);
-        assert_eq!(fields(parse(br#"{"summary":"x"}"#, "s", now())), vec!["action"]);
-        assert_eq!(fields(parse(br#"{"action":"resolve"}"#, "s", now())), vec!["dedup_key"]);
+        assert!(matches!(
+            parse(b"{nope", "s", now()),
+            Err(IngestError::Malformed(_))
+        ));
+        assert_eq!(
+            fields(parse(br#"{"action":"explode"}"#, "s", now())),
+            vec!["action"]
+        );
+        assert_eq!(
+            fields(parse(br#"{"action":"trigger"}"#, "s", now())),
+            vec!["summary"]
+        );
+        assert_eq!(
+            fields(parse(br#"{"summary":"x"}"#, "s", now())),
+            vec!["action"]
+        );
+        assert_eq!(
+            fields(parse(br#"{"action":"resolve"}"#, "s", now())),
+            vec!["dedup_key"]
+        );
         assert_eq!(
             fields(parse(
                 br#"[{"action":"trigger","summary":"ok"},{"action":"trigger","summary":"x","severity":"loud","sumary":"y","labels":{"n":1}}]"#,

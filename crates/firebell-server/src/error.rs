@@ -67,7 +67,10 @@ impl From<EngineError> for ApiError {
             EngineError::Conflict(_) => ApiError::new(StatusCode::CONFLICT, e.to_string()),
             EngineError::Store(_) | EngineError::Internal(_) => {
                 tracing::error!(error = %e, "request failed");
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "storage unavailable; try again")
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "storage unavailable; try again",
+                )
             }
         }
     }

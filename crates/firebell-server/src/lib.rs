@@ -73,7 +73,9 @@ async fn not_found() -> ApiError {
 fn bearer(headers: &HeaderMap) -> Option<&str> {
     let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = v.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then_some(token.trim())
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
 }
 
 fn require_admin<S: Store>(state: &AppState<S>, headers: &HeaderMap) -> Result<(), ApiError> {
@@ -93,9 +95,9 @@ async fn post_events<S: Store>(
 ) -> Result<Response, ApiError> {
     let config = state.engine.config();
     let integration = match bearer(&headers) {
-        Some(key) => config.integration_for_key(key).ok_or_else(|| {
-            ApiError::unauthorized("unknown integration key")
-        })?,
+        Some(key) => config
+            .integration_for_key(key)
+            .ok_or_else(|| ApiError::unauthorized("unknown integration key"))?,
         None => {
             return Err(ApiError::unauthorized(
                 "missing integration key: send Authorization: Bearer <key>",
@@ -110,9 +112,9 @@ async fn post_events<S: Store>(
     let body = body?;
     let events = firebell_ingest::generic::parse(&body, &integration.service, state.engine.now())
         .map_err(|e| match e {
-            IngestError::Malformed(m) => ApiError::bad_request(format!("malformed JSON: {m}")),
-            IngestError::Invalid(fields) => ApiError::fields(fields),
-        })?;
+        IngestError::Malformed(m) => ApiError::bad_request(format!("malformed JSON: {m}")),
+        IngestError::Invalid(fields) => ApiError::fields(fields),
+    })?;
     let outcomes = state.engine.accept(events).await?;
     let alerts: Vec<Value> = outcomes
         .iter()
@@ -156,10 +158,12 @@ async fn list_alerts<S: Store>(
     };
     let limit = q.limit.unwrap_or(50);
     if limit == 0 || limit > MAX_PAGE {
-        return Err(ApiError::fields(vec![firebell_core::event::FieldError::new(
-            "limit",
-            format!("must be between 1 and {MAX_PAGE}"),
-        )]));
+        return Err(ApiError::fields(vec![
+            firebell_core::event::FieldError::new(
+                "limit",
+                format!("must be between 1 and {MAX_PAGE}"),
+            ),
+        ]));
     }
     let alerts = state
         .engine
@@ -270,18 +274,19 @@ async fn answer_alert<S: Store>(
     let who = match parsed.user {
         Some(u) => {
             if !state.engine.config().users.contains_key(&u) {
-                return Err(ApiError::fields(vec![firebell_core::event::FieldError::new(
-                    "user",
-                    format!("no user named {u:?}"),
-                )]));
+                return Err(ApiError::fields(vec![
+                    firebell_core::event::FieldError::new("user", format!("no user named {u:?}")),
+                ]));
             }
             u
         }
         None if answer == Answer::Decline => {
-            return Err(ApiError::fields(vec![firebell_core::event::FieldError::new(
-                "user",
-                "missing; a decline names the person who passes",
-            )]));
+            return Err(ApiError::fields(vec![
+                firebell_core::event::FieldError::new(
+                    "user",
+                    "missing; a decline names the person who passes",
+                ),
+            ]));
         }
         None => "api".to_string(),
     };

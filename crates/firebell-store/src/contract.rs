@@ -145,11 +145,19 @@ pub async fn trigger_creates_alert_and_escalation<S: Store>(store: S) {
     let mut quiet = item(EventAction::Trigger, "k2", 0);
     quiet.policy = None;
     let out = store.ingest(vec![quiet]).await.unwrap();
-    assert!(store.escalation(out[0].alert_id.unwrap()).await.unwrap().is_none());
+    assert!(
+        store
+            .escalation(out[0].alert_id.unwrap())
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 pub async fn repeated_triggers_collapse<S: Store>(store: S) {
-    let items: Vec<_> = (0..100).map(|i| item(EventAction::Trigger, "same", i)).collect();
+    let items: Vec<_> = (0..100)
+        .map(|i| item(EventAction::Trigger, "same", i))
+        .collect();
     let out = store.ingest(items).await.unwrap();
     let id = out[0].alert_id.unwrap();
     assert!(out.iter().all(|o| o.alert_id == Some(id)));
@@ -160,7 +168,9 @@ pub async fn repeated_triggers_collapse<S: Store>(store: S) {
     let tl = store.timeline(id).await.unwrap();
     assert_eq!(tl.len(), 100);
     assert_eq!(
-        tl.iter().filter(|e| e.kind == TimelineKind::Deduplicated).count(),
+        tl.iter()
+            .filter(|e| e.kind == TimelineKind::Deduplicated)
+            .count(),
         99
     );
     // Separate batches collapse too.
@@ -206,7 +216,10 @@ pub async fn acknowledge_and_resolve_from_source<S: Store>(store: S) {
     let esc = store.escalation(id).await.unwrap().unwrap();
     assert_eq!(esc.phase, Phase::Stopped);
     assert_eq!(esc.due_at, None);
-    assert!(esc.version > before.version, "a source ack bumps the version");
+    assert!(
+        esc.version > before.version,
+        "a source ack bumps the version"
+    );
     let ns = store.notifications(id).await.unwrap();
     assert_eq!(ns[0].status, NotificationStatus::Cancelled);
     assert_eq!(store.alert_counts().await.unwrap().acknowledged, 1);
@@ -260,7 +273,10 @@ pub async fn acknowledge_or_resolve_without_open_alert<S: Store>(store: S) {
         ])
         .await
         .unwrap();
-    assert!(out.iter().all(|o| o.alert_id.is_none() && o.status.is_none()));
+    assert!(
+        out.iter()
+            .all(|o| o.alert_id.is_none() && o.status.is_none())
+    );
     assert!(
         store
             .list_alerts(AlertFilter {
@@ -288,7 +304,11 @@ pub async fn commit_checks_the_version<S: Store>(store: S) {
     let t = Transition {
         escalation: next,
         notifications: vec![page(id, "alice", 0)],
-        timeline: vec![TimelineEntry::new(at(0), TimelineKind::Notified, "paging alice")],
+        timeline: vec![TimelineEntry::new(
+            at(0),
+            TimelineKind::Notified,
+            "paging alice",
+        )],
         alert_status: None,
     };
     assert_eq!(
@@ -332,7 +352,13 @@ pub async fn commit_checks_the_version<S: Store>(store: S) {
         store.notifications(id).await.unwrap()[0].status,
         NotificationStatus::Cancelled
     );
-    assert!(store.due_escalations(at(1000), 10).await.unwrap().is_empty());
+    assert!(
+        store
+            .due_escalations(at(1000), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 pub async fn notifications_are_idempotent<S: Store>(store: S) {
@@ -367,7 +393,13 @@ pub async fn claims_take_a_lease<S: Store>(store: S) {
     assert_eq!(c[0].notification.status, NotificationStatus::Sending);
     assert_eq!(c[0].alert.id, id);
     // Claimed: not handed out again while the lease holds.
-    assert!(store.claim_notifications(at(10), lease, 10).await.unwrap().is_empty());
+    assert!(
+        store
+            .claim_notifications(at(10), lease, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(store.next_notification_due().await.unwrap(), Some(at(30)));
     // The lease expired (the node died): handed out again.
     let again = store.claim_notifications(at(31), lease, 10).await.unwrap();
@@ -409,7 +441,13 @@ pub async fn finishing_records_attempts<S: Store>(store: S) {
     assert_eq!(stored.attempts, 1);
     assert_eq!(stored.next_attempt_at, at(5));
     assert_eq!(stored.last_error.as_deref(), Some("timeout"));
-    assert!(store.claim_notifications(at(4), lease, 10).await.unwrap().is_empty());
+    assert!(
+        store
+            .claim_notifications(at(4), lease, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let n = store.claim_notifications(at(5), lease, 10).await.unwrap()[0]
         .notification
         .clone();
@@ -433,7 +471,13 @@ pub async fn finishing_records_attempts<S: Store>(store: S) {
         store.notifications(id).await.unwrap()[0].status,
         NotificationStatus::Delivered
     );
-    let kinds: Vec<_> = store.timeline(id).await.unwrap().iter().map(|e| e.kind).collect();
+    let kinds: Vec<_> = store
+        .timeline(id)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.kind)
+        .collect();
     assert!(kinds.contains(&TimelineKind::Retrying));
 }
 
@@ -495,7 +539,10 @@ pub async fn due_escalations_in_order<S: Store>(store: S) {
     assert_eq!(store.next_escalation_due().await.unwrap(), Some(at(10)));
     let due = store.due_escalations(at(20), 10).await.unwrap();
     let ids: Vec<_> = due.iter().map(|e| e.alert_id).collect();
-    assert_eq!(ids, vec![out[1].alert_id.unwrap(), out[0].alert_id.unwrap()]);
+    assert_eq!(
+        ids,
+        vec![out[1].alert_id.unwrap(), out[0].alert_id.unwrap()]
+    );
     assert_eq!(store.due_escalations(at(100), 1).await.unwrap().len(), 1);
     // Stopped escalations are never due.
     store
@@ -503,7 +550,11 @@ pub async fn due_escalations_in_order<S: Store>(store: S) {
         .await
         .unwrap();
     assert_eq!(store.next_escalation_due().await.unwrap(), Some(at(20)));
-    let esc: Escalation = store.escalation(out[1].alert_id.unwrap()).await.unwrap().unwrap();
+    let esc: Escalation = store
+        .escalation(out[1].alert_id.unwrap())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(esc.phase, Phase::Stopped);
 }
 

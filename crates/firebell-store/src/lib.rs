@@ -86,8 +86,13 @@ pub enum CommitResult {
 pub enum Finish {
     Delivered,
     /// Try again at `at`.
-    Retry { at: Timestamp, error: String },
-    Failed { error: String },
+    Retry {
+        at: Timestamp,
+        error: String,
+    },
+    Failed {
+        error: String,
+    },
 }
 
 /// A claimed notification, with its alert as it is now (for rendering).
