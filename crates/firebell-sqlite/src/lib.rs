@@ -118,7 +118,7 @@ impl SqliteStore {
     async fn write<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> R<T> + Send + 'static,
+        F: Fn(&Connection) -> R<T> + Send + 'static,
     {
         let (job, rx) = writer::job(f);
         self.inner
@@ -226,7 +226,7 @@ impl Store for SqliteStore {
             .into_iter()
             .map(ops::PreparedEvent::encode)
             .collect::<R<Vec<_>>>()?;
-        self.write(move |conn| ops::ingest(conn, events)).await
+        self.write(move |conn| ops::ingest(conn, &events)).await
     }
 
     async fn get_alert(&self, id: AlertId) -> Result<Option<Alert>> {
@@ -316,7 +316,7 @@ impl Store for SqliteStore {
         now: Timestamp,
     ) -> Result<CommitResult> {
         let c = ops::PreparedCommit::encode(expected_version, transition, now)?;
-        self.write(move |conn| ops::commit(conn, c)).await
+        self.write(move |conn| ops::commit(conn, &c)).await
     }
 
     async fn claim_notifications(
@@ -356,7 +356,7 @@ impl Store for SqliteStore {
         alert_id: AlertId,
     ) -> Result<bool> {
         let f = ops::PreparedFinish::encode(id, finish, timeline, alert_id)?;
-        self.write(move |conn| ops::finish(conn, f)).await
+        self.write(move |conn| ops::finish(conn, &f)).await
     }
 
     async fn notifications(&self, alert_id: AlertId) -> Result<Vec<Notification>> {

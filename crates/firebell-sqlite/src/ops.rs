@@ -138,7 +138,7 @@ impl PreparedEvent {
     }
 }
 
-pub(crate) fn ingest(conn: &Connection, events: Vec<PreparedEvent>) -> Result<Vec<IngestOutcome>> {
+pub(crate) fn ingest(conn: &Connection, events: &[PreparedEvent]) -> Result<Vec<IngestOutcome>> {
     let mut out = Vec::with_capacity(events.len());
     for ev in events {
         out.push(ingest_one(conn, ev)?);
@@ -146,7 +146,7 @@ pub(crate) fn ingest(conn: &Connection, events: Vec<PreparedEvent>) -> Result<Ve
     Ok(out)
 }
 
-fn ingest_one(conn: &Connection, ev: PreparedEvent) -> Result<IngestOutcome> {
+fn ingest_one(conn: &Connection, ev: &PreparedEvent) -> Result<IngestOutcome> {
     let open: Option<(AlertId, String, i64)> = conn
         .prepare_cached(
             "SELECT id, status, count FROM alerts \
@@ -315,7 +315,7 @@ impl PreparedCommit {
     }
 }
 
-pub(crate) fn commit(conn: &Connection, c: PreparedCommit) -> Result<CommitResult> {
+pub(crate) fn commit(conn: &Connection, c: &PreparedCommit) -> Result<CommitResult> {
     let esc = &c.escalation;
     let changed = conn
         .prepare_cached(
@@ -476,7 +476,7 @@ impl PreparedFinish {
     }
 }
 
-pub(crate) fn finish(conn: &Connection, f: PreparedFinish) -> Result<bool> {
+pub(crate) fn finish(conn: &Connection, f: &PreparedFinish) -> Result<bool> {
     let changed = match &f.finish {
         Finish::Delivered => conn
             .prepare_cached(

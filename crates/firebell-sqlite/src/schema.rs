@@ -12,7 +12,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 const STATEMENT_CACHE: usize = 64;
 /// The writer's page cache, in KiB (negative `cache_size` means KiB): the
 /// indexes ingest touches stay in memory.
-const WRITER_CACHE_KIB: i64 = -65_536;
+const WRITER_CACHE_KIB: i64 = -16_384;
 
 /// Opens the read-write connection the writer thread owns, and migrates.
 pub(crate) fn open_writer(path: &Path) -> Result<Connection> {

@@ -19,7 +19,7 @@ fn db() -> (tempfile::TempDir, Connection) {
 
 fn trigger(key: &str) -> (writer::Job, Reply<Vec<IngestOutcome>>) {
     let ev = ops::PreparedEvent::encode(item(EventAction::Trigger, key, 0)).unwrap();
-    writer::job(move |c: &Connection| ops::ingest(c, vec![ev]))
+    writer::job(move |c: &Connection| ops::ingest(c, std::slice::from_ref(&ev)))
 }
 
 fn count(conn: &Connection, sql: &str) -> i64 {
@@ -35,12 +35,12 @@ fn a_failing_op_rolls_back_only_itself() {
     // else: it fails on its own.
     let line = TimelineEntry::new(at(0), TimelineKind::Delivered, "delivered");
     let f = ops::PreparedFinish::encode(1, Finish::Delivered, vec![line], 424_242).unwrap();
-    let (j2, mut r2) = writer::job(move |c: &Connection| ops::finish(c, f));
+    let (j2, mut r2) = writer::job(move |c: &Connection| ops::finish(c, &f));
     // An op that writes, then fails: its own write must be undone.
     let (j3, mut r3) = writer::job(|c: &Connection| -> crate::error::Result<()> {
         ops::ingest(
             c,
-            vec![ops::PreparedEvent::encode(item(EventAction::Trigger, "undone", 0)).unwrap()],
+            &[ops::PreparedEvent::encode(item(EventAction::Trigger, "undone", 0)).unwrap()],
         )?;
         Err(Error::Other("changed my mind".into()))
     });

@@ -19,7 +19,8 @@ pub(crate) const MAX_BATCH: usize = 1024;
 
 /// One queued write: run inside the batch, answered after it ends.
 pub(crate) trait Pending: Send {
-    /// Runs the operation's statements; returns whether it succeeded.
+    /// Runs the operation's statements; returns whether it succeeded. May be
+    /// called twice: after a first run whose transaction was rolled back.
     fn run(&mut self, conn: &Connection) -> bool;
     /// Answers the caller. `batch` is `Err(reason)` when the batch did not
     /// commit, and then nothing of this operation was written.
@@ -30,7 +31,7 @@ pub(crate) type Job = Box<dyn Pending>;
 
 /// A write operation and the channel its caller waits on.
 struct Op<T, F> {
-    f: Option<F>,
+    f: F,
     out: Option<Result<T>>,
     reply: oneshot::Sender<std::result::Result<T, StoreError>>,
 }
@@ -42,11 +43,11 @@ pub(crate) type Reply<T> = oneshot::Receiver<std::result::Result<T, StoreError>>
 pub(crate) fn job<T, F>(f: F) -> (Job, Reply<T>)
 where
     T: Send + 'static,
-    F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    F: Fn(&Connection) -> Result<T> + Send + 'static,
 {
     let (reply, rx) = oneshot::channel();
     let op = Op {
-        f: Some(f),
+        f,
         out: None,
         reply,
     };
@@ -56,14 +57,12 @@ where
 impl<T, F> Pending for Op<T, F>
 where
     T: Send + 'static,
-    F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    F: Fn(&Connection) -> Result<T> + Send + 'static,
 {
     fn run(&mut self, conn: &Connection) -> bool {
-        let Some(f) = self.f.take() else {
-            return false;
-        };
         // A bug in one operation must not take the writer (and so every later
         // write) down with it: a panic fails that operation only.
+        let f = &self.f;
         let out = catch_unwind(AssertUnwindSafe(|| f(conn)))
             .unwrap_or_else(|_| Err(Error::Other("a write operation panicked".into())));
         let ok = out.is_ok();
@@ -105,7 +104,52 @@ fn exec(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
 }
 
 /// Runs `batch` in one transaction and answers every caller; leaves it empty.
+///
+/// The usual case, where every operation succeeds, runs them back to back.
+/// Only when one fails is the transaction rolled back and the batch run again
+/// with a savepoint around each operation, so the failure is its own; per-op
+/// savepoints on every batch would copy each touched page into the
+/// sub-journal.
 pub(crate) fn run_batch(conn: &Connection, batch: &mut Vec<Job>) {
+    if fast_pass(conn, batch) {
+        finish_batch(conn, batch);
+        return;
+    }
+    run_isolated(conn, batch);
+}
+
+/// Runs every operation in one transaction without savepoints. Returns true
+/// with the transaction still open when all succeeded; otherwise rolls back
+/// and returns false.
+fn fast_pass(conn: &Connection, batch: &mut [Job]) -> bool {
+    if exec(conn, "BEGIN IMMEDIATE").is_err() {
+        return false;
+    }
+    for job in batch.iter_mut() {
+        if !job.run(conn) || conn.is_autocommit() {
+            if !conn.is_autocommit() {
+                let _ = exec(conn, "ROLLBACK");
+            }
+            return false;
+        }
+    }
+    true
+}
+
+/// Commits the open transaction and answers every caller.
+fn finish_batch(conn: &Connection, batch: &mut Vec<Job>) {
+    match exec(conn, "COMMIT") {
+        Ok(()) => {
+            for job in batch.drain(..) {
+                job.reply(Ok(()));
+            }
+        }
+        Err(e) => fail_all(conn, batch, &format!("commit failed: {e}")),
+    }
+}
+
+/// Runs the batch with a savepoint around each operation.
+fn run_isolated(conn: &Connection, batch: &mut Vec<Job>) {
     if let Err(e) = exec(conn, "BEGIN IMMEDIATE") {
         fail_all(conn, batch, &format!("could not start a transaction: {e}"));
         return;
@@ -136,14 +180,7 @@ pub(crate) fn run_batch(conn: &Connection, batch: &mut Vec<Job>) {
             return;
         }
     }
-    match exec(conn, "COMMIT") {
-        Ok(()) => {
-            for job in batch.drain(..) {
-                job.reply(Ok(()));
-            }
-        }
-        Err(e) => fail_all(conn, batch, &format!("commit failed: {e}")),
-    }
+    finish_batch(conn, batch);
 }
 
 /// Rolls back whatever is open and fails every operation of the batch.
