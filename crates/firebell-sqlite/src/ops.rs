@@ -118,7 +118,11 @@ impl PreparedEvent {
         } = item;
         let new_alert = match event.action {
             EventAction::Trigger => Some(NewAlert {
-                message: format!("triggered by {}: {}", event.source, event.summary),
+                message: if event.source.is_empty() {
+                    format!("triggered: {}", event.summary)
+                } else {
+                    format!("triggered by {}: {}", event.source, event.summary)
+                },
                 labels: encode_json(&event.labels)?,
                 details: encode_json(&event.details)?,
                 summary: event.summary,
