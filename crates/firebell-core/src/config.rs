@@ -226,13 +226,17 @@ impl PartialEq for Integration {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum IntegrationKind {
+    /// Firebell's own JSON: `POST /api/v1/events`.
     Generic,
+    /// PagerDuty Events API v2: `POST /v2/enqueue`, the key is the routing key.
+    Pagerduty,
 }
 
 impl IntegrationKind {
     pub fn as_str(self) -> &'static str {
         match self {
             IntegrationKind::Generic => "generic",
+            IntegrationKind::Pagerduty => "pagerduty",
         }
     }
 }
@@ -735,11 +739,12 @@ fn validate(raw: RawConfig, secrets: &dyn SecretSource) -> Result<Config, Config
             let ipath = format!("{path}.integrations[{j}]");
             let kind = match integ.kind.as_str() {
                 "generic" => Some(IntegrationKind::Generic),
+                "pagerduty" => Some(IntegrationKind::Pagerduty),
                 other => {
                     errors.hint(
                         format!("{ipath}.kind"),
                         format!("unknown integration kind {other:?}"),
-                        "this version supports \"generic\"",
+                        "this version supports \"generic\" and \"pagerduty\"",
                     );
                     None
                 }

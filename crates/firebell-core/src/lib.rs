@@ -8,6 +8,7 @@ pub mod clock;
 pub mod config;
 pub mod escalation;
 pub mod event;
+pub mod ical;
 pub mod notification;
 pub mod render;
 

@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 pub mod generic;
+pub mod pagerduty;
 
 pub use firebell_core::event::{Event, FieldError};
 

@@ -54,6 +54,7 @@ pub fn router<S: Store>(state: Arc<AppState<S>>) -> Router {
     let limit = state.engine.config().server.max_body_bytes;
     Router::new()
         .route("/api/v1/events", post(post_events::<S>))
+        .route("/v2/enqueue", post(pagerduty_enqueue::<S>))
         .route("/api/v1/alerts", get(list_alerts::<S>))
         .route("/api/v1/alerts/{id}", get(get_alert::<S>))
         .route("/api/v1/alerts/{id}/{action}", post(answer_alert::<S>))
@@ -132,6 +133,72 @@ async fn post_events<S: Store>(
         axum::Json(json!({ "status": "accepted", "alerts": alerts })),
     )
         .into_response())
+}
+
+/// PagerDuty's answer to an event it refuses.
+fn pagerduty_invalid(status: StatusCode, errors: Vec<String>) -> Response {
+    (
+        status,
+        axum::Json(json!({
+            "status": "invalid event",
+            "message": "Event object is invalid",
+            "errors": errors,
+        })),
+    )
+        .into_response()
+}
+
+/// PagerDuty Events API v2, answered the way PagerDuty answers.
+async fn pagerduty_enqueue<S: Store>(
+    State(state): State<Shared<S>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let body = match body {
+        Ok(b) => b,
+        Err(r) => {
+            let e = ApiError::from(r);
+            return pagerduty_invalid(e.status, vec![e.error]);
+        }
+    };
+    let value: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => {
+            return pagerduty_invalid(
+                StatusCode::BAD_REQUEST,
+                vec![format!("malformed JSON: {e}")],
+            );
+        }
+    };
+    let config = state.engine.config();
+    let integration = firebell_ingest::pagerduty::routing_key(&value)
+        .and_then(|k| config.integration_for_key(k))
+        .filter(|i| i.kind == IntegrationKind::Pagerduty);
+    let Some(integration) = integration else {
+        return pagerduty_invalid(
+            StatusCode::BAD_REQUEST,
+            vec!["Invalid routing key: no PagerDuty integration has this routing_key".into()],
+        );
+    };
+    let enqueue =
+        match firebell_ingest::pagerduty::parse(&value, &integration.service, state.engine.now()) {
+            Ok(e) => e,
+            Err(firebell_ingest::pagerduty::Invalid(errors)) => {
+                return pagerduty_invalid(StatusCode::BAD_REQUEST, errors);
+            }
+        };
+    let dedup_key = enqueue.event.dedup_key.clone();
+    match state.engine.accept(vec![enqueue.event]).await {
+        Ok(_) => (
+            StatusCode::ACCEPTED,
+            axum::Json(json!({
+                "status": "success",
+                "message": "Event processed",
+                "dedup_key": dedup_key,
+            })),
+        )
+            .into_response(),
+        Err(e) => ApiError::from(e).into_response(),
+    }
 }
 
 #[derive(Deserialize)]

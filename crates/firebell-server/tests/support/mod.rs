@@ -341,3 +341,38 @@ pub async fn spawn_app(template: &str) -> (TestApp, tempfile::TempDir, Sink) {
     let app = spawn_app_at(&text, &dir.path().join("data"), t0(), None).await;
     (app, dir, sink)
 }
+
+/// The Python with the project's test clients (`.venv` at the workspace root,
+/// made by `.ci/run`, or `FIREBELL_PYTHON`). `None` means skip: allowed only
+/// outside CI; with `CI` set a missing client fails the test.
+pub fn python_with(modules: &[&str]) -> Option<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let candidate = std::env::var_os("FIREBELL_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join(".venv/bin/python"));
+    let import = format!("import {}", modules.join(", "));
+    let ok = std::process::Command::new(&candidate)
+        .args(["-c", &import])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if ok {
+        return Some(candidate);
+    }
+    let msg = format!(
+        "Python modules {modules:?} not found at {} (run .ci/run, or python3 -m venv .venv && .venv/bin/pip install -r tests/python/requirements.txt)",
+        candidate.display()
+    );
+    if std::env::var_os("CI").is_some() {
+        panic!("{msg}");
+    }
+    eprintln!("\n!!!!!!!! SKIPPING: {msg} !!!!!!!!\n");
+    None
+}
+
+/// The path of a script in `tests/python/`.
+pub fn python_script(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/python")
+        .join(name)
+}

@@ -1,0 +1,292 @@
+//! PagerDuty Events API v2 (`POST /v2/enqueue`), so any tool that can page
+//! PagerDuty can page Firebell by changing one URL. The integration key is the
+//! `routing_key` in the body.
+//!
+//! Mapping: `payload.summary/source/severity` → the event's fields;
+//! `payload.component/group/class` → labels of those names;
+//! `payload.custom_details` → details (a non-object value is kept under
+//! `details.custom_details`); `links`, `images`, `client`, `client_url` and
+//! `payload.timestamp` → details of those names.
+
+use firebell_core::event::{
+    self, DedupKey, Event, EventAction, FieldError, MAX_SOURCE_CHARS, MAX_SUMMARY_CHARS, Severity,
+};
+use jiff::Timestamp;
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+
+/// An enqueue request, authenticated by its routing key.
+#[derive(Debug)]
+pub struct Enqueue {
+    pub routing_key: String,
+    pub event: Event,
+}
+
+/// Why PagerDuty would refuse the event: each message is one of the
+/// `errors` strings of PagerDuty's `400 invalid event` answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invalid(pub Vec<String>);
+
+const TOP: [&str; 8] = [
+    "routing_key",
+    "event_action",
+    "dedup_key",
+    "payload",
+    "images",
+    "links",
+    "client",
+    "client_url",
+];
+
+fn text<'a>(
+    obj: &'a Map<String, Value>,
+    name: &str,
+    path: &str,
+    errors: &mut Vec<String>,
+) -> Option<&'a str> {
+    match obj.get(name) {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.as_str()),
+        Some(_) => {
+            errors.push(format!("'{path}' must be a string"));
+            None
+        }
+    }
+}
+
+/// Reads the routing key only, so a request can be authenticated before its
+/// event is judged.
+pub fn routing_key(body: &Value) -> Option<&str> {
+    body.get("routing_key").and_then(Value::as_str)
+}
+
+/// Parses an enqueue body. `service` is the service its routing key opened.
+pub fn parse(body: &Value, service: &str, now: Timestamp) -> Result<Enqueue, Invalid> {
+    let mut errors = Vec::new();
+    let Value::Object(obj) = body else {
+        return Err(Invalid(vec!["Event object must be a JSON object".into()]));
+    };
+    for key in obj.keys() {
+        if !TOP.contains(&key.as_str()) {
+            errors.push(format!("'{key}' is not a recognized field"));
+        }
+    }
+    let routing_key = text(obj, "routing_key", "routing_key", &mut errors)
+        .unwrap_or_default()
+        .to_string();
+    if routing_key.is_empty() {
+        errors.push("'routing_key' is missing or blank".into());
+    }
+    let action = match text(obj, "event_action", "event_action", &mut errors) {
+        Some(a) => match a.parse::<EventAction>() {
+            Ok(a) => Some(a),
+            Err(_) => {
+                errors.push(format!(
+                    "'event_action' must be one of trigger, acknowledge or resolve, not {a:?}"
+                ));
+                None
+            }
+        },
+        None => {
+            errors.push("'event_action' is missing or blank".into());
+            None
+        }
+    };
+    let dedup = text(obj, "dedup_key", "dedup_key", &mut errors).map(str::to_string);
+
+    let empty = Map::new();
+    let payload = match obj.get("payload") {
+        Some(Value::Object(p)) => p,
+        None | Some(Value::Null) => &empty,
+        Some(_) => {
+            errors.push("'payload' must be an object".into());
+            &empty
+        }
+    };
+    let trigger = action == Some(EventAction::Trigger);
+    let summary = text(payload, "summary", "payload.summary", &mut errors).unwrap_or("");
+    let source = text(payload, "source", "payload.source", &mut errors).unwrap_or("");
+    let severity_text = text(payload, "severity", "payload.severity", &mut errors);
+    if trigger {
+        if obj.get("payload").is_none() {
+            errors.push("'payload' is missing".into());
+        } else {
+            if summary.trim().is_empty() {
+                errors.push("'payload.summary' is missing or blank".into());
+            }
+            if source.trim().is_empty() {
+                errors.push("'payload.source' is missing or blank".into());
+            }
+            if severity_text.is_none() {
+                errors.push("'payload.severity' is missing or blank".into());
+            }
+        }
+    }
+    let severity = match severity_text {
+        Some(s) => match s.parse::<Severity>() {
+            Ok(s) => s,
+            Err(_) => {
+                errors.push(format!(
+                    "'payload.severity' must be one of critical, error, warning or info, not {s:?}"
+                ));
+                Severity::Error
+            }
+        },
+        None => Severity::Error,
+    };
+    for (field, value, max) in [
+        ("payload.summary", summary, MAX_SUMMARY_CHARS),
+        ("payload.source", source, MAX_SOURCE_CHARS),
+    ] {
+        if let Err(e) = event::check_text(field, value, max) {
+            errors.push(format!("'{}' {}", e.field, e.message));
+        }
+    }
+
+    let mut labels = BTreeMap::new();
+    for name in ["component", "group", "class"] {
+        if let Some(v) = text(payload, name, &format!("payload.{name}"), &mut errors) {
+            labels.insert(name.to_string(), v.to_string());
+        }
+    }
+    let mut details = Map::new();
+    match payload.get("custom_details") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(m)) => details.extend(m.clone()),
+        Some(other) => {
+            details.insert("custom_details".into(), other.clone());
+        }
+    }
+    for name in ["links", "images"] {
+        match obj.get(name) {
+            None | Some(Value::Null) => {}
+            Some(v @ Value::Array(_)) => {
+                details.insert(name.into(), v.clone());
+            }
+            Some(_) => errors.push(format!("'{name}' must be an array")),
+        }
+    }
+    for name in ["client", "client_url"] {
+        if let Some(v) = text(obj, name, name, &mut errors) {
+            details.insert(name.into(), Value::String(v.to_string()));
+        }
+    }
+    let occurred_at = match text(payload, "timestamp", "payload.timestamp", &mut errors) {
+        Some(t) => match t.parse::<Timestamp>() {
+            Ok(t) => t,
+            Err(_) => {
+                errors.push(format!(
+                    "'payload.timestamp' is not an ISO 8601 time: {t:?}"
+                ));
+                now
+            }
+        },
+        None => now,
+    };
+
+    let dedup_key = match (dedup, action) {
+        (Some(k), _) => match DedupKey::parse(k) {
+            Ok(k) => Some(k),
+            Err(FieldError { message, .. }) => {
+                errors.push(format!("'dedup_key' {message}"));
+                None
+            }
+        },
+        (None, Some(EventAction::Trigger)) => {
+            Some(DedupKey::derive(service, summary, source, &labels))
+        }
+        (None, Some(_)) => {
+            errors.push("'dedup_key' is missing or blank".into());
+            None
+        }
+        (None, None) => None,
+    };
+
+    match (action, dedup_key) {
+        (Some(action), Some(dedup_key)) if errors.is_empty() => Ok(Enqueue {
+            routing_key,
+            event: Event {
+                service: service.to_string(),
+                action,
+                dedup_key,
+                summary: summary.to_string(),
+                severity,
+                source: source.to_string(),
+                labels,
+                details,
+                occurred_at,
+            },
+        }),
+        _ => Err(Invalid(errors)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn now() -> Timestamp {
+        "2026-01-01T00:00:00Z".parse().unwrap()
+    }
+
+    #[test]
+    fn a_full_trigger_maps_every_field() {
+        let body = json!({
+            "routing_key": "R0123456789abcdef0123456789abcde",
+            "event_action": "trigger",
+            "dedup_key": "srv01/disk",
+            "payload": {
+                "summary": "Disk full on srv01", "source": "srv01", "severity": "warning",
+                "timestamp": "2026-01-01T10:00:00Z", "component": "disk", "group": "prod",
+                "class": "storage", "custom_details": {"free": "0%"}
+            },
+            "links": [{"href": "https://example.com", "text": "runbook"}],
+            "client": "Nagios", "client_url": "https://nagios.example.com"
+        });
+        let e = parse(&body, "svc", now()).unwrap().event;
+        assert_eq!(e.dedup_key.as_str(), "srv01/disk");
+        assert_eq!(e.severity, Severity::Warning);
+        assert_eq!(e.labels["component"], "disk");
+        assert_eq!(e.labels["class"], "storage");
+        assert_eq!(e.details["free"], "0%");
+        assert_eq!(e.details["client"], "Nagios");
+        assert_eq!(e.details["links"][0]["text"], "runbook");
+        assert_eq!(
+            e.occurred_at,
+            "2026-01-01T10:00:00Z".parse::<Timestamp>().unwrap()
+        );
+    }
+
+    #[test]
+    fn pagerduty_style_errors() {
+        let Invalid(errs) = parse(
+            &json!({"routing_key": "k", "event_action": "trigger", "payload": {"summary": ""}}),
+            "svc",
+            now(),
+        )
+        .unwrap_err();
+        assert_eq!(
+            errs,
+            vec![
+                "'payload.summary' is missing or blank",
+                "'payload.source' is missing or blank",
+                "'payload.severity' is missing or blank"
+            ]
+        );
+        let Invalid(errs) = parse(
+            &json!({"routing_key": "k", "event_action": "resolve"}),
+            "svc",
+            now(),
+        )
+        .unwrap_err();
+        assert_eq!(errs, vec!["'dedup_key' is missing or blank"]);
+        let Invalid(errs) = parse(
+            &json!({"routing_key": "k", "event_action": "explode", "dedup_key": "x"}),
+            "svc",
+            now(),
+        )
+        .unwrap_err();
+        assert!(errs[0].starts_with("'event_action' must be one of"));
+    }
+}
