@@ -230,6 +230,10 @@ pub enum IntegrationKind {
     Generic,
     /// PagerDuty Events API v2: `POST /v2/enqueue`, the key is the routing key.
     Pagerduty,
+    /// Prometheus Alertmanager: API v2 `POST /api/v2/alerts` (what Prometheus
+    /// sends) and the webhook receiver `POST /hooks/alertmanager`; the key is a
+    /// bearer token or a basic-auth password.
+    Alertmanager,
 }
 
 impl IntegrationKind {
@@ -237,6 +241,7 @@ impl IntegrationKind {
         match self {
             IntegrationKind::Generic => "generic",
             IntegrationKind::Pagerduty => "pagerduty",
+            IntegrationKind::Alertmanager => "alertmanager",
         }
     }
 }
@@ -740,11 +745,12 @@ fn validate(raw: RawConfig, secrets: &dyn SecretSource) -> Result<Config, Config
             let kind = match integ.kind.as_str() {
                 "generic" => Some(IntegrationKind::Generic),
                 "pagerduty" => Some(IntegrationKind::Pagerduty),
+                "alertmanager" => Some(IntegrationKind::Alertmanager),
                 other => {
                     errors.hint(
                         format!("{ipath}.kind"),
                         format!("unknown integration kind {other:?}"),
-                        "this version supports \"generic\" and \"pagerduty\"",
+                        "this version supports \"generic\", \"pagerduty\" and \"alertmanager\"",
                     );
                     None
                 }

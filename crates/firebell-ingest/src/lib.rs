@@ -2,6 +2,7 @@
 //! translate and check; recording is the engine's `accept`.
 #![forbid(unsafe_code)]
 
+pub mod alertmanager;
 pub mod generic;
 pub mod pagerduty;
 

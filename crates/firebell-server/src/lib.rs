@@ -55,6 +55,8 @@ pub fn router<S: Store>(state: Arc<AppState<S>>) -> Router {
     Router::new()
         .route("/api/v1/events", post(post_events::<S>))
         .route("/v2/enqueue", post(pagerduty_enqueue::<S>))
+        .route("/api/v2/alerts", post(alertmanager_v2_post::<S>))
+        .route("/hooks/alertmanager", post(alertmanager_webhook::<S>))
         .route("/api/v1/alerts", get(list_alerts::<S>))
         .route("/api/v1/alerts/{id}", get(get_alert::<S>))
         .route("/api/v1/alerts/{id}/{action}", post(answer_alert::<S>))
@@ -77,6 +79,118 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
     scheme
         .eq_ignore_ascii_case("bearer")
         .then_some(token.trim())
+}
+
+/// The key a request carries: a bearer token, or a basic-auth password
+/// (Prometheus and Alertmanager can send either).
+fn request_key(headers: &HeaderMap) -> Option<String> {
+    use base64::Engine as _;
+    if let Some(t) = bearer(headers) {
+        return Some(t.to_string());
+    }
+    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, cred) = v.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(cred.trim())
+        .ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (_, password) = text.split_once(':')?;
+    Some(password.to_string())
+}
+
+/// The service an integration key of `kind` opens, or a 401.
+fn integration_service<S: Store>(
+    state: &AppState<S>,
+    headers: &HeaderMap,
+    kind: IntegrationKind,
+) -> Result<String, ApiError> {
+    let Some(key) = request_key(headers) else {
+        return Err(ApiError::unauthorized(
+            "missing integration key: send Authorization: Bearer <key> (or basic auth with the key as password)",
+        ));
+    };
+    match state.engine.config().integration_for_key(&key) {
+        Some(i) if i.kind == kind => Ok(i.service.clone()),
+        Some(_) => Err(ApiError::unauthorized(
+            "this key belongs to an integration of another kind",
+        )),
+        None => Err(ApiError::unauthorized("unknown integration key")),
+    }
+}
+
+/// Alertmanager answers errors as a JSON string.
+fn alertmanager_error(status: StatusCode, msg: String) -> Response {
+    (status, axum::Json(Value::String(msg))).into_response()
+}
+
+/// `POST /api/v2/alerts`, as Alertmanager answers it: valid alerts are kept
+/// even when others in the batch are not (then 400 with their errors).
+async fn alertmanager_v2_post<S: Store>(
+    State(state): State<Shared<S>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let service = match integration_service(&state, &headers, IntegrationKind::Alertmanager) {
+        Ok(s) => s,
+        Err(e) => return e.into_response(),
+    };
+    let body = match body {
+        Ok(b) => b,
+        Err(r) => return ApiError::from(r).into_response(),
+    };
+    let value: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => {
+            return alertmanager_error(
+                StatusCode::BAD_REQUEST,
+                format!("parsing alerts body: {e}"),
+            );
+        }
+    };
+    let batch = match firebell_ingest::alertmanager::parse_v2(&value, &service, state.engine.now())
+    {
+        Ok(b) => b,
+        Err(e) => return alertmanager_error(StatusCode::BAD_REQUEST, e),
+    };
+    if !batch.events.is_empty()
+        && let Err(e) = state.engine.accept(batch.events).await
+    {
+        return ApiError::from(e).into_response();
+    }
+    if batch.errors.is_empty() {
+        StatusCode::OK.into_response()
+    } else {
+        alertmanager_error(StatusCode::BAD_REQUEST, batch.errors.join(";"))
+    }
+}
+
+/// The receiver for an Alertmanager's `webhook_configs` (payload version 4).
+async fn alertmanager_webhook<S: Store>(
+    State(state): State<Shared<S>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let service = integration_service(&state, &headers, IntegrationKind::Alertmanager)?;
+    let body = body?;
+    let value: Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("malformed JSON: {e}")))?;
+    let batch = firebell_ingest::alertmanager::parse_webhook(&value, &service, state.engine.now())
+        .map_err(ApiError::bad_request)?;
+    if !batch.errors.is_empty() {
+        return Err(ApiError {
+            status: StatusCode::BAD_REQUEST,
+            error: format!(
+                "{} invalid alert(s); nothing was recorded",
+                batch.errors.len()
+            ),
+            details: batch.errors.into_iter().map(Value::String).collect(),
+        });
+    }
+    let outcomes = state.engine.accept(batch.events).await?;
+    Ok(axum::Json(json!({ "status": "accepted", "alerts": outcomes.len() })).into_response())
 }
 
 fn require_admin<S: Store>(state: &AppState<S>, headers: &HeaderMap) -> Result<(), ApiError> {

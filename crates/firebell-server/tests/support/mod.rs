@@ -376,3 +376,61 @@ pub fn python_script(name: &str) -> PathBuf {
         .join("../../tests/python")
         .join(name)
 }
+
+/// An outside program the tests run (Prometheus, Alertmanager, amtool). `None`
+/// means skip: allowed only outside CI; with `CI` set a missing one fails.
+pub fn program(name: &str) -> Option<PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join(name))
+            .find(|p| p.is_file())
+    });
+    if found.is_some() {
+        return found;
+    }
+    let msg = format!(
+        "{name} is not installed (run .ci/run, or apt-get install prometheus prometheus-alertmanager)"
+    );
+    if std::env::var_os("CI").is_some() {
+        panic!("{msg}");
+    }
+    eprintln!("\n!!!!!!!! SKIPPING: {msg} !!!!!!!!\n");
+    None
+}
+
+/// A child process killed (by its pid) and reaped when dropped.
+pub struct ChildGuard(pub std::process::Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Polls `check` every 100 ms until it returns `Some`, for at most `secs`.
+pub async fn eventually<T, F, Fut>(secs: u64, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}

@@ -1,0 +1,310 @@
+//! Prometheus Alertmanager formats: the API v2 `POST /api/v2/alerts` body
+//! (what Prometheus sends to an Alertmanager) and the webhook receiver payload
+//! (version 4, what an Alertmanager forwards).
+//!
+//! An alert's dedup key is Alertmanager's fingerprint of its label set, so the
+//! ids match what people see in Alertmanager. A firing alert triggers; one
+//! whose `endsAt` has passed resolves. Mapping: `annotations.summary` (else
+//! `description`, else the `alertname` label) → summary; the `severity` label →
+//! severity (`critical`/`page` → critical, `error` → error, `warning`/`warn` →
+//! warning, `info`/`none` → info, anything else → error); the `instance` label
+//! (else `job`) → source; labels → labels; annotations, `generatorURL` and
+//! `startsAt` → details.
+
+use firebell_core::event::{DedupKey, Event, EventAction, MAX_SUMMARY_CHARS, Severity};
+use jiff::Timestamp;
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+
+/// Alertmanager's fingerprint: FNV-1a 64 over the labels sorted by name,
+/// hashing `name 0xff value 0xff` for each, as 16 lowercase hex digits.
+pub fn fingerprint(labels: &BTreeMap<String, String>) -> String {
+    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    let mut h = OFFSET;
+    let mut eat = |bytes: &[u8]| {
+        for b in bytes {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(PRIME);
+        }
+    };
+    for (k, v) in labels {
+        eat(k.as_bytes());
+        eat(&[0xff]);
+        eat(v.as_bytes());
+        eat(&[0xff]);
+    }
+    format!("{h:016x}")
+}
+
+/// Alertmanager's zero time, which means "unset".
+fn parse_time(v: Option<&Value>) -> Result<Option<Timestamp>, String> {
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.is_empty() => Ok(None),
+        Some(Value::String(s)) => {
+            let t: Timestamp = s
+                .parse()
+                .map_err(|_| format!("{s:?} is not an RFC 3339 time"))?;
+            // 0001-01-01T00:00:00Z and anything before the epoch mean unset.
+            Ok((t.as_second() > 0).then_some(t))
+        }
+        Some(_) => Err("must be a string".into()),
+    }
+}
+
+fn valid_label_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+fn string_map(v: Option<&Value>, what: &str) -> Result<BTreeMap<String, String>, String> {
+    let mut out = BTreeMap::new();
+    match v {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(m)) => {
+            for (k, v) in m {
+                match v {
+                    Value::String(s) => {
+                        out.insert(k.clone(), s.clone());
+                    }
+                    _ => return Err(format!("{what} {k:?} must have a string value")),
+                }
+            }
+        }
+        Some(_) => return Err(format!("{what} must be an object")),
+    }
+    Ok(out)
+}
+
+fn severity(labels: &BTreeMap<String, String>) -> Severity {
+    match labels
+        .get("severity")
+        .map(|s| s.to_ascii_lowercase())
+        .as_deref()
+    {
+        Some("critical" | "page" | "fatal") => Severity::Critical,
+        Some("warning" | "warn") => Severity::Warning,
+        Some("info" | "none" | "informational") => Severity::Info,
+        _ => Severity::Error,
+    }
+}
+
+/// One Alertmanager alert, as both formats carry it.
+fn to_event(
+    alert: &Value,
+    status: Option<&str>,
+    service: &str,
+    now: Timestamp,
+) -> Result<Event, String> {
+    let Value::Object(obj) = alert else {
+        return Err("an alert must be an object".into());
+    };
+    let labels = string_map(obj.get("labels"), "label")?;
+    if labels.is_empty() {
+        return Err("at least one label pair required".into());
+    }
+    if let Some(bad) = labels.keys().find(|k| !valid_label_name(k)) {
+        return Err(format!("invalid label set: invalid name {bad:?}"));
+    }
+    if labels.values().any(|v| v.is_empty()) {
+        return Err("invalid label set: a label has an empty value".into());
+    }
+    let annotations = string_map(obj.get("annotations"), "annotation")?;
+    let starts_at = parse_time(obj.get("startsAt")).map_err(|e| format!("startsAt: {e}"))?;
+    let ends_at = parse_time(obj.get("endsAt")).map_err(|e| format!("endsAt: {e}"))?;
+    if let (Some(s), Some(e)) = (starts_at, ends_at)
+        && e < s
+    {
+        return Err("start time must be before end time".into());
+    }
+    let resolved = match status {
+        Some("resolved") => true,
+        Some(_) => false,
+        None => ends_at.is_some_and(|e| e <= now),
+    };
+    let summary: String = annotations
+        .get("summary")
+        .or_else(|| annotations.get("description"))
+        .or_else(|| labels.get("alertname"))
+        .cloned()
+        .unwrap_or_else(|| "alert from Alertmanager".to_string())
+        .chars()
+        .take(MAX_SUMMARY_CHARS)
+        .collect();
+    let source = labels
+        .get("instance")
+        .or_else(|| labels.get("job"))
+        .cloned()
+        .unwrap_or_default();
+    let mut details = Map::new();
+    if !annotations.is_empty() {
+        details.insert(
+            "annotations".into(),
+            Value::Object(
+                annotations
+                    .iter()
+                    .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                    .collect(),
+            ),
+        );
+    }
+    if let Some(Value::String(u)) = obj.get("generatorURL")
+        && !u.is_empty()
+    {
+        details.insert("generatorURL".into(), Value::String(u.clone()));
+    }
+    if let Some(s) = starts_at {
+        details.insert("startsAt".into(), Value::String(s.to_string()));
+    }
+    let fp = fingerprint(&labels);
+    Ok(Event {
+        service: service.to_string(),
+        action: if resolved {
+            EventAction::Resolve
+        } else {
+            EventAction::Trigger
+        },
+        // A fingerprint is 16 hex digits: always a valid key.
+        dedup_key: DedupKey::parse(fp).map_err(|e| e.to_string())?,
+        summary,
+        severity: severity(&labels),
+        source,
+        labels,
+        details,
+        occurred_at: if resolved {
+            ends_at.unwrap_or(now)
+        } else {
+            starts_at.unwrap_or(now)
+        },
+    })
+}
+
+/// A body Alertmanager would take in part: the valid alerts, and one message
+/// per invalid one (Alertmanager keeps the valid ones and answers 400).
+#[derive(Debug)]
+pub struct Batch {
+    pub events: Vec<Event>,
+    pub errors: Vec<String>,
+}
+
+/// Parses `POST /api/v2/alerts`: an array of postable alerts.
+pub fn parse_v2(body: &Value, service: &str, now: Timestamp) -> Result<Batch, String> {
+    let Value::Array(items) = body else {
+        return Err("the body must be an array of alerts".into());
+    };
+    let mut batch = Batch {
+        events: Vec::new(),
+        errors: Vec::new(),
+    };
+    for item in items {
+        match to_event(item, None, service, now) {
+            Ok(e) => batch.events.push(e),
+            Err(e) => batch.errors.push(e),
+        }
+    }
+    Ok(batch)
+}
+
+/// Parses an Alertmanager webhook notification (payload version 4).
+pub fn parse_webhook(body: &Value, service: &str, now: Timestamp) -> Result<Batch, String> {
+    let Value::Object(obj) = body else {
+        return Err("the body must be an Alertmanager webhook object".into());
+    };
+    match obj.get("version").and_then(Value::as_str) {
+        Some("4") => {}
+        Some(v) => {
+            return Err(format!(
+                "unsupported webhook payload version {v:?}; expected \"4\""
+            ));
+        }
+        None => return Err("missing \"version\"; expected an Alertmanager webhook payload".into()),
+    }
+    let Some(Value::Array(alerts)) = obj.get("alerts") else {
+        return Err("missing \"alerts\" array".into());
+    };
+    let mut batch = Batch {
+        events: Vec::new(),
+        errors: Vec::new(),
+    };
+    for a in alerts {
+        let status = a.get("status").and_then(Value::as_str);
+        match to_event(a, Some(status.unwrap_or("firing")), service, now) {
+            Ok(e) => batch.events.push(e),
+            Err(e) => batch.errors.push(e),
+        }
+    }
+    Ok(batch)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn fingerprints_are_fnv1a_over_sorted_pairs() {
+        // The empty label set hashes to the FNV-1a offset basis.
+        assert_eq!(fingerprint(&BTreeMap::new()), "cbf29ce484222325");
+        let a = fingerprint(&labels(&[("alertname", "Up"), ("job", "node")]));
+        let b = fingerprint(&labels(&[("job", "node"), ("alertname", "Up")]));
+        assert_eq!(a, b);
+        assert_eq!(a.len(), 16);
+        assert_ne!(
+            a,
+            fingerprint(&labels(&[("alertname", "Up"), ("job", "nodes")]))
+        );
+    }
+
+    fn now() -> Timestamp {
+        "2026-01-01T12:00:00Z".parse().unwrap()
+    }
+
+    #[test]
+    fn firing_resolved_and_zero_times() {
+        let body = json!([
+            {"labels": {"alertname": "DiskFull", "severity": "page", "instance": "db1"},
+             "annotations": {"summary": "Disk full on db1"},
+             "startsAt": "2026-01-01T11:00:00Z", "endsAt": "0001-01-01T00:00:00Z",
+             "generatorURL": "http://prom/graph"},
+            {"labels": {"alertname": "Old"}, "endsAt": "2026-01-01T11:59:00Z"},
+            {"labels": {"alertname": "Later"}, "endsAt": "2026-01-01T13:00:00Z"},
+            {"labels": {}},
+            {"labels": {"0bad": "x"}},
+        ]);
+        let b = parse_v2(&body, "svc", now()).unwrap();
+        assert_eq!(b.events.len(), 3);
+        assert_eq!(b.errors.len(), 2);
+        let e = &b.events[0];
+        assert_eq!(e.action, EventAction::Trigger);
+        assert_eq!(e.summary, "Disk full on db1");
+        assert_eq!(e.severity, Severity::Critical);
+        assert_eq!(e.source, "db1");
+        assert_eq!(e.dedup_key.as_str(), fingerprint(&e.labels));
+        assert_eq!(e.details["generatorURL"], "http://prom/graph");
+        assert_eq!(b.events[1].action, EventAction::Resolve);
+        assert_eq!(b.events[1].summary, "Old");
+        assert_eq!(b.events[2].action, EventAction::Trigger);
+    }
+
+    #[test]
+    fn webhook_payloads_follow_status() {
+        let body = json!({"version": "4", "status": "firing", "receiver": "firebell",
+        "alerts": [
+          {"status": "firing", "labels": {"alertname": "A"}, "startsAt": "2026-01-01T11:00:00Z"},
+          {"status": "resolved", "labels": {"alertname": "B"}, "endsAt": "2026-01-01T11:30:00Z"}
+        ]});
+        let b = parse_webhook(&body, "svc", now()).unwrap();
+        assert_eq!(b.events[0].action, EventAction::Trigger);
+        assert_eq!(b.events[1].action, EventAction::Resolve);
+        assert!(parse_webhook(&json!({"version": "3", "alerts": []}), "svc", now()).is_err());
+    }
+}
