@@ -11,5 +11,6 @@ pub mod event;
 pub mod ical;
 pub mod notification;
 pub mod render;
+pub mod schedule;
 
 pub use jiff::{SignedDuration, Timestamp};
