@@ -6,6 +6,7 @@
 //! stays pure.
 
 use crate::escalation::Target;
+use crate::schedule::{Schedule, ScheduleSpec};
 use jiff::SignedDuration;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
@@ -29,6 +30,8 @@ struct RawConfig {
     #[serde(default)]
     users: Vec<RawUser>,
     #[serde(default)]
+    schedules: Vec<ScheduleSpec>,
+    #[serde(default)]
     policies: Vec<RawPolicy>,
     #[serde(default)]
     services: Vec<RawService>,
@@ -41,6 +44,7 @@ struct RawServer {
     public_url: Option<String>,
     data_dir: Option<PathBuf>,
     admin_token: Option<String>,
+    feed_secret: Option<String>,
     max_body_bytes: Option<usize>,
 }
 
@@ -117,6 +121,7 @@ pub struct Config {
     pub server: ServerConfig,
     pub delivery: DeliveryConfig,
     pub users: BTreeMap<String, User>,
+    pub schedules: BTreeMap<String, Schedule>,
     pub policies: BTreeMap<String, Policy>,
     pub services: BTreeMap<String, Service>,
     /// SHA-256 of each integration key → the integration it opens.
@@ -129,6 +134,8 @@ pub struct ServerConfig {
     pub public_url: String,
     pub data_dir: PathBuf,
     pub admin_token: Option<SecretString>,
+    /// Signs calendar feed URLs; without it they derive from the admin token.
+    pub feed_secret: Option<SecretString>,
     pub max_body_bytes: usize,
 }
 
@@ -286,10 +293,11 @@ impl Config {
     pub fn summary(&self) -> String {
         let integrations: usize = self.services.values().map(|s| s.integrations.len()).sum();
         format!(
-            "listen {}; data_dir {}; {} user(s), {} policy(ies), {} service(s), {} integration(s); admin token {}",
+            "listen {}; data_dir {}; {} user(s), {} schedule(s), {} policy(ies), {} service(s), {} integration(s); admin token {}",
             self.server.listen,
             self.server.data_dir.display(),
             self.users.len(),
+            self.schedules.len(),
             self.policies.len(),
             self.services.len(),
             integrations,
@@ -299,6 +307,73 @@ impl Config {
                 "not set (the API is closed)"
             },
         )
+    }
+}
+
+impl Config {
+    /// The secret token in a calendar feed's URL (`feed` is e.g.
+    /// `schedule:ops` or `user:alice`), or `None` when neither
+    /// `server.feed_secret` nor `server.admin_token` is set.
+    pub fn feed_token(&self, feed: &str) -> Option<String> {
+        let secret = self
+            .server
+            .feed_secret
+            .as_ref()
+            .or(self.server.admin_token.as_ref())?;
+        let mut h = Sha256::new();
+        h.update(b"firebell-feed\0");
+        h.update(secret.expose_secret().as_bytes());
+        h.update([0]);
+        h.update(feed.as_bytes());
+        let digest = h.finalize();
+        Some(digest[..20].iter().map(|b| format!("{b:02x}")).collect())
+    }
+
+    /// True when `token` opens `feed`. Constant-time in the token.
+    pub fn feed_token_ok(&self, feed: &str, token: &str) -> bool {
+        match self.feed_token(feed) {
+            Some(expected) if expected.len() == token.len() => {
+                expected
+                    .bytes()
+                    .zip(token.bytes())
+                    .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+                    == 0
+            }
+            _ => false,
+        }
+    }
+
+    /// Warnings that do not stop the configuration from loading: spans in
+    /// `[now, now + horizon)` when a schedule has nobody on call.
+    pub fn warnings(&self, now: jiff::Timestamp, horizon: SignedDuration) -> Vec<String> {
+        let mut out = Vec::new();
+        let end = now.checked_add(horizon).unwrap_or(now);
+        let span = if horizon.as_secs() % 86_400 == 0 {
+            format!("{} days", horizon.as_secs() / 86_400)
+        } else {
+            format!("{horizon}")
+        };
+        for (id, schedule) in &self.schedules {
+            let gaps: Vec<String> = schedule
+                .shifts(now, end, &[])
+                .into_iter()
+                .filter(|s| s.users.is_empty())
+                .map(|s| format!("{} → {}", s.start, s.end))
+                .collect();
+            if !gaps.is_empty() {
+                let shown = gaps.iter().take(5).cloned().collect::<Vec<_>>().join(", ");
+                let more = if gaps.len() > 5 {
+                    format!(" and {} more", gaps.len() - 5)
+                } else {
+                    String::new()
+                };
+                out.push(format!(
+                    "schedule {id:?} has nobody on call in {} span(s) in the next {span}: {shown}{more}",
+                    gaps.len(),
+                ));
+            }
+        }
+        out
     }
 }
 
@@ -528,6 +603,11 @@ fn validate(raw: RawConfig, secrets: &dyn SecretSource) -> Result<Config, Config
         .admin_token
         .as_deref()
         .and_then(|v| resolve_secret(&mut errors, "server.admin_token", v, secrets));
+    let feed_secret = raw
+        .server
+        .feed_secret
+        .as_deref()
+        .and_then(|v| resolve_secret(&mut errors, "server.feed_secret", v, secrets));
     let max_body_bytes = raw.server.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES);
     if max_body_bytes < 1024 {
         errors.push("server.max_body_bytes", "must be at least 1024");
@@ -541,6 +621,7 @@ fn validate(raw: RawConfig, secrets: &dyn SecretSource) -> Result<Config, Config
             .clone()
             .unwrap_or_else(|| PathBuf::from("./firebell-data")),
         admin_token,
+        feed_secret,
         max_body_bytes,
     };
 
@@ -642,6 +723,42 @@ fn validate(raw: RawConfig, secrets: &dyn SecretSource) -> Result<Config, Config
         }
     }
 
+    // [[schedules]]
+    let mut schedules = BTreeMap::new();
+    for (i, spec) in raw.schedules.iter().enumerate() {
+        let path = format!("schedules[{i}]");
+        if !spec.id.is_empty() {
+            check_id(&mut errors, &format!("{path}.id"), &spec.id);
+        }
+        for (j, layer) in spec.layers.iter().enumerate() {
+            for (k, p) in layer.participants.iter().enumerate() {
+                if !p.is_empty() && !users.contains_key(p) {
+                    errors.hint(
+                        format!("{path}.layers[{j}].participants[{k}]"),
+                        format!("no user named {p:?}"),
+                        known_list(users.keys()),
+                    );
+                }
+            }
+        }
+        match spec.build() {
+            Ok(schedule) => {
+                if schedules.insert(spec.id.clone(), schedule).is_some() {
+                    errors.push(
+                        format!("{path}.id"),
+                        format!("duplicate schedule id {:?}", spec.id),
+                    );
+                }
+            }
+            Err(errs) => {
+                for e in errs {
+                    let e = e.within(&path);
+                    errors.push(e.field, e.message);
+                }
+            }
+        }
+    }
+
     // [[policies]]
     let mut policies = BTreeMap::new();
     for (i, p) in raw.policies.iter().enumerate() {
@@ -696,7 +813,19 @@ fn validate(raw: RawConfig, secrets: &dyn SecretSource) -> Result<Config, Config
                         }
                         targets.push(Target::User(id));
                     }
-                    Err(e) => errors.hint(tpath, e, "write targets as \"user:ID\""),
+                    Ok(Target::Schedule(id)) => {
+                        if !raw.schedules.iter().any(|s| s.id == id) {
+                            errors.hint(
+                                tpath,
+                                format!("no schedule named {id:?}"),
+                                known_list(raw.schedules.iter().map(|s| &s.id)),
+                            );
+                        }
+                        targets.push(Target::Schedule(id));
+                    }
+                    Err(e) => {
+                        errors.hint(tpath, e, "write targets as \"user:ID\" or \"schedule:ID\"")
+                    }
                 }
             }
             steps.push(Step { targets, wait });
@@ -809,6 +938,7 @@ fn validate(raw: RawConfig, secrets: &dyn SecretSource) -> Result<Config, Config
         server,
         delivery,
         users,
+        schedules,
         policies,
         services,
         integrations_by_key,
@@ -970,6 +1100,64 @@ integrations = [ { kind = "generic", key = "file:/run/key" } ]
         assert!(c.integration_for_key("from-file-key").is_some());
         let debug = format!("{c:?}");
         assert!(!debug.contains("from-file-key"), "{debug}");
+    }
+
+    #[test]
+    fn schedule_mistakes_are_config_errors_with_their_path() {
+        let text = r#"
+[[users]]
+id = "a"
+contacts = [ { kind = "console" } ]
+[[schedules]]
+id = "ops"
+timezone = "Mars/Olympus"
+layers = [ { participants = ["a", "ghost"], shift = "0h", first_handoff = "2026-01-05T09:00" } ]
+[[policies]]
+id = "p"
+steps = [ { targets = ["schedule:ops", "schedule:nope"], wait = "1m" } ]
+"#;
+        let errs = parse(text, &FakeSecrets).unwrap_err();
+        let paths: Vec<&str> = errs.0.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            vec![
+                "schedules[0].layers[0].participants[1]",
+                "schedules[0].layers[0].shift",
+                "schedules[0].timezone",
+                "policies[0].steps[0].targets[1]",
+            ],
+            "{errs}"
+        );
+        assert!(
+            errs.to_string().contains("no schedule named \"nope\""),
+            "{errs}"
+        );
+    }
+
+    #[test]
+    fn gaps_in_the_next_weeks_are_warnings() {
+        let text = r#"
+[[users]]
+id = "a"
+contacts = [ { kind = "console" } ]
+[[schedules]]
+id = "weekdays"
+timezone = "UTC"
+layers = [ { participants = ["a"], shift = "1d", first_handoff = "2026-01-05T00:00",
+             restrictions = [ { days = ["mon", "tue", "wed", "thu", "fri"], start = "00:00", end = "23:59" } ] } ]
+"#;
+        let c = parse(text, &FakeSecrets).unwrap();
+        let now: jiff::Timestamp = "2026-01-05T00:00:00Z".parse().unwrap();
+        let w = c.warnings(now, SignedDuration::from_hours(24 * 7));
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(w[0].contains("\"weekdays\""), "{w:?}");
+        assert!(w[0].contains("in the next 7 days"), "{w:?}");
+        assert!(
+            w[0].contains("2026-01-09T23:59:00Z → 2026-01-12T00:00:00Z"),
+            "{w:?}"
+        );
+        let token = c.feed_token("schedule:weekdays");
+        assert!(token.is_none(), "no secret configured: no feeds");
     }
 
     #[test]

@@ -26,6 +26,8 @@ use std::str::FromStr;
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Target {
     User(String),
+    /// Whoever is on call in the schedule when the step fires.
+    Schedule(String),
 }
 
 impl FromStr for Target {
@@ -33,8 +35,9 @@ impl FromStr for Target {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.split_once(':') {
             Some(("user", id)) if !id.is_empty() => Ok(Target::User(id.to_string())),
+            Some(("schedule", id)) if !id.is_empty() => Ok(Target::Schedule(id.to_string())),
             Some((kind, _)) => Err(format!(
-                "unknown target kind {kind:?} in {s:?}; this version supports user:ID"
+                "unknown target kind {kind:?} in {s:?}; this version supports user:ID and schedule:ID"
             )),
             None => Err(format!("{s:?} is not a target")),
         }
@@ -45,6 +48,7 @@ impl fmt::Display for Target {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Target::User(id) => write!(f, "user:{id}"),
+            Target::Schedule(id) => write!(f, "schedule:{id}"),
         }
     }
 }
@@ -113,8 +117,13 @@ pub enum TargetOutcome {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TargetState {
+    /// A user being paged (or, for a schedule with nobody on call, the schedule).
     pub target: Target,
     pub outcome: TargetOutcome,
+    /// The policy target this one came from, when it was resolved from a
+    /// schedule (`schedule:ops`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via: Option<String>,
 }
 
 /// The durable escalation record of one alert.
@@ -255,31 +264,66 @@ fn page(
     Some((n, line))
 }
 
-/// Fires the current step: pages every target, and sets the timer.
+/// Who is on call in a schedule right now (after overrides); empty when
+/// nobody is, or the schedule is unknown.
+pub type OnCall<'a> = &'a dyn Fn(&str) -> Vec<String>;
+
+/// Fires the current step: pages every target, and sets the timer. Schedule
+/// targets are resolved now, to whoever is on call.
 fn fire_step(
     mut esc: Escalation,
     policy: &Policy,
     users: &BTreeMap<String, User>,
+    on_call: OnCall<'_>,
     now: Timestamp,
     mut t: Transition,
 ) -> Transition {
     let Some(step) = policy.steps.get(esc.step as usize) else {
         // The policy lost steps in a reload: treat as the end of the list.
-        return advance(esc, policy, users, now, t);
+        return advance(esc, policy, users, on_call, now, t);
     };
     esc.targets.clear();
+    let mut people: Vec<(String, Option<String>)> = Vec::new();
     for target in &step.targets {
-        let Target::User(uid) = target;
-        match users
-            .get(uid)
-            .and_then(|u| page(&esc, u, 0, now).map(|p| (u, p)))
-        {
-            Some((_, (n, line))) => {
+        match target {
+            Target::User(uid) => people.push((uid.clone(), None)),
+            Target::Schedule(sid) => {
+                let who = on_call(sid);
+                if who.is_empty() {
+                    t.timeline.push(
+                        TimelineEntry::new(
+                            now,
+                            TimelineKind::Failed,
+                            format!("{target} has nobody on call: not reached"),
+                        )
+                        .with_data(step_data(&esc)),
+                    );
+                    esc.targets.push(TargetState {
+                        target: target.clone(),
+                        outcome: TargetOutcome::Unreachable,
+                        via: None,
+                    });
+                }
+                people.extend(who.into_iter().map(|u| (u, Some(target.to_string()))));
+            }
+        }
+    }
+    for (uid, via) in people {
+        let target = Target::User(uid.clone());
+        if esc.targets.iter().any(|s| s.target == target) {
+            continue; // already paged by this step through another target
+        }
+        match users.get(&uid).and_then(|u| page(&esc, u, 0, now)) {
+            Some((n, mut line)) => {
+                if let Some(v) = &via {
+                    line.message = format!("{} (on call in {v})", line.message);
+                }
                 t.notifications.push(n);
                 t.timeline.push(line);
                 esc.targets.push(TargetState {
-                    target: target.clone(),
+                    target,
                     outcome: TargetOutcome::Paging,
+                    via,
                 });
             }
             None => {
@@ -292,8 +336,9 @@ fn fire_step(
                     .with_data(step_data(&esc)),
                 );
                 esc.targets.push(TargetState {
-                    target: target.clone(),
+                    target,
                     outcome: TargetOutcome::Unreachable,
+                    via,
                 });
             }
         }
@@ -317,6 +362,7 @@ fn advance(
     mut esc: Escalation,
     policy: &Policy,
     users: &BTreeMap<String, User>,
+    on_call: OnCall<'_>,
     now: Timestamp,
     mut t: Transition,
 ) -> Transition {
@@ -354,7 +400,7 @@ fn advance(
         )
         .with_data(step_data(&esc)),
     );
-    fire_step(esc, policy, users, now, t)
+    fire_step(esc, policy, users, on_call, now, t)
 }
 
 /// The escalation's timer came due.
@@ -362,12 +408,13 @@ pub fn on_due(
     esc: &Escalation,
     policy: &Policy,
     users: &BTreeMap<String, User>,
+    on_call: OnCall<'_>,
     now: Timestamp,
 ) -> Transition {
     let t = Transition::unchanged(esc);
     match esc.phase {
-        Phase::Pending => fire_step(esc.clone(), policy, users, now, t),
-        Phase::Waiting => advance(esc.clone(), policy, users, now, t),
+        Phase::Pending => fire_step(esc.clone(), policy, users, on_call, now, t),
+        Phase::Waiting => advance(esc.clone(), policy, users, on_call, now, t),
         Phase::Stopped | Phase::Exhausted => {
             let mut t = t;
             t.escalation.due_at = None;
@@ -600,6 +647,10 @@ mod tests {
         "2026-01-01T00:00:00Z".parse().unwrap()
     }
 
+    fn nobody(_: &str) -> Vec<String> {
+        Vec::new()
+    }
+
     #[test]
     fn steps_fire_in_order_then_repeat_then_exhaust() {
         let (policy, users) = setup();
@@ -609,7 +660,7 @@ mod tests {
         for _ in 0..10 {
             let Some(due) = esc.due_at else { break };
             now = due;
-            let t = on_due(&esc, &policy, &users, now);
+            let t = on_due(&esc, &policy, &users, &nobody, now);
             for n in &t.notifications {
                 paged.push((n.user.clone(), now.duration_since(t0()).as_secs() / 60));
             }
@@ -634,11 +685,11 @@ mod tests {
     fn declines_from_every_target_advance_at_once() {
         let (policy, users) = setup();
         let esc = Escalation::start(1, "p", t0());
-        let esc = on_due(&esc, &policy, &users, t0()).escalation; // a
+        let esc = on_due(&esc, &policy, &users, &nobody, t0()).escalation; // a
         let now = t0() + SignedDuration::from_secs(10);
         let t = on_response(&esc, AlertStatus::Triggered, "a", Response::Decline, now);
         assert_eq!(t.escalation.due_at, Some(now));
-        let t = on_due(&t.escalation, &policy, &users, now);
+        let t = on_due(&t.escalation, &policy, &users, &nobody, now);
         assert_eq!(t.escalation.step, 1);
         let esc = t.escalation;
         // One of two declining is not enough.
@@ -662,8 +713,15 @@ mod tests {
     fn a_failed_contact_falls_back_to_the_next_one() {
         let (policy, users) = setup();
         let mut esc = Escalation::start(1, "p", t0());
-        esc = on_due(&esc, &policy, &users, t0()).escalation;
-        esc = on_due(&esc, &policy, &users, t0() + SignedDuration::from_mins(2)).escalation;
+        esc = on_due(&esc, &policy, &users, &nobody, t0()).escalation;
+        esc = on_due(
+            &esc,
+            &policy,
+            &users,
+            &nobody,
+            t0() + SignedDuration::from_mins(2),
+        )
+        .escalation;
         let t = on_delivery_failed(&esc, AlertStatus::Triggered, &users, "b", 0, 1, 0, t0());
         assert_eq!(t.notifications.len(), 1);
         assert_eq!(t.notifications[0].channel, "console");
@@ -674,7 +732,14 @@ mod tests {
     #[test]
     fn accept_stops_and_acknowledges() {
         let (policy, users) = setup();
-        let esc = on_due(&Escalation::start(1, "p", t0()), &policy, &users, t0()).escalation;
+        let esc = on_due(
+            &Escalation::start(1, "p", t0()),
+            &policy,
+            &users,
+            &nobody,
+            t0(),
+        )
+        .escalation;
         let t = on_response(&esc, AlertStatus::Triggered, "a", Response::Accept, t0());
         assert_eq!(t.alert_status, Some(AlertStatus::Acknowledged));
         assert_eq!(t.escalation.phase, Phase::Stopped);
@@ -683,6 +748,7 @@ mod tests {
             &t.escalation,
             &policy,
             &users,
+            &nobody,
             t0() + SignedDuration::from_hours(1),
         );
         assert!(again.notifications.is_empty());

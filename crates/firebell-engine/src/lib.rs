@@ -24,11 +24,13 @@ use firebell_core::config::Config;
 use firebell_core::escalation::{self, Escalation, Phase, Response, Transition};
 use firebell_core::event::Event;
 use firebell_core::notification::{Delivery, NotificationKind};
+use firebell_core::schedule::Override;
 use firebell_store::{Claimed, CommitResult, Finish, IngestItem, IngestOutcome, Store, StoreError};
 use jiff::{SignedDuration, Timestamp};
 use metrics::{ActionLabel, ChannelLabel, Metrics};
 use rand::Rng;
 use serde_json::json;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{Notify, Semaphore, watch};
@@ -231,7 +233,9 @@ impl<S: Store> Engine<S> {
                 return Ok(total);
             }
             let n = due.len();
-            let results = futures::future::join_all(due.into_iter().map(|e| self.fire(e))).await;
+            let overrides = self.active_overrides(now).await?;
+            let results =
+                futures::future::join_all(due.into_iter().map(|e| self.fire(e, &overrides))).await;
             for r in results {
                 r?;
             }
@@ -243,16 +247,43 @@ impl<S: Store> Engine<S> {
         }
     }
 
+    /// Schedule overrides in force at `now`, by schedule.
+    pub async fn active_overrides(&self, now: Timestamp) -> Result<HashMap<String, Vec<Override>>> {
+        let mut by_schedule: HashMap<String, Vec<Override>> = HashMap::new();
+        if self.config().schedules.is_empty() {
+            return Ok(by_schedule);
+        }
+        let until = now
+            .checked_add(SignedDuration::from_millis(1))
+            .unwrap_or(now);
+        for o in self.inner.store.overrides(None, now, until).await? {
+            by_schedule.entry(o.schedule).or_default().push(o.override_);
+        }
+        Ok(by_schedule)
+    }
+
     /// Applies `on_due` to one escalation, re-reading it on a conflict.
-    async fn fire(&self, mut esc: Escalation) -> Result<()> {
+    async fn fire(
+        &self,
+        mut esc: Escalation,
+        overrides: &HashMap<String, Vec<Override>>,
+    ) -> Result<()> {
         for _ in 0..MAX_CONFLICT_RETRIES {
             let now = self.now();
             if !esc.is_active() || esc.due_at.is_none_or(|d| d > now) {
                 return Ok(());
             }
             let config = self.config();
+            let on_call = |schedule: &str| -> Vec<String> {
+                let ovs = overrides.get(schedule).map(Vec::as_slice).unwrap_or(&[]);
+                config
+                    .schedules
+                    .get(schedule)
+                    .map(|s| s.on_call(now, ovs))
+                    .unwrap_or_default()
+            };
             let t = match config.policies.get(&esc.policy) {
-                Some(policy) => escalation::on_due(&esc, policy, &config.users, now),
+                Some(policy) => escalation::on_due(&esc, policy, &config.users, &on_call, now),
                 None => policy_gone(&esc, now),
             };
             let queued = t.notifications.len() as u64;

@@ -4,6 +4,7 @@
 
 pub mod config_file;
 pub mod error;
+pub mod schedules;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -37,7 +38,7 @@ pub struct AppState<S> {
     reload_lock: Mutex<()>,
 }
 
-type Shared<S> = Arc<AppState<S>>;
+pub(crate) type Shared<S> = Arc<AppState<S>>;
 
 impl<S: Store> AppState<S> {
     pub fn new(engine: Engine<S>, config_path: Option<PathBuf>) -> Arc<Self> {
@@ -60,6 +61,26 @@ pub fn router<S: Store>(state: Arc<AppState<S>>) -> Router {
         .route("/api/v1/alerts", get(list_alerts::<S>))
         .route("/api/v1/alerts/{id}", get(get_alert::<S>))
         .route("/api/v1/alerts/{id}/{action}", post(answer_alert::<S>))
+        .route("/api/v1/oncall", get(schedules::oncall_all::<S>))
+        .route("/api/v1/schedules", get(schedules::list::<S>))
+        .route(
+            "/api/v1/schedules/{id}/oncall",
+            get(schedules::oncall_one::<S>),
+        )
+        .route("/api/v1/schedules/{id}/shifts", get(schedules::shifts::<S>))
+        .route(
+            "/api/v1/schedules/{id}/overrides",
+            get(schedules::list_overrides::<S>).post(schedules::add_override::<S>),
+        )
+        .route(
+            "/api/v1/overrides/{id}",
+            axum::routing::delete(schedules::delete_override::<S>),
+        )
+        .route(
+            "/feeds/schedules/{name}",
+            get(schedules::schedule_feed::<S>),
+        )
+        .route("/feeds/users/{name}", get(schedules::user_feed::<S>))
         .route("/-/reload", post(reload::<S>))
         .route("/-/healthy", get(healthy))
         .route("/-/ready", get(ready::<S>))
@@ -193,7 +214,10 @@ async fn alertmanager_webhook<S: Store>(
     Ok(axum::Json(json!({ "status": "accepted", "alerts": outcomes.len() })).into_response())
 }
 
-fn require_admin<S: Store>(state: &AppState<S>, headers: &HeaderMap) -> Result<(), ApiError> {
+pub(crate) fn require_admin<S: Store>(
+    state: &AppState<S>,
+    headers: &HeaderMap,
+) -> Result<(), ApiError> {
     match bearer(headers) {
         Some(t) if state.engine.config().is_admin_token(t) => Ok(()),
         Some(_) => Err(ApiError::unauthorized("the admin token is wrong")),

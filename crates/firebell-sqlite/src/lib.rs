@@ -17,14 +17,15 @@ mod schema;
 mod writer;
 
 use crate::error::Result as R;
-use crate::rows::{alert_cols, escalation_cols, notification_cols};
+use crate::rows::{alert_cols, escalation_cols, notification_cols, override_cols};
 use firebell_core::alert::{Alert, AlertId, TimelineEntry};
 use firebell_core::clock::{from_millis, to_millis};
 use firebell_core::escalation::{Escalation, Transition};
 use firebell_core::notification::{Notification, NotificationId};
+use firebell_core::schedule::Override;
 use firebell_store::{
     AlertCounts, AlertFilter, Claimed, CommitResult, Finish, IngestItem, IngestOutcome, Result,
-    Store, StoreError,
+    Store, StoreError, StoredOverride,
 };
 use jiff::{SignedDuration, Timestamp};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -217,6 +218,48 @@ fn lease_end(now: Timestamp, lease: SignedDuration) -> Timestamp {
     })
 }
 
+/// `t` in whole milliseconds, rounded down (`to_millis` truncates toward zero).
+fn floor_millis(t: Timestamp) -> i64 {
+    // Any Timestamp's millisecond count fits an i64.
+    t.as_nanosecond().div_euclid(1_000_000) as i64
+}
+
+/// `t` in whole milliseconds, rounded up.
+fn ceil_millis(t: Timestamp) -> i64 {
+    -((-t.as_nanosecond()).div_euclid(1_000_000)) as i64
+}
+
+fn overrides(
+    conn: &Connection,
+    schedule: Option<&str>,
+    from: i64,
+    to: i64,
+) -> R<Vec<StoredOverride>> {
+    match schedule {
+        Some(schedule) => {
+            let mut stmt = conn.prepare_cached(concat!(
+                "SELECT ",
+                override_cols!(),
+                " FROM schedule_overrides \
+                 WHERE schedule = ?3 AND end_at > ?1 AND start_at < ?2 ORDER BY id"
+            ))?;
+            rows::collect(
+                &mut stmt,
+                params![from, to, schedule],
+                rows::stored_override,
+            )
+        }
+        None => {
+            let mut stmt = conn.prepare_cached(concat!(
+                "SELECT ",
+                override_cols!(),
+                " FROM schedule_overrides WHERE end_at > ?1 AND start_at < ?2 ORDER BY id"
+            ))?;
+            rows::collect(&mut stmt, params![from, to], rows::stored_override)
+        }
+    }
+}
+
 impl Store for SqliteStore {
     async fn ingest(&self, items: Vec<IngestItem>) -> Result<Vec<IngestOutcome>> {
         if items.is_empty() {
@@ -369,6 +412,52 @@ impl Store for SqliteStore {
             rows::collect(&mut stmt, params![alert_id], rows::notification)
         })
         .await
+    }
+
+    async fn add_override(
+        &self,
+        schedule: String,
+        override_: Override,
+        created_by: String,
+        now: Timestamp,
+    ) -> Result<StoredOverride> {
+        let o = ops::PreparedOverride::encode(schedule, override_, created_by, now)?;
+        self.write(move |conn| ops::add_override(conn, &o)).await
+    }
+
+    async fn overrides(
+        &self,
+        schedule: Option<String>,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<StoredOverride>> {
+        if from >= to {
+            return Ok(Vec::new());
+        }
+        // Stored instants are whole milliseconds: `end > from` and
+        // `start < to` hold exactly when they do against `from` rounded down
+        // and `to` rounded up.
+        let (from, to) = (floor_millis(from), ceil_millis(to));
+        self.read(move |conn| overrides(conn, schedule.as_deref(), from, to))
+            .await
+    }
+
+    async fn get_override(&self, id: i64) -> Result<Option<StoredOverride>> {
+        self.read(move |conn| {
+            conn.prepare_cached(concat!(
+                "SELECT ",
+                override_cols!(),
+                " FROM schedule_overrides WHERE id = ?1"
+            ))?
+            .query_row(params![id], |r| Ok(rows::stored_override(r)))
+            .optional()?
+            .transpose()
+        })
+        .await
+    }
+
+    async fn delete_override(&self, id: i64) -> Result<bool> {
+        self.write(move |conn| ops::delete_override(conn, id)).await
     }
 
     async fn ping(&self) -> Result<()> {

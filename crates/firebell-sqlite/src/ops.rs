@@ -8,11 +8,12 @@
 use crate::error::{Error, Result};
 use crate::rows::{self, alert_cols, notification_cols};
 use firebell_core::alert::{AlertId, AlertStatus, TimelineEntry, TimelineKind};
-use firebell_core::clock::to_millis;
+use firebell_core::clock::{from_millis, to_millis};
 use firebell_core::escalation::{Escalation, Transition};
 use firebell_core::event::{DedupKey, EventAction};
 use firebell_core::notification::{NewNotification, NotificationId};
-use firebell_store::{Claimed, CommitResult, Finish, IngestItem, IngestOutcome};
+use firebell_core::schedule::{Override, OverrideKind};
+use firebell_store::{Claimed, CommitResult, Finish, IngestItem, IngestOutcome, StoredOverride};
 use rusqlite::{Connection, OptionalExtension, params};
 use std::collections::HashMap;
 
@@ -506,4 +507,90 @@ pub(crate) fn finish(conn: &Connection, f: &PreparedFinish) -> Result<bool> {
     };
     add_lines(conn, f.alert_id, &f.timeline)?;
     Ok(changed > 0)
+}
+
+// ---------------------------------------------------------------------------
+// schedule overrides
+
+/// A new override, encoded and checked as it will be stored.
+pub(crate) struct PreparedOverride {
+    /// What the insert returns, with the assigned id filled in.
+    stored: StoredOverride,
+    start_at: i64,
+    end_at: i64,
+    kind: &'static str,
+    user_id: String,
+    replacement: Option<String>,
+    created_at: i64,
+}
+
+impl PreparedOverride {
+    /// Truncates the instants to milliseconds and checks the result with
+    /// [`Override::new`], so that no row is written that could not be read back.
+    pub(crate) fn encode(
+        schedule: String,
+        o: Override,
+        created_by: String,
+        now: jiff::Timestamp,
+    ) -> Result<Self> {
+        let (start_at, end_at, created_at) = (to_millis(o.start), to_millis(o.end), to_millis(now));
+        let (kind, user_id, replacement) = match &o.kind {
+            OverrideKind::Add { user } => ("add", user.clone(), None),
+            OverrideKind::Remove { user } => ("remove", user.clone(), None),
+            OverrideKind::Replace { from, to } => ("replace", from.clone(), Some(to.clone())),
+        };
+        let override_ = Override::new(0, from_millis(start_at), from_millis(end_at), o.kind)
+            .map_err(|e| {
+                Error::Other(format!(
+                    "invalid override of schedule {schedule:?}: {}",
+                    rows::override_errors(&e)
+                ))
+            })?;
+        Ok(PreparedOverride {
+            stored: StoredOverride {
+                schedule,
+                override_,
+                created_by,
+                created_at: from_millis(created_at),
+            },
+            start_at,
+            end_at,
+            kind,
+            user_id,
+            replacement,
+            created_at,
+        })
+    }
+}
+
+pub(crate) fn add_override(conn: &Connection, o: &PreparedOverride) -> Result<StoredOverride> {
+    let id = conn
+        .prepare_cached(
+            "INSERT INTO schedule_overrides \
+             (schedule, start_at, end_at, kind, user_id, replacement, created_by, created_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING id",
+        )?
+        .query_row(
+            params![
+                o.stored.schedule,
+                o.start_at,
+                o.end_at,
+                o.kind,
+                o.user_id,
+                o.replacement,
+                o.stored.created_by,
+                o.created_at
+            ],
+            |r| r.get::<_, i64>(0),
+        )?;
+    let mut stored = o.stored.clone();
+    stored.override_.id = id;
+    Ok(stored)
+}
+
+pub(crate) fn delete_override(conn: &Connection, id: i64) -> Result<bool> {
+    let n = conn
+        .prepare_cached("DELETE FROM schedule_overrides WHERE id = ?1")?
+        .execute(params![id])?;
+    Ok(n > 0)
 }

@@ -7,6 +7,8 @@ use firebell_core::clock::from_millis;
 use firebell_core::escalation::{Escalation, Phase, TargetState};
 use firebell_core::event::{DedupKey, Severity};
 use firebell_core::notification::{Notification, NotificationKind, NotificationStatus};
+use firebell_core::schedule::{Override, OverrideKind, ScheduleError};
+use firebell_store::StoredOverride;
 use rusqlite::Row;
 
 macro_rules! alert_cols {
@@ -29,7 +31,13 @@ macro_rules! notification_cols {
     };
 }
 
-pub(crate) use {alert_cols, escalation_cols, notification_cols};
+macro_rules! override_cols {
+    () => {
+        "id, schedule, start_at, end_at, kind, user_id, replacement, created_by, created_at"
+    };
+}
+
+pub(crate) use {alert_cols, escalation_cols, notification_cols, override_cols};
 
 fn parse<T: std::str::FromStr>(what: &str, s: &str) -> Result<T>
 where
@@ -122,6 +130,42 @@ pub(crate) fn notification(row: &Row) -> Result<Notification> {
         next_attempt_at: from_millis(row.get(11)?),
         last_error: row.get(12)?,
         created_at: from_millis(row.get(13)?),
+    })
+}
+
+/// The problems [`Override::new`] found, as one message.
+pub(crate) fn override_errors(errors: &[ScheduleError]) -> String {
+    errors
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// A row selected with [`override_cols`], checked by [`Override::new`].
+pub(crate) fn stored_override(row: &Row) -> Result<StoredOverride> {
+    let id: i64 = row.get(0)?;
+    let kind: String = row.get(4)?;
+    let user: String = row.get(5)?;
+    let replacement: Option<String> = row.get(6)?;
+    let kind = match (kind.as_str(), replacement) {
+        ("add", None) => OverrideKind::Add { user },
+        ("remove", None) => OverrideKind::Remove { user },
+        ("replace", Some(to)) => OverrideKind::Replace { from: user, to },
+        (kind, replacement) => {
+            return Err(corrupt(
+                "override kind",
+                format!("{kind:?} with replacement {replacement:?} (override {id})"),
+            ));
+        }
+    };
+    let override_ = Override::new(id, from_millis(row.get(2)?), from_millis(row.get(3)?), kind)
+        .map_err(|e| corrupt(&format!("override {id}"), override_errors(&e)))?;
+    Ok(StoredOverride {
+        schedule: row.get(1)?,
+        override_,
+        created_by: row.get(7)?,
+        created_at: from_millis(row.get(8)?),
     })
 }
 

@@ -6,7 +6,10 @@ use std::path::Path;
 use std::time::Duration;
 
 /// Migration `i` (0-based) brings the schema to `user_version = i + 1`.
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/0001_init.sql"),
+    include_str!("../migrations/0002_overrides.sql"),
+];
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 const STATEMENT_CACHE: usize = 64;

@@ -155,6 +155,11 @@ fn hot_queries_use_indexes() {
             "SELECT id FROM alerts WHERE id < 100 AND service = 'x' ORDER BY id DESC LIMIT 5",
             "alerts_by_service",
         ),
+        (
+            "SELECT id FROM schedule_overrides \
+             WHERE schedule = 's' AND end_at > 5 AND start_at < 10 ORDER BY id",
+            "schedule_overrides_by_schedule",
+        ),
     ];
     for (sql, index) in cases {
         let p = plan(sql);

@@ -6,9 +6,10 @@ use firebell_core::alert::{AlertStatus, TimelineEntry, TimelineKind};
 use firebell_core::escalation::Phase;
 use firebell_core::event::EventAction;
 use firebell_core::notification::{NewNotification, NotificationKind, NotificationStatus};
+use firebell_core::schedule::OverrideKind;
 use firebell_sqlite::SqliteStore;
-use firebell_store::contract::{at, item};
-use firebell_store::{AlertFilter, CommitResult, Finish, IngestItem, Store};
+use firebell_store::contract::{at, item, override_};
+use firebell_store::{AlertFilter, CommitResult, Finish, IngestItem, Store, StoreError};
 use jiff::SignedDuration;
 use std::time::Instant;
 
@@ -131,6 +132,184 @@ async fn reopening_sees_everything_written() {
         .unwrap();
     assert!(fresh[0].alert_id.unwrap() > alerts[0].id);
     store.ping().await.unwrap();
+}
+
+#[tokio::test]
+async fn overrides_survive_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    let kinds = [
+        OverrideKind::Add { user: "a".into() },
+        OverrideKind::Remove { user: "b".into() },
+        OverrideKind::Replace {
+            from: "c".into(),
+            to: "d".into(),
+        },
+    ];
+    let mut added = Vec::new();
+    for (i, kind) in kinds.into_iter().enumerate() {
+        let i = i as i64;
+        let o = store
+            .add_override(
+                format!("s{i}"),
+                override_(i * 100, i * 100 + 50, kind),
+                "admin".into(),
+                at(i),
+            )
+            .await
+            .unwrap();
+        added.push(o);
+    }
+    let deleted = added.remove(1);
+    assert!(store.delete_override(deleted.override_.id).await.unwrap());
+    drop(store);
+
+    let store = SqliteStore::open(dir.path()).unwrap();
+    assert_eq!(
+        store.overrides(None, at(0), at(1_000)).await.unwrap(),
+        added
+    );
+    for o in &added {
+        assert_eq!(
+            store.get_override(o.override_.id).await.unwrap().as_ref(),
+            Some(o)
+        );
+    }
+    assert!(
+        store
+            .get_override(deleted.override_.id)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // Ids keep going up after the restart.
+    let next = store
+        .add_override(
+            "s0".into(),
+            override_(0, 10, OverrideKind::Add { user: "e".into() }),
+            "admin".into(),
+            at(9),
+        )
+        .await
+        .unwrap();
+    assert!(next.override_.id > added[1].override_.id);
+}
+
+#[tokio::test]
+async fn a_version_1_database_migrates_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(firebell_sqlite::DB_FILE);
+    {
+        // A database as the first release left it: schema 1, with an alert.
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(include_str!("../migrations/0001_init.sql"))
+            .unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+        conn.execute(
+            "INSERT INTO alerts (service, dedup_key, status, summary, severity, source, labels, \
+             details, count, created_at, updated_at) \
+             VALUES ('svc', 'k', 'triggered', 'down', 'critical', 'test', '{}', '{}', 1, 0, 0)",
+            [],
+        )
+        .unwrap();
+    }
+    let store = SqliteStore::open(dir.path()).unwrap();
+    let version: i64 = rusqlite::Connection::open(&path)
+        .unwrap()
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 2);
+    let alerts = store.list_alerts(all()).await.unwrap();
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(alerts[0].summary, "down");
+    let o = store
+        .add_override(
+            "primary".into(),
+            override_(0, 60, OverrideKind::Add { user: "a".into() }),
+            "admin".into(),
+            at(0),
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.overrides(None, at(0), at(60)).await.unwrap(), vec![o]);
+    // The alert table is untouched: its ids carry on.
+    let out = store
+        .ingest(vec![item(EventAction::Trigger, "new", 0)])
+        .await
+        .unwrap();
+    assert!(out[0].alert_id.unwrap() > alerts[0].id);
+}
+
+#[tokio::test]
+async fn overrides_are_kept_to_the_millisecond() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    let micros = |us: i64| at(0) + SignedDuration::from_micros(us);
+    let mut o = override_(0, 1, OverrideKind::Add { user: "a".into() });
+    o.start = micros(1_500);
+    o.end = micros(3_700);
+    let stored = store
+        .add_override("s".into(), o, "admin".into(), micros(2_500))
+        .await
+        .unwrap();
+    assert_eq!(stored.override_.start, micros(1_000));
+    assert_eq!(stored.override_.end, micros(3_000));
+    assert_eq!(stored.created_at, micros(2_000));
+    assert_eq!(
+        store
+            .get_override(stored.override_.id)
+            .await
+            .unwrap()
+            .as_ref(),
+        Some(&stored)
+    );
+    // The window is compared exactly with what is stored, [1ms, 3ms).
+    let window = |from: i64, to: i64| store.overrides(None, micros(from), micros(to));
+    assert_eq!(window(2_999, 4_000).await.unwrap().len(), 1);
+    assert!(window(3_000, 4_000).await.unwrap().is_empty());
+    assert_eq!(window(0, 1_001).await.unwrap().len(), 1);
+    assert!(window(0, 1_000).await.unwrap().is_empty());
+    // Valid to the nanosecond, empty to the millisecond: refused, not stored
+    // as a row that could not be read back.
+    let mut o = override_(0, 1, OverrideKind::Add { user: "a".into() });
+    o.start = micros(5_100);
+    o.end = micros(5_900);
+    assert!(
+        store
+            .add_override("s".into(), o, "admin".into(), at(0))
+            .await
+            .is_err()
+    );
+    assert_eq!(window(0, 10_000).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn an_unreadable_override_is_reported_as_corrupt() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    let o = store
+        .add_override(
+            "s".into(),
+            override_(0, 60, OverrideKind::Add { user: "a".into() }),
+            "admin".into(),
+            at(0),
+        )
+        .await
+        .unwrap();
+    // Passes the table's CHECKs, but `Override::new` refuses an empty user.
+    rusqlite::Connection::open(store.path())
+        .unwrap()
+        .execute("UPDATE schedule_overrides SET user_id = ' '", [])
+        .unwrap();
+    let err = store.get_override(o.override_.id).await.unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Corrupt(m) if m.contains("user")),
+        "{err:?}"
+    );
+    assert!(matches!(
+        store.overrides(None, at(0), at(60)).await,
+        Err(StoreError::Corrupt(_))
+    ));
 }
 
 #[tokio::test]

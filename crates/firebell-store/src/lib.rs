@@ -19,6 +19,7 @@ use firebell_core::alert::{Alert, AlertId, AlertStatus, TimelineEntry};
 use firebell_core::escalation::{Escalation, Transition};
 use firebell_core::event::{DedupKey, Event};
 use firebell_core::notification::{Notification, NotificationId};
+use firebell_core::schedule::Override;
 use jiff::{SignedDuration, Timestamp};
 use std::future::Future;
 
@@ -100,6 +101,16 @@ pub enum Finish {
 pub struct Claimed {
     pub notification: Notification,
     pub alert: Alert,
+}
+
+/// An override as stored: which schedule, who made it and when.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredOverride {
+    pub schedule: String,
+    /// `override_.id` is the store's id (assigned on insert, increasing).
+    pub override_: Override,
+    pub created_by: String,
+    pub created_at: Timestamp,
 }
 
 pub trait Store: Clone + Send + Sync + 'static {
@@ -184,6 +195,38 @@ pub trait Store: Clone + Send + Sync + 'static {
         &self,
         alert_id: AlertId,
     ) -> impl Future<Output = Result<Vec<Notification>>> + Send;
+
+    /// Stores a new override of `schedule`, made by `created_by` at `now`;
+    /// `override_.id` is ignored and assigned: larger than every id assigned
+    /// before, and never reused, even after a delete. Durable when Ok.
+    ///
+    /// Instants are kept to the backend's precision (SQLite: milliseconds); the
+    /// returned value is the override as stored, equal to what
+    /// [`Store::get_override`] reads back. An override that is not valid as
+    /// stored (one [`Override::new`] refuses: `end` not after `start`, an empty
+    /// user id) is refused with an error and nothing is written.
+    fn add_override(
+        &self,
+        schedule: String,
+        override_: Override,
+        created_by: String,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<StoredOverride>> + Send;
+
+    /// Overrides that intersect [from, to) (start < to && end > from), for one
+    /// schedule or all; ordered by id. Empty when `from >= to`.
+    fn overrides(
+        &self,
+        schedule: Option<String>,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> impl Future<Output = Result<Vec<StoredOverride>>> + Send;
+
+    /// One override by id.
+    fn get_override(&self, id: i64) -> impl Future<Output = Result<Option<StoredOverride>>> + Send;
+
+    /// Deletes an override; returns whether it existed. Durable when Ok.
+    fn delete_override(&self, id: i64) -> impl Future<Output = Result<bool>> + Send;
 
     /// Cheap round trip, for readiness.
     fn ping(&self) -> impl Future<Output = Result<()>> + Send;

@@ -381,3 +381,147 @@ pub async fn answer_alert(
     }
     Ok(ExitCode::SUCCESS)
 }
+
+async fn get_json(api: &Api, path: &str, query: &[(&str, String)]) -> Result<Value> {
+    let resp = http()?
+        .get(format!("{}{path}", api.url))
+        .bearer_auth(&api.token)
+        .query(query)
+        .send()
+        .await
+        .with_context(|| format!("cannot reach {}", api.url))?;
+    answer(resp).await
+}
+
+pub async fn oncall(
+    conn: &ApiConn,
+    schedule: Option<String>,
+    at: Option<String>,
+) -> Result<ExitCode> {
+    let api = api(conn)?;
+    let query: Vec<(&str, String)> = at.into_iter().map(|a| ("at", a)).collect();
+    let body = match &schedule {
+        Some(id) => get_json(&api, &format!("/api/v1/schedules/{id}/oncall"), &query).await?,
+        None => get_json(&api, "/api/v1/oncall", &query).await?,
+    };
+    if api.json {
+        println!("{}", serde_json::to_string_pretty(&body)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let rows: Vec<(String, Vec<String>)> = match &schedule {
+        Some(id) => vec![(id.clone(), strings(&body["users"]))],
+        None => body["oncall"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|e| {
+                (
+                    e["schedule"].as_str().unwrap_or("?").to_string(),
+                    strings(&e["users"]),
+                )
+            })
+            .collect(),
+    };
+    println!("on call at {}:", short_time(&body["at"]));
+    for (id, users) in rows {
+        let who = if users.is_empty() {
+            "(nobody)".to_string()
+        } else {
+            users.join(", ")
+        };
+        println!("  {id:<20} {who}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|u| u.as_str().map(str::to_string))
+        .collect()
+}
+
+fn describe_override(o: &Value) -> String {
+    let what = match o["kind"].as_str() {
+        Some("add") => format!("add {}", o["user"].as_str().unwrap_or("?")),
+        Some("remove") => format!("remove {}", o["user"].as_str().unwrap_or("?")),
+        Some("replace") => format!(
+            "{} replaced by {}",
+            o["from"].as_str().unwrap_or("?"),
+            o["to"].as_str().unwrap_or("?")
+        ),
+        _ => "?".to_string(),
+    };
+    format!(
+        "{:>5}  {}  {} → {}  {what}",
+        o["id"].as_i64().unwrap_or_default(),
+        o["schedule"].as_str().unwrap_or("?"),
+        short_time(&o["start"]),
+        short_time(&o["end"]),
+    )
+}
+
+pub async fn override_add(
+    conn: &ApiConn,
+    schedule: &str,
+    start: &str,
+    end: &str,
+    mut body: Value,
+) -> Result<ExitCode> {
+    let api = api(conn)?;
+    body["start"] = json!(start);
+    body["end"] = json!(end);
+    let resp = http()?
+        .post(format!("{}/api/v1/schedules/{schedule}/overrides", api.url))
+        .bearer_auth(&api.token)
+        .json(&body)
+        .send()
+        .await
+        .with_context(|| format!("cannot reach {}", api.url))?;
+    let body = answer(resp).await?;
+    if api.json {
+        println!("{}", serde_json::to_string_pretty(&body)?);
+    } else {
+        println!("added: {}", describe_override(&body["override"]));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn override_list(conn: &ApiConn, schedule: &str) -> Result<ExitCode> {
+    let api = api(conn)?;
+    let body = get_json(
+        &api,
+        &format!("/api/v1/schedules/{schedule}/overrides"),
+        &[],
+    )
+    .await?;
+    if api.json {
+        println!("{}", serde_json::to_string_pretty(&body)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let list = body["overrides"].as_array().cloned().unwrap_or_default();
+    if list.is_empty() {
+        println!("no overrides");
+    }
+    for o in &list {
+        println!("{}", describe_override(o));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn override_delete(conn: &ApiConn, id: i64) -> Result<ExitCode> {
+    let api = api(conn)?;
+    let resp = http()?
+        .delete(format!("{}/api/v1/overrides/{id}", api.url))
+        .bearer_auth(&api.token)
+        .send()
+        .await
+        .with_context(|| format!("cannot reach {}", api.url))?;
+    if resp.status().is_success() {
+        println!("override {id} deleted");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        answer(resp).await.map(|_| ExitCode::FAILURE)
+    }
+}

@@ -51,6 +51,58 @@ enum Command {
         #[command(flatten)]
         conn: client::ApiConn,
     },
+    /// Who is on call: every schedule, or one.
+    Oncall {
+        /// Only this schedule.
+        #[arg(long)]
+        schedule: Option<String>,
+        /// At this time (RFC 3339) instead of now.
+        #[arg(long)]
+        at: Option<String>,
+        #[command(flatten)]
+        conn: client::ApiConn,
+    },
+    /// Schedule overrides: "I'll take your Tuesday".
+    Override {
+        #[command(subcommand)]
+        command: OverrideCommand,
+        #[command(flatten)]
+        conn: client::ApiConn,
+    },
+}
+
+#[derive(Subcommand)]
+enum OverrideCommand {
+    /// Add an override: --add USER, --remove USER, or --replace USER --with USER.
+    Add {
+        #[arg(long)]
+        schedule: String,
+        /// Start (RFC 3339).
+        #[arg(long)]
+        start: String,
+        /// End (RFC 3339).
+        #[arg(long)]
+        end: String,
+        /// Put this person on call for the span.
+        #[arg(long, conflicts_with_all = ["remove", "replace"])]
+        add: Option<String>,
+        /// Take this person off call for the span.
+        #[arg(long, conflicts_with = "replace")]
+        remove: Option<String>,
+        /// Replace this person...
+        #[arg(long, requires = "with")]
+        replace: Option<String>,
+        /// ...by this one.
+        #[arg(long, requires = "replace")]
+        with: Option<String>,
+    },
+    /// List a schedule's overrides from now on.
+    List {
+        #[arg(long)]
+        schedule: String,
+    },
+    /// Delete an override by id.
+    Delete { id: i64 },
 }
 
 #[derive(Subcommand)]
@@ -118,6 +170,32 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             AlertsCommand::Ack(a) => client::answer_alert(&conn, a.id, "acknowledge", a.user).await,
             AlertsCommand::Resolve(a) => client::answer_alert(&conn, a.id, "resolve", a.user).await,
         },
+        Command::Oncall { schedule, at, conn } => client::oncall(&conn, schedule, at).await,
+        Command::Override { command, conn } => match command {
+            OverrideCommand::Add {
+                schedule,
+                start,
+                end,
+                add,
+                remove,
+                replace,
+                with,
+            } => {
+                let body = match (add, remove, replace, with) {
+                    (Some(u), None, None, None) => serde_json::json!({"kind": "add", "user": u}),
+                    (None, Some(u), None, None) => serde_json::json!({"kind": "remove", "user": u}),
+                    (None, None, Some(f), Some(t)) => {
+                        serde_json::json!({"kind": "replace", "from": f, "to": t})
+                    }
+                    _ => bail!(
+                        "say what the override does: --add USER, --remove USER, or --replace USER --with USER"
+                    ),
+                };
+                client::override_add(&conn, &schedule, &start, &end, body).await
+            }
+            OverrideCommand::List { schedule } => client::override_list(&conn, &schedule).await,
+            OverrideCommand::Delete { id } => client::override_delete(&conn, id).await,
+        },
     }
 }
 
@@ -126,6 +204,10 @@ fn check_config(file: &std::path::Path) -> ExitCode {
         Ok(c) => {
             println!("{}: OK", file.display());
             println!("{}", c.summary());
+            let horizon = jiff::SignedDuration::from_hours(24 * 28);
+            for w in c.warnings(jiff::Timestamp::now(), horizon) {
+                println!("warning: {w}");
+            }
             ExitCode::SUCCESS
         }
         Err(errors) => {

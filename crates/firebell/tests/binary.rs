@@ -189,7 +189,7 @@ fn check_config_reports_every_error_or_a_summary() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("OK"), "{stdout}");
     assert!(
-        stdout.contains("1 user(s), 1 policy(ies), 1 service(s)"),
+        stdout.contains("1 user(s), 0 schedule(s), 1 policy(ies), 1 service(s)"),
         "{stdout}"
     );
     assert!(!stdout.contains(KEY), "secrets never print");
