@@ -113,6 +113,8 @@ pub enum ScenarioArg {
     Latency,
     Memory,
     All,
+    /// On-call arithmetic in process (no server): 1,000 schedules, a year of shifts.
+    Schedules,
 }
 
 /// One scenario that runs on its own fresh server.
@@ -141,6 +143,7 @@ impl ScenarioArg {
             ScenarioArg::Latency => vec![Scenario::Latency],
             ScenarioArg::Memory => vec![Scenario::Memory],
             ScenarioArg::All => vec![Scenario::Throughput, Scenario::Latency, Scenario::Memory],
+            ScenarioArg::Schedules => vec![],
         }
     }
 }

@@ -8,6 +8,7 @@ mod config;
 mod load;
 mod report;
 mod scenarios;
+mod schedules;
 mod server;
 mod sink;
 mod stats;
@@ -56,6 +57,13 @@ async fn main() -> ExitCode {
 }
 
 async fn run(args: &Args) -> Result<()> {
+    if args.scenario == cli::ScenarioArg::Schedules {
+        println!("{}", Machine::read().describe());
+        println!();
+        let r = tokio::task::spawn_blocking(schedules::run).await?;
+        println!("{}", schedules::report(&r));
+        return Ok(());
+    }
     let binary = server::find_binary(args.firebell.as_deref())?;
     let machine = Machine::read();
     println!("{}", machine.describe());
