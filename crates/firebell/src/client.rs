@@ -256,14 +256,7 @@ pub async fn list(
     if let Some(b) = before {
         query.push(("before", b.to_string()));
     }
-    let resp = http()?
-        .get(format!("{}/api/v1/alerts", api.url))
-        .bearer_auth(&api.token)
-        .query(&query)
-        .send()
-        .await
-        .with_context(|| format!("cannot reach {}", api.url))?;
-    let body = answer(resp).await?;
+    let body = get_json(&api, "/api/v1/alerts", &query).await?;
     if api.json {
         println!("{}", serde_json::to_string_pretty(&body)?);
         return Ok(ExitCode::SUCCESS);
@@ -337,13 +330,7 @@ fn print_alert(body: &Value) {
 
 pub async fn show(conn: &ApiConn, id: i64) -> Result<ExitCode> {
     let api = api(conn)?;
-    let resp = http()?
-        .get(format!("{}/api/v1/alerts/{id}", api.url))
-        .bearer_auth(&api.token)
-        .send()
-        .await
-        .with_context(|| format!("cannot reach {}", api.url))?;
-    let body = answer(resp).await?;
+    let body = get_json(&api, &format!("/api/v1/alerts/{id}"), &[]).await?;
     if api.json {
         println!("{}", serde_json::to_string_pretty(&body)?);
     } else {
@@ -363,14 +350,7 @@ pub async fn answer_alert(
         Some(u) => json!({ "user": u }),
         None => json!({}),
     };
-    let resp = http()?
-        .post(format!("{}/api/v1/alerts/{id}/{action}", api.url))
-        .bearer_auth(&api.token)
-        .json(&body)
-        .send()
-        .await
-        .with_context(|| format!("cannot reach {}", api.url))?;
-    let body = answer(resp).await?;
+    let body = post_json(&api, &format!("/api/v1/alerts/{id}/{action}"), &body).await?;
     if api.json {
         println!("{}", serde_json::to_string_pretty(&body)?);
     } else {
@@ -380,6 +360,17 @@ pub async fn answer_alert(
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+async fn post_json(api: &Api, path: &str, body: &Value) -> Result<Value> {
+    let resp = http()?
+        .post(format!("{}{path}", api.url))
+        .bearer_auth(&api.token)
+        .json(body)
+        .send()
+        .await
+        .with_context(|| format!("cannot reach {}", api.url))?;
+    answer(resp).await
 }
 
 async fn get_json(api: &Api, path: &str, query: &[(&str, String)]) -> Result<Value> {
@@ -472,14 +463,12 @@ pub async fn override_add(
     let api = api(conn)?;
     body["start"] = json!(start);
     body["end"] = json!(end);
-    let resp = http()?
-        .post(format!("{}/api/v1/schedules/{schedule}/overrides", api.url))
-        .bearer_auth(&api.token)
-        .json(&body)
-        .send()
-        .await
-        .with_context(|| format!("cannot reach {}", api.url))?;
-    let body = answer(resp).await?;
+    let body = post_json(
+        &api,
+        &format!("/api/v1/schedules/{schedule}/overrides"),
+        &body,
+    )
+    .await?;
     if api.json {
         println!("{}", serde_json::to_string_pretty(&body)?);
     } else {
