@@ -331,16 +331,8 @@ impl Config {
 
     /// True when `token` opens `feed`. Constant-time in the token.
     pub fn feed_token_ok(&self, feed: &str, token: &str) -> bool {
-        match self.feed_token(feed) {
-            Some(expected) if expected.len() == token.len() => {
-                expected
-                    .bytes()
-                    .zip(token.bytes())
-                    .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-                    == 0
-            }
-            _ => false,
-        }
+        self.feed_token(feed)
+            .is_some_and(|expected| constant_time_eq(expected.as_bytes(), token.as_bytes()))
     }
 
     /// Warnings that do not stop the configuration from loading: spans in
@@ -375,6 +367,11 @@ impl Config {
         }
         out
     }
+}
+
+/// Equal contents, compared without an early exit (lengths are not secret).
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 fn key_hash(key: &str) -> [u8; 32] {
@@ -803,25 +800,25 @@ fn validate(raw: RawConfig, secrets: &dyn SecretSource) -> Result<Config, Config
             for (k, t) in s.targets.iter().enumerate() {
                 let tpath = format!("{spath}.targets[{k}]");
                 match t.parse::<Target>() {
-                    Ok(Target::User(id)) => {
-                        if !raw.users.iter().any(|u| u.id == id) {
+                    Ok(target) => {
+                        let (what, id, defined): (&str, &String, Vec<&String>) = match &target {
+                            Target::User(id) => {
+                                ("user", id, raw.users.iter().map(|u| &u.id).collect())
+                            }
+                            Target::Schedule(id) => (
+                                "schedule",
+                                id,
+                                raw.schedules.iter().map(|s| &s.id).collect(),
+                            ),
+                        };
+                        if !defined.contains(&id) {
                             errors.hint(
                                 tpath,
-                                format!("no user named {id:?}"),
-                                known_list(raw.users.iter().map(|u| &u.id)),
+                                format!("no {what} named {id:?}"),
+                                known_list(defined.into_iter()),
                             );
                         }
-                        targets.push(Target::User(id));
-                    }
-                    Ok(Target::Schedule(id)) => {
-                        if !raw.schedules.iter().any(|s| s.id == id) {
-                            errors.hint(
-                                tpath,
-                                format!("no schedule named {id:?}"),
-                                known_list(raw.schedules.iter().map(|s| &s.id)),
-                            );
-                        }
-                        targets.push(Target::Schedule(id));
+                        targets.push(target);
                     }
                     Err(e) => {
                         errors.hint(tpath, e, "write targets as \"user:ID\" or \"schedule:ID\"")

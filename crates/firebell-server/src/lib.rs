@@ -232,28 +232,14 @@ async fn post_events<S: Store>(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let config = state.engine.config();
-    let integration = match bearer(&headers) {
-        Some(key) => config
-            .integration_for_key(key)
-            .ok_or_else(|| ApiError::unauthorized("unknown integration key"))?,
-        None => {
-            return Err(ApiError::unauthorized(
-                "missing integration key: send Authorization: Bearer <key>",
-            ));
-        }
-    };
-    if integration.kind != IntegrationKind::Generic {
-        return Err(ApiError::unauthorized(
-            "this key belongs to an integration of another kind",
-        ));
-    }
+    let service = integration_service(&state, &headers, IntegrationKind::Generic)?;
     let body = body?;
-    let events = firebell_ingest::generic::parse(&body, &integration.service, state.engine.now())
-        .map_err(|e| match e {
-        IngestError::Malformed(m) => ApiError::bad_request(format!("malformed JSON: {m}")),
-        IngestError::Invalid(fields) => ApiError::fields(fields),
-    })?;
+    let events = firebell_ingest::generic::parse(&body, &service, state.engine.now()).map_err(
+        |e| match e {
+            IngestError::Malformed(m) => ApiError::bad_request(format!("malformed JSON: {m}")),
+            IngestError::Invalid(fields) => ApiError::fields(fields),
+        },
+    )?;
     let outcomes = state.engine.accept(events).await?;
     let alerts: Vec<Value> = outcomes
         .iter()
