@@ -233,7 +233,8 @@ fn page(
     let contact = user.contacts.get(contact_index)?;
     let n = NewNotification {
         idem_key: notification_key(esc.alert_id, esc.loop_, esc.step, &user.id, contact_index),
-        alert_id: esc.alert_id,
+        alert_id: Some(esc.alert_id),
+        message: None,
         user: user.id.clone(),
         contact_index: contact_index as u32,
         channel: contact.channel().to_string(),

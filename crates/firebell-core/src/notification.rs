@@ -1,6 +1,7 @@
 //! Notifications: one outbound message to one contact method about one alert.
 
-use crate::alert::AlertId;
+use crate::alert::{Alert, AlertId, AlertStatus};
+use crate::event::{DedupKey, Severity};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::str::FromStr;
@@ -15,6 +16,9 @@ pub enum NotificationKind {
     /// A test page: marked as such, pages nobody else.
     #[serde(rename = "alert.test")]
     Test,
+    /// Tells the incoming person that their on-call shift starts.
+    #[serde(rename = "schedule.handoff")]
+    Handoff,
 }
 
 impl NotificationKind {
@@ -22,6 +26,7 @@ impl NotificationKind {
         match self {
             NotificationKind::Notify => "alert.notify",
             NotificationKind::Test => "alert.test",
+            NotificationKind::Handoff => "schedule.handoff",
         }
     }
 }
@@ -32,6 +37,7 @@ impl FromStr for NotificationKind {
         match s {
             "alert.notify" => Ok(NotificationKind::Notify),
             "alert.test" => Ok(NotificationKind::Test),
+            "schedule.handoff" => Ok(NotificationKind::Handoff),
             other => Err(format!("unknown notification kind {other:?}")),
         }
     }
@@ -82,7 +88,12 @@ impl FromStr for NotificationStatus {
 pub struct NewNotification {
     /// Unique per (alert, round, step, user, contact): queuing it twice is a no-op.
     pub idem_key: String,
-    pub alert_id: AlertId,
+    /// The alert a page is about; `None` for a notice (a test page, a shift
+    /// handoff) that is about no alert.
+    pub alert_id: Option<AlertId>,
+    /// A notice's text; `None` for pages about an alert.
+    #[serde(default)]
+    pub message: Option<String>,
     pub user: String,
     pub contact_index: u32,
     pub channel: String,
@@ -99,7 +110,9 @@ pub struct NewNotification {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Notification {
     pub id: NotificationId,
-    pub alert_id: AlertId,
+    /// `None` for a notice (see [`NewNotification::alert_id`]).
+    pub alert_id: Option<AlertId>,
+    pub message: Option<String>,
     pub user: String,
     pub contact_index: u32,
     pub channel: String,
@@ -113,6 +126,8 @@ pub struct Notification {
     pub attempts: u32,
     pub next_attempt_at: Timestamp,
     pub last_error: Option<String>,
+    /// What the provider or program answered when it was delivered.
+    pub detail: Option<String>,
     pub created_at: Timestamp,
 }
 
@@ -130,4 +145,27 @@ pub enum Delivery {
     Permanent {
         error: String,
     },
+}
+
+/// The stand-in alert a notice is rendered as: its summary is the notice's
+/// text, so every channel and template can show a notice like a page.
+pub fn notice_alert(n: &Notification) -> Alert {
+    let dedup_key = DedupKey::parse(format!("notice-{}", n.id))
+        .unwrap_or_else(|_| DedupKey::derive("firebell", n.kind.as_str(), "", &Default::default()));
+    Alert {
+        id: 0,
+        service: "firebell".to_string(),
+        dedup_key,
+        status: AlertStatus::Triggered,
+        summary: n.message.clone().unwrap_or_default(),
+        severity: Severity::Info,
+        source: "firebell".to_string(),
+        labels: [("kind".to_string(), n.kind.as_str().to_string())].into(),
+        details: serde_json::Map::new(),
+        count: 1,
+        created_at: n.created_at,
+        updated_at: n.created_at,
+        acknowledged_at: None,
+        resolved_at: None,
+    }
 }

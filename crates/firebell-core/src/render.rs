@@ -86,7 +86,8 @@ mod tests {
         };
         let n = Notification {
             id: 7,
-            alert_id: 42,
+            alert_id: Some(42),
+            message: None,
             user: "alice".into(),
             contact_index: 0,
             channel: "console".into(),
@@ -98,6 +99,7 @@ mod tests {
             attempts: 0,
             next_attempt_at: t,
             last_error: None,
+            detail: None,
             created_at: t,
         };
         (alert, n)

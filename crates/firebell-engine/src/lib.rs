@@ -23,7 +23,7 @@ use firebell_core::clock::Clock;
 use firebell_core::config::Config;
 use firebell_core::escalation::{self, Escalation, Phase, Response, Transition};
 use firebell_core::event::Event;
-use firebell_core::notification::{Delivery, NotificationKind};
+use firebell_core::notification::{self, Delivery, NotificationKind};
 use firebell_core::schedule::Override;
 use firebell_store::{Claimed, CommitResult, Finish, IngestItem, IngestOutcome, Store, StoreError};
 use jiff::{SignedDuration, Timestamp};
@@ -371,6 +371,9 @@ impl<S: Store> Engine<S> {
             alert,
         } = c;
         let channels = self.inner.channels.load_full();
+        // A notice is about no alert: channels render it as a stand-in alert
+        // whose summary is the notice's text.
+        let alert = alert.unwrap_or_else(|| notification::notice_alert(&n));
         let outcome = channels.deliver(&alert, &n).await;
         let now = self.now();
         let attempt = n.attempts + 1;
@@ -394,9 +397,11 @@ impl<S: Store> Engine<S> {
                     .notifications_sent
                     .get_or_create(&label)
                     .inc();
-                tracing::info!(alert_id = n.alert_id, notification_id = n.id, user = %n.user, channel = %n.channel, attempt, "page delivered");
+                tracing::info!(alert_id = ?n.alert_id, notification_id = n.id, user = %n.user, channel = %n.channel, attempt, "page delivered");
                 (
-                    Finish::Delivered,
+                    Finish::Delivered {
+                        detail: detail.clone(),
+                    },
                     TimelineEntry::new(
                         now,
                         TimelineKind::Delivered,
@@ -412,7 +417,7 @@ impl<S: Store> Engine<S> {
                     .get_or_create(&label)
                     .inc();
                 let at = now.checked_add(self.backoff(n.attempts)).unwrap_or(now);
-                tracing::warn!(alert_id = n.alert_id, notification_id = n.id, channel = %n.channel, attempt, %error, "delivery failed; will retry");
+                tracing::warn!(alert_id = ?n.alert_id, notification_id = n.id, channel = %n.channel, attempt, %error, "delivery failed; will retry");
                 (
                     Finish::Retry {
                         at,
@@ -435,7 +440,7 @@ impl<S: Store> Engine<S> {
                     .notifications_failed
                     .get_or_create(&label)
                     .inc();
-                tracing::warn!(alert_id = n.alert_id, notification_id = n.id, channel = %n.channel, attempt, %error, "delivery failed for good");
+                tracing::warn!(alert_id = ?n.alert_id, notification_id = n.id, channel = %n.channel, attempt, %error, "delivery failed for good");
                 (
                     Finish::Failed {
                         error: error.clone(),
@@ -457,8 +462,12 @@ impl<S: Store> Engine<S> {
             .store
             .finish_notification(n.id, finish, vec![line.with_data(data)], n.alert_id)
             .await?;
-        if failed_for_good && changed && n.kind == NotificationKind::Notify {
-            self.delivery_failed(n.alert_id, &n.user, n.contact_index, n.step, n.loop_)
+        if failed_for_good
+            && changed
+            && n.kind == NotificationKind::Notify
+            && let Some(alert_id) = n.alert_id
+        {
+            self.delivery_failed(alert_id, &n.user, n.contact_index, n.step, n.loop_)
                 .await?;
         }
         Ok(())

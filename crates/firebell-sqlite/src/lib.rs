@@ -21,7 +21,7 @@ use crate::rows::{alert_cols, escalation_cols, notification_cols, override_cols}
 use firebell_core::alert::{Alert, AlertId, TimelineEntry};
 use firebell_core::clock::{from_millis, to_millis};
 use firebell_core::escalation::{Escalation, Transition};
-use firebell_core::notification::{Notification, NotificationId};
+use firebell_core::notification::{NewNotification, Notification, NotificationId};
 use firebell_core::schedule::Override;
 use firebell_store::{
     AlertCounts, AlertFilter, Claimed, CommitResult, Finish, IngestItem, IngestOutcome, Result,
@@ -396,10 +396,34 @@ impl Store for SqliteStore {
         id: NotificationId,
         finish: Finish,
         timeline: Vec<TimelineEntry>,
-        alert_id: AlertId,
+        alert_id: Option<AlertId>,
     ) -> Result<bool> {
         let f = ops::PreparedFinish::encode(id, finish, timeline, alert_id)?;
         self.write(move |conn| ops::finish(conn, &f)).await
+    }
+
+    async fn enqueue_notices(
+        &self,
+        notices: Vec<NewNotification>,
+        now: Timestamp,
+    ) -> Result<Vec<NotificationId>> {
+        let notices = ops::PreparedNotices::encode(notices, now)?;
+        self.write(move |conn| ops::enqueue_notices(conn, &notices))
+            .await
+    }
+
+    async fn get_notification(&self, id: NotificationId) -> Result<Option<Notification>> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(concat!(
+                "SELECT ",
+                notification_cols!(),
+                " FROM notifications WHERE id = ?1"
+            ))?;
+            Ok(rows::collect(&mut stmt, params![id], rows::notification)?
+                .into_iter()
+                .next())
+        })
+        .await
     }
 
     async fn notifications(&self, alert_id: AlertId) -> Result<Vec<Notification>> {

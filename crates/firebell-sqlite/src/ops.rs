@@ -375,7 +375,7 @@ pub(crate) fn commit(conn: &Connection, c: &PreparedCommit) -> Result<CommitResu
              ON CONFLICT (idem_key) DO NOTHING",
         )?
         .execute(params![
-            n.alert_id,
+            esc.alert_id,
             n.idem_key,
             n.user,
             n.contact_index,
@@ -427,19 +427,22 @@ pub(crate) fn claim(
                 notification_cols!()
             ))?
             .query_row(params![id, lease_until, now], |r| Ok(rows::notification(r)))??;
-        let alert = match alerts.get(&notification.alert_id) {
-            Some(a) => Clone::clone(a),
-            None => {
-                let a = conn
-                    .prepare_cached(concat!(
-                        "SELECT ",
-                        alert_cols!(),
-                        " FROM alerts WHERE id = ?1"
-                    ))?
-                    .query_row(params![notification.alert_id], |r| Ok(rows::alert(r)))??;
-                alerts.insert(notification.alert_id, a.clone());
-                a
-            }
+        let alert = match notification.alert_id {
+            None => None,
+            Some(alert_id) => Some(match alerts.get(&alert_id) {
+                Some(a) => Clone::clone(a),
+                None => {
+                    let a = conn
+                        .prepare_cached(concat!(
+                            "SELECT ",
+                            alert_cols!(),
+                            " FROM alerts WHERE id = ?1"
+                        ))?
+                        .query_row(params![alert_id], |r| Ok(rows::alert(r)))??;
+                    alerts.insert(alert_id, a.clone());
+                    a
+                }
+            }),
         };
         out.push(Claimed {
             notification,
@@ -453,7 +456,7 @@ pub(crate) struct PreparedFinish {
     id: NotificationId,
     finish: Finish,
     timeline: Vec<Line>,
-    alert_id: AlertId,
+    alert_id: Option<AlertId>,
     now: i64,
 }
 
@@ -462,7 +465,7 @@ impl PreparedFinish {
         id: NotificationId,
         finish: Finish,
         timeline: Vec<TimelineEntry>,
-        alert_id: AlertId,
+        alert_id: Option<AlertId>,
     ) -> Result<Self> {
         // The trait passes no "now"; the row's bookkeeping `updated_at` takes
         // the time of the attempt's timeline line when there is one.
@@ -483,13 +486,13 @@ impl PreparedFinish {
 
 pub(crate) fn finish(conn: &Connection, f: &PreparedFinish) -> Result<bool> {
     let changed = match &f.finish {
-        Finish::Delivered => conn
+        Finish::Delivered { detail } => conn
             .prepare_cached(
                 "UPDATE notifications SET status = 'delivered', attempts = attempts + 1, \
-                 lease_until = NULL, updated_at = ?2 \
+                 detail = ?3, lease_until = NULL, updated_at = ?2 \
                  WHERE id = ?1 AND status = 'sending'",
             )?
-            .execute(params![f.id, f.now])?,
+            .execute(params![f.id, f.now, detail])?,
         Finish::Retry { at, error } => conn
             .prepare_cached(
                 "UPDATE notifications SET status = 'pending', attempts = attempts + 1, \
@@ -505,8 +508,66 @@ pub(crate) fn finish(conn: &Connection, f: &PreparedFinish) -> Result<bool> {
             )?
             .execute(params![f.id, f.now, error])?,
     };
-    add_lines(conn, f.alert_id, &f.timeline)?;
+    if let Some(alert_id) = f.alert_id {
+        add_lines(conn, alert_id, &f.timeline)?;
+    }
     Ok(changed > 0)
+}
+
+/// Notices to queue, checked as they will be stored.
+pub(crate) struct PreparedNotices {
+    notices: Vec<NewNotification>,
+    now: i64,
+}
+
+impl PreparedNotices {
+    pub(crate) fn encode(notices: Vec<NewNotification>, now: jiff::Timestamp) -> Result<Self> {
+        if let Some(n) = notices
+            .iter()
+            .find(|n| n.alert_id.is_some() || n.message.is_none())
+        {
+            return Err(Error::Other(format!(
+                "notice {:?} must have a message and no alert",
+                n.idem_key
+            )));
+        }
+        Ok(PreparedNotices {
+            notices,
+            now: to_millis(now),
+        })
+    }
+}
+
+pub(crate) fn enqueue_notices(
+    conn: &Connection,
+    p: &PreparedNotices,
+) -> Result<Vec<NotificationId>> {
+    let mut ids = Vec::with_capacity(p.notices.len());
+    for n in &p.notices {
+        conn.prepare_cached(
+            "INSERT INTO notifications (alert_id, message, idem_key, user_id, contact_index, \
+             channel, address, kind, step, loop, status, attempts, next_attempt_at, created_at, \
+             updated_at) \
+             VALUES (NULL, ?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, 0, 'pending', 0, ?8, ?9, ?9) \
+             ON CONFLICT (idem_key) DO NOTHING",
+        )?
+        .execute(params![
+            n.message,
+            n.idem_key,
+            n.user,
+            n.contact_index,
+            n.channel,
+            n.address,
+            n.kind.as_str(),
+            to_millis(n.due_at),
+            p.now
+        ])?;
+        let id: NotificationId = conn
+            .prepare_cached("SELECT id FROM notifications WHERE idem_key = ?1")?
+            .query_row(params![n.idem_key], |r| r.get(0))?;
+        ids.push(id);
+    }
+    Ok(ids)
 }
 
 // ---------------------------------------------------------------------------

@@ -27,7 +27,7 @@ macro_rules! escalation_cols {
 macro_rules! notification_cols {
     () => {
         "id, alert_id, user_id, contact_index, channel, address, kind, step, loop, \
-         status, attempts, next_attempt_at, last_error, created_at"
+         status, attempts, next_attempt_at, last_error, created_at, message, detail"
     };
 }
 
@@ -130,6 +130,8 @@ pub(crate) fn notification(row: &Row) -> Result<Notification> {
         next_attempt_at: from_millis(row.get(11)?),
         last_error: row.get(12)?,
         created_at: from_millis(row.get(13)?),
+        message: row.get(14)?,
+        detail: row.get(15)?,
     })
 }
 

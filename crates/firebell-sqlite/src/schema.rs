@@ -9,6 +9,7 @@ use std::time::Duration;
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_init.sql"),
     include_str!("../migrations/0002_overrides.sql"),
+    include_str!("../migrations/0003_notices.sql"),
 ];
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);

@@ -34,7 +34,15 @@ fn a_failing_op_rolls_back_only_itself() {
     // violates the timeline's foreign key, after the op already wrote nothing
     // else: it fails on its own.
     let line = TimelineEntry::new(at(0), TimelineKind::Delivered, "delivered");
-    let f = ops::PreparedFinish::encode(1, Finish::Delivered, vec![line], 424_242).unwrap();
+    let f = ops::PreparedFinish::encode(
+        1,
+        Finish::Delivered {
+            detail: String::new(),
+        },
+        vec![line],
+        Some(424_242),
+    )
+    .unwrap();
     let (j2, mut r2) = writer::job(move |c: &Connection| ops::finish(c, &f));
     // An op that writes, then fails: its own write must be undone.
     let (j3, mut r3) = writer::job(|c: &Connection| -> crate::error::Result<()> {

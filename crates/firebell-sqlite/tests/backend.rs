@@ -47,7 +47,8 @@ async fn reopening_sees_everything_written() {
     next.due_at = Some(at(60));
     let pages = ["alice", "bob"].map(|user| NewNotification {
         idem_key: format!("{id}:0:0:{user}:0"),
-        alert_id: id,
+        alert_id: Some(id),
+        message: None,
         user: user.into(),
         contact_index: 0,
         channel: "console".into(),
@@ -86,7 +87,7 @@ async fn reopening_sees_everything_written() {
                 TimelineKind::Retrying,
                 "retrying",
             )],
-            id,
+            Some(id),
         )
         .await
         .unwrap();
@@ -212,14 +213,42 @@ async fn a_version_1_database_migrates_on_open() {
             [],
         )
         .unwrap();
+        conn.execute(
+            "INSERT INTO notifications (id, alert_id, idem_key, user_id, contact_index, channel, \
+             address, kind, step, loop, status, attempts, next_attempt_at, created_at, updated_at) \
+             VALUES (5, 1, '1:0:0:alice:0', 'alice', 0, 'console', 'stdout', 'alert.notify', \
+             0, 0, 'delivered', 1, 0, 0, 0)",
+            [],
+        )
+        .unwrap();
     }
     let store = SqliteStore::open(dir.path()).unwrap();
     let version: i64 = rusqlite::Connection::open(&path)
         .unwrap()
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 2);
+    assert_eq!(version, 3);
     let alerts = store.list_alerts(all()).await.unwrap();
+    // Pages sent before the upgrade are still there, and ids carry on.
+    let pages = store.notifications(alerts[0].id).await.unwrap();
+    assert_eq!(pages.len(), 1);
+    assert_eq!((pages[0].id, pages[0].alert_id), (5, Some(alerts[0].id)));
+    assert_eq!(pages[0].status, NotificationStatus::Delivered);
+    let notice = NewNotification {
+        idem_key: "test:1".into(),
+        alert_id: None,
+        message: Some("Test message".into()),
+        user: "alice".into(),
+        contact_index: 0,
+        channel: "console".into(),
+        address: "stdout".into(),
+        kind: NotificationKind::Test,
+        step: 0,
+        loop_: 0,
+        due_at: at(0),
+    };
+    let ids = store.enqueue_notices(vec![notice], at(0)).await.unwrap();
+    assert!(ids[0] > 5);
     assert_eq!(alerts.len(), 1);
     assert_eq!(alerts[0].summary, "down");
     let o = store

@@ -40,6 +40,7 @@ macro_rules! store_contract_tests {
                 overrides_filter_by_window_and_schedule,
                 overrides_can_be_deleted,
                 invalid_overrides_are_refused,
+                notices_are_queued_once_and_claimed_without_an_alert,
             );
         }
     };
@@ -87,7 +88,8 @@ pub fn item(action: EventAction, key: &str, secs: i64) -> IngestItem {
 fn page(alert_id: i64, user: &str, secs: i64) -> NewNotification {
     NewNotification {
         idem_key: format!("{alert_id}:0:0:{user}:0"),
-        alert_id,
+        alert_id: Some(alert_id),
+        message: None,
         user: user.into(),
         contact_index: 0,
         channel: "console".into(),
@@ -396,7 +398,7 @@ pub async fn claims_take_a_lease<S: Store>(store: S) {
     assert_eq!(c.len(), 1, "bob's page is not due yet");
     assert_eq!(c[0].notification.user, "alice");
     assert_eq!(c[0].notification.status, NotificationStatus::Sending);
-    assert_eq!(c[0].alert.id, id);
+    assert_eq!(c[0].alert.as_ref().map(|a| a.id), Some(id));
     // Claimed: not handed out again while the lease holds.
     assert!(
         store
@@ -436,7 +438,7 @@ pub async fn finishing_records_attempts<S: Store>(store: S) {
                 error: "timeout".into(),
             },
             vec![line],
-            id,
+            Some(id),
         )
         .await
         .unwrap();
@@ -458,17 +460,25 @@ pub async fn finishing_records_attempts<S: Store>(store: S) {
         .clone();
     assert_eq!(n.attempts, 1);
     store
-        .finish_notification(n.id, Finish::Delivered, vec![], id)
+        .finish_notification(
+            n.id,
+            Finish::Delivered {
+                detail: "HTTP 200".into(),
+            },
+            vec![],
+            Some(id),
+        )
         .await
         .unwrap();
     let stored = &store.notifications(id).await.unwrap()[0];
     assert_eq!(stored.status, NotificationStatus::Delivered);
     assert_eq!(stored.attempts, 2);
+    assert_eq!(stored.detail.as_deref(), Some("HTTP 200"));
     assert_eq!(store.next_notification_due().await.unwrap(), None);
     // Finishing twice changes nothing more.
     assert!(
         !store
-            .finish_notification(n.id, Finish::Failed { error: "x".into() }, vec![], id)
+            .finish_notification(n.id, Finish::Failed { error: "x".into() }, vec![], Some(id))
             .await
             .unwrap()
     );
@@ -506,7 +516,14 @@ pub async fn cancelled_pages_stay_cancelled<S: Store>(store: S) {
         .unwrap();
     let delivered = TimelineEntry::new(at(2), TimelineKind::Delivered, "delivered to alice");
     let changed = store
-        .finish_notification(n.id, Finish::Delivered, vec![delivered], id)
+        .finish_notification(
+            n.id,
+            Finish::Delivered {
+                detail: "HTTP 200".into(),
+            },
+            vec![delivered],
+            Some(id),
+        )
         .await
         .unwrap();
     assert!(!changed);
@@ -896,4 +913,81 @@ pub async fn invalid_overrides_are_refused<S: Store>(store: S) {
     );
     // The store still works.
     put(&store, "primary", 0, 10, add("a")).await;
+}
+
+fn notice(key: &str, user: &str, secs: i64) -> NewNotification {
+    NewNotification {
+        idem_key: key.into(),
+        alert_id: None,
+        message: Some(format!("Your shift starts, {user}")),
+        user: user.into(),
+        contact_index: 0,
+        channel: "console".into(),
+        address: "stdout".into(),
+        kind: NotificationKind::Handoff,
+        step: 0,
+        loop_: 0,
+        due_at: at(secs),
+    }
+}
+
+pub async fn notices_are_queued_once_and_claimed_without_an_alert<S: Store>(store: S) {
+    let ids = store
+        .enqueue_notices(
+            vec![
+                notice("h:ops:alice:1", "alice", 10),
+                notice("h:ops:bob:1", "bob", 0),
+            ],
+            at(0),
+        )
+        .await
+        .unwrap();
+    assert_eq!(ids.len(), 2);
+    assert_ne!(ids[0], ids[1]);
+    // Queued again (another node, a restart): the same ids, nothing new.
+    let again = store
+        .enqueue_notices(vec![notice("h:ops:alice:1", "alice", 10)], at(1))
+        .await
+        .unwrap();
+    assert_eq!(again, vec![ids[0]]);
+    // A notice must carry a message and no alert.
+    let mut bad = notice("h:bad", "carol", 0);
+    bad.message = None;
+    assert!(store.enqueue_notices(vec![bad], at(0)).await.is_err());
+    assert!(
+        store
+            .get_notification(ids[1] + 100)
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    let lease = SignedDuration::from_secs(30);
+    let c = store.claim_notifications(at(0), lease, 10).await.unwrap();
+    assert_eq!(c.len(), 1, "alice's notice is not due yet");
+    assert_eq!(c[0].notification.id, ids[1]);
+    assert_eq!(c[0].alert, None);
+    assert_eq!(c[0].notification.alert_id, None);
+    assert_eq!(
+        c[0].notification.message.as_deref(),
+        Some("Your shift starts, bob")
+    );
+    assert_eq!(c[0].notification.kind, NotificationKind::Handoff);
+    assert!(
+        store
+            .finish_notification(
+                ids[1],
+                Finish::Delivered {
+                    detail: "printed".into()
+                },
+                vec![],
+                None
+            )
+            .await
+            .unwrap()
+    );
+    let stored = store.get_notification(ids[1]).await.unwrap().unwrap();
+    assert_eq!(stored.status, NotificationStatus::Delivered);
+    assert_eq!(stored.detail.as_deref(), Some("printed"));
+    assert_eq!(store.next_notification_due().await.unwrap(), Some(at(10)));
 }

@@ -18,7 +18,7 @@ pub mod contract;
 use firebell_core::alert::{Alert, AlertId, AlertStatus, TimelineEntry};
 use firebell_core::escalation::{Escalation, Transition};
 use firebell_core::event::{DedupKey, Event};
-use firebell_core::notification::{Notification, NotificationId};
+use firebell_core::notification::{NewNotification, Notification, NotificationId};
 use firebell_core::schedule::Override;
 use jiff::{SignedDuration, Timestamp};
 use std::future::Future;
@@ -85,7 +85,10 @@ pub enum CommitResult {
 /// How a delivery attempt ended, as recorded.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Finish {
-    Delivered,
+    /// `detail` is what the provider or program answered.
+    Delivered {
+        detail: String,
+    },
     /// Try again at `at`.
     Retry {
         at: Timestamp,
@@ -96,11 +99,12 @@ pub enum Finish {
     },
 }
 
-/// A claimed notification, with its alert as it is now (for rendering).
+/// A claimed notification, with its alert as it is now (for rendering);
+/// `None` for a notice, which is about no alert.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Claimed {
     pub notification: Notification,
-    pub alert: Alert,
+    pub alert: Option<Alert>,
 }
 
 /// An override as stored: which schedule, who made it and when.
@@ -180,15 +184,31 @@ pub trait Store: Clone + Send + Sync + 'static {
 
     /// Records an attempt's end. The notification's row changes only if it is
     /// still `sending` (a cancelled page stays cancelled); `attempts` goes up by
-    /// one. The timeline lines are written either way. Returns whether the row
-    /// changed.
+    /// one. The timeline lines are written to `alert_id`'s timeline either way
+    /// (a notice has none). Returns whether the row changed.
     fn finish_notification(
         &self,
         id: NotificationId,
         finish: Finish,
         timeline: Vec<TimelineEntry>,
-        alert_id: AlertId,
+        alert_id: Option<AlertId>,
     ) -> impl Future<Output = Result<bool>> + Send;
+
+    /// Queues notices (notifications with `alert_id: None` and a `message`),
+    /// each pending at its `due_at`, created at `now`. A notice whose
+    /// `idem_key` exists is not queued again. Returns each one's id (the
+    /// existing id for a repeat), in order. Durable when Ok.
+    fn enqueue_notices(
+        &self,
+        notices: Vec<NewNotification>,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<Vec<NotificationId>>> + Send;
+
+    /// One notification by id.
+    fn get_notification(
+        &self,
+        id: NotificationId,
+    ) -> impl Future<Output = Result<Option<Notification>>> + Send;
 
     /// Every notification of an alert, oldest first.
     fn notifications(
