@@ -62,6 +62,7 @@ pub fn three_layers(id: &str, zone: &str, seed: usize) -> Schedule {
                 }],
             },
         ],
+        handoff_notice: None,
     }
     .build()
     .unwrap_or_else(|e| panic!("benchmark schedule is invalid: {e:?}"))

@@ -113,6 +113,9 @@ struct RawIntegration {
 // Validated shape, as the program uses it.
 // ---------------------------------------------------------------------------
 
+/// The longest `schedules[].handoff_notice` lead.
+pub const MAX_HANDOFF_LEAD: SignedDuration = SignedDuration::from_hours(24 * 7);
+
 /// Default maximum request body, in bytes.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 
@@ -122,6 +125,9 @@ pub struct Config {
     pub delivery: DeliveryConfig,
     pub users: BTreeMap<String, User>,
     pub schedules: BTreeMap<String, Schedule>,
+    /// Schedules that tell the incoming person their shift starts: schedule id
+    /// → how long before the handoff.
+    pub handoff_notices: BTreeMap<String, SignedDuration>,
     pub policies: BTreeMap<String, Policy>,
     pub services: BTreeMap<String, Service>,
     /// SHA-256 of each integration key → the integration it opens.
@@ -722,8 +728,22 @@ fn validate(raw: RawConfig, secrets: &dyn SecretSource) -> Result<Config, Config
 
     // [[schedules]]
     let mut schedules = BTreeMap::new();
+    let mut handoff_notices = BTreeMap::new();
     for (i, spec) in raw.schedules.iter().enumerate() {
         let path = format!("schedules[{i}]");
+        if let Some(lead) = &spec.handoff_notice {
+            let lead_path = format!("{path}.handoff_notice");
+            match lead.parse::<SignedDuration>() {
+                Ok(d) if !d.is_negative() && d <= MAX_HANDOFF_LEAD => {
+                    handoff_notices.insert(spec.id.clone(), d);
+                }
+                _ => errors.hint(
+                    lead_path,
+                    format!("{lead:?} is not a duration from 0s to 7d"),
+                    "how long before a shift starts to tell the incoming person, such as \"15m\" (or \"0s\" at the start)",
+                ),
+            }
+        }
         if !spec.id.is_empty() {
             check_id(&mut errors, &format!("{path}.id"), &spec.id);
         }
@@ -938,6 +958,7 @@ fn validate(raw: RawConfig, secrets: &dyn SecretSource) -> Result<Config, Config
         schedules,
         policies,
         services,
+        handoff_notices,
         integrations_by_key,
     })
 }

@@ -14,6 +14,19 @@ pub fn console_line(alert: &Alert, n: &Notification) -> String {
     } else {
         ""
     };
+    if let Some(message) = n
+        .alert_id
+        .is_none()
+        .then_some(n.message.as_deref())
+        .flatten()
+    {
+        return format!(
+            "[firebell]{test} NOTICE {user}: {message} (notification {nid})",
+            user = n.user,
+            message = one_line(message),
+            nid = n.id,
+        );
+    }
     format!(
         "[firebell]{test} PAGE {user}: {service} alert #{id} [{severity}] {summary} (count {count}, step {step}, round {round}, notification {nid})",
         user = n.user,
@@ -109,6 +122,17 @@ mod tests {
     fn console_line_reads_well() {
         let (a, n) = sample();
         insta::assert_snapshot!(console_line(&a, &n), @"[firebell] PAGE alice: checkout alert #42 [CRITICAL] Disk full on web1 (count 3, step 1, round 2, notification 7)");
+    }
+
+    #[test]
+    fn a_notice_reads_as_its_message() {
+        let (_, mut n) = sample();
+        n.alert_id = None;
+        n.kind = NotificationKind::Handoff;
+        n.message =
+            Some("Your on-call shift on schedule \"ops\" starts Mon 2 Mar 09:00 GMT.".into());
+        let alert = crate::notification::notice_alert(&n);
+        insta::assert_snapshot!(console_line(&alert, &n), @r#"[firebell] NOTICE alice: Your on-call shift on schedule "ops" starts Mon 2 Mar 09:00 GMT. (notification 7)"#);
     }
 
     #[test]

@@ -673,6 +673,11 @@ pub struct ScheduleSpec {
     pub timezone: String,
     #[serde(default)]
     pub layers: Vec<LayerSpec>,
+    /// Tell the incoming person, through their first contact method, this
+    /// long before their shift starts (`"15m"`; `"0s"` at the start). Off
+    /// when absent. Checked by the configuration, not here.
+    #[serde(default)]
+    pub handoff_notice: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -14,6 +14,7 @@
 //! background; tests call [`Engine::run_until_idle`] after moving the clock.
 #![forbid(unsafe_code)]
 
+pub mod handoff;
 pub mod metrics;
 
 use arc_swap::ArcSwap;
@@ -542,6 +543,9 @@ impl<S: Store> Engine<S> {
         let e = self.clone();
         let sd = shutdown.clone();
         set.spawn(async move { e.escalation_loop(sd).await });
+        let e = self.clone();
+        let sd = shutdown.clone();
+        set.spawn(async move { e.handoff_loop(sd).await });
         let e = self.clone();
         set.spawn(async move { e.dispatch_loop(shutdown).await });
         set

@@ -384,3 +384,85 @@ async fn calendar_feeds_parse_with_icalendar_and_equal_the_shifts_api() {
         .unwrap();
     assert_eq!(resp.status().as_u16(), 404);
 }
+
+/// The weekly rotation with a handoff notice ten minutes before each shift.
+fn with_handoff_notice() -> String {
+    SCHEDULED.replacen(
+        "id = \"ops\"\ntimezone = \"Europe/London\"\n",
+        "id = \"ops\"\ntimezone = \"Europe/London\"\nhandoff_notice = \"10m\"\n",
+        1,
+    )
+}
+
+#[tokio::test]
+async fn the_incoming_person_is_told_their_shift_starts_once_and_an_override_changes_who() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let text = render_config(&with_handoff_notice(), &data, "unused");
+    let at = |s: &str| s.parse::<jiff::Timestamp>().unwrap();
+    // Bob's week starts Monday 2 March at 09:00 London (GMT).
+    let app = spawn_app_at(&text, &data, at("2026-03-02T08:45:00Z"), None).await;
+    assert_eq!(app.engine.run_handoffs_once().await.unwrap(), 1);
+    app.settle().await;
+    assert!(app.pages().is_empty(), "due ten minutes before, not yet");
+    app.run_until(at("2026-03-02T08:51:00Z")).await;
+    let pages = app.pages();
+    assert_eq!(pages.len(), 1, "{pages:?}");
+    assert_eq!(pages[0].user, "bob");
+    assert_eq!(pages[0].at, at("2026-03-02T08:50:00Z"));
+    assert!(
+        pages[0].line.contains(
+            "NOTICE bob: Your on-call shift on schedule \"ops\" starts Mon 2 Mar 09:00 GMT and runs until Mon 9 Mar 09:00 GMT."
+        ),
+        "{}",
+        pages[0].line
+    );
+    // Later passes (and a restart, another node) do not tell bob twice.
+    app.engine.run_handoffs_once().await.unwrap();
+    app.run_until(at("2026-03-02T09:30:00Z")).await;
+    assert_eq!(app.pages().len(), 1);
+
+    // Alice's week would start on the 9th; carol takes her first day.
+    let (status, body) = app
+        .api_post(
+            "/api/v1/schedules/ops/overrides",
+            json!({"start": "2026-03-09T09:00:00Z", "end": "2026-03-10T09:00:00Z",
+                   "kind": "replace", "from": "alice", "to": "carol", "created_by": "alice"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    app.clock.set(at("2026-03-09T08:45:00Z"));
+    app.engine.run_handoffs_once().await.unwrap();
+    app.run_until(at("2026-03-09T09:30:00Z")).await;
+    let pages = app.pages();
+    assert_eq!(pages.len(), 2, "{pages:?}");
+    assert_eq!(pages[1].user, "carol");
+    assert!(
+        pages[1].line.contains("runs until Tue 10 Mar 09:00 GMT"),
+        "{}",
+        pages[1].line
+    );
+    // No alert was opened for any of this.
+    assert!(app.all_alerts().await.is_empty());
+}
+
+#[test]
+fn a_bad_handoff_notice_is_a_config_error_naming_the_field() {
+    struct NoSecrets;
+    impl firebell_core::config::SecretSource for NoSecrets {
+        fn env(&self, _: &str) -> Option<String> {
+            None
+        }
+        fn file(&self, _: &str) -> Result<String, String> {
+            Err("no files".into())
+        }
+    }
+    let text = with_handoff_notice().replace("\"10m\"", "\"soon\"");
+    let err = firebell_core::config::parse(&text, &NoSecrets)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("schedules[0].handoff_notice: \"soon\" is not a duration from 0s to 7d"),
+        "{err}"
+    );
+}

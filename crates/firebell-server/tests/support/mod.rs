@@ -128,6 +128,7 @@ pub async fn spawn_app_at(
         let user = line
             .split("PAGE ")
             .nth(1)
+            .or_else(|| line.split("NOTICE ").nth(1))
             .and_then(|r| r.split(':').next())
             .unwrap_or("?")
             .to_string();
