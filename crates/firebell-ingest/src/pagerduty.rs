@@ -8,6 +8,7 @@
 //! `details.custom_details`); `links`, `images`, `client`, `client_url` and
 //! `payload.timestamp` → details of those names.
 
+use firebell_core::change::NewChange;
 use firebell_core::event::{
     self, DedupKey, Event, EventAction, FieldError, MAX_SOURCE_CHARS, MAX_SUMMARY_CHARS, Severity,
 };
@@ -221,10 +222,156 @@ pub fn parse(body: &Value, service: &str, now: Timestamp) -> Result<Enqueue, Inv
     }
 }
 
+const CHANGE_TOP: [&str; 4] = ["routing_key", "payload", "links", "images"];
+const CHANGE_PAYLOAD: [&str; 4] = ["summary", "source", "timestamp", "custom_details"];
+
+/// Parses a change event (`POST /v2/change/enqueue`): `payload.summary`
+/// (required), `source`, `timestamp`, `custom_details`, and `links`/`images`.
+/// `service` is the service its routing key opened.
+pub fn parse_change(body: &Value, service: &str, now: Timestamp) -> Result<NewChange, Invalid> {
+    let mut errors = Vec::new();
+    let Value::Object(obj) = body else {
+        return Err(Invalid(vec!["Event object must be a JSON object".into()]));
+    };
+    for key in obj.keys() {
+        if !CHANGE_TOP.contains(&key.as_str()) {
+            errors.push(format!("'{key}' is not a recognized field"));
+        }
+    }
+    let empty = Map::new();
+    let payload = match obj.get("payload") {
+        Some(Value::Object(p)) => p,
+        None | Some(Value::Null) => {
+            errors.push("'payload' is missing".into());
+            &empty
+        }
+        Some(_) => {
+            errors.push("'payload' must be an object".into());
+            &empty
+        }
+    };
+    for key in payload.keys() {
+        if !CHANGE_PAYLOAD.contains(&key.as_str()) {
+            errors.push(format!("'payload.{key}' is not a recognized field"));
+        }
+    }
+    let summary = text(payload, "summary", "payload.summary", &mut errors).unwrap_or("");
+    let source = text(payload, "source", "payload.source", &mut errors).unwrap_or("");
+    if obj.get("payload").is_some() && summary.trim().is_empty() {
+        errors.push("'payload.summary' is missing or blank".into());
+    }
+    for (field, value, max) in [
+        ("payload.summary", summary, MAX_SUMMARY_CHARS),
+        ("payload.source", source, MAX_SOURCE_CHARS),
+    ] {
+        if let Err(e) = event::check_text(field, value, max) {
+            errors.push(format!("'{}' {}", e.field, e.message));
+        }
+    }
+    let mut details = Map::new();
+    match payload.get("custom_details") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(m)) => details.extend(m.clone()),
+        Some(other) => {
+            details.insert("custom_details".into(), other.clone());
+        }
+    }
+    for name in ["links", "images"] {
+        match obj.get(name) {
+            None | Some(Value::Null) => {}
+            Some(v @ Value::Array(_)) => {
+                details.insert(name.into(), v.clone());
+            }
+            Some(_) => errors.push(format!("'{name}' must be an array")),
+        }
+    }
+    let occurred_at = match text(payload, "timestamp", "payload.timestamp", &mut errors) {
+        Some(t) => pagerduty_time(t).unwrap_or_else(|| {
+            errors.push(format!(
+                "'payload.timestamp' is not an ISO 8601 time: {t:?}"
+            ));
+            now
+        }),
+        None => now,
+    };
+    if !errors.is_empty() {
+        return Err(Invalid(errors));
+    }
+    Ok(NewChange {
+        service: service.to_string(),
+        summary: summary.to_string(),
+        source: source.to_string(),
+        occurred_at,
+        received_at: now,
+        details,
+    })
+}
+
+/// An ISO 8601 time as PagerDuty's documents write them: RFC 3339, or with
+/// an offset without a colon (`2020-07-17T08:42:58.315+0000`).
+fn pagerduty_time(t: &str) -> Option<Timestamp> {
+    if let Ok(ts) = t.parse::<Timestamp>() {
+        return Some(ts);
+    }
+    let (head, tail) = t.split_at(t.len().checked_sub(5)?);
+    let colon = tail.starts_with(['+', '-']) && tail[1..].bytes().all(|b| b.is_ascii_digit());
+    colon
+        .then(|| format!("{head}{}:{}", &tail[..3], &tail[3..]))
+        .and_then(|fixed| fixed.parse::<Timestamp>().ok())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_change_event_keeps_what_pagerduty_documents() {
+        let body = json!({
+            "routing_key": "samplekeyhere",
+            "payload": {
+                "summary": "Build Success: Increase snapshot create timeout to 30 seconds",
+                "timestamp": "2020-07-17T08:42:58.315+0000",
+                "source": "acme-build-pipeline-tool-default-i-9999",
+                "custom_details": {"build_state": "passed", "build_number": "2", "run_time": "1236s"}
+            },
+            "links": [{"href": "https://acme.pagerduty.dev/build/2", "text": "View more details in Acme!"}]
+        });
+        let c = parse_change(&body, "web", now()).unwrap();
+        assert_eq!(c.service, "web");
+        assert_eq!(c.source, "acme-build-pipeline-tool-default-i-9999");
+        assert_eq!(
+            c.occurred_at,
+            "2020-07-17T08:42:58.315Z".parse::<Timestamp>().unwrap()
+        );
+        assert_eq!(c.received_at, now());
+        assert_eq!(c.details["build_number"], "2");
+        assert_eq!(
+            c.details["links"][0]["href"],
+            "https://acme.pagerduty.dev/build/2"
+        );
+    }
+
+    #[test]
+    fn a_bad_change_event_names_each_field() {
+        let Invalid(errs) = parse_change(
+            &json!({"routing_key": "k", "event_action": "trigger", "payload": {"summary": " ", "severity": "info", "timestamp": "yesterday"}}),
+            "svc",
+            now(),
+        )
+        .unwrap_err();
+        assert_eq!(
+            errs,
+            vec![
+                "'event_action' is not a recognized field",
+                "'payload.severity' is not a recognized field",
+                "'payload.summary' is missing or blank",
+                "'payload.timestamp' is not an ISO 8601 time: \"yesterday\"",
+            ]
+        );
+        let Invalid(errs) = parse_change(&json!({"routing_key": "k"}), "svc", now()).unwrap_err();
+        assert_eq!(errs, vec!["'payload' is missing"]);
+    }
 
     fn now() -> Timestamp {
         "2026-01-01T00:00:00Z".parse().unwrap()

@@ -2,6 +2,7 @@
 //! operations endpoints, wired to an [`Engine`] over any [`Store`].
 #![forbid(unsafe_code)]
 
+mod changes;
 pub mod config_file;
 pub mod error;
 pub mod schedules;
@@ -56,6 +57,8 @@ pub fn router<S: Store>(state: Arc<AppState<S>>) -> Router {
     Router::new()
         .route("/api/v1/events", post(post_events::<S>))
         .route("/v2/enqueue", post(pagerduty_enqueue::<S>))
+        .route("/v2/change/enqueue", post(changes::enqueue::<S>))
+        .route("/api/v1/changes", get(changes::list::<S>))
         .route("/api/v2/alerts", post(alertmanager_v2_post::<S>))
         .route("/hooks/alertmanager", post(alertmanager_webhook::<S>))
         .route("/api/v1/alerts", get(list_alerts::<S>))
@@ -260,7 +263,7 @@ async fn post_events<S: Store>(
 }
 
 /// PagerDuty's answer to an event it refuses.
-fn pagerduty_invalid(status: StatusCode, errors: Vec<String>) -> Response {
+pub(crate) fn pagerduty_invalid(status: StatusCode, errors: Vec<String>) -> Response {
     (
         status,
         axum::Json(json!({
@@ -272,44 +275,51 @@ fn pagerduty_invalid(status: StatusCode, errors: Vec<String>) -> Response {
         .into_response()
 }
 
+/// Reads a PagerDuty Events API body and the service its `routing_key`
+/// opens, or PagerDuty's answer refusing it.
+fn pagerduty_request<S: Store>(
+    state: &AppState<S>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(Value, String), Box<Response>> {
+    let body = body.map_err(|r| {
+        let e = ApiError::from(r);
+        Box::new(pagerduty_invalid(e.status, vec![e.error]))
+    })?;
+    let value: Value = serde_json::from_slice(&body).map_err(|e| {
+        Box::new(pagerduty_invalid(
+            StatusCode::BAD_REQUEST,
+            vec![format!("malformed JSON: {e}")],
+        ))
+    })?;
+    let config = state.engine.config();
+    let service = firebell_ingest::pagerduty::routing_key(&value)
+        .and_then(|k| config.integration_for_key(k))
+        .filter(|i| i.kind == IntegrationKind::Pagerduty)
+        .map(|i| i.service.clone())
+        .ok_or_else(|| {
+            Box::new(pagerduty_invalid(
+                StatusCode::BAD_REQUEST,
+                vec!["Invalid routing key: no PagerDuty integration has this routing_key".into()],
+            ))
+        })?;
+    Ok((value, service))
+}
+
 /// PagerDuty Events API v2, answered the way PagerDuty answers.
 async fn pagerduty_enqueue<S: Store>(
     State(state): State<Shared<S>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let body = match body {
-        Ok(b) => b,
-        Err(r) => {
-            let e = ApiError::from(r);
-            return pagerduty_invalid(e.status, vec![e.error]);
-        }
-    };
-    let value: Value = match serde_json::from_slice(&body) {
+    let (value, service) = match pagerduty_request(&state, body) {
         Ok(v) => v,
-        Err(e) => {
-            return pagerduty_invalid(
-                StatusCode::BAD_REQUEST,
-                vec![format!("malformed JSON: {e}")],
-            );
+        Err(r) => return *r,
+    };
+    let enqueue = match firebell_ingest::pagerduty::parse(&value, &service, state.engine.now()) {
+        Ok(e) => e,
+        Err(firebell_ingest::pagerduty::Invalid(errors)) => {
+            return pagerduty_invalid(StatusCode::BAD_REQUEST, errors);
         }
     };
-    let config = state.engine.config();
-    let integration = firebell_ingest::pagerduty::routing_key(&value)
-        .and_then(|k| config.integration_for_key(k))
-        .filter(|i| i.kind == IntegrationKind::Pagerduty);
-    let Some(integration) = integration else {
-        return pagerduty_invalid(
-            StatusCode::BAD_REQUEST,
-            vec!["Invalid routing key: no PagerDuty integration has this routing_key".into()],
-        );
-    };
-    let enqueue =
-        match firebell_ingest::pagerduty::parse(&value, &integration.service, state.engine.now()) {
-            Ok(e) => e,
-            Err(firebell_ingest::pagerduty::Invalid(errors)) => {
-                return pagerduty_invalid(StatusCode::BAD_REQUEST, errors);
-            }
-        };
     let dedup_key = enqueue.event.dedup_key.clone();
     match state.engine.accept(vec![enqueue.event]).await {
         Ok(_) => (

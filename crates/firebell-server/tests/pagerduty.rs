@@ -167,3 +167,109 @@ async fn refused_events_answer_like_pagerduty_and_store_nothing() {
         json!({"status": "success", "message": "Event processed", "dedup_key": "k1"})
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn change_events_from_pagerduty_clients_go_on_the_service_timeline_and_page_no_one() {
+    let Some(python) = python_with(&["pagerduty", "pdpyras"]) else {
+        return;
+    };
+    let (app, _dir, _sink) = spawn_app(PD).await;
+    let out = tokio::process::Command::new(python)
+        .arg(python_script("pagerduty_changes.py"))
+        .arg(&app.url)
+        .arg(ROUTING_KEY)
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "stdout:\n{stdout}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("refused 400"), "{stdout}");
+    app.settle().await;
+    let (status, body) = app.api_get("/api/v1/changes?service=db").await;
+    assert_eq!(status, 200, "{body}");
+    let changes = body["changes"].as_array().unwrap();
+    assert_eq!(changes.len(), 2, "the refused one stored nothing: {body}");
+    // Newest first.
+    assert_eq!(changes[0]["summary"], "Config push: raise pool size");
+    assert_eq!(changes[0]["source"], "ansible");
+    assert_eq!(changes[0]["details"]["pool"], 40);
+    assert_eq!(changes[1]["summary"], "Deploy web 1.2.3");
+    assert_eq!(changes[1]["occurred_at"], "2026-03-01T08:55:00Z");
+    assert_eq!(changes[1]["details"]["links"][0]["text"], "build 7");
+    assert_eq!(changes[1]["service"], "db");
+    assert!(app.all_alerts().await.is_empty(), "a change opens no alert");
+    assert!(app.pages().is_empty(), "a change pages no one");
+}
+
+async fn change_enqueue(app: &TestApp, body: &str) -> (u16, Value) {
+    let resp = app
+        .client
+        .post(format!("{}/v2/change/enqueue", app.url))
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn refused_change_events_answer_like_pagerduty_and_store_nothing() {
+    let (app, _dir, _sink) = spawn_app(PD).await;
+    for (body, expect) in [
+        ("{not json".to_string(), "malformed JSON"),
+        (
+            json!({"routing_key": "nope", "payload": {"summary": "x"}}).to_string(),
+            "routing key",
+        ),
+        (
+            json!({"routing_key": "test-integration-key", "payload": {"summary": "x"}}).to_string(),
+            "routing key",
+        ),
+        (
+            json!({"routing_key": ROUTING_KEY, "payload": {"summary": "x"}, "event_action": "trigger"})
+                .to_string(),
+            "'event_action' is not a recognized field",
+        ),
+        (
+            json!({"routing_key": ROUTING_KEY, "payload": {"source": "x"}}).to_string(),
+            "'payload.summary' is missing or blank",
+        ),
+        (
+            json!({"routing_key": ROUTING_KEY, "payload": {"summary": "x".repeat(1025)}})
+                .to_string(),
+            "payload.summary",
+        ),
+    ] {
+        let (status, answer) = change_enqueue(&app, &body).await;
+        assert_eq!(status, 400, "{body} → {answer}");
+        assert_eq!(answer["status"], "invalid event");
+        assert!(
+            answer["errors"][0].as_str().unwrap().contains(expect),
+            "{body} → {answer}"
+        );
+    }
+    let huge = json!({"routing_key": ROUTING_KEY, "payload": {"summary": "x", "custom_details": {"blob": "y".repeat(2 * 1024 * 1024)}}});
+    let (status, _) = change_enqueue(&app, &huge.to_string()).await;
+    assert_eq!(status, 413);
+    let (_, body) = app.api_get("/api/v1/changes").await;
+    assert_eq!(body["changes"], json!([]));
+    let (status, body) = app.api_get("/api/v1/changes?service=nope").await;
+    assert_eq!(status, 400, "{body}");
+
+    let (status, body) = change_enqueue(
+        &app,
+        &json!({"routing_key": ROUTING_KEY, "payload": {"summary": "deploy"}}).to_string(),
+    )
+    .await;
+    assert_eq!(status, 202);
+    assert_eq!(
+        body,
+        json!({"status": "success", "message": "Change event processed"})
+    );
+}

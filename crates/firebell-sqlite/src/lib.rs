@@ -19,6 +19,7 @@ mod writer;
 use crate::error::Result as R;
 use crate::rows::{alert_cols, escalation_cols, notification_cols, override_cols};
 use firebell_core::alert::{Alert, AlertId, TimelineEntry};
+use firebell_core::change::{Change, NewChange};
 use firebell_core::clock::{from_millis, to_millis};
 use firebell_core::escalation::{Escalation, Transition};
 use firebell_core::notification::{NewNotification, Notification, NotificationId};
@@ -482,6 +483,29 @@ impl Store for SqliteStore {
 
     async fn delete_override(&self, id: i64) -> Result<bool> {
         self.write(move |conn| ops::delete_override(conn, id)).await
+    }
+
+    async fn add_change(&self, change: NewChange) -> Result<Change> {
+        let prepared = ops::PreparedChange::encode(change)?;
+        self.write(move |conn| ops::add_change(conn, &prepared))
+            .await
+    }
+
+    async fn changes(
+        &self,
+        service: Option<String>,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<Change>> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT id, service, summary, source, occurred_at, received_at, details \
+                 FROM changes WHERE (?1 IS NULL OR service = ?1) AND (?2 IS NULL OR id < ?2) \
+                 ORDER BY id DESC LIMIT ?3",
+            )?;
+            rows::collect(&mut stmt, params![service, before, limit], rows::change)
+        })
+        .await
     }
 
     async fn ping(&self) -> Result<()> {

@@ -8,6 +8,7 @@
 use crate::error::{Error, Result};
 use crate::rows::{self, alert_cols, notification_cols};
 use firebell_core::alert::{AlertId, AlertStatus, TimelineEntry, TimelineKind};
+use firebell_core::change::{Change, NewChange};
 use firebell_core::clock::{from_millis, to_millis};
 use firebell_core::escalation::{Escalation, Transition};
 use firebell_core::event::{DedupKey, EventAction};
@@ -654,4 +655,47 @@ pub(crate) fn delete_override(conn: &Connection, id: i64) -> Result<bool> {
         .prepare_cached("DELETE FROM schedule_overrides WHERE id = ?1")?
         .execute(params![id])?;
     Ok(n > 0)
+}
+
+// ---------------------------------------------------------------------------
+// change events
+
+/// A change, encoded as it will be stored.
+pub(crate) struct PreparedChange {
+    change: NewChange,
+    details: String,
+}
+
+impl PreparedChange {
+    pub(crate) fn encode(change: NewChange) -> Result<Self> {
+        Ok(PreparedChange {
+            details: encode_json(&change.details)?,
+            change,
+        })
+    }
+}
+
+pub(crate) fn add_change(conn: &Connection, p: &PreparedChange) -> Result<Change> {
+    let c = &p.change;
+    let id: i64 = conn
+        .prepare_cached(
+            "INSERT INTO changes (service, summary, source, occurred_at, received_at, details) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
+        )?
+        .query_row(
+            params![
+                c.service,
+                c.summary,
+                c.source,
+                to_millis(c.occurred_at),
+                to_millis(c.received_at),
+                p.details
+            ],
+            |r| r.get(0),
+        )?;
+    // As read back: instants to the millisecond.
+    let mut change = c.clone();
+    change.occurred_at = from_millis(to_millis(c.occurred_at));
+    change.received_at = from_millis(to_millis(c.received_at));
+    Ok(Change { id, change })
 }

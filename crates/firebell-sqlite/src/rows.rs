@@ -3,6 +3,7 @@
 
 use crate::error::{Result, corrupt};
 use firebell_core::alert::{Alert, AlertStatus, TimelineEntry, TimelineKind};
+use firebell_core::change::{Change, NewChange};
 use firebell_core::clock::from_millis;
 use firebell_core::escalation::{Escalation, Phase, TargetState};
 use firebell_core::event::{DedupKey, Severity};
@@ -183,4 +184,20 @@ pub(crate) fn collect<T>(
         out.push(convert(row)?);
     }
     Ok(out)
+}
+
+/// A row selected as `id, service, summary, source, occurred_at, received_at, details`.
+pub(crate) fn change(row: &Row) -> Result<Change> {
+    let details: String = row.get(6)?;
+    Ok(Change {
+        id: row.get(0)?,
+        change: NewChange {
+            service: row.get(1)?,
+            summary: row.get(2)?,
+            source: row.get(3)?,
+            occurred_at: from_millis(row.get(4)?),
+            received_at: from_millis(row.get(5)?),
+            details: json("change details", &details)?,
+        },
+    })
 }

@@ -10,6 +10,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_init.sql"),
     include_str!("../migrations/0002_overrides.sql"),
     include_str!("../migrations/0003_notices.sql"),
+    include_str!("../migrations/0004_changes.sql"),
 ];
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);

@@ -227,7 +227,7 @@ async fn a_version_1_database_migrates_on_open() {
         .unwrap()
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 3);
+    assert_eq!(version, 4);
     let alerts = store.list_alerts(all()).await.unwrap();
     // Pages sent before the upgrade are still there, and ids carry on.
     let pages = store.notifications(alerts[0].id).await.unwrap();

@@ -16,6 +16,7 @@
 pub mod contract;
 
 use firebell_core::alert::{Alert, AlertId, AlertStatus, TimelineEntry};
+use firebell_core::change::{Change, NewChange};
 use firebell_core::escalation::{Escalation, Transition};
 use firebell_core::event::{DedupKey, Event};
 use firebell_core::notification::{NewNotification, Notification, NotificationId};
@@ -247,6 +248,19 @@ pub trait Store: Clone + Send + Sync + 'static {
 
     /// Deletes an override; returns whether it existed. Durable when Ok.
     fn delete_override(&self, id: i64) -> impl Future<Output = Result<bool>> + Send;
+
+    /// Records a change event on its service's change timeline. Durable when
+    /// Ok; returns it with its id (larger than every id before).
+    fn add_change(&self, change: NewChange) -> impl Future<Output = Result<Change>> + Send;
+
+    /// Changes, newest first: of one service or all, with an id below
+    /// `before` if set, at most `limit`.
+    fn changes(
+        &self,
+        service: Option<String>,
+        before: Option<i64>,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<Change>>> + Send;
 
     /// Cheap round trip, for readiness.
     fn ping(&self) -> impl Future<Output = Result<()>> + Send;
