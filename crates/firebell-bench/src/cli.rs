@@ -43,6 +43,13 @@ Scenarios:
 
   all         The three above in sequence, each on a fresh server.
 
+  alertmanager
+              throughput, but through Alertmanager's API: the workers post
+              batches of --batch distinct alerts (a unique label each, so a
+              distinct fingerprint) to POST /api/v2/alerts with an
+              alertmanager integration key, as Prometheus does. Reports the
+              same figures (only 200 answers count). Not part of `all`.
+
 Results are printed as Markdown tables (ready for docs/benchmarks.md); with
 --json one JSON object per scenario is printed as well, one per line. Progress
 goes to stderr.
@@ -115,6 +122,8 @@ pub enum ScenarioArg {
     All,
     /// On-call arithmetic in process (no server): 1,000 schedules, a year of shifts.
     Schedules,
+    /// Throughput through Alertmanager's `POST /api/v2/alerts`.
+    Alertmanager,
 }
 
 /// One scenario that runs on its own fresh server.
@@ -123,6 +132,7 @@ pub enum Scenario {
     Throughput,
     Latency,
     Memory,
+    Alertmanager,
 }
 
 impl Scenario {
@@ -131,6 +141,7 @@ impl Scenario {
             Scenario::Throughput => "throughput",
             Scenario::Latency => "latency",
             Scenario::Memory => "memory",
+            Scenario::Alertmanager => "alertmanager",
         }
     }
 }
@@ -144,6 +155,7 @@ impl ScenarioArg {
             ScenarioArg::Memory => vec![Scenario::Memory],
             ScenarioArg::All => vec![Scenario::Throughput, Scenario::Latency, Scenario::Memory],
             ScenarioArg::Schedules => vec![],
+            ScenarioArg::Alertmanager => vec![Scenario::Alertmanager],
         }
     }
 }
@@ -166,5 +178,7 @@ mod tests {
         assert_eq!(a.port, None);
         assert!(!a.keep && !a.json);
         assert_eq!(ScenarioArg::All.expand().len(), 3);
+        let a = Args::parse_from(["firebell-bench", "--scenario", "alertmanager"]);
+        assert_eq!(a.scenario.expand(), [Scenario::Alertmanager]);
     }
 }

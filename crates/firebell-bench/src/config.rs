@@ -8,6 +8,8 @@ use std::path::Path;
 pub const ADMIN_TOKEN: &str = "bench-admin-token";
 /// Key of the one generic integration events are posted with.
 pub const INTEGRATION_KEY: &str = "bench-integration-key";
+/// Key of the service's alertmanager integration (`POST /api/v2/alerts`).
+pub const ALERTMANAGER_KEY: &str = "bench-alertmanager-key";
 /// Path the webhook sink listens on.
 pub const SINK_PATH: &str = "/hook";
 
@@ -24,7 +26,7 @@ pub struct ConfigParams<'a> {
 
 /// Renders the TOML configuration: one user paged by webhook, one policy with
 /// a single step (so each new alert pages exactly once within a run), one
-/// service with a generic integration.
+/// service with a generic and an alertmanager integration.
 pub fn render(p: &ConfigParams<'_>) -> String {
     let listen = p.listen.to_string();
     let public_url = format!("http://{}", p.listen);
@@ -55,7 +57,10 @@ steps = [ {{ targets = ["user:bench"], wait = "30m" }} ]
 [[services]]
 id = "bench"
 policy = "p"
-integrations = [ {{ kind = "generic", key = {key} }} ]
+integrations = [
+  {{ kind = "generic", key = {key} }},
+  {{ kind = "alertmanager", key = {am_key} }},
+]
 "#,
         listen = toml_string(&listen),
         public_url = toml_string(&public_url),
@@ -63,6 +68,7 @@ integrations = [ {{ kind = "generic", key = {key} }} ]
         admin_token = toml_string(ADMIN_TOKEN),
         sink_url = toml_string(p.sink_url),
         key = toml_string(INTEGRATION_KEY),
+        am_key = toml_string(ALERTMANAGER_KEY),
     );
     s
 }
@@ -138,6 +144,9 @@ mod tests {
         let integ = &service["integrations"].as_array().unwrap()[0];
         assert_eq!(integ["kind"].as_str(), Some("generic"));
         assert_eq!(integ["key"].as_str(), Some(INTEGRATION_KEY));
+        let am = &service["integrations"].as_array().unwrap()[1];
+        assert_eq!(am["kind"].as_str(), Some("alertmanager"));
+        assert_eq!(am["key"].as_str(), Some(ALERTMANAGER_KEY));
     }
 
     #[test]

@@ -23,6 +23,52 @@ impl Target {
     pub fn events_url(&self) -> String {
         format!("{}/api/v1/events", self.base_url)
     }
+
+    pub fn alertmanager_url(&self) -> String {
+        format!("{}/api/v2/alerts", self.base_url)
+    }
+}
+
+/// Which ingest endpoint a scenario drives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Api {
+    /// `POST /api/v1/events` (Firebell's JSON), 202 when durable.
+    Generic,
+    /// `POST /api/v2/alerts` (Alertmanager's API, what Prometheus sends),
+    /// 200 when durable.
+    Alertmanager,
+}
+
+impl Api {
+    pub fn endpoint(self) -> &'static str {
+        match self {
+            Api::Generic => "POST /api/v1/events",
+            Api::Alertmanager => "POST /api/v2/alerts",
+        }
+    }
+
+    fn url(self, target: &Target) -> String {
+        match self {
+            Api::Generic => target.events_url(),
+            Api::Alertmanager => target.alertmanager_url(),
+        }
+    }
+
+    fn ok_status(self) -> u16 {
+        match self {
+            Api::Generic => 202,
+            Api::Alertmanager => 200,
+        }
+    }
+
+    /// A request body of one new alert per key.
+    pub fn batch_body(self, scenario: &'static str, keys: &[String]) -> Result<Vec<u8>> {
+        match self {
+            Api::Generic => batch_body(scenario, keys),
+            Api::Alertmanager => alertmanager_body(scenario, keys),
+        }
+    }
 }
 
 /// One event as `POST /api/v1/events` takes it.
@@ -60,6 +106,33 @@ pub fn batch_body(scenario: &'static str, keys: &[String]) -> Result<Vec<u8>> {
     Ok(serde_json::to_vec(&events)?)
 }
 
+/// An array of firing Alertmanager alerts, one per key: the key is a label,
+/// so each has its own fingerprint (and becomes its own Firebell alert).
+/// Shaped like Prometheus's: labels, annotations, startsAt, endsAt,
+/// generatorURL.
+pub fn alertmanager_body(scenario: &'static str, keys: &[String]) -> Result<Vec<u8>> {
+    let alerts: Vec<serde_json::Value> = keys
+        .iter()
+        .map(|k| {
+            serde_json::json!({
+                "labels": {
+                    "alertname": "FirebellBench",
+                    "scenario": scenario,
+                    "key": k,
+                    "severity": "critical",
+                    "instance": "bench:9100",
+                    "job": "bench",
+                },
+                "annotations": { "summary": format!("firebell-bench {scenario} {k}") },
+                "startsAt": "2026-01-01T00:00:00Z",
+                "endsAt": "2999-01-01T00:00:00Z",
+                "generatorURL": "http://bench:9090/graph",
+            })
+        })
+        .collect();
+    Ok(serde_json::to_vec(&alerts)?)
+}
+
 /// A single trigger event (a JSON object, not an array).
 pub fn single_body(scenario: &'static str, key: &str) -> Result<Vec<u8>> {
     Ok(serde_json::to_vec(&BenchEvent::trigger(scenario, key))?)
@@ -80,7 +153,7 @@ pub fn client() -> Result<reqwest::Client> {
 /// What became of one request.
 #[derive(Debug)]
 pub enum Outcome {
-    /// 202: the events are durable.
+    /// 202 (200 from the Alertmanager API): the events are durable.
     Accepted(Duration),
     /// Any other status.
     Rejected(u16),
@@ -90,9 +163,14 @@ pub enum Outcome {
 
 /// Posts one body and reads the whole answer (so the connection is reused).
 pub async fn post_events(client: &reqwest::Client, target: &Target, body: Vec<u8>) -> Outcome {
+    post(client, target, Api::Generic, body).await
+}
+
+/// Posts one body to `api`'s endpoint; its success status counts as accepted.
+pub async fn post(client: &reqwest::Client, target: &Target, api: Api, body: Vec<u8>) -> Outcome {
     let start = Instant::now();
     let sent = client
-        .post(target.events_url())
+        .post(api.url(target))
         .bearer_auth(&target.integration_key)
         .header(reqwest::header::CONTENT_TYPE, "application/json")
         .body(body)
@@ -107,7 +185,7 @@ pub async fn post_events(client: &reqwest::Client, target: &Target, body: Vec<u8
         return Outcome::Failed(error_kind(&e));
     }
     let took = start.elapsed();
-    if status == 202 {
+    if status == api.ok_status() {
         Outcome::Accepted(took)
     } else {
         Outcome::Rejected(status)
@@ -245,6 +323,15 @@ mod tests {
         assert_eq!(arr[0]["source"], "bench");
         assert!(arr[0]["labels"].is_object() && arr[0]["details"].is_object());
         assert!(!arr[0]["summary"].as_str().unwrap().is_empty());
+
+        let am: serde_json::Value =
+            serde_json::from_slice(&Api::Alertmanager.batch_body("am", &keys).unwrap()).unwrap();
+        let am = am.as_array().unwrap();
+        assert_eq!(am.len(), 2);
+        assert_eq!(am[0]["labels"]["key"], "k-1");
+        assert_eq!(am[1]["labels"]["key"], "k-2");
+        assert_eq!(am[0]["labels"]["alertname"], "FirebellBench");
+        assert!(am[0]["annotations"]["summary"].is_string());
 
         let one: serde_json::Value =
             serde_json::from_slice(&single_body("lat", "x").unwrap()).unwrap();

@@ -141,7 +141,7 @@ async fn shutdown_signal() -> &'static str {
 fn hard_limit(scenario: Scenario, args: &Args) -> Duration {
     let d = Duration::from_secs(args.duration);
     match scenario {
-        Scenario::Throughput => d + Duration::from_secs(120),
+        Scenario::Throughput | Scenario::Alertmanager => d + Duration::from_secs(120),
         Scenario::Latency => d + Duration::from_secs(120),
         Scenario::Memory => Duration::from_secs(25 * 60),
     }
@@ -179,6 +179,29 @@ async fn run_scenario(scenario: Scenario, args: &Args, binary: &Path) -> Result<
                     Outcome::Throughput(
                         scenarios::throughput(
                             &target,
+                            &sink,
+                            &scenarios::ThroughputParams {
+                                workers: args.workers,
+                                batch: args.batch,
+                                duration,
+                            },
+                        )
+                        .await?,
+                    )
+                }
+                Scenario::Alertmanager => {
+                    eprintln!(
+                        "alertmanager: {} workers x {} alerts/request to POST /api/v2/alerts for {} s",
+                        args.workers, args.batch, args.duration
+                    );
+                    let am_target = load::Target {
+                        integration_key: config::ALERTMANAGER_KEY.into(),
+                        ..target.clone()
+                    };
+                    Outcome::Throughput(
+                        scenarios::throughput_via(
+                            load::Api::Alertmanager,
+                            &am_target,
                             &sink,
                             &scenarios::ThroughputParams {
                                 workers: args.workers,

@@ -1,6 +1,7 @@
 //! The machine description and the results tables (Markdown, so they can be
 //! pasted into docs/benchmarks.md).
 
+use crate::load::Api;
 use crate::scenarios::{LatencyResult, MemoryResult, ThroughputResult};
 use crate::server::Memory;
 use crate::stats::LatencySummary;
@@ -123,12 +124,25 @@ fn memory(m: Option<&Memory>) -> String {
 }
 
 pub fn throughput_table(r: &ThroughputResult, ready_ms: f64) -> Table {
-    let mut t = Table::new(format!(
-        "throughput: {} workers x {} events/request, {:.0} s",
-        r.workers, r.batch, r.duration_s
-    ));
+    let (title, ok) = match r.api {
+        Api::Generic => (
+            format!(
+                "throughput: {} workers x {} events/request, {:.0} s",
+                r.workers, r.batch, r.duration_s
+            ),
+            "requests/s (202)",
+        ),
+        Api::Alertmanager => (
+            format!(
+                "alertmanager: {} workers x {} alerts/request to {}, {:.0} s",
+                r.workers, r.batch, r.endpoint, r.duration_s
+            ),
+            "requests/s (200)",
+        ),
+    };
+    let mut t = Table::new(title);
     t.row("events accepted/s", format!("{:.0}", r.events_per_sec))
-        .row("requests/s (202)", format!("{:.1}", r.requests_per_sec))
+        .row(ok, format!("{:.1}", r.requests_per_sec))
         .row(
             "events accepted (requests)",
             format!(

@@ -1,7 +1,7 @@
 //! The three scenarios. Each takes a [`Target`] (where to post) and a
 //! running [`Sink`], so they can run against the real server or a stand-in.
 
-use crate::load::{self, LoadStats, Outcome, REQUEST_TIMEOUT, Target};
+use crate::load::{self, Api, LoadStats, Outcome, REQUEST_TIMEOUT, Target};
 use crate::server::{Memory, read_memory};
 use crate::sink::{Sink, SinkCounts};
 use crate::stats::{self, LatencySummary};
@@ -49,14 +49,17 @@ pub struct ThroughputParams {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ThroughputResult {
+    /// Which ingest endpoint was driven.
+    pub api: Api,
+    pub endpoint: &'static str,
     pub workers: u32,
     pub batch: u32,
     pub duration_s: f64,
     /// From the first request to the last answer.
     pub elapsed_s: f64,
-    /// 202 answers.
+    /// 202 answers (200 from the Alertmanager API).
     pub requests_ok: u64,
-    /// Events in 202 answers.
+    /// Events in those answers.
     pub events_accepted: u64,
     pub events_per_sec: f64,
     pub requests_per_sec: f64,
@@ -77,6 +80,7 @@ pub struct ThroughputResult {
 async fn throughput_worker(
     id: u32,
     target: Arc<Target>,
+    api: Api,
     batch: u32,
     deadline: Instant,
 ) -> Result<LoadStats> {
@@ -93,8 +97,8 @@ async fn throughput_worker(
                 format!("tp-{id}-{seq}")
             })
             .collect();
-        let body = load::batch_body("throughput", &keys)?;
-        let outcome = load::post_events(&client, &target, body).await;
+        let body = api.batch_body("throughput", &keys)?;
+        let outcome = load::post(&client, &target, api, body).await;
         let failed = matches!(outcome, Outcome::Failed(_));
         stats.add(outcome, u64::from(batch));
         if failed {
@@ -109,6 +113,17 @@ pub async fn throughput(
     sink: &Sink,
     p: &ThroughputParams,
 ) -> Result<ThroughputResult> {
+    throughput_via(Api::Generic, target, sink, p).await
+}
+
+/// The throughput scenario through `api`'s endpoint; `target` carries a key
+/// of that API's integration.
+pub async fn throughput_via(
+    api: Api,
+    target: &Target,
+    sink: &Sink,
+    p: &ThroughputParams,
+) -> Result<ThroughputResult> {
     let target = Arc::new(target.clone());
     let start = Instant::now();
     let deadline = start + p.duration;
@@ -117,6 +132,7 @@ pub async fn throughput(
         set.spawn(throughput_worker(
             id,
             Arc::clone(&target),
+            api,
             p.batch,
             deadline,
         ));
@@ -137,6 +153,8 @@ pub async fn throughput(
         .await;
     let sink_counts = sink.counts();
     Ok(ThroughputResult {
+        api,
+        endpoint: api.endpoint(),
         workers: p.workers,
         batch: p.batch,
         duration_s: p.duration.as_secs_f64(),
@@ -451,6 +469,35 @@ mod tests {
         )
     }
 
+    /// `POST /api/v2/alerts` of the stand-in: 200, a page per new `key` label.
+    async fn am_ingest(
+        State(f): State<Fake>,
+        headers: HeaderMap,
+        Json(body): Json<Value>,
+    ) -> StatusCode {
+        let auth = headers.get("authorization").and_then(|v| v.to_str().ok());
+        if auth != Some("Bearer test-key") {
+            return StatusCode::UNAUTHORIZED;
+        }
+        for a in body.as_array().unwrap() {
+            let key = a["labels"]["key"].as_str().unwrap().to_string();
+            if f.seen.lock().unwrap().insert(key.clone()) {
+                let page = json!({
+                    "version": "1", "kind": "alert.notify",
+                    "alert": {"id": key, "service": "bench", "dedup_key": key, "summary": "s",
+                              "severity": "critical", "status": "triggered", "labels": {}, "details": {},
+                              "count": 1, "created_at": "2026-01-01T00:00:00Z"},
+                    "recipient": "bench", "step": 0, "loop": 0, "notification_id": key
+                });
+                let (client, url) = (f.client.clone(), f.sink_url.clone());
+                tokio::spawn(async move {
+                    let _ = client.post(url).json(&page).send().await;
+                });
+            }
+        }
+        StatusCode::OK
+    }
+
     async fn fake_server(sink: &Sink) -> Target {
         let fake = Fake {
             sink_url: sink.url(),
@@ -459,6 +506,7 @@ mod tests {
         };
         let app = axum::Router::new()
             .route("/api/v1/events", post(ingest))
+            .route("/api/v2/alerts", post(am_ingest))
             .route("/-/ready", get(|| async { "ready" }))
             .with_state(fake);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -512,6 +560,30 @@ mod tests {
         .unwrap();
         assert_eq!(r.events_accepted, 0);
         assert!(r.errors.rejected_by_status["401"] > 0, "{r:?}");
+        sink.stop().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn alertmanager_throughput_counts_200s_and_pages() {
+        let sink = Sink::start().await.unwrap();
+        let target = fake_server(&sink).await;
+        let r = throughput_via(
+            Api::Alertmanager,
+            &target,
+            &sink,
+            &ThroughputParams {
+                workers: 2,
+                batch: 10,
+                duration: Duration::from_millis(500),
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.endpoint, "POST /api/v2/alerts");
+        assert!(r.events_accepted >= 20, "{r:?}");
+        assert_eq!(r.events_accepted, r.requests_ok * 10);
+        assert_eq!(r.errors.total(), 0, "{r:?}");
+        assert_eq!(r.pages_after_drain, r.events_accepted, "{r:?}");
         sink.stop().await;
     }
 

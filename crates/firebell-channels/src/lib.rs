@@ -4,11 +4,22 @@
 //! engine's outbox dispatcher.
 #![forbid(unsafe_code)]
 
+pub mod http_sms;
+pub mod program;
+pub mod smtp;
+pub mod webhook;
+
 use firebell_core::alert::Alert;
+use firebell_core::channels::{ChannelKind, WebhookPreset, WebhookSettings};
+use firebell_core::config::Config;
 use firebell_core::notification::{Delivery, Notification};
 use firebell_core::render;
+use firebell_core::templates::Templates;
+use program::ProgramChannel;
+use smtp::SmtpChannel;
+use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
+use webhook::WebhookChannel;
 
 /// Where console pages go: stdout by default, a capture in tests.
 pub type ConsoleSink = Arc<dyn Fn(&str) + Send + Sync>;
@@ -18,72 +29,141 @@ pub fn stdout_sink() -> ConsoleSink {
     Arc::new(|line: &str| println!("{line}"))
 }
 
-/// All channels, by kind.
-#[derive(Clone)]
-pub struct Channels {
-    console: ConsoleSink,
-    webhook: WebhookChannel,
+/// A configured channel, ready to deliver.
+enum Backend {
+    Webhook {
+        settings: WebhookSettings,
+        dry_run: bool,
+    },
+    Program(ProgramChannel),
+    HttpSms(http_sms::HttpSmsChannel),
+    Smtp {
+        /// `Err` holds why the channel could not be set up; each page then
+        /// fails with it.
+        channel: Result<SmtpChannel, String>,
+        dry_run: bool,
+    },
 }
 
+/// Every channel of one configuration, by name: the built-ins `console`
+/// and `webhook`, and each `[[channels]]` table. Built again on reload.
+#[derive(Clone)]
+pub struct Channels {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    console: ConsoleSink,
+    http: WebhookChannel,
+    config: Arc<Config>,
+    templates: Templates,
+    named: BTreeMap<String, Backend>,
+}
+
+/// The built-in `webhook` channel: Firebell JSON, unsigned.
+const BUILTIN_WEBHOOK: WebhookSettings = WebhookSettings {
+    url: None,
+    preset: WebhookPreset::Firebell,
+    secret: None,
+};
+
 impl Channels {
-    pub fn new(console: ConsoleSink, webhook_timeout: Duration) -> Self {
+    pub fn new(config: &Config, console: ConsoleSink) -> Self {
+        let timeout = config.delivery.webhook_timeout.unsigned_abs();
+        let named = config
+            .channels
+            .values()
+            .map(|c| {
+                let backend = match &c.kind {
+                    ChannelKind::Webhook(settings) => Backend::Webhook {
+                        settings: settings.clone(),
+                        dry_run: c.dry_run,
+                    },
+                    ChannelKind::Program(settings) => Backend::Program(ProgramChannel {
+                        name: c.name.clone(),
+                        settings: settings.clone(),
+                        dry_run: c.dry_run,
+                    }),
+                    ChannelKind::HttpSms(settings) => Backend::HttpSms(
+                        http_sms::HttpSmsChannel::new(&c.name, settings, c.dry_run, timeout),
+                    ),
+                    ChannelKind::Smtp(settings) => Backend::Smtp {
+                        channel: SmtpChannel::new(settings, timeout),
+                        dry_run: c.dry_run,
+                    },
+                };
+                (c.name.clone(), backend)
+            })
+            .collect();
         Self {
-            console,
-            webhook: WebhookChannel::new(webhook_timeout),
+            inner: Arc::new(Inner {
+                console,
+                http: WebhookChannel::new(timeout),
+                config: Arc::new(config.clone()),
+                templates: Templates::new(config),
+                named,
+            }),
         }
     }
 
-    /// One delivery attempt of `n` about `alert`.
+    /// The longest one attempt can take on any channel: the engine's claim
+    /// on a page (its lease) must outlast it, or a page could be sent twice.
+    pub fn longest_attempt(&self) -> std::time::Duration {
+        let i = &*self.inner;
+        let webhook = i.config.delivery.webhook_timeout.unsigned_abs();
+        i.named
+            .values()
+            .map(|b| match b {
+                Backend::Program(p) => p.longest_run(),
+                // A whole SMTP attempt is bounded at four network steps.
+                Backend::Smtp { .. } => webhook.saturating_mul(4),
+                _ => webhook,
+            })
+            .fold(webhook, std::time::Duration::max)
+    }
+
+    /// One delivery attempt of `n` about `alert`, through the channel
+    /// `n.channel` names.
     pub async fn deliver(&self, alert: &Alert, n: &Notification) -> Delivery {
+        let i = &*self.inner;
         match n.channel.as_str() {
             "console" => {
-                (self.console)(&render::console_line(alert, n));
+                (i.console)(&render::console_line(alert, n));
                 Delivery::Delivered {
                     detail: "printed".into(),
                 }
             }
-            "webhook" => self.webhook.deliver(alert, n).await,
-            other => Delivery::Permanent {
-                error: format!("no channel of kind {other:?} in this version"),
-            },
-        }
-    }
-}
-
-/// Posts Firebell's JSON to a URL.
-#[derive(Clone)]
-pub struct WebhookChannel {
-    client: reqwest::Client,
-}
-
-impl WebhookChannel {
-    pub fn new(timeout: Duration) -> Self {
-        let client = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout.min(Duration::from_secs(5)))
-            .user_agent(concat!("firebell/", env!("CARGO_PKG_VERSION")))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            // Building a client only fails when the TLS backend cannot start,
-            // which is a broken build, not a runtime condition.
-            .unwrap_or_else(|_| reqwest::Client::new());
-        Self { client }
-    }
-
-    pub async fn deliver(&self, alert: &Alert, n: &Notification) -> Delivery {
-        let body = render::webhook_body(alert, n);
-        let result = self
-            .client
-            .post(&n.address)
-            .header("Idempotency-Key", format!("firebell-{}", n.id))
-            .json(&body)
-            .send()
-            .await;
-        match result {
-            Ok(resp) => classify(resp.status().as_u16()),
-            // reqwest errors name the URL, which may hold a secret: drop it.
-            Err(e) => Delivery::Retryable {
-                error: describe(&e.without_url()),
+            "webhook" => {
+                i.http
+                    .deliver(&BUILTIN_WEBHOOK, false, &i.config, &i.templates, alert, n)
+                    .await
+            }
+            name => match i.named.get(name) {
+                Some(Backend::Webhook { settings, dry_run }) => {
+                    i.http
+                        .deliver(settings, *dry_run, &i.config, &i.templates, alert, n)
+                        .await
+                }
+                Some(Backend::Program(p)) => p.deliver(&i.config, &i.templates, alert, n).await,
+                Some(Backend::HttpSms(g)) => g.deliver(&i.config, alert, n).await,
+                Some(Backend::Smtp { channel, dry_run }) => match channel {
+                    Err(error) => Delivery::Permanent {
+                        error: error.clone(),
+                    },
+                    Ok(_) if *dry_run => match smtp::render(&i.config, &i.templates, alert, n) {
+                        Ok(c) => Delivery::Delivered {
+                            detail: format!(
+                                "dry run: would email {} with subject {:?}",
+                                n.address, c.subject
+                            ),
+                        },
+                        Err(error) => Delivery::Permanent { error },
+                    },
+                    Ok(smtp) => smtp.deliver(&i.config, &i.templates, alert, n).await,
+                },
+                None => Delivery::Permanent {
+                    error: format!("no channel named {name:?} in the configuration"),
+                },
             },
         }
     }
@@ -116,8 +196,11 @@ pub fn classify(status: u16) -> Delivery {
 
 /// The address as it may be shown: a URL keeps only scheme, host and port,
 /// since its path or query may carry a secret (as chat webhooks' do).
+/// Any channel's address that is a URL is treated so (named webhook channels
+/// included); others (email addresses, program arguments) show as they are.
 pub fn redact_address(channel: &str, address: &str) -> String {
-    if channel != "webhook" {
+    let is_url = address.starts_with("http://") || address.starts_with("https://");
+    if channel != "webhook" && !is_url {
         return address.to_string();
     }
     match reqwest::Url::parse(address) {
@@ -159,5 +242,13 @@ mod tests {
             "http://127.0.0.1:9999"
         );
         assert_eq!(redact_address("console", "stdout"), "stdout");
+        assert_eq!(
+            redact_address("ops-slack", "https://hooks.slack.com/services/T0/B0/SECRET"),
+            "https://hooks.slack.com/…"
+        );
+        assert_eq!(
+            redact_address("mail", "alice@example.com"),
+            "alice@example.com"
+        );
     }
 }

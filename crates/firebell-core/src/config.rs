@@ -35,6 +35,10 @@ struct RawConfig {
     policies: Vec<RawPolicy>,
     #[serde(default)]
     services: Vec<RawService>,
+    #[serde(default)]
+    probes: Vec<crate::probe::ProbeSpec>,
+    #[serde(default)]
+    channels: Vec<crate::channels::RawChannel>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -45,7 +49,11 @@ struct RawServer {
     data_dir: Option<PathBuf>,
     admin_token: Option<String>,
     feed_secret: Option<String>,
+    link_secret: Option<String>,
+    link_ttl: Option<String>,
     max_body_bytes: Option<usize>,
+    /// Region (ISO 3166 code) of phone numbers written without a country code.
+    default_region: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -63,6 +71,8 @@ struct RawUser {
     id: String,
     name: Option<String>,
     timezone: Option<String>,
+    /// Region of this user's national phone numbers (else the server's).
+    region: Option<String>,
     #[serde(default)]
     contacts: Vec<RawContact>,
 }
@@ -72,6 +82,14 @@ struct RawUser {
 struct RawContact {
     kind: String,
     url: Option<String>,
+    /// The `[[channels]]` entry that delivers to this contact.
+    channel: Option<String>,
+    /// An email contact's address.
+    address: Option<String>,
+    /// A program contact's arguments, after the channel's.
+    args: Option<crate::channels::Args>,
+    /// An sms contact's phone number.
+    number: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -99,6 +117,9 @@ struct RawService {
     policy: Option<String>,
     #[serde(default)]
     integrations: Vec<RawIntegration>,
+    /// Message template overrides, by name (see `templates`).
+    #[serde(default)]
+    templates: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -107,6 +128,17 @@ struct RawIntegration {
     kind: String,
     key: String,
     name: Option<String>,
+    /// Heartbeat integrations: the longest expected gap between pings.
+    interval: Option<String>,
+    /// Heartbeat integrations: extra time allowed after the interval.
+    grace: Option<String>,
+    /// SNS integrations: the topic ARNs accepted.
+    topics: Option<Vec<String>>,
+    /// SNS integrations: what a CloudWatch `INSUFFICIENT_DATA` state does.
+    insufficient_data: Option<String>,
+    /// SNS integrations, tests only: a loopback origin that certificates and
+    /// confirmations are fetched from instead of AWS.
+    test_endpoint_url: Option<String>,
 }
 
 // ---------------------------------------------------------------------------
@@ -130,6 +162,10 @@ pub struct Config {
     pub handoff_notices: BTreeMap<String, SignedDuration>,
     pub policies: BTreeMap<String, Policy>,
     pub services: BTreeMap<String, Service>,
+    /// `[[probes]]`: HTTP and TCP checks the server runs itself.
+    pub probes: Vec<crate::probe::Probe>,
+    /// `[[channels]]`, by name (the built-ins `console` and `webhook` are not here).
+    pub channels: BTreeMap<String, crate::channels::ChannelConfig>,
     /// SHA-256 of each integration key → the integration it opens.
     integrations_by_key: HashMap<[u8; 32], IntegrationRef>,
 }
@@ -142,7 +178,14 @@ pub struct ServerConfig {
     pub admin_token: Option<SecretString>,
     /// Signs calendar feed URLs; without it they derive from the admin token.
     pub feed_secret: Option<SecretString>,
+    /// Signs the one-click acknowledge/resolve links in pages; without it
+    /// they derive from the admin token (see [`crate::links`]).
+    pub link_secret: Option<SecretString>,
+    /// How long such a link works after its page was queued.
+    pub link_ttl: SignedDuration,
     pub max_body_bytes: usize,
+    /// Region (e.g. `GB`) for phone numbers without a country code.
+    pub default_region: Option<String>,
 }
 
 /// How notifications are retried.
@@ -175,27 +218,57 @@ pub struct User {
     pub contacts: Vec<Contact>,
 }
 
-/// One way to reach a user.
+/// One way to reach a user, and the channel that delivers to it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Contact {
     Console,
-    Webhook { url: String },
+    /// `channel` is `"webhook"` (the built-in: Firebell JSON, unsigned) or the
+    /// name of a `[[channels]]` webhook; `url` is the contact's own or, when
+    /// it gives none, the channel's.
+    Webhook {
+        url: String,
+        channel: String,
+    },
+    /// Delivered by an smtp channel.
+    Email {
+        address: String,
+        channel: String,
+    },
+    /// Delivered by a program channel; `args` come after the channel's.
+    Program {
+        channel: String,
+        args: Vec<(String, String)>,
+    },
+    /// A phone number (E.164, e.g. `+447700900123`) texted by an SMS
+    /// channel (`http_sms`).
+    Sms {
+        number: String,
+        channel: String,
+    },
 }
 
 impl Contact {
-    /// The channel that delivers to this contact.
-    pub fn channel(&self) -> &'static str {
+    /// The name of the channel that delivers to this contact.
+    pub fn channel(&self) -> &str {
         match self {
             Contact::Console => "console",
-            Contact::Webhook { .. } => "webhook",
+            Contact::Webhook { channel, .. }
+            | Contact::Email { channel, .. }
+            | Contact::Program { channel, .. }
+            | Contact::Sms { channel, .. } => channel,
         }
     }
 
-    /// Where a page goes, as stored on the notification.
+    /// Where a page goes, as stored on the notification: `stdout`, the URL,
+    /// the email address, or a program contact's own arguments as a JSON
+    /// array of `--name=value` strings.
     pub fn address(&self) -> String {
         match self {
             Contact::Console => "stdout".to_string(),
-            Contact::Webhook { url } => url.clone(),
+            Contact::Webhook { url, .. } => url.clone(),
+            Contact::Email { address, .. } => address.clone(),
+            Contact::Program { args, .. } => crate::channels::encode_args(args),
+            Contact::Sms { number, .. } => number.clone(),
         }
     }
 }
@@ -220,6 +293,9 @@ pub struct Service {
     pub name: String,
     pub policy: String,
     pub integrations: Vec<Integration>,
+    /// Message template overrides by name (`slack`, `email_subject`, …),
+    /// each checked at load by [`crate::templates::check`].
+    pub templates: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone)]
@@ -227,12 +303,59 @@ pub struct Integration {
     pub kind: IntegrationKind,
     pub name: String,
     pub key: SecretString,
+    /// Set for `heartbeat` integrations only.
+    pub heartbeat: Option<HeartbeatTiming>,
+    /// Set for `sns` integrations only.
+    pub sns: Option<SnsSettings>,
 }
+
+/// What an `sns` integration accepts, and how it reads CloudWatch alarms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnsSettings {
+    /// Topic ARNs whose messages are accepted; any other topic is refused.
+    pub topics: Vec<String>,
+    pub insufficient_data: InsufficientData,
+    /// Tests only: a loopback origin (`http://127.0.0.1:PORT`). Certificate
+    /// and subscription URLs are still checked against AWS's rules, then
+    /// fetched from this origin (same path and query) instead of AWS.
+    pub test_endpoint_url: Option<String>,
+}
+
+/// What a CloudWatch alarm entering `INSUFFICIENT_DATA` does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum InsufficientData {
+    /// Nothing: the message is acknowledged and dropped.
+    #[default]
+    Ignore,
+    /// Triggers the alarm's alert (as a warning).
+    Trigger,
+    /// Resolves the alarm's alert.
+    Resolve,
+}
+
+/// When a heartbeat is late: no ping for `interval + grace`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeartbeatTiming {
+    pub interval: SignedDuration,
+    pub grace: SignedDuration,
+}
+
+impl HeartbeatTiming {
+    /// How long after a ping the heartbeat is overdue.
+    pub fn deadline(&self) -> SignedDuration {
+        self.interval.saturating_add(self.grace)
+    }
+}
+
+/// Grace of a heartbeat that names none.
+pub const DEFAULT_HEARTBEAT_GRACE: SignedDuration = SignedDuration::from_secs(60);
 
 impl PartialEq for Integration {
     fn eq(&self, other: &Self) -> bool {
         self.kind == other.kind
             && self.name == other.name
+            && self.heartbeat == other.heartbeat
+            && self.sns == other.sns
             && self.key.expose_secret() == other.key.expose_secret()
     }
 }
@@ -247,6 +370,16 @@ pub enum IntegrationKind {
     /// sends) and the webhook receiver `POST /hooks/alertmanager`; the key is a
     /// bearer token or a basic-auth password.
     Alertmanager,
+    /// Traffic managers (Stingray/Zeus/vTM): `POST /api/v1/vtm`, what
+    /// `firebell vtm-action` sends; the key is a bearer token.
+    Vtm,
+    /// A job that pings `POST /api/v1/heartbeat/{key}`; silence for longer
+    /// than its interval plus grace triggers an alert.
+    Heartbeat,
+    /// AWS SNS HTTP(S) subscriptions (CloudWatch alarms and other messages):
+    /// `POST /hooks/sns/{key}`, the key in the URL because SNS sends no
+    /// secret headers; messages are authenticated by their signature.
+    Sns,
 }
 
 impl IntegrationKind {
@@ -255,6 +388,9 @@ impl IntegrationKind {
             IntegrationKind::Generic => "generic",
             IntegrationKind::Pagerduty => "pagerduty",
             IntegrationKind::Alertmanager => "alertmanager",
+            IntegrationKind::Vtm => "vtm",
+            IntegrationKind::Heartbeat => "heartbeat",
+            IntegrationKind::Sns => "sns",
         }
     }
 }
@@ -426,19 +562,24 @@ impl fmt::Display for ConfigErrors {
 pub trait SecretSource {
     fn env(&self, name: &str) -> Option<String>;
     fn file(&self, path: &str) -> Result<String, String>;
+    /// Whether a program channel's `path` exists and may be run. The default
+    /// looks at the file system.
+    fn executable(&self, path: &std::path::Path) -> Result<(), String> {
+        crate::channels::check_executable(path)
+    }
 }
 
-struct Errors(Vec<ConfigError>);
+pub(crate) struct Errors(pub(crate) Vec<ConfigError>);
 
 impl Errors {
-    fn push(&mut self, path: impl Into<String>, message: impl Into<String>) {
+    pub(crate) fn push(&mut self, path: impl Into<String>, message: impl Into<String>) {
         self.0.push(ConfigError {
             path: path.into(),
             message: message.into(),
             hint: None,
         });
     }
-    fn hint(
+    pub(crate) fn hint(
         &mut self,
         path: impl Into<String>,
         message: impl Into<String>,
@@ -476,7 +617,7 @@ pub fn parse(text: &str, secrets: &dyn SecretSource) -> Result<Config, ConfigErr
     validate(raw, secrets)
 }
 
-fn parse_duration(
+pub(crate) fn parse_duration(
     errors: &mut Errors,
     path: &str,
     value: Option<&str>,
@@ -516,7 +657,7 @@ fn parse_duration(
     }
 }
 
-fn resolve_secret(
+pub(crate) fn resolve_secret(
     errors: &mut Errors,
     path: &str,
     value: &str,
@@ -576,6 +717,177 @@ fn known_list<'a>(names: impl Iterator<Item = &'a String>) -> String {
     }
 }
 
+/// A heartbeat integration's interval and grace (and a unique, id-like name);
+/// for any other kind, an error for each of those fields that is set.
+fn heartbeat_timing<'a>(
+    errors: &mut Errors,
+    ipath: &str,
+    integ: &'a RawIntegration,
+    kind: Option<IntegrationKind>,
+    names: &mut std::collections::HashSet<&'a str>,
+) -> Option<HeartbeatTiming> {
+    if kind != Some(IntegrationKind::Heartbeat) {
+        for (field, value) in [("interval", &integ.interval), ("grace", &integ.grace)] {
+            if value.is_some() {
+                errors.hint(
+                    format!("{ipath}.{field}"),
+                    format!("only heartbeat integrations have a {field}"),
+                    "remove it, or set kind = \"heartbeat\"",
+                );
+            }
+        }
+        return None;
+    }
+    let interval = parse_duration(
+        errors,
+        &format!("{ipath}.interval"),
+        integ.interval.as_deref(),
+        None,
+    );
+    let grace = parse_duration(
+        errors,
+        &format!("{ipath}.grace"),
+        integ.grace.as_deref(),
+        Some(DEFAULT_HEARTBEAT_GRACE),
+    );
+    let name = integ.name.as_deref().unwrap_or("heartbeat");
+    check_id(errors, &format!("{ipath}.name"), name);
+    if !names.insert(name) {
+        errors.hint(
+            format!("{ipath}.name"),
+            format!("another heartbeat of this service is named {name:?}"),
+            "give each heartbeat its own name; it is part of the alert's dedup key",
+        );
+    }
+    Some(HeartbeatTiming { interval, grace })
+}
+
+/// An sns integration's topics, `insufficient_data` and test endpoint; for
+/// any other kind, an error for each of those fields that is set.
+fn sns_settings(
+    errors: &mut Errors,
+    ipath: &str,
+    integ: &RawIntegration,
+    kind: Option<IntegrationKind>,
+) -> Option<SnsSettings> {
+    if kind != Some(IntegrationKind::Sns) {
+        for (field, set) in [
+            ("topics", integ.topics.is_some()),
+            ("insufficient_data", integ.insufficient_data.is_some()),
+            ("test_endpoint_url", integ.test_endpoint_url.is_some()),
+        ] {
+            if set {
+                errors.hint(
+                    format!("{ipath}.{field}"),
+                    format!("only sns integrations have {field}"),
+                    "remove it, or set kind = \"sns\"",
+                );
+            }
+        }
+        return None;
+    }
+    let topics = integ.topics.clone().unwrap_or_default();
+    if topics.is_empty() {
+        errors.hint(
+            format!("{ipath}.topics"),
+            "an sns integration needs at least one topic ARN",
+            "topics = [\"arn:aws:sns:eu-west-1:123456789012:alarms\"]; messages from other topics are refused",
+        );
+    }
+    for (k, t) in topics.iter().enumerate() {
+        if !is_sns_topic_arn(t) {
+            errors.hint(
+                format!("{ipath}.topics[{k}]"),
+                format!("{t:?} is not an SNS topic ARN"),
+                "such as \"arn:aws:sns:eu-west-1:123456789012:alarms\"",
+            );
+        }
+    }
+    let insufficient_data = match integ.insufficient_data.as_deref() {
+        None | Some("ignore") => InsufficientData::Ignore,
+        Some("trigger") => InsufficientData::Trigger,
+        Some("resolve") => InsufficientData::Resolve,
+        Some(other) => {
+            errors.hint(
+                format!("{ipath}.insufficient_data"),
+                format!("unknown value {other:?}"),
+                "one of \"ignore\" (the default), \"trigger\", \"resolve\"",
+            );
+            InsufficientData::Ignore
+        }
+    };
+    let test_endpoint_url = integ.test_endpoint_url.as_deref().and_then(|u| {
+        let origin = loopback_origin(u);
+        if origin.is_none() {
+            errors.hint(
+                format!("{ipath}.test_endpoint_url"),
+                format!("{u:?} is not a loopback origin"),
+                "for tests only: \"http://127.0.0.1:PORT\" (no path); leave it out in production",
+            );
+        }
+        origin
+    });
+    Some(SnsSettings {
+        topics,
+        insufficient_data,
+        test_endpoint_url,
+    })
+}
+
+/// `arn:PARTITION:sns:REGION:ACCOUNT:NAME`, with a 12-digit account and a
+/// topic name of letters, digits, `-` and `_` (and `.fifo` at the end).
+fn is_sns_topic_arn(arn: &str) -> bool {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    let [scheme, partition, service, region, account, name] = parts.as_slice() else {
+        return false;
+    };
+    let name = name.strip_suffix(".fifo").unwrap_or(name);
+    *scheme == "arn"
+        && (*partition == "aws" || partition.starts_with("aws-"))
+        && partition
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c == '-')
+        && *service == "sns"
+        && !region.is_empty()
+        && region
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && account.len() == 12
+        && account.chars().all(|c| c.is_ascii_digit())
+        && (1..=256).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+/// `http(s)://HOST[:PORT]` with HOST `127.0.0.1`, `localhost` or `[::1]`,
+/// without a trailing slash; `None` for anything else.
+fn loopback_origin(url: &str) -> Option<String> {
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))?;
+    let authority = rest.strip_suffix('/').unwrap_or(rest);
+    if authority.is_empty() || authority.contains(['/', '?', '#', '@', ' ']) {
+        return None;
+    }
+    let (host, port) = match authority.strip_prefix('[') {
+        Some(v6) => {
+            let (host, after) = v6.split_once(']')?;
+            if !after.is_empty() && !after.starts_with(':') {
+                return None;
+            }
+            (host, after.strip_prefix(':'))
+        }
+        None => match authority.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (authority, None),
+        },
+    };
+    let port_ok = port.is_none_or(|p| p.parse::<u16>().is_ok_and(|p| p > 0));
+    (matches!(host, "127.0.0.1" | "localhost" | "::1") && port_ok)
+        .then(|| url.trim_end_matches('/').to_string())
+}
+
 fn validate(raw: RawConfig, secrets: &dyn SecretSource) -> Result<Config, ConfigErrors> {
     let mut errors = Errors(Vec::new());
 
@@ -611,6 +923,27 @@ fn validate(raw: RawConfig, secrets: &dyn SecretSource) -> Result<Config, Config
         .feed_secret
         .as_deref()
         .and_then(|v| resolve_secret(&mut errors, "server.feed_secret", v, secrets));
+    let link_secret = raw
+        .server
+        .link_secret
+        .as_deref()
+        .and_then(|v| resolve_secret(&mut errors, "server.link_secret", v, secrets));
+    if link_secret
+        .as_ref()
+        .is_some_and(|s| s.expose_secret().len() < 16)
+    {
+        errors.hint(
+            "server.link_secret",
+            "shorter than 16 characters",
+            "it signs links that act on alerts: use a long random value",
+        );
+    }
+    let link_ttl = parse_duration(
+        &mut errors,
+        "server.link_ttl",
+        raw.server.link_ttl.as_deref(),
+        Some(crate::links::DEFAULT_LINK_TTL),
+    );
     let max_body_bytes = raw.server.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES);
     if max_body_bytes < 1024 {
         errors.push("server.max_body_bytes", "must be at least 1024");
@@ -625,7 +958,14 @@ fn validate(raw: RawConfig, secrets: &dyn SecretSource) -> Result<Config, Config
             .unwrap_or_else(|| PathBuf::from("./firebell-data")),
         admin_token,
         feed_secret,
+        link_secret,
+        link_ttl,
         max_body_bytes,
+        default_region: raw.server.default_region.as_deref().and_then(|r| {
+            crate::sms::parse_region(r)
+                .map_err(|e| errors.push("server.default_region", e))
+                .ok()
+        }),
     };
 
     // [delivery]
@@ -659,6 +999,9 @@ fn validate(raw: RawConfig, secrets: &dyn SecretSource) -> Result<Config, Config
         ),
     };
 
+    // [[channels]]
+    let channels = crate::channels::validate(&raw.channels, secrets, &mut errors);
+
     // [[users]]
     let mut users = BTreeMap::new();
     for (i, u) in raw.users.iter().enumerate() {
@@ -672,37 +1015,28 @@ fn validate(raw: RawConfig, secrets: &dyn SecretSource) -> Result<Config, Config
                 "use an IANA name such as \"Europe/London\"",
             );
         }
+        let region = match u.region.as_deref() {
+            Some(r) => crate::sms::parse_region(r)
+                .map_err(|e| errors.push(format!("{path}.region"), e))
+                .ok(),
+            None => server.default_region.clone(),
+        };
         let mut contacts = Vec::new();
         for (j, c) in u.contacts.iter().enumerate() {
             let cpath = format!("{path}.contacts[{j}]");
-            match c.kind.as_str() {
-                "console" => {
-                    if c.url.is_some() {
-                        errors.push(format!("{cpath}.url"), "console contacts take no url");
-                    }
-                    contacts.push(Contact::Console);
-                }
-                "webhook" => match c.url.as_deref() {
-                    Some(url) if url.starts_with("http://") || url.starts_with("https://") => {
-                        contacts.push(Contact::Webhook {
-                            url: url.to_string(),
-                        })
-                    }
-                    Some(url) => errors.hint(
-                        format!("{cpath}.url"),
-                        format!("{url:?} is not an http(s) URL"),
-                        "such as \"https://example.com/hook\"",
-                    ),
-                    None => errors.push(
-                        format!("{cpath}.url"),
-                        "missing; webhook contacts need a url",
-                    ),
-                },
-                other => errors.hint(
-                    format!("{cpath}.kind"),
-                    format!("unknown contact kind {other:?}"),
-                    "this version supports \"console\" and \"webhook\"",
-                ),
+            let raw_contact = crate::channels::RawContactRef {
+                kind: &c.kind,
+                url: c.url.as_deref(),
+                channel: c.channel.as_deref(),
+                address: c.address.as_deref(),
+                args: c.args.as_ref(),
+                number: c.number.as_deref(),
+                region: region.as_deref(),
+            };
+            if let Some(contact) =
+                crate::channels::contact(&raw_contact, &cpath, &channels, &mut errors)
+            {
+                contacts.push(contact);
             }
         }
         if u.contacts.is_empty() {
@@ -886,21 +1220,28 @@ fn validate(raw: RawConfig, secrets: &dyn SecretSource) -> Result<Config, Config
             }
         };
         let mut integrations = Vec::new();
+        let mut heartbeat_names = std::collections::HashSet::new();
         for (j, integ) in s.integrations.iter().enumerate() {
             let ipath = format!("{path}.integrations[{j}]");
             let kind = match integ.kind.as_str() {
                 "generic" => Some(IntegrationKind::Generic),
                 "pagerduty" => Some(IntegrationKind::Pagerduty),
                 "alertmanager" => Some(IntegrationKind::Alertmanager),
+                "vtm" => Some(IntegrationKind::Vtm),
+                "heartbeat" => Some(IntegrationKind::Heartbeat),
+                "sns" => Some(IntegrationKind::Sns),
                 other => {
                     errors.hint(
                         format!("{ipath}.kind"),
                         format!("unknown integration kind {other:?}"),
-                        "this version supports \"generic\", \"pagerduty\" and \"alertmanager\"",
+                        "this version supports \"generic\", \"pagerduty\", \"alertmanager\", \"vtm\", \"heartbeat\" and \"sns\"",
                     );
                     None
                 }
             };
+            let heartbeat =
+                heartbeat_timing(&mut errors, &ipath, integ, kind, &mut heartbeat_names);
+            let sns = sns_settings(&mut errors, &ipath, integ, kind);
             let key = resolve_secret(&mut errors, &format!("{ipath}.key"), &integ.key, secrets);
             if let (Some(kind), Some(key)) = (kind, key) {
                 if key.expose_secret().len() < 8 {
@@ -931,7 +1272,14 @@ fn validate(raw: RawConfig, secrets: &dyn SecretSource) -> Result<Config, Config
                         .clone()
                         .unwrap_or_else(|| kind.as_str().to_string()),
                     key,
+                    heartbeat,
+                    sns,
                 });
+            }
+        }
+        for (name, source) in &s.templates {
+            if let Err(e) = crate::templates::check(name, source) {
+                errors.hint(format!("{path}.templates.{name}"), e.to_string(), e.hint);
             }
         }
         let service = Service {
@@ -939,6 +1287,7 @@ fn validate(raw: RawConfig, secrets: &dyn SecretSource) -> Result<Config, Config
             name: s.name.clone().unwrap_or_else(|| s.id.clone()),
             policy,
             integrations,
+            templates: s.templates.clone(),
         };
         if services.insert(s.id.clone(), service).is_some() {
             errors.push(
@@ -947,6 +1296,13 @@ fn validate(raw: RawConfig, secrets: &dyn SecretSource) -> Result<Config, Config
             );
         }
     }
+
+    // [[probes]]
+    let service_ids = raw.services.iter().map(|s| s.id.clone()).collect();
+    let probes = crate::probe::build(&raw.probes, &service_ids).unwrap_or_else(|e| {
+        errors.0.extend(e);
+        Vec::new()
+    });
 
     if !errors.0.is_empty() {
         return Err(ConfigErrors(errors.0));
@@ -958,6 +1314,8 @@ fn validate(raw: RawConfig, secrets: &dyn SecretSource) -> Result<Config, Config
         schedules,
         policies,
         services,
+        probes,
+        channels,
         handoff_notices,
         integrations_by_key,
     })
@@ -1201,5 +1559,63 @@ integrations = [ { kind = "generic", key = "same-key-123" }, { kind = "generic",
             paths,
             vec!["users[1].id", "services[0].integrations[1].key"]
         );
+    }
+
+    #[test]
+    fn sns_integrations_need_topic_arns_and_keep_their_fields_to_themselves() {
+        let base = r#"
+[[users]]
+id = "a"
+contacts = [ { kind = "console" } ]
+[[policies]]
+id = "p"
+steps = [ { targets = ["user:a"], wait = "1m" } ]
+[[services]]
+id = "s"
+policy = "p"
+"#;
+        let good = format!(
+            "{base}integrations = [ {{ kind = \"sns\", key = \"sns-key-123\", topics = [\"arn:aws:sns:eu-west-1:123456789012:alarms\", \"arn:aws-cn:sns:cn-north-1:123456789012:ops.fifo\"], insufficient_data = \"resolve\", test_endpoint_url = \"http://127.0.0.1:4566/\" }} ]\n"
+        );
+        let c = parse(&good, &FakeSecrets).unwrap();
+        let r = c.integration_for_key("sns-key-123").unwrap();
+        assert_eq!(r.kind, IntegrationKind::Sns);
+        let sns = c.services["s"].integrations[0].sns.clone().unwrap();
+        assert_eq!(sns.topics.len(), 2);
+        assert_eq!(sns.insufficient_data, InsufficientData::Resolve);
+        assert_eq!(
+            sns.test_endpoint_url.as_deref(),
+            Some("http://127.0.0.1:4566")
+        );
+
+        let bad = format!(
+            "{base}integrations = [
+  {{ kind = \"sns\", key = \"sns-key-123\", topics = [\"alarms\", \"arn:aws:sqs:eu-west-1:123456789012:q\"], insufficient_data = \"page\", test_endpoint_url = \"https://sns.eu-west-1.amazonaws.com\" }},
+  {{ kind = \"sns\", key = \"sns-key-456\" }},
+  {{ kind = \"generic\", key = \"generic-key-1\", topics = [], test_endpoint_url = \"http://127.0.0.1:1\" }},
+]\n"
+        );
+        let errs = parse(&bad, &FakeSecrets).unwrap_err();
+        let paths: Vec<&str> = errs.0.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            vec![
+                "services[0].integrations[0].topics[0]",
+                "services[0].integrations[0].topics[1]",
+                "services[0].integrations[0].insufficient_data",
+                "services[0].integrations[0].test_endpoint_url",
+                "services[0].integrations[1].topics",
+                "services[0].integrations[2].topics",
+                "services[0].integrations[2].test_endpoint_url",
+            ],
+            "{errs}"
+        );
+        let text = errs.to_string();
+        assert!(
+            text.contains("\"alarms\" is not an SNS topic ARN"),
+            "{text}"
+        );
+        assert!(text.contains("not a loopback origin"), "{text}");
+        assert!(text.contains("only sns integrations have topics"), "{text}");
     }
 }

@@ -619,6 +619,7 @@ mod tests {
                 vec![
                     Contact::Webhook {
                         url: "http://x/".into(),
+                        channel: "webhook".into(),
                     },
                     Contact::Console,
                 ],

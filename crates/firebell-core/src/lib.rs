@@ -5,13 +5,20 @@
 
 pub mod alert;
 pub mod change;
+pub mod channels;
 pub mod clock;
 pub mod config;
 pub mod escalation;
 pub mod event;
+pub mod http_sms;
 pub mod ical;
+pub mod links;
+pub mod matcher;
 pub mod notification;
+pub mod probe;
 pub mod render;
 pub mod schedule;
+pub mod sms;
+pub mod templates;
 
 pub use jiff::{SignedDuration, Timestamp};

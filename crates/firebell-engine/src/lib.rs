@@ -16,6 +16,9 @@
 
 pub mod handoff;
 pub mod metrics;
+pub mod monitors;
+mod probe_check;
+pub mod test_pages;
 
 use arc_swap::ArcSwap;
 use firebell_channels::{Channels, ConsoleSink, redact_address};
@@ -69,6 +72,8 @@ struct Inner<S> {
     wake_escalations: Notify,
     wake_dispatch: Notify,
     metrics: Metrics,
+    /// Heartbeat and probe state (see [`monitors`]).
+    monitors: tokio::sync::Mutex<monitors::MonitorState>,
 }
 
 /// Cheap to clone: all clones share one engine.
@@ -90,10 +95,7 @@ fn std_duration(d: SignedDuration) -> Duration {
 
 impl<S: Store> Engine<S> {
     pub fn new(store: S, config: Config, clock: Arc<dyn Clock>, console: ConsoleSink) -> Self {
-        let channels = Channels::new(
-            console.clone(),
-            std_duration(config.delivery.webhook_timeout),
-        );
+        let channels = Channels::new(&config, console.clone());
         Self {
             inner: Arc::new(Inner {
                 store,
@@ -104,6 +106,7 @@ impl<S: Store> Engine<S> {
                 wake_escalations: Notify::new(),
                 wake_dispatch: Notify::new(),
                 metrics: Metrics::default(),
+                monitors: tokio::sync::Mutex::new(monitors::MonitorState::default()),
             }),
         }
     }
@@ -127,10 +130,7 @@ impl<S: Store> Engine<S> {
     /// Swaps in a new (already validated) configuration. Running escalations
     /// continue with the new policies and users from their current step.
     pub fn reload(&self, config: Config) {
-        let channels = Channels::new(
-            self.inner.console.clone(),
-            std_duration(config.delivery.webhook_timeout),
-        );
+        let channels = Channels::new(&config, self.inner.console.clone());
         self.inner.channels.store(Arc::new(channels));
         self.inner.config.store(Arc::new(config));
         self.inner.wake_escalations.notify_one();
@@ -332,9 +332,10 @@ impl<S: Store> Engine<S> {
     /// clock's current time. For tests with a manual clock.
     pub async fn run_until_idle(&self) -> Result<()> {
         for _ in 0..10_000 {
+            let m = self.run_monitors_once().await?;
             let a = self.run_escalations_once().await?;
             let b = self.dispatch_once().await?;
-            if a == 0 && b == 0 {
+            if a == 0 && b == 0 && m == 0 {
                 return Ok(());
             }
         }
@@ -345,15 +346,16 @@ impl<S: Store> Engine<S> {
     pub async fn next_due(&self) -> Result<Option<Timestamp>> {
         let a = self.inner.store.next_escalation_due().await?;
         let b = self.inner.store.next_notification_due().await?;
-        Ok(match (a, b) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        })
+        let m = self.next_monitor_due().await;
+        Ok([a, b, m].into_iter().flatten().min())
     }
 
     fn lease(&self) -> SignedDuration {
-        let timeout = self.config().delivery.webhook_timeout;
-        (timeout * 3).max(SignedDuration::from_secs(30))
+        // Outlast the slowest channel's attempt (a program's timeout may be
+        // longer than the webhook timeout), or a page could be sent twice.
+        let longest = self.inner.channels.load().longest_attempt();
+        let longest = SignedDuration::try_from(longest).unwrap_or(SignedDuration::from_mins(10));
+        (longest * 3).max(SignedDuration::from_secs(30))
     }
 
     fn backoff(&self, attempts: u32) -> SignedDuration {
@@ -411,7 +413,11 @@ impl<S: Store> Engine<S> {
                     false,
                 )
             }
-            Delivery::Retryable { error } if attempt < max_attempts => {
+            // A test message is not retried: its first answer is the answer.
+            Delivery::Retryable { error }
+                if attempt < max_attempts
+                    && !(n.kind == NotificationKind::Test && n.alert_id.is_none()) =>
+            {
                 self.inner
                     .metrics
                     .notifications_retried
@@ -545,9 +551,12 @@ impl<S: Store> Engine<S> {
         set.spawn(async move { e.escalation_loop(sd).await });
         let e = self.clone();
         let sd = shutdown.clone();
+        set.spawn(async move { e.dispatch_loop(sd).await });
+        let e = self.clone();
+        let sd = shutdown.clone();
         set.spawn(async move { e.handoff_loop(sd).await });
         let e = self.clone();
-        set.spawn(async move { e.dispatch_loop(shutdown).await });
+        set.spawn(async move { e.monitor_loop(shutdown).await });
         set
     }
 
@@ -571,6 +580,29 @@ impl<S: Store> Engine<S> {
             _ = wake.notified() => {}
             _ = tokio::time::sleep(wait) => {}
             _ = shutdown.changed() => {}
+        }
+    }
+
+    /// Heartbeat deadlines and probe runs. Probes run in the pass, so a slow
+    /// one delays the others by at most its timeout.
+    async fn monitor_loop(&self, mut shutdown: watch::Receiver<bool>) {
+        while !*shutdown.borrow() {
+            if let Err(e) = self.run_monitors_once().await {
+                tracing::error!(error = %e, "monitor pass failed; retrying");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                continue;
+            }
+            let next = self.next_monitor_due().await;
+            let now = self.now();
+            let wait = match next {
+                Some(t) if t <= now => Duration::ZERO,
+                Some(t) => std_duration(t.duration_since(now)).min(MAX_IDLE),
+                None => MAX_IDLE,
+            };
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = shutdown.changed() => {}
+            }
         }
     }
 

@@ -5,6 +5,8 @@
 pub mod alertmanager;
 pub mod generic;
 pub mod pagerduty;
+pub mod sns;
+pub mod vtm;
 
 pub use firebell_core::event::{Event, FieldError};
 

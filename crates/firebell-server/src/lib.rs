@@ -2,10 +2,16 @@
 //! operations endpoints, wired to an [`Engine`] over any [`Store`].
 #![forbid(unsafe_code)]
 
+pub mod alertmanager_api;
 mod changes;
 pub mod config_file;
 pub mod error;
+mod heartbeat;
+pub mod links;
 pub mod schedules;
+mod sns;
+mod test_pages;
+mod vtm;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -36,7 +42,11 @@ pub struct AppState<S> {
     pub engine: Engine<S>,
     /// Where the configuration came from, for reloads.
     pub config_path: Option<PathBuf>,
+    /// When this server started (by the engine's clock), for `/api/v2/status`.
+    pub started_at: jiff::Timestamp,
     reload_lock: Mutex<()>,
+    /// The SNS endpoint's HTTP client and certificate cache.
+    sns: sns::SnsState,
 }
 
 pub(crate) type Shared<S> = Arc<AppState<S>>;
@@ -44,9 +54,11 @@ pub(crate) type Shared<S> = Arc<AppState<S>>;
 impl<S: Store> AppState<S> {
     pub fn new(engine: Engine<S>, config_path: Option<PathBuf>) -> Arc<Self> {
         Arc::new(Self {
+            started_at: engine.now(),
             engine,
             config_path,
             reload_lock: Mutex::new(()),
+            sns: sns::SnsState::default(),
         })
     }
 }
@@ -59,12 +71,30 @@ pub fn router<S: Store>(state: Arc<AppState<S>>) -> Router {
         .route("/v2/enqueue", post(pagerduty_enqueue::<S>))
         .route("/v2/change/enqueue", post(changes::enqueue::<S>))
         .route("/api/v1/changes", get(changes::list::<S>))
-        .route("/api/v2/alerts", post(alertmanager_v2_post::<S>))
+        .route("/api/v1/vtm", post(vtm::post_event::<S>))
+        .route("/api/v1/heartbeat", post(heartbeat::ping_bearer::<S>))
+        .route(
+            "/api/v1/heartbeat/{key}",
+            get(heartbeat::ping_path::<S>).post(heartbeat::ping_path::<S>),
+        )
+        .route(
+            "/api/v2/alerts",
+            post(alertmanager_v2_post::<S>).get(alertmanager_api::alerts::<S>),
+        )
+        .route("/api/v2/alerts/groups", get(alertmanager_api::groups::<S>))
+        .route("/api/v2/status", get(alertmanager_api::status::<S>))
+        .route("/api/v2/receivers", get(alertmanager_api::receivers::<S>))
         .route("/hooks/alertmanager", post(alertmanager_webhook::<S>))
+        .route("/hooks/sns/{key}", post(sns::receive::<S>))
         .route("/api/v1/alerts", get(list_alerts::<S>))
         .route("/api/v1/alerts/{id}", get(get_alert::<S>))
         .route("/api/v1/alerts/{id}/{action}", post(answer_alert::<S>))
         .route("/api/v1/oncall", get(schedules::oncall_all::<S>))
+        .route(
+            "/api/v1/channels/{name}/test",
+            post(test_pages::channel::<S>),
+        )
+        .route("/api/v1/users/{id}/test", post(test_pages::user::<S>))
         .route("/api/v1/schedules", get(schedules::list::<S>))
         .route(
             "/api/v1/schedules/{id}/oncall",
@@ -84,6 +114,10 @@ pub fn router<S: Store>(state: Arc<AppState<S>>) -> Router {
             get(schedules::schedule_feed::<S>),
         )
         .route("/feeds/users/{name}", get(schedules::user_feed::<S>))
+        .route(
+            "/links/alerts/{id}/{action}",
+            get(links::confirm::<S>).post(links::act::<S>),
+        )
         .route("/-/reload", post(reload::<S>))
         .route("/-/healthy", get(healthy))
         .route("/-/ready", get(ready::<S>))

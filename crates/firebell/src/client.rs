@@ -119,16 +119,20 @@ pub async fn send(a: SendArgs) -> Result<ExitCode> {
     let key = match (&a.key, &config) {
         (Some(k), _) => k.clone(),
         (None, Some(c)) => {
-            let service = c
+            let generic = c
                 .services
                 .values()
                 .filter(|s| a.service.as_deref().is_none_or(|want| want == s.id))
-                .find(|s| !s.integrations.is_empty());
-            let service = need(
-                service,
+                .find_map(|s| {
+                    s.integrations
+                        .iter()
+                        .find(|i| i.kind == firebell_core::config::IntegrationKind::Generic)
+                });
+            let integration = need(
+                generic,
                 "the configuration has no service with a generic integration",
             )?;
-            service.integrations[0].key.expose_secret().to_string()
+            integration.key.expose_secret().to_string()
         }
         (None, None) => bail!("no integration key: pass --key, set FIREBELL_KEY, or pass --config"),
     };
@@ -513,4 +517,36 @@ pub async fn override_delete(conn: &ApiConn, id: i64) -> Result<ExitCode> {
     } else {
         answer(resp).await.map(|_| ExitCode::FAILURE)
     }
+}
+
+/// `firebell test channel|user`: sends through the real delivery path and
+/// prints each answer; fails unless every test message was delivered.
+pub async fn test_send(conn: &ApiConn, path: &str, body: Value) -> Result<ExitCode> {
+    let api = api(conn)?;
+    let answer = post_json(&api, path, &body).await?;
+    if api.json {
+        println!("{}", serde_json::to_string_pretty(&answer)?);
+    } else {
+        for r in answer["results"].as_array().into_iter().flatten() {
+            let line = format!(
+                "{status}: {user} contact {contact} via {channel} to {address}: {said}",
+                status = r["status"].as_str().unwrap_or("?"),
+                user = r["user"].as_str().unwrap_or("?"),
+                contact = r["contact"].as_i64().unwrap_or_default(),
+                channel = r["channel"].as_str().unwrap_or("?"),
+                address = r["address"].as_str().unwrap_or("?"),
+                said = r["answer"].as_str().unwrap_or("(no answer)"),
+            );
+            if r["status"] == "delivered" {
+                println!("{line}");
+            } else {
+                eprintln!("{line}");
+            }
+        }
+    }
+    Ok(if answer["ok"] == true {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

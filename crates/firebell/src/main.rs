@@ -3,6 +3,7 @@
 
 mod client;
 mod starter;
+mod vtm_action;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
@@ -62,12 +63,40 @@ enum Command {
         #[command(flatten)]
         conn: client::ApiConn,
     },
+    /// Forward a traffic manager's event (install as a Stingray/vTM action
+    /// program; see `firebell vtm-action --help`).
+    VtmAction(vtm_action::Args),
     /// Schedule overrides: "I'll take your Tuesday".
     Override {
         #[command(subcommand)]
         command: OverrideCommand,
         #[command(flatten)]
         conn: client::ApiConn,
+    },
+    /// Send a test message through the real delivery path and show the answer.
+    Test {
+        #[command(subcommand)]
+        command: TestCommand,
+        #[command(flatten)]
+        conn: client::ApiConn,
+    },
+}
+
+#[derive(Subcommand)]
+enum TestCommand {
+    /// "Test message for channel NAME" through that channel.
+    Channel {
+        /// The channel: console, webhook, or a [[channels]] name.
+        name: String,
+        /// Where to send it: a URL or an email address (a webhook channel
+        /// with a url, console and program channels need none).
+        #[arg(long)]
+        to: Option<String>,
+    },
+    /// A test page to each of a user's contact methods, paging nobody else.
+    User {
+        /// The user's id.
+        id: String,
     },
 }
 
@@ -137,6 +166,9 @@ struct AnswerArgs {
 }
 
 fn main() -> ExitCode {
+    if let Some(code) = vtm_action::intercept() {
+        return code;
+    }
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
@@ -171,6 +203,25 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             AlertsCommand::Resolve(a) => client::answer_alert(&conn, a.id, "resolve", a.user).await,
         },
         Command::Oncall { schedule, at, conn } => client::oncall(&conn, schedule, at).await,
+        // Normally run by `vtm_action::intercept` before clap parses anything.
+        Command::VtmAction(a) => Ok(vtm_action::run_cli(a.args).await),
+        Command::Test { command, conn } => match command {
+            TestCommand::Channel { name, to } => {
+                let body = match to {
+                    Some(to) => serde_json::json!({ "to": to }),
+                    None => serde_json::json!({}),
+                };
+                client::test_send(&conn, &format!("/api/v1/channels/{name}/test"), body).await
+            }
+            TestCommand::User { id } => {
+                client::test_send(
+                    &conn,
+                    &format!("/api/v1/users/{id}/test"),
+                    serde_json::json!({}),
+                )
+                .await
+            }
+        },
         Command::Override { command, conn } => match command {
             OverrideCommand::Add {
                 schedule,

@@ -35,8 +35,10 @@ impl SecretSource for NoSecrets {
     fn env(&self, _: &str) -> Option<String> {
         None
     }
-    fn file(&self, _: &str) -> Result<String, String> {
-        Err("no files in tests".into())
+    /// Real files: a test may point `ca_file` or a `file:` secret at a
+    /// file it wrote.
+    fn file(&self, path: &str) -> Result<String, String> {
+        std::fs::read_to_string(path).map_err(|e| e.to_string())
     }
 }
 

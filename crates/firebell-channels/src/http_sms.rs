@@ -1,0 +1,171 @@
+//! The HTTP SMS gateway channel (`kind = "http_sms"`): one HTTP request per
+//! text, shaped by the channel's settings (see `firebell_core::http_sms`),
+//! the way the first seed's Perl program drove TextAnywhere.
+//!
+//! The text is [`firebell_core::sms::text`]: the channel's `eventtype` (else
+//! the service's name) on the first line, then the traffic-manager event
+//! line's level, object and message on their own lines (its tag left out, as
+//! the seed's program did), then `Alert #N`. With `dry_run = true` the
+//! request is rendered and checked but not sent, and the timeline says
+//! "dry run: would send …".
+
+use crate::{describe, redact_address};
+use firebell_core::alert::Alert;
+use firebell_core::config::Config;
+use firebell_core::http_sms::{self, Auth, Encoding, HttpSmsSettings, Method};
+use firebell_core::notification::{Delivery, Notification, NotificationKind};
+use firebell_core::sms;
+use secrecy::ExposeSecret;
+use std::time::Duration;
+
+/// Longest gateway answer read, in bytes.
+const ANSWER_LIMIT: usize = 64 * 1024;
+
+/// One configured gateway.
+#[derive(Clone, Debug)]
+pub struct HttpSmsChannel {
+    pub name: String,
+    pub settings: HttpSmsSettings,
+    pub dry_run: bool,
+    client: reqwest::Client,
+}
+
+impl HttpSmsChannel {
+    pub fn new(name: &str, settings: &HttpSmsSettings, dry_run: bool, timeout: Duration) -> Self {
+        let client = reqwest::Client::builder()
+            .timeout(timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap_or_default();
+        Self {
+            name: name.to_string(),
+            settings: settings.clone(),
+            dry_run,
+            client,
+        }
+    }
+
+    /// The text of a page, as the phone shows it.
+    pub fn text(&self, config: &Config, alert: &Alert, n: &Notification) -> String {
+        let header = self.settings.eventtype.clone().unwrap_or_else(|| {
+            config
+                .services
+                .get(&alert.service)
+                .map(|s| s.name.clone())
+                .unwrap_or_else(|| "Firebell".to_string())
+        });
+        let line = crate::program::event_line(alert, n, &alert.summary);
+        // Level, object and message; the tag is for programs, not people.
+        let shown: Vec<&str> = line
+            .split('\t')
+            .enumerate()
+            .filter(|(i, _)| *i != 2)
+            .map(|(_, p)| p)
+            .collect();
+        let footer = match (n.kind, alert.id) {
+            (NotificationKind::Test, _) => Some("Test page".to_string()),
+            (_, id) if id > 0 => Some(format!("Alert #{id}")),
+            _ => None,
+        };
+        sms::text(
+            &header,
+            &shown.join("\t"),
+            footer.as_deref(),
+            sms::MAX_CHARS,
+        )
+    }
+
+    /// One attempt to text `n.address` about `alert`.
+    pub async fn deliver(&self, config: &Config, alert: &Alert, n: &Notification) -> Delivery {
+        let number = match sms::parse_number(&n.address, None) {
+            Ok(number) => number,
+            Err(e) => {
+                return Delivery::Permanent {
+                    error: format!("cannot text this contact: {e}"),
+                };
+            }
+        };
+        let body = self.text(config, alert, n);
+        let s = &self.settings;
+        let fields = match http_sms::render_fields(s, &number, &body, &n.id.to_string()) {
+            Ok(f) => f.0,
+            Err(error) => return Delivery::Permanent { error },
+        };
+        let mut url = match reqwest::Url::parse(&s.url) {
+            Ok(u) => u,
+            Err(e) => {
+                return Delivery::Permanent {
+                    error: format!("channel url: {e}"),
+                };
+            }
+        };
+        if self.dry_run {
+            return Delivery::Delivered {
+                detail: format!(
+                    "dry run: would send {} {} to {number}: {body:?}",
+                    s.method.as_str(),
+                    redact_address(&self.name, &s.url),
+                ),
+            };
+        }
+        if s.encoding == Encoding::Query {
+            url.query_pairs_mut().extend_pairs(fields.iter());
+        }
+        let mut req = match s.method {
+            Method::Get => self.client.get(url),
+            Method::Post => self.client.post(url),
+        };
+        req = match s.encoding {
+            Encoding::Query => req,
+            Encoding::Form => req.form(&fields),
+            Encoding::Json => {
+                let object: serde_json::Map<String, serde_json::Value> = fields
+                    .into_iter()
+                    .map(|(k, v)| (k, serde_json::Value::String(v)))
+                    .collect();
+                req.json(&object)
+            }
+        };
+        req = match &s.auth {
+            Auth::None => req,
+            Auth::Basic { username, password } => {
+                req.basic_auth(username, Some(password.expose_secret()))
+            }
+            Auth::Bearer { token } => req.bearer_auth(token.expose_secret()),
+        };
+        let resp = match req.send().await {
+            Ok(r) => r,
+            Err(e) => {
+                return Delivery::Retryable {
+                    error: format!("gateway request failed: {}", describe(&e)),
+                };
+            }
+        };
+        let status = resp.status().as_u16();
+        let answer = match read_limited(resp).await {
+            Ok(a) => a,
+            Err(e) => {
+                return Delivery::Retryable {
+                    error: format!(
+                        "reading the gateway's answer (HTTP {status}): {}",
+                        describe(&e)
+                    ),
+                };
+            }
+        };
+        http_sms::classify(s, status, &answer, &number)
+    }
+}
+
+/// The answer's first [`ANSWER_LIMIT`] bytes, as text.
+async fn read_limited(mut resp: reqwest::Response) -> Result<String, reqwest::Error> {
+    let mut buf = Vec::new();
+    while let Some(chunk) = resp.chunk().await? {
+        let room = ANSWER_LIMIT.saturating_sub(buf.len());
+        buf.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if buf.len() >= ANSWER_LIMIT {
+            break;
+        }
+    }
+    Ok(String::from_utf8_lossy(&buf).into_owned())
+}

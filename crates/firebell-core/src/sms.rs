@@ -1,0 +1,276 @@
+//! Phone numbers and SMS text.
+//!
+//! Numbers are parsed with the `phonenumber` crate (Google's libphonenumber
+//! metadata), must be valid or at least of a possible length for their
+//! country, and are stored as E.164 (`+447700900123`): a national number such as
+//! `07700 900123` needs a region (`GB`) — the user's `region`, else
+//! `[server] default_region` — which is the first seed's "add the country
+//! code" done properly.
+//!
+//! [`text`] makes a page readable on a phone: tabs and control characters
+//! become line breaks and spaces, it starts with what fired and where, and it
+//! is cut to [`MAX_CHARS`] with an ellipsis, never cutting the footer.
+
+use phonenumber::country::Id;
+use phonenumber::{Mode, PhoneNumber};
+use std::str::FromStr;
+
+/// The longest SMS text, in characters (two concatenated GSM-7 segments
+/// hold 306; a little more is still two or three segments on any network).
+pub const MAX_CHARS: usize = 320;
+
+/// Checks a region code (ISO 3166-1 alpha-2, such as `GB` or `US`) and
+/// returns it upper-cased.
+pub fn parse_region(region: &str) -> Result<String, String> {
+    let upper = region.trim().to_ascii_uppercase();
+    match Id::from_str(&upper) {
+        Ok(_) if upper.len() == 2 => Ok(upper),
+        _ => Err(format!(
+            "{region:?} is not a region code; use a two-letter ISO 3166 code such as \"GB\" or \"US\""
+        )),
+    }
+}
+
+/// Parses `number` (international `+44…`, or national with `region`) into
+/// E.164. The error says what is wrong, quoting the number.
+pub fn parse_number(number: &str, region: Option<&str>) -> Result<String, String> {
+    let trimmed = number.trim();
+    let international = trimmed.starts_with('+') || trimmed.starts_with("00");
+    let id = match region {
+        Some(r) => Some(Id::from_str(r).map_err(|_| format!("{r:?} is not a region code"))?),
+        None => None,
+    };
+    if id.is_none() && !international {
+        return Err(format!(
+            "{number:?} has no country code and no region is set"
+        ));
+    }
+    let not_valid = || match region {
+        Some(r) => format!("{number:?} is not a valid phone number for region {r}"),
+        None => format!("{number:?} is not a valid phone number"),
+    };
+    let parsed: PhoneNumber = phonenumber::parse(id, trimmed).map_err(|_| not_valid())?;
+    if !(phonenumber::is_valid(&parsed) || possible(&parsed)) {
+        return Err(not_valid());
+    }
+    Ok(parsed.format().mode(Mode::E164).to_string())
+}
+
+/// Whether the number has a length mobile or fixed-line numbers of its
+/// country have: what
+/// libphonenumber calls a possible number. Accepts numbers in ranges that are
+/// not (yet) assigned, such as Ofcom's drama range `07700 900xxx`.
+fn possible(n: &PhoneNumber) -> bool {
+    let len = n.national().to_string().len();
+    let code = n.code().value();
+    phonenumber::metadata::DATABASE
+        .by_code(&code)
+        .unwrap_or_default()
+        .iter()
+        .any(|m| {
+            let d = m.descriptors();
+            [Some(d.general()), d.mobile(), d.fixed_line()]
+                .into_iter()
+                .flatten()
+                .any(|d| d.possible_length().iter().any(|l| usize::from(*l) == len))
+        })
+}
+
+/// The SMS text: `header:` on the first line (what fired, e.g. the
+/// traffic manager's event type or the service), then `line` with each tab
+/// and line break starting a new line and other control characters as
+/// spaces, then `footer` (a reply hint) if any. When too long, the body is
+/// cut and ends with `…`; the header and footer are kept.
+pub fn text(header: &str, line: &str, footer: Option<&str>, max_chars: usize) -> String {
+    let header = format!("{}:", clean_inline(header.trim()));
+    let body: Vec<String> = line
+        .split(['\t', '\n', '\r'])
+        .map(|part| clean_inline(part).trim().to_string())
+        .filter(|part| !part.is_empty())
+        .collect();
+    let body = body.join("\n");
+    let footer = footer.map(|f| clean_inline(f.trim()));
+    let fixed = header.chars().count() + 1 + footer.as_ref().map_or(0, |f| f.chars().count() + 1);
+    let room = max_chars.saturating_sub(fixed);
+    let body = if body.chars().count() > room {
+        let cut: String = body.chars().take(room.saturating_sub(1)).collect();
+        format!("{}…", cut.trim_end())
+    } else {
+        body
+    };
+    let mut out = header;
+    if !body.is_empty() {
+        out.push('\n');
+        out.push_str(&body);
+    }
+    if let Some(f) = footer {
+        out.push('\n');
+        out.push_str(&f);
+    }
+    out
+}
+
+/// Control characters become spaces.
+fn clean_inline(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn national_numbers_get_the_country_code() {
+        assert_eq!(
+            parse_number("07700 900123", Some("GB")).as_deref(),
+            Ok("+447700900123")
+        );
+        assert_eq!(
+            parse_number("+44 7700 900123", None).as_deref(),
+            Ok("+447700900123")
+        );
+        assert_eq!(
+            parse_number("(201) 555-0123", Some("US")).as_deref(),
+            Ok("+12015550123")
+        );
+        // An international number ignores the region.
+        assert_eq!(
+            parse_number("+33 6 12 34 56 78", Some("GB")).as_deref(),
+            Ok("+33612345678")
+        );
+    }
+
+    #[test]
+    fn bad_numbers_say_why() {
+        assert_eq!(
+            parse_number("12", Some("GB")),
+            Err("\"12\" is not a valid phone number for region GB".to_string())
+        );
+        assert_eq!(
+            parse_number("07700 900123", None),
+            Err("\"07700 900123\" has no country code and no region is set".to_string())
+        );
+        assert!(parse_number("call me", Some("GB")).is_err());
+    }
+
+    #[test]
+    fn regions_are_checked() {
+        assert_eq!(parse_region("gb").as_deref(), Ok("GB"));
+        assert!(parse_region("Britain").is_err());
+        assert!(parse_region("XX").is_err());
+    }
+
+    struct NoSecrets;
+    impl crate::config::SecretSource for NoSecrets {
+        fn env(&self, _: &str) -> Option<String> {
+            None
+        }
+        fn file(&self, _: &str) -> Result<String, String> {
+            Err("no files".into())
+        }
+    }
+
+    const GATEWAY: &str = r#"
+[[channels]]
+name = "gateway"
+kind = "http_sms"
+url = "http://127.0.0.1:9/send"
+fields = { to = "{{ to }}", text = "{{ body }}" }
+"#;
+
+    fn config(server: &str, users: &str) -> Result<crate::config::Config, Vec<String>> {
+        let text = format!("[server]\n{server}\n{GATEWAY}\n{users}");
+        crate::config::parse(&text, &NoSecrets)
+            .map_err(|e| e.0.iter().map(|e| e.to_string()).collect())
+    }
+
+    #[test]
+    fn sms_contacts_are_stored_as_e164_with_the_users_or_servers_region() {
+        let c = config(
+            "default_region = \"GB\"",
+            r#"
+[[users]]
+id = "alice"
+contacts = [ { kind = "sms", number = "07700 900123" } ]
+[[users]]
+id = "bob"
+region = "us"
+contacts = [ { kind = "sms", number = "(201) 555-0123", channel = "gateway" } ]
+"#,
+        )
+        .unwrap();
+        assert_eq!(c.server.default_region.as_deref(), Some("GB"));
+        assert_eq!(
+            c.users["alice"].contacts,
+            vec![crate::config::Contact::Sms {
+                number: "+447700900123".into(),
+                channel: "gateway".into()
+            }]
+        );
+        assert_eq!(c.users["bob"].contacts[0].address(), "+12015550123");
+    }
+
+    #[test]
+    fn bad_sms_contacts_name_the_user_and_field() {
+        let errs = config(
+            "",
+            r#"
+[[users]]
+id = "alice"
+region = "GB"
+contacts = [ { kind = "console" }, { kind = "sms", number = "12" } ]
+[[users]]
+id = "bob"
+contacts = [ { kind = "sms", number = "07700 900123" }, { kind = "sms", number = "+447700900123", channel = "nope" }, { kind = "sms" } ]
+[[users]]
+id = "carol"
+region = "Britain"
+contacts = [ { kind = "sms", number = "+447700900123", address = "x@example.com" } ]
+"#,
+        )
+        .unwrap_err();
+        let text = errs.join("\n");
+        for want in [
+            "users[0].contacts[1].number: \"12\" is not a valid phone number for region GB",
+            "users[1].contacts[0].number: \"07700 900123\" has no country code and no region is set",
+            "users[1].contacts[1].channel: no channel named \"nope\" (hint: SMS channels: gateway)",
+            "users[1].contacts[2].number: missing",
+            "users[2].region: \"Britain\" is not a region code",
+            "users[2].contacts[0].address: sms contacts take no address",
+        ] {
+            assert!(text.contains(want), "{want:?} not in\n{text}");
+        }
+        let errs = config("default_region = \"XX\"", "").unwrap_err();
+        assert!(
+            errs[0].starts_with("server.default_region: \"XX\" is not a region code"),
+            "{errs:?}"
+        );
+    }
+
+    #[test]
+    fn the_seed_event_reads_well_on_a_phone() {
+        // The first seed: event type "SMS Events", the event line with tabs;
+        // the event's tag (vsstart) is left out by the caller.
+        let line = "INFO\tvservers/Olympus\tVirtual server started on port 80";
+        insta::assert_snapshot!(text("SMS Events", line, None, MAX_CHARS), @r"
+        SMS Events:
+        INFO
+        vservers/Olympus
+        Virtual server started on port 80
+        ");
+    }
+
+    #[test]
+    fn long_texts_are_cut_but_keep_the_footer() {
+        let line = format!("FATAL\tservices/web\t{}", "disk full ".repeat(60));
+        let t = text("Web", &line, Some("Reply 1a to acknowledge"), 160);
+        assert_eq!(t.chars().count(), 160, "{t}");
+        assert!(t.starts_with("Web:\nFATAL\nservices/web\ndisk full"), "{t}");
+        assert!(t.ends_with("…\nReply 1a to acknowledge"), "{t}");
+        // Control characters never reach the phone.
+        let t = text("A\u{7}B", "x\u{1b}[31my", None, 160);
+        assert_eq!(t, "A B:\nx [31my");
+    }
+}

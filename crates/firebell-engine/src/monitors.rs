@@ -1,0 +1,481 @@
+//! Firebell's own monitors, for people with no monitoring system: heartbeats
+//! (a job pings; silence triggers) and probes (the server checks a URL or a
+//! TCP port). Both only produce events, through [`Engine::accept`] like every
+//! other source.
+//!
+//! State is in memory: the last ping of each heartbeat and the run of
+//! failures/successes of each probe. A start (or a reload that adds a monitor)
+//! counts as a ping, so a restart never triggers falsely; the first ping or
+//! good check after a start sends a resolve, so an alert left open before the
+//! restart still closes.
+
+use crate::probe_check::{self, Clients};
+use crate::{Engine, Result};
+use firebell_core::config::{Config, HeartbeatTiming};
+use firebell_core::event::{DedupKey, Event, EventAction, Severity};
+use firebell_core::probe::{Probe, ProbeTarget};
+use firebell_store::Store;
+use jiff::{SignedDuration, Timestamp};
+use serde_json::{Map, Value, json};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+/// Known state of a monitored thing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Status {
+    /// Since start or reload: no verdict yet.
+    Unknown,
+    Up,
+    Down,
+}
+
+struct Beat {
+    timing: HeartbeatTiming,
+    last_ping: Timestamp,
+    status: Status,
+}
+
+struct ProbeState {
+    probe: Probe,
+    clients: std::result::Result<Arc<Clients>, String>,
+    next_run: Timestamp,
+    failures: u32,
+    successes: u32,
+    status: Status,
+    cert_status: Status,
+    next_cert_check: Timestamp,
+}
+
+#[derive(Default)]
+pub(crate) struct MonitorState {
+    /// By (service, heartbeat name).
+    heartbeats: HashMap<(String, String), Beat>,
+    /// By probe name.
+    probes: HashMap<String, ProbeState>,
+}
+
+/// How often a certificate is looked at, at most.
+const CERT_CHECK_EVERY: SignedDuration = SignedDuration::from_hours(1);
+
+/// What a ping did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ping {
+    /// The heartbeat's name.
+    pub name: String,
+    /// When it becomes overdue if no other ping comes.
+    pub overdue_at: Timestamp,
+    /// True when the ping closed an open "no heartbeat" alert.
+    pub resolved: bool,
+}
+
+fn rounded(d: SignedDuration) -> SignedDuration {
+    SignedDuration::from_secs(d.as_secs())
+}
+
+/// Brings the state in line with the configuration: new monitors start now
+/// (a start counts as a ping), removed ones are forgotten, changed probes
+/// start over.
+fn sync(state: &mut MonitorState, config: &Config, now: Timestamp) {
+    let mut seen = HashSet::new();
+    for s in config.services.values() {
+        for i in &s.integrations {
+            if let Some(timing) = i.heartbeat {
+                let k = (s.id.clone(), i.name.clone());
+                state
+                    .heartbeats
+                    .entry(k.clone())
+                    .and_modify(|b| b.timing = timing)
+                    .or_insert(Beat {
+                        timing,
+                        last_ping: now,
+                        status: Status::Unknown,
+                    });
+                seen.insert(k);
+            }
+        }
+    }
+    state.heartbeats.retain(|k, _| seen.contains(k));
+
+    for p in &config.probes {
+        if state.probes.get(&p.name).is_some_and(|s| s.probe == *p) {
+            continue;
+        }
+        state.probes.insert(
+            p.name.clone(),
+            ProbeState {
+                probe: p.clone(),
+                clients: Clients::new(p).map(Arc::new),
+                next_run: now,
+                failures: 0,
+                successes: 0,
+                status: Status::Unknown,
+                cert_status: Status::Unknown,
+                next_cert_check: now,
+            },
+        );
+    }
+    let names: HashSet<&str> = config.probes.iter().map(|p| p.name.as_str()).collect();
+    state.probes.retain(|k, _| names.contains(k.as_str()));
+}
+
+fn heartbeat_event(
+    service: &str,
+    name: &str,
+    action: EventAction,
+    summary: String,
+    details: Map<String, Value>,
+    now: Timestamp,
+) -> Result<Event> {
+    let dedup_key = DedupKey::parse(format!("heartbeat:{service}:{name}"))
+        .map_err(|e| crate::EngineError::Internal(e.to_string()))?;
+    let labels = BTreeMap::from([
+        ("monitor".to_string(), "heartbeat".to_string()),
+        ("heartbeat".to_string(), name.to_string()),
+    ]);
+    Ok(Event {
+        service: service.to_string(),
+        action,
+        dedup_key,
+        summary,
+        severity: Severity::Error,
+        source: "firebell-heartbeat".to_string(),
+        labels,
+        details,
+        occurred_at: now,
+    })
+}
+
+fn probe_event(
+    probe: &Probe,
+    action: EventAction,
+    dedup_key: String,
+    summary: String,
+    severity: Severity,
+    details: Map<String, Value>,
+    now: Timestamp,
+) -> Result<Event> {
+    let dedup_key =
+        DedupKey::parse(dedup_key).map_err(|e| crate::EngineError::Internal(e.to_string()))?;
+    let labels = BTreeMap::from([
+        ("monitor".to_string(), "probe".to_string()),
+        ("probe".to_string(), probe.name.clone()),
+        ("kind".to_string(), probe.kind().to_string()),
+    ]);
+    Ok(Event {
+        service: probe.service.clone(),
+        action,
+        dedup_key,
+        summary,
+        severity,
+        source: probe.what().to_string(),
+        labels,
+        details,
+        occurred_at: now,
+    })
+}
+
+/// One probe's results from a pass.
+struct Outcome {
+    name: String,
+    result: std::result::Result<(), String>,
+    cert: Option<std::result::Result<Timestamp, String>>,
+}
+
+impl<S: Store> Engine<S> {
+    /// A heartbeat integration of `service` (its index among the service's
+    /// integrations) pinged now.
+    pub async fn heartbeat(&self, service: &str, index: usize) -> Result<Ping> {
+        let config = self.config();
+        let integration = config
+            .services
+            .get(service)
+            .and_then(|s| s.integrations.get(index))
+            .filter(|i| i.heartbeat.is_some())
+            .ok_or_else(|| {
+                crate::EngineError::Internal(format!(
+                    "service {service:?} has no heartbeat integration {index}"
+                ))
+            })?;
+        let name = integration.name.clone();
+        let mut state = self.inner.monitors.lock().await;
+        let now = self.now();
+        sync(&mut state, &config, now);
+        let key = (service.to_string(), name.clone());
+        let Some(beat) = state.heartbeats.get_mut(&key) else {
+            return Err(crate::EngineError::Internal(format!(
+                "heartbeat {name:?} is not known"
+            )));
+        };
+        let before = beat.status;
+        beat.last_ping = now;
+        beat.status = Status::Up;
+        let overdue_at = now.checked_add(beat.timing.deadline()).unwrap_or(now);
+        let mut resolved = false;
+        if before != Status::Up {
+            let event = heartbeat_event(
+                service,
+                &name,
+                EventAction::Resolve,
+                format!("Heartbeat from {name} received again"),
+                Map::new(),
+                now,
+            )?;
+            match self.accept(vec![event]).await {
+                Ok(outcomes) => {
+                    resolved = outcomes
+                        .iter()
+                        .any(|o| o.alert_id.is_some() && !o.duplicate);
+                    if resolved {
+                        tracing::info!(service, heartbeat = %name, "heartbeat back; alert resolved");
+                    }
+                }
+                Err(e) => {
+                    if let Some(b) = state.heartbeats.get_mut(&key) {
+                        b.status = before;
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        Ok(Ping {
+            name,
+            overdue_at,
+            resolved,
+        })
+    }
+
+    /// Triggers overdue heartbeats and runs the probes that are due. Returns
+    /// how many heartbeats triggered plus how many probes ran.
+    pub async fn run_monitors_once(&self) -> Result<usize> {
+        let config = self.config();
+        let mut state = self.inner.monitors.lock().await;
+        let now = self.now();
+        sync(&mut state, &config, now);
+
+        // Heartbeats.
+        let mut events = Vec::new();
+        let mut flipped = Vec::new();
+        for ((service, name), beat) in state.heartbeats.iter_mut() {
+            let due = beat
+                .last_ping
+                .checked_add(beat.timing.deadline())
+                .unwrap_or(now);
+            if beat.status != Status::Down && now >= due {
+                let silent = rounded(now.duration_since(beat.last_ping));
+                let mut details = Map::new();
+                details.insert("last_ping".into(), json!(beat.last_ping));
+                details.insert(
+                    "interval".into(),
+                    json!(format!("{:#}", beat.timing.interval)),
+                );
+                details.insert("grace".into(), json!(format!("{:#}", beat.timing.grace)));
+                events.push(heartbeat_event(
+                    service,
+                    name,
+                    EventAction::Trigger,
+                    format!("No heartbeat from {name} for {silent:#}"),
+                    details,
+                    now,
+                )?);
+                flipped.push(((service.clone(), name.clone()), beat.status));
+                beat.status = Status::Down;
+                tracing::warn!(service = %service, heartbeat = %name, %silent, "heartbeat overdue");
+            }
+        }
+        let triggered = events.len();
+        if !events.is_empty()
+            && let Err(e) = self.accept(events).await
+        {
+            for (k, before) in flipped {
+                if let Some(b) = state.heartbeats.get_mut(&k) {
+                    b.status = before;
+                }
+            }
+            return Err(e);
+        }
+
+        // Probes due now: take what they need, run them without the lock.
+        let mut due = Vec::new();
+        for ps in state.probes.values_mut() {
+            if ps.next_run > now {
+                continue;
+            }
+            ps.next_run = now.checked_add(ps.probe.interval).unwrap_or(now);
+            let check_cert = ps.next_cert_check <= now;
+            if check_cert {
+                ps.next_cert_check = now
+                    .checked_add(CERT_CHECK_EVERY.max(ps.probe.interval))
+                    .unwrap_or(now);
+            }
+            due.push((ps.probe.clone(), ps.clients.clone(), check_cert));
+        }
+        drop(state);
+        if due.is_empty() {
+            return Ok(triggered);
+        }
+        let ran = due.len();
+        let outcomes = futures::future::join_all(due.into_iter().map(
+            |(probe, clients, check_cert)| async move {
+                let (result, cert) = match &clients {
+                    Err(e) => (Err(e.clone()), None),
+                    Ok(c) => {
+                        let result = probe_check::check(&probe, c).await;
+                        let cert = if check_cert {
+                            probe_check::cert_not_after(&probe, c).await
+                        } else {
+                            None
+                        };
+                        (result, cert)
+                    }
+                };
+                Outcome {
+                    name: probe.name.clone(),
+                    result,
+                    cert,
+                }
+            },
+        ))
+        .await;
+        self.apply_probe_outcomes(outcomes).await?;
+        Ok(triggered + ran)
+    }
+
+    /// Counts failures and successes and sends the triggers and resolves
+    /// they call for.
+    async fn apply_probe_outcomes(&self, outcomes: Vec<Outcome>) -> Result<()> {
+        let mut state = self.inner.monitors.lock().await;
+        let now = self.now();
+        let mut events = Vec::new();
+        // (probe, main status before, cert status before), to undo on failure.
+        let mut undo = Vec::new();
+        for o in outcomes {
+            let Some(ps) = state.probes.get_mut(&o.name) else {
+                continue; // removed by a reload meanwhile
+            };
+            undo.push((o.name.clone(), ps.status, ps.cert_status));
+            let p = &ps.probe;
+            match o.result {
+                Ok(()) => {
+                    ps.failures = 0;
+                    ps.successes = ps.successes.saturating_add(1);
+                    let back = match ps.status {
+                        Status::Unknown => true,
+                        Status::Down => ps.successes >= p.recoveries,
+                        Status::Up => false,
+                    };
+                    if back {
+                        if ps.status == Status::Down {
+                            tracing::info!(probe = %p.name, "probe recovered");
+                        }
+                        ps.status = Status::Up;
+                        events.push(probe_event(
+                            p,
+                            EventAction::Resolve,
+                            p.dedup_key(),
+                            format!("{} is up again", p.name),
+                            p.severity,
+                            Map::new(),
+                            now,
+                        )?);
+                    }
+                }
+                Err(error) => {
+                    ps.successes = 0;
+                    ps.failures = ps.failures.saturating_add(1);
+                    tracing::debug!(probe = %p.name, failures = ps.failures, %error, "probe check failed");
+                    if ps.status != Status::Down && ps.failures >= p.failures {
+                        ps.status = Status::Down;
+                        tracing::warn!(probe = %p.name, %error, "probe down");
+                        let mut details = Map::new();
+                        details.insert("error".into(), json!(error));
+                        details.insert("target".into(), json!(p.what()));
+                        details.insert("failed_checks".into(), json!(ps.failures));
+                        events.push(probe_event(
+                            p,
+                            EventAction::Trigger,
+                            p.dedup_key(),
+                            format!(
+                                "{} is down: {error} ({} failed checks in a row)",
+                                p.name, ps.failures
+                            ),
+                            p.severity,
+                            details,
+                            now,
+                        )?);
+                    }
+                }
+            }
+            if let (
+                Some(Ok(not_after)),
+                ProbeTarget::Http {
+                    cert_expiry_warning: Some(window),
+                    url,
+                    ..
+                },
+            ) = (o.cert, &p.target)
+            {
+                let left = not_after.duration_since(now);
+                if left < *window {
+                    if ps.cert_status != Status::Down {
+                        ps.cert_status = Status::Down;
+                        let days = left.as_secs().max(0) / 86_400;
+                        let mut details = Map::new();
+                        details.insert("not_after".into(), json!(not_after));
+                        details.insert("warning".into(), json!(format!("{window:#}")));
+                        events.push(probe_event(
+                            p,
+                            EventAction::Trigger,
+                            p.cert_dedup_key(),
+                            if left.is_negative() {
+                                format!("The TLS certificate of {url} expired at {not_after}")
+                            } else {
+                                format!(
+                                    "The TLS certificate of {url} expires in {days} day(s), at {not_after}"
+                                )
+                            },
+                            Severity::Warning,
+                            details,
+                            now,
+                        )?);
+                    }
+                } else if ps.cert_status != Status::Up {
+                    ps.cert_status = Status::Up;
+                    events.push(probe_event(
+                        p,
+                        EventAction::Resolve,
+                        p.cert_dedup_key(),
+                        format!("The TLS certificate of {url} was renewed"),
+                        Severity::Warning,
+                        Map::new(),
+                        now,
+                    )?);
+                }
+            }
+        }
+        if !events.is_empty()
+            && let Err(e) = self.accept(events).await
+        {
+            for (name, status, cert_status) in undo {
+                if let Some(ps) = state.probes.get_mut(&name) {
+                    ps.status = status;
+                    ps.cert_status = cert_status;
+                }
+            }
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// The next instant a monitor needs looking at: a heartbeat's deadline or
+    /// a probe's next run.
+    pub async fn next_monitor_due(&self) -> Option<Timestamp> {
+        let state = self.inner.monitors.lock().await;
+        let beats = state
+            .heartbeats
+            .values()
+            .filter(|b| b.status != Status::Down)
+            .filter_map(|b| b.last_ping.checked_add(b.timing.deadline()).ok());
+        let probes = state.probes.values().map(|p| p.next_run);
+        beats.chain(probes).min()
+    }
+}

@@ -1,0 +1,71 @@
+//! Heartbeats: `GET|POST /api/v1/heartbeat/{key}` (what a cron job can `curl`)
+//! and `POST /api/v1/heartbeat` with the key as a bearer token. The body, if
+//! any, is ignored (but bounded by `server.max_body_bytes`).
+
+use crate::error::ApiError;
+use crate::{Shared, request_key};
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use firebell_core::config::IntegrationKind;
+use firebell_store::Store;
+use serde_json::json;
+
+/// The key in the URL: a wrong one is "not found", as nothing else is there.
+pub(crate) async fn ping_path<S: Store>(
+    State(state): State<Shared<S>>,
+    Path(key): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    body?;
+    let integration = state
+        .engine
+        .config()
+        .integration_for_key(&key)
+        .filter(|i| i.kind == IntegrationKind::Heartbeat)
+        .cloned()
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "no heartbeat has this key"))?;
+    ping(&state, &integration.service, integration.index).await
+}
+
+/// The key as a bearer token (or basic-auth password).
+pub(crate) async fn ping_bearer<S: Store>(
+    State(state): State<Shared<S>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let Some(key) = request_key(&headers) else {
+        return Err(ApiError::unauthorized(
+            "missing heartbeat key: send Authorization: Bearer <key>, or ping /api/v1/heartbeat/<key>",
+        ));
+    };
+    let integration = match state.engine.config().integration_for_key(&key) {
+        Some(i) if i.kind == IntegrationKind::Heartbeat => i.clone(),
+        Some(_) => {
+            return Err(ApiError::unauthorized(
+                "this key belongs to an integration of another kind",
+            ));
+        }
+        None => return Err(ApiError::unauthorized("unknown heartbeat key")),
+    };
+    body?;
+    ping(&state, &integration.service, integration.index).await
+}
+
+async fn ping<S: Store>(
+    state: &Shared<S>,
+    service: &str,
+    index: usize,
+) -> Result<Response, ApiError> {
+    let p = state.engine.heartbeat(service, index).await?;
+    Ok(axum::Json(json!({
+        "status": "ok",
+        "service": service,
+        "heartbeat": p.name,
+        "overdue_at": p.overdue_at,
+        "resolved": p.resolved,
+    }))
+    .into_response())
+}

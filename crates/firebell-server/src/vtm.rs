@@ -1,0 +1,48 @@
+//! `POST /api/v1/vtm`: a traffic manager's event, as `firebell vtm-action`
+//! sends it. The key of a `vtm` integration is the bearer token.
+
+use crate::error::ApiError;
+use crate::{Shared, integration_service};
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use firebell_core::config::IntegrationKind;
+use firebell_ingest::IngestError;
+use firebell_store::Store;
+use serde_json::{Value, json};
+
+pub(crate) async fn post_event<S: Store>(
+    State(state): State<Shared<S>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let service = integration_service(&state, &headers, IntegrationKind::Vtm)?;
+    let body = body?;
+    let events =
+        firebell_ingest::vtm::parse(&body, &service, state.engine.now()).map_err(|e| match e {
+            IngestError::Malformed(m) => ApiError::bad_request(format!("malformed JSON: {m}")),
+            IngestError::Invalid(fields) => ApiError::fields(fields),
+        })?;
+    let actions: Vec<&'static str> = events.iter().map(|e| e.action.as_str()).collect();
+    let outcomes = state.engine.accept(events).await?;
+    let alerts: Vec<Value> = outcomes
+        .iter()
+        .zip(actions)
+        .map(|(o, action)| {
+            json!({
+                "action": action,
+                "id": o.alert_id,
+                "dedup_key": o.dedup_key,
+                "status": o.status,
+                "duplicate": o.duplicate,
+            })
+        })
+        .collect();
+    Ok((
+        StatusCode::ACCEPTED,
+        axum::Json(json!({ "status": "accepted", "alerts": alerts })),
+    )
+        .into_response())
+}
