@@ -55,6 +55,45 @@ fn text<'a>(
     }
 }
 
+/// PagerDuty's length limits on `payload.summary` and `payload.source`.
+fn check_lengths(summary: &str, source: &str, errors: &mut Vec<String>) {
+    for (field, value, max) in [
+        ("payload.summary", summary, MAX_SUMMARY_CHARS),
+        ("payload.source", source, MAX_SOURCE_CHARS),
+    ] {
+        if let Err(e) = event::check_text(field, value, max) {
+            errors.push(format!("'{}' {}", e.field, e.message));
+        }
+    }
+}
+
+/// `payload.custom_details` (a non-object kept under `custom_details`),
+/// with `links` and `images` beside them.
+fn details_of(
+    obj: &Map<String, Value>,
+    payload: &Map<String, Value>,
+    errors: &mut Vec<String>,
+) -> Map<String, Value> {
+    let mut details = Map::new();
+    match payload.get("custom_details") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(m)) => details.extend(m.clone()),
+        Some(other) => {
+            details.insert("custom_details".into(), other.clone());
+        }
+    }
+    for name in ["links", "images"] {
+        match obj.get(name) {
+            None | Some(Value::Null) => {}
+            Some(v @ Value::Array(_)) => {
+                details.insert(name.into(), v.clone());
+            }
+            Some(_) => errors.push(format!("'{name}' must be an array")),
+        }
+    }
+    details
+}
+
 /// Reads the routing key only, so a request can be authenticated before its
 /// event is judged.
 pub fn routing_key(body: &Value) -> Option<&str> {
@@ -135,14 +174,7 @@ pub fn parse(body: &Value, service: &str, now: Timestamp) -> Result<Enqueue, Inv
         },
         None => Severity::Error,
     };
-    for (field, value, max) in [
-        ("payload.summary", summary, MAX_SUMMARY_CHARS),
-        ("payload.source", source, MAX_SOURCE_CHARS),
-    ] {
-        if let Err(e) = event::check_text(field, value, max) {
-            errors.push(format!("'{}' {}", e.field, e.message));
-        }
-    }
+    check_lengths(summary, source, &mut errors);
 
     let mut labels = BTreeMap::new();
     for name in ["component", "group", "class"] {
@@ -150,23 +182,7 @@ pub fn parse(body: &Value, service: &str, now: Timestamp) -> Result<Enqueue, Inv
             labels.insert(name.to_string(), v.to_string());
         }
     }
-    let mut details = Map::new();
-    match payload.get("custom_details") {
-        None | Some(Value::Null) => {}
-        Some(Value::Object(m)) => details.extend(m.clone()),
-        Some(other) => {
-            details.insert("custom_details".into(), other.clone());
-        }
-    }
-    for name in ["links", "images"] {
-        match obj.get(name) {
-            None | Some(Value::Null) => {}
-            Some(v @ Value::Array(_)) => {
-                details.insert(name.into(), v.clone());
-            }
-            Some(_) => errors.push(format!("'{name}' must be an array")),
-        }
-    }
+    let mut details = details_of(obj, payload, &mut errors);
     for name in ["client", "client_url"] {
         if let Some(v) = text(obj, name, name, &mut errors) {
             details.insert(name.into(), Value::String(v.to_string()));
@@ -260,31 +276,8 @@ pub fn parse_change(body: &Value, service: &str, now: Timestamp) -> Result<NewCh
     if obj.get("payload").is_some() && summary.trim().is_empty() {
         errors.push("'payload.summary' is missing or blank".into());
     }
-    for (field, value, max) in [
-        ("payload.summary", summary, MAX_SUMMARY_CHARS),
-        ("payload.source", source, MAX_SOURCE_CHARS),
-    ] {
-        if let Err(e) = event::check_text(field, value, max) {
-            errors.push(format!("'{}' {}", e.field, e.message));
-        }
-    }
-    let mut details = Map::new();
-    match payload.get("custom_details") {
-        None | Some(Value::Null) => {}
-        Some(Value::Object(m)) => details.extend(m.clone()),
-        Some(other) => {
-            details.insert("custom_details".into(), other.clone());
-        }
-    }
-    for name in ["links", "images"] {
-        match obj.get(name) {
-            None | Some(Value::Null) => {}
-            Some(v @ Value::Array(_)) => {
-                details.insert(name.into(), v.clone());
-            }
-            Some(_) => errors.push(format!("'{name}' must be an array")),
-        }
-    }
+    check_lengths(summary, source, &mut errors);
+    let details = details_of(obj, payload, &mut errors);
     let occurred_at = match text(payload, "timestamp", "payload.timestamp", &mut errors) {
         Some(t) => pagerduty_time(t).unwrap_or_else(|| {
             errors.push(format!(

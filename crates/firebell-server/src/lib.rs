@@ -278,22 +278,27 @@ async fn post_events<S: Store>(
         },
     )?;
     let outcomes = state.engine.accept(events).await?;
-    let alerts: Vec<Value> = outcomes
-        .iter()
-        .map(|o| {
-            json!({
-                "id": o.alert_id,
-                "dedup_key": o.dedup_key,
-                "status": o.status,
-                "duplicate": o.duplicate,
-            })
-        })
-        .collect();
-    Ok((
+    let alerts: Vec<Value> = outcomes.iter().map(outcome_json).collect();
+    Ok(accepted(alerts))
+}
+
+/// One recorded event, as ingest endpoints answer it.
+pub(crate) fn outcome_json(o: &firebell_store::IngestOutcome) -> Value {
+    json!({
+        "id": o.alert_id,
+        "dedup_key": o.dedup_key,
+        "status": o.status,
+        "duplicate": o.duplicate,
+    })
+}
+
+/// `202 {"status": "accepted", "alerts": [...]}`.
+pub(crate) fn accepted(alerts: Vec<Value>) -> Response {
+    (
         StatusCode::ACCEPTED,
         axum::Json(json!({ "status": "accepted", "alerts": alerts })),
     )
-        .into_response())
+        .into_response()
 }
 
 /// PagerDuty's answer to an event it refuses.

@@ -6,8 +6,8 @@ use crate::{Shared, integration_service};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::HeaderMap;
+use axum::response::Response;
 use firebell_core::config::IntegrationKind;
 use firebell_ingest::IngestError;
 use firebell_store::Store;
@@ -31,18 +31,10 @@ pub(crate) async fn post_event<S: Store>(
         .iter()
         .zip(actions)
         .map(|(o, action)| {
-            json!({
-                "action": action,
-                "id": o.alert_id,
-                "dedup_key": o.dedup_key,
-                "status": o.status,
-                "duplicate": o.duplicate,
-            })
+            let mut v = crate::outcome_json(o);
+            v["action"] = json!(action);
+            v
         })
         .collect();
-    Ok((
-        StatusCode::ACCEPTED,
-        axum::Json(json!({ "status": "accepted", "alerts": alerts })),
-    )
-        .into_response())
+    Ok(crate::accepted(alerts))
 }

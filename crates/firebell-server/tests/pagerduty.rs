@@ -31,6 +31,25 @@ integrations = [
 
 const ROUTING_KEY: &str = "R0123456789abcdef0123456789abcde";
 
+/// Runs a script of PagerDuty's clients against the app; its stdout, once it
+/// succeeded.
+async fn run_clients(python: &std::path::Path, script: &str, app: &TestApp) -> String {
+    let out = tokio::process::Command::new(python)
+        .arg(python_script(script))
+        .arg(&app.url)
+        .arg(ROUTING_KEY)
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "stdout:\n{stdout}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
 async fn status_of(app: &TestApp, key: &str) -> String {
     let alerts = app.all_alerts().await;
     let a = alerts
@@ -46,19 +65,7 @@ async fn pagerduty_python_clients_trigger_acknowledge_and_resolve() {
         return;
     };
     let (app, _dir, _sink) = spawn_app(PD).await;
-    let out = tokio::process::Command::new(python)
-        .arg(python_script("pagerduty_clients.py"))
-        .arg(&app.url)
-        .arg(ROUTING_KEY)
-        .output()
-        .await
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "stdout:\n{stdout}\nstderr:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = run_clients(&python, "pagerduty_clients.py", &app).await;
     assert!(stdout.contains("refused 400"), "{stdout}");
     let generated = stdout
         .lines()
@@ -174,19 +181,7 @@ async fn change_events_from_pagerduty_clients_go_on_the_service_timeline_and_pag
         return;
     };
     let (app, _dir, _sink) = spawn_app(PD).await;
-    let out = tokio::process::Command::new(python)
-        .arg(python_script("pagerduty_changes.py"))
-        .arg(&app.url)
-        .arg(ROUTING_KEY)
-        .output()
-        .await
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "stdout:\n{stdout}\nstderr:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = run_clients(&python, "pagerduty_changes.py", &app).await;
     assert!(stdout.contains("refused 400"), "{stdout}");
     app.settle().await;
     let (status, body) = app.api_get("/api/v1/changes?service=db").await;
