@@ -39,6 +39,10 @@ struct RawConfig {
     probes: Vec<crate::probe::ProbeSpec>,
     #[serde(default)]
     channels: Vec<crate::channels::RawChannel>,
+    /// `[[rules]]`, read entry by entry by [`crate::rules`] so a wrong key is
+    /// reported with the rule's path.
+    #[serde(default)]
+    rules: Vec<toml::Value>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -120,6 +124,9 @@ struct RawService {
     /// Message template overrides, by name (see `templates`).
     #[serde(default)]
     templates: BTreeMap<String, String>,
+    /// This service's own rules (see [`crate::rules`]).
+    #[serde(default)]
+    rules: Vec<toml::Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -166,6 +173,8 @@ pub struct Config {
     pub probes: Vec<crate::probe::Probe>,
     /// `[[channels]]`, by name (the built-ins `console` and `webhook` are not here).
     pub channels: BTreeMap<String, crate::channels::ChannelConfig>,
+    /// `[[rules]]` and each service's `rules`, compiled.
+    pub rules: crate::rules::RuleSet,
     /// SHA-256 of each integration key → the integration it opens.
     integrations_by_key: HashMap<[u8; 32], IntegrationRef>,
 }
@@ -1297,6 +1306,20 @@ fn validate(raw: RawConfig, secrets: &dyn SecretSource) -> Result<Config, Config
         }
     }
 
+    // [[rules]] and [[services]] rules
+    let mut rules = crate::rules::RuleSet {
+        global: crate::rules::compile_list(&mut errors, "rules", &raw.rules),
+        services: BTreeMap::new(),
+    };
+    for (i, s) in raw.services.iter().enumerate() {
+        let path = format!("services[{i}].rules");
+        let list = crate::rules::compile_list(&mut errors, &path, &s.rules);
+        if !list.is_empty() {
+            rules.services.insert(s.id.clone(), list);
+        }
+    }
+    crate::rules::check_routes(&mut errors, &rules, &services.keys().cloned().collect());
+
     // [[probes]]
     let service_ids = raw.services.iter().map(|s| s.id.clone()).collect();
     let probes = crate::probe::build(&raw.probes, &service_ids).unwrap_or_else(|e| {
@@ -1317,6 +1340,7 @@ fn validate(raw: RawConfig, secrets: &dyn SecretSource) -> Result<Config, Config
         probes,
         channels,
         handoff_notices,
+        rules,
         integrations_by_key,
     })
 }

@@ -17,6 +17,7 @@ pub mod matcher;
 pub mod notification;
 pub mod probe;
 pub mod render;
+pub mod rules;
 pub mod schedule;
 pub mod sms;
 pub mod templates;

@@ -31,7 +31,7 @@ use firebell_core::notification::{self, Delivery, NotificationKind};
 use firebell_core::schedule::Override;
 use firebell_store::{Claimed, CommitResult, Finish, IngestItem, IngestOutcome, Store, StoreError};
 use jiff::{SignedDuration, Timestamp};
-use metrics::{ActionLabel, ChannelLabel, Metrics};
+use metrics::{ActionLabel, ChannelLabel, Metrics, RuleLabel};
 use rand::Rng;
 use serde_json::json;
 use std::collections::HashMap;
@@ -142,20 +142,68 @@ impl<S: Store> Engine<S> {
     pub async fn accept(&self, events: Vec<Event>) -> Result<Vec<IngestOutcome>> {
         let config = self.config();
         let now = self.now();
-        let actions: Vec<_> = events.iter().map(|e| e.action).collect();
-        let items = events
-            .into_iter()
-            .map(|event| IngestItem {
-                policy: config
+        let mut actions = Vec::with_capacity(events.len());
+        let mut items = Vec::with_capacity(events.len());
+        // One slot per event: `Err` holds a dropped event's dedup key.
+        let mut slots = Vec::with_capacity(events.len());
+        for event in events {
+            let d = if config.rules.is_empty() {
+                firebell_core::rules::Decision {
+                    event,
+                    matched: Vec::new(),
+                    suppressed_by: None,
+                    dropped_by: None,
+                }
+            } else {
+                firebell_core::rules::apply(&config.rules, event)
+            };
+            if let Some(rule) = d.dropped_by {
+                self.inner
+                    .metrics
+                    .events_dropped
+                    .get_or_create(&RuleLabel { rule })
+                    .inc();
+                slots.push(Err(d.event.dedup_key));
+                continue;
+            }
+            actions.push(d.event.action);
+            slots.push(Ok(()));
+            let mut event = d.event;
+            let policy = match d.suppressed_by {
+                Some(rule) => {
+                    event.labels.insert("suppressed_by".to_string(), rule);
+                    None
+                }
+                None => config
                     .services
                     .get(&event.service)
                     .map(|s| s.policy.clone()),
+            };
+            items.push(IngestItem {
+                policy,
                 event,
                 received_at: now,
+            });
+        }
+        let started = Instant::now();
+        let recorded = if items.is_empty() {
+            Vec::new()
+        } else {
+            self.inner.store.ingest(items).await?
+        };
+        let mut recorded = recorded.into_iter();
+        let outcomes: Vec<IngestOutcome> = slots
+            .into_iter()
+            .filter_map(|slot| match slot {
+                Ok(()) => recorded.next(),
+                Err(dedup_key) => Some(IngestOutcome {
+                    alert_id: None,
+                    dedup_key,
+                    status: None,
+                    duplicate: false,
+                }),
             })
             .collect();
-        let started = Instant::now();
-        let outcomes = self.inner.store.ingest(items).await?;
         self.inner
             .metrics
             .ingest_commit_seconds

@@ -22,6 +22,11 @@ pub struct StatusLabel {
     pub status: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RuleLabel {
+    pub rule: String,
+}
+
 pub struct Metrics {
     pub registry: Registry,
     pub events_received: Family<ActionLabel, Counter>,
@@ -31,6 +36,7 @@ pub struct Metrics {
     pub notifications_retried: Family<ChannelLabel, Counter>,
     pub pages_queued: Counter,
     pub ingest_commit_seconds: Histogram,
+    pub events_dropped: Family<RuleLabel, Counter>,
 }
 
 impl Default for Metrics {
@@ -80,6 +86,12 @@ impl Default for Metrics {
             "Time from handing events to the store until they are durable",
             ingest_commit_seconds.clone(),
         );
+        let events_dropped = Family::<RuleLabel, Counter>::default();
+        registry.register(
+            "events_dropped",
+            "Events a rule dropped (not recorded), by rule name",
+            events_dropped.clone(),
+        );
         Self {
             registry,
             events_received,
@@ -89,6 +101,7 @@ impl Default for Metrics {
             notifications_retried,
             pages_queued,
             ingest_commit_seconds,
+            events_dropped,
         }
     }
 }

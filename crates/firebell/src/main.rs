@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 mod client;
+mod rules_test;
 mod starter;
 mod vtm_action;
 
@@ -66,6 +67,9 @@ enum Command {
     /// Forward a traffic manager's event (install as a Stingray/vTM action
     /// program; see `firebell vtm-action --help`).
     VtmAction(vtm_action::Args),
+    /// Event rules: `firebell rules test` shows what the rules do to a sample
+    /// event, sending nothing.
+    Rules(rules_test::Cmd),
     /// Schedule overrides: "I'll take your Tuesday".
     Override {
         #[command(subcommand)]
@@ -205,6 +209,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Oncall { schedule, at, conn } => client::oncall(&conn, schedule, at).await,
         // Normally run by `vtm_action::intercept` before clap parses anything.
         Command::VtmAction(a) => Ok(vtm_action::run_cli(a.args).await),
+        Command::Rules(c) => rules_test::run(c),
         Command::Test { command, conn } => match command {
             TestCommand::Channel { name, to } => {
                 let body = match to {
