@@ -86,18 +86,11 @@ impl Matcher {
         }
         let regex = match op {
             MatchOp::Equal | MatchOp::NotEqual => None,
-            MatchOp::Regex | MatchOp::NotRegex => {
-                Some(Regex::new(&format!("^(?:{value})$")).map_err(|e| {
-                    // The crate's message is a diagram over several lines;
-                    // its last line says what is wrong.
-                    let text = e.to_string();
-                    let why = text.lines().last().unwrap_or("invalid").trim().to_string();
-                    MatcherError(format!(
-                        "invalid regular expression {value:?} for label {name}: {}",
-                        why.strip_prefix("error: ").unwrap_or(&why)
-                    ))
-                })?)
-            }
+            MatchOp::Regex | MatchOp::NotRegex => Some(anchored(&value).map_err(|why| {
+                MatcherError(format!(
+                    "invalid regular expression {value:?} for label {name}: {why}"
+                ))
+            })?),
         };
         Ok(Self {
             name,
@@ -220,6 +213,18 @@ impl Matcher {
 }
 
 /// Every matcher passes.
+/// `re` compiled anchored at both ends (`^(?:re)$`), as Alertmanager's
+/// matchers and Firebell's rules read it; on error, what is wrong in one line.
+pub fn anchored(re: &str) -> Result<Regex, String> {
+    Regex::new(&format!("^(?:{re})$")).map_err(|e| {
+        // The crate's message is a diagram over several lines; its last line
+        // says what is wrong.
+        let text = e.to_string();
+        let why = text.lines().last().unwrap_or("invalid").trim();
+        why.strip_prefix("error: ").unwrap_or(why).to_string()
+    })
+}
+
 pub fn all_match(matchers: &[Matcher], labels: &BTreeMap<String, String>) -> bool {
     matchers.iter().all(|m| m.matches_labels(labels))
 }

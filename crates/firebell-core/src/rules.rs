@@ -247,23 +247,15 @@ fn serde_error(errors: &mut Errors, path: &str, e: serde_path_to_error::Error<to
 }
 
 fn regex(errors: &mut Errors, path: &str, re: &str) -> Option<Regex> {
-    match Regex::new(&format!("^(?:{re})$")) {
-        Ok(r) => Some(r),
-        Err(e) => {
-            // The crate's message is a diagram; its last line says what is wrong.
-            let text = e.to_string();
-            let why = text.lines().last().unwrap_or("invalid").trim();
+    crate::matcher::anchored(re)
+        .map_err(|why| {
             errors.hint(
                 path,
-                format!(
-                    "invalid regular expression {re:?}: {}",
-                    why.strip_prefix("error: ").unwrap_or(why)
-                ),
+                format!("invalid regular expression {re:?}: {why}"),
                 "regex syntax is RE2's (the regex crate); it is anchored at both ends",
             );
-            None
-        }
-    }
+        })
+        .ok()
 }
 
 fn condition(errors: &mut Errors, path: &str, raw: RawCondition) -> Option<Condition> {
