@@ -50,6 +50,15 @@ Scenarios:
               alertmanager integration key, as Prometheus does. Reports the
               same figures (only 200 answers count). Not part of `all`.
 
+  rules       throughput twice, each on a fresh server: first with no rules
+              and no silences, then with 200 [[rules]] (equals and regex
+              conditions that mostly do not match, a few that add labels and
+              continue) and 1,000 active silences that match none of the
+              load's alerts (so every alert still pages). Reports both tables
+              and the slowdown in accepted events/s and pages/s. Not part of
+              `all`. FIREBELL_BENCH_NO_RULES=1 or FIREBELL_BENCH_NO_SILENCES=1
+              leaves one of the two out of the second run, to see each cost.
+
 Results are printed as Markdown tables (ready for docs/benchmarks.md); with
 --json one JSON object per scenario is printed as well, one per line. Progress
 goes to stderr.
@@ -124,6 +133,8 @@ pub enum ScenarioArg {
     Schedules,
     /// Throughput through Alertmanager's `POST /api/v2/alerts`.
     Alertmanager,
+    /// Throughput with 200 rules and 1,000 silences vs none.
+    Rules,
 }
 
 /// One scenario that runs on its own fresh server.
@@ -156,6 +167,8 @@ impl ScenarioArg {
             ScenarioArg::All => vec![Scenario::Throughput, Scenario::Latency, Scenario::Memory],
             ScenarioArg::Schedules => vec![],
             ScenarioArg::Alertmanager => vec![Scenario::Alertmanager],
+            // Runs its own pair of servers (see `rules.rs`).
+            ScenarioArg::Rules => vec![],
         }
     }
 }

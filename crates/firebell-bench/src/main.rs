@@ -7,6 +7,7 @@ mod cli;
 mod config;
 mod load;
 mod report;
+mod rules;
 mod scenarios;
 mod schedules;
 mod server;
@@ -69,6 +70,9 @@ async fn run(args: &Args) -> Result<()> {
     println!("{}", machine.describe());
     println!("firebell: {}", binary.display());
     println!();
+    if args.scenario == cli::ScenarioArg::Rules {
+        return rules::run(args, &binary, &machine).await;
+    }
     for scenario in args.scenario.expand() {
         eprintln!("== {} ==", scenario.name());
         // On Ctrl-C / SIGTERM the scenario future is dropped, and with it the

@@ -111,6 +111,18 @@ impl Server {
     /// `server.stdout.log` and `server.stderr.log` there. Does not wait for
     /// readiness.
     pub fn start(binary: &Path, port: Option<u16>, sink_url: &str, keep: bool) -> Result<Server> {
+        Server::start_with(binary, port, sink_url, keep, "")
+    }
+
+    /// [`Server::start`] with `extra` appended to the configuration (e.g.
+    /// `[[rules]]`).
+    pub fn start_with(
+        binary: &Path,
+        port: Option<u16>,
+        sink_url: &str,
+        keep: bool,
+        extra: &str,
+    ) -> Result<Server> {
         let binary = binary
             .canonicalize()
             .with_context(|| format!("resolving {}", binary.display()))?;
@@ -136,7 +148,7 @@ impl Server {
             listen: addr,
             data_dir: &data_dir,
             sink_url,
-        });
+        }) + extra;
         std::fs::write(&config_path, text)
             .with_context(|| format!("writing {}", config_path.display()))?;
         let stdout = File::create(dir.join("server.stdout.log"))?;

@@ -27,11 +27,19 @@ pub struct HttpSmsChannel {
     pub name: String,
     pub settings: HttpSmsSettings,
     pub dry_run: bool,
+    /// The most segments a text may take (`max_segments`).
+    pub max_segments: u8,
     client: reqwest::Client,
 }
 
 impl HttpSmsChannel {
-    pub fn new(name: &str, settings: &HttpSmsSettings, dry_run: bool, timeout: Duration) -> Self {
+    pub fn new(
+        name: &str,
+        settings: &HttpSmsSettings,
+        dry_run: bool,
+        max_segments: u8,
+        timeout: Duration,
+    ) -> Self {
         let client = reqwest::Client::builder()
             .timeout(timeout)
             .redirect(reqwest::redirect::Policy::none())
@@ -41,37 +49,25 @@ impl HttpSmsChannel {
             name: name.to_string(),
             settings: settings.clone(),
             dry_run,
+            max_segments,
             client,
         }
     }
 
     /// The text of a page, as the phone shows it.
     pub fn text(&self, config: &Config, alert: &Alert, n: &Notification) -> String {
-        let header = self.settings.eventtype.clone().unwrap_or_else(|| {
-            config
-                .services
-                .get(&alert.service)
-                .map(|s| s.name.clone())
-                .unwrap_or_else(|| "Firebell".to_string())
-        });
-        let line = crate::program::event_line(alert, n, &alert.summary);
-        // Level, object and message; the tag is for programs, not people.
-        let shown: Vec<&str> = line
-            .split('\t')
-            .enumerate()
-            .filter(|(i, _)| *i != 2)
-            .map(|(_, p)| p)
-            .collect();
         let footer = match (n.kind, alert.id) {
             (NotificationKind::Test, _) => Some("Test page".to_string()),
             (_, id) if id > 0 => Some(format!("Alert #{id}")),
             _ => None,
         };
-        sms::text(
-            &header,
-            &shown.join("\t"),
+        page_text(
+            config,
+            alert,
+            n,
+            self.settings.eventtype.as_deref(),
             footer.as_deref(),
-            sms::MAX_CHARS,
+            self.max_segments,
         )
     }
 
@@ -155,6 +151,34 @@ impl HttpSmsChannel {
         };
         http_sms::classify(s, status, &answer, &number)
     }
+}
+
+/// A page as an SMS: `eventtype` (else the service's name) on the first
+/// line, then the event line's level, object and message (its tag is for
+/// programs, not people), then `footer`, cut to `max_segments`.
+pub fn page_text(
+    config: &Config,
+    alert: &Alert,
+    n: &Notification,
+    eventtype: Option<&str>,
+    footer: Option<&str>,
+    max_segments: u8,
+) -> String {
+    let header = eventtype.map(str::to_string).unwrap_or_else(|| {
+        config
+            .services
+            .get(&alert.service)
+            .map(|s| s.name.clone())
+            .unwrap_or_else(|| "Firebell".to_string())
+    });
+    let line = crate::program::event_line(alert, n, &alert.summary);
+    let shown: Vec<&str> = line
+        .split('\t')
+        .enumerate()
+        .filter(|(i, _)| *i != 2)
+        .map(|(_, p)| p)
+        .collect();
+    sms::text(&header, &shown.join("\t"), footer, max_segments)
 }
 
 /// The answer's first [`ANSWER_LIMIT`] bytes, as text.

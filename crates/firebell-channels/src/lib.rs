@@ -7,6 +7,7 @@
 pub mod http_sms;
 pub mod program;
 pub mod smtp;
+pub mod twilio;
 pub mod webhook;
 
 use firebell_core::alert::Alert;
@@ -37,6 +38,7 @@ enum Backend {
     },
     Program(ProgramChannel),
     HttpSms(http_sms::HttpSmsChannel),
+    Twilio(twilio::TwilioChannel),
     Smtp {
         /// `Err` holds why the channel could not be set up; each page then
         /// fails with it.
@@ -84,9 +86,22 @@ impl Channels {
                         settings: settings.clone(),
                         dry_run: c.dry_run,
                     }),
-                    ChannelKind::HttpSms(settings) => Backend::HttpSms(
-                        http_sms::HttpSmsChannel::new(&c.name, settings, c.dry_run, timeout),
-                    ),
+                    ChannelKind::HttpSms(settings) => {
+                        Backend::HttpSms(http_sms::HttpSmsChannel::new(
+                            &c.name,
+                            settings,
+                            c.dry_run,
+                            c.max_segments,
+                            timeout,
+                        ))
+                    }
+                    ChannelKind::Twilio(settings) => Backend::Twilio(twilio::TwilioChannel::new(
+                        &c.name,
+                        settings,
+                        c.dry_run,
+                        c.max_segments,
+                        timeout,
+                    )),
                     ChannelKind::Smtp(settings) => Backend::Smtp {
                         channel: SmtpChannel::new(settings, timeout),
                         dry_run: c.dry_run,
@@ -146,6 +161,7 @@ impl Channels {
                 }
                 Some(Backend::Program(p)) => p.deliver(&i.config, &i.templates, alert, n).await,
                 Some(Backend::HttpSms(g)) => g.deliver(&i.config, alert, n).await,
+                Some(Backend::Twilio(t)) => t.deliver(&i.config, alert, n).await,
                 Some(Backend::Smtp { channel, dry_run }) => match channel {
                     Err(error) => Delivery::Permanent {
                         error: error.clone(),

@@ -86,6 +86,10 @@ pub enum TimelineKind {
     Acknowledged,
     Resolved,
     Cancelled,
+    /// Paging held back: silenced, in maintenance, inhibited.
+    Held,
+    /// A hold ended; escalation goes on.
+    Released,
 }
 
 impl TimelineKind {
@@ -103,6 +107,8 @@ impl TimelineKind {
             TimelineKind::Acknowledged => "acknowledged",
             TimelineKind::Resolved => "resolved",
             TimelineKind::Cancelled => "cancelled",
+            TimelineKind::Held => "held",
+            TimelineKind::Released => "released",
         }
     }
 }
@@ -124,6 +130,8 @@ impl FromStr for TimelineKind {
             Acknowledged,
             Resolved,
             Cancelled,
+            Held,
+            Released,
         ]
         .into_iter()
         .find(|k| k.as_str() == s)

@@ -63,6 +63,17 @@ pub(crate) struct RawChannel {
     message_id: Option<crate::http_sms::RawMessageId>,
     retryable_status: Option<Vec<u16>>,
     per_recipient: Option<crate::http_sms::RawPerRecipient>,
+    // kind = "twilio" (also from)
+    account_sid: Option<String>,
+    auth_token: Option<String>,
+    base_url: Option<String>,
+    machine_detection: Option<bool>,
+    voicemail: Option<String>,
+    // SMS channels (http_sms, twilio)
+    max_segments: Option<i64>,
+    // any kind: provider fail-over
+    fallback: Option<String>,
+    fallback_after: Option<i64>,
 }
 
 /// Named arguments in the order they are written (`args = { a = "1", b = 2 }`).
@@ -131,6 +142,52 @@ pub struct ChannelConfig {
     /// Render and validate, write "would send …" on the timeline, call nobody.
     pub dry_run: bool,
     pub kind: ChannelKind,
+    /// SMS channels (`http_sms`, `twilio`): the most segments a text may
+    /// take; longer texts lose details (see [`crate::sms::text`]).
+    pub max_segments: u8,
+    /// Provider fail-over: where pages go after this channel failed with
+    /// retryable errors `after` times in a row.
+    pub fallback: Option<Fallback>,
+}
+
+/// `fallback = "gateway"`, `fallback_after = 3` on a `[[channels]]` table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fallback {
+    /// Another `[[channels]]` table that can carry the same addresses.
+    pub channel: String,
+    /// Retryable failures in a row (the page's attempts) before switching.
+    pub after: u32,
+}
+
+/// Segments an SMS may take unless `max_segments` says otherwise.
+pub const DEFAULT_MAX_SEGMENTS: u8 = crate::sms::DEFAULT_MAX_SEGMENTS;
+/// Retryable failures before a channel's `fallback` is used, unless set.
+pub const DEFAULT_FALLBACK_AFTER: u32 = 3;
+/// Twilio's REST API, unless `base_url` says otherwise.
+pub const TWILIO_API: &str = "https://api.twilio.com";
+
+/// The channel that makes attempt number `attempts + 1` of a page first
+/// meant for `channel`: the channel itself, or — after `fallback_after`
+/// retryable failures in a row — its fallback (and that one's, further on).
+/// Unknown channels are returned as they are.
+pub fn route<'c>(
+    channels: &'c BTreeMap<String, ChannelConfig>,
+    channel: &'c str,
+    attempts: u32,
+) -> &'c str {
+    let mut name = channel;
+    let mut left = attempts;
+    // Cycles are refused at load; the bound keeps a bad map from looping.
+    for _ in 0..=channels.len() {
+        match channels.get(name).and_then(|c| c.fallback.as_ref()) {
+            Some(f) if left >= f.after => {
+                left -= f.after;
+                name = &f.channel;
+            }
+            _ => break,
+        }
+    }
+    name
 }
 
 #[derive(Debug, Clone)]
@@ -140,6 +197,8 @@ pub enum ChannelKind {
     Program(ProgramSettings),
     /// `kind = "http_sms"`: see [`crate::http_sms`].
     HttpSms(Box<crate::http_sms::HttpSmsSettings>),
+    /// `kind = "twilio"`: SMS and voice calls through Twilio's REST API.
+    Twilio(TwilioSettings),
 }
 
 impl ChannelKind {
@@ -149,8 +208,34 @@ impl ChannelKind {
             ChannelKind::Smtp(_) => "smtp",
             ChannelKind::Program(_) => "program",
             ChannelKind::HttpSms(_) => "http_sms",
+            ChannelKind::Twilio(_) => "twilio",
         }
     }
+
+    /// Whether pages through this channel go to phone numbers.
+    pub fn is_phone(&self) -> bool {
+        SMS_CHANNEL_KINDS.contains(&self.as_str())
+    }
+}
+
+/// `kind = "twilio"`: the account pages are sent from. Twilio calls back to
+/// `<public_url>/hooks/twilio/<channel>/...`.
+#[derive(Debug, Clone)]
+pub struct TwilioSettings {
+    /// `AC` and 32 hex digits.
+    pub account_sid: String,
+    /// The account's auth token: HTTP basic password, and the key callbacks
+    /// are signed with.
+    pub auth_token: SecretString,
+    /// The Twilio number texts and calls come from, in E.164.
+    pub from: String,
+    /// `https://api.twilio.com` unless set (tests point it at a mock); no
+    /// trailing slash.
+    pub base_url: String,
+    /// Ask Twilio to tell people from answering machines (`MachineDetection=Enable`).
+    pub machine_detection: bool,
+    /// Left on an answering machine; `None` hangs up.
+    pub voicemail: Option<String>,
 }
 
 /// `kind = "webhook"`: where and in which shape to POST, and how to sign.
@@ -296,7 +381,8 @@ pub(crate) fn check_args(errors: &mut Errors, path: &str, args: &[(String, Strin
     }
 }
 
-/// Validates every `[[channels]]` table. Problems are returned in file order.
+/// Validates every `[[channels]]` table. Problems are returned in file order
+/// (fail-over problems last, since they look across tables).
 pub(crate) fn validate(
     raw: &[RawChannel],
     secrets: &dyn SecretSource,
@@ -349,13 +435,23 @@ pub(crate) fn validate(
                 "message_id",
                 "retryable_status",
                 "per_recipient",
+                "max_segments",
+            ],
+            "twilio" => &[
+                "account_sid",
+                "auth_token",
+                "from",
+                "base_url",
+                "machine_detection",
+                "voicemail",
+                "max_segments",
             ],
             "" => {
                 problem(
                     errors,
                     format!("{path}.kind"),
                     "missing",
-                    Some("kind = \"webhook\", \"smtp\", \"program\" or \"http_sms\""),
+                    Some("kind = \"webhook\", \"smtp\", \"program\", \"http_sms\" or \"twilio\""),
                 );
                 continue;
             }
@@ -365,7 +461,7 @@ pub(crate) fn validate(
                     format!("{path}.kind"),
                     format!("unknown channel kind {other:?}"),
                     Some(
-                        "this version supports \"webhook\", \"smtp\", \"program\" and \"http_sms\"",
+                        "this version supports \"webhook\", \"smtp\", \"program\", \"http_sms\" and \"twilio\"",
                     ),
                 );
                 continue;
@@ -385,13 +481,55 @@ pub(crate) fn validate(
             "webhook" => webhook(c, &path, secrets, errors).map(ChannelKind::Webhook),
             "program" => program(c, &path, secrets, errors).map(ChannelKind::Program),
             "http_sms" => http_sms(c, &path, secrets, errors),
+            "twilio" => twilio(c, &path, secrets, errors).map(ChannelKind::Twilio),
             _ => smtp(c, &path, secrets, errors).map(ChannelKind::Smtp),
         };
+        let max_segments = match c.max_segments {
+            None => DEFAULT_MAX_SEGMENTS,
+            Some(n @ 1..=10) => n as u8,
+            Some(n) => {
+                problem(
+                    errors,
+                    format!("{path}.max_segments"),
+                    format!("{n} is out of range"),
+                    Some(
+                        "1 to 10 segments (3 by default); each holds 153 GSM-7 or 67 UCS-2 characters",
+                    ),
+                );
+                DEFAULT_MAX_SEGMENTS
+            }
+        };
+        let fallback_after = match c.fallback_after {
+            None => DEFAULT_FALLBACK_AFTER,
+            Some(n @ 1..=20) => n as u32,
+            Some(n) => {
+                problem(
+                    errors,
+                    format!("{path}.fallback_after"),
+                    format!("{n} is out of range"),
+                    Some("1 to 20 retryable failures in a row (3 by default)"),
+                );
+                DEFAULT_FALLBACK_AFTER
+            }
+        };
+        if c.fallback.is_none() && c.fallback_after.is_some() {
+            problem(
+                errors,
+                format!("{path}.fallback_after"),
+                "applies only with fallback",
+                Some("fallback = \"<another channel's name>\""),
+            );
+        }
         if let Some(kind) = kind {
             let config = ChannelConfig {
                 name: c.name.clone(),
                 dry_run: c.dry_run.unwrap_or(false),
                 kind,
+                max_segments,
+                fallback: c.fallback.clone().map(|channel| Fallback {
+                    channel,
+                    after: fallback_after,
+                }),
             };
             if out.insert(c.name.clone(), config).is_some() {
                 problem(
@@ -403,7 +541,251 @@ pub(crate) fn validate(
             }
         }
     }
+    check_fallbacks(raw, &out, errors);
     out
+}
+
+/// Which addresses a kind of channel delivers to: channels of one class can
+/// stand in for each other.
+fn address_class(kind: &ChannelKind) -> &'static str {
+    match kind {
+        ChannelKind::HttpSms(_) | ChannelKind::Twilio(_) => "phone number",
+        ChannelKind::Webhook(_) => "URL",
+        ChannelKind::Smtp(_) => "email address",
+        ChannelKind::Program(_) => "program arguments",
+    }
+}
+
+/// `fallback` names another channel that carries the same addresses, and
+/// following fallbacks never comes back to where it started.
+fn check_fallbacks(
+    raw: &[RawChannel],
+    channels: &BTreeMap<String, ChannelConfig>,
+    errors: &mut Errors,
+) {
+    let index = |name: &str| raw.iter().position(|c| c.name == name);
+    for (i, c) in raw.iter().enumerate() {
+        let Some(target) = c.fallback.as_deref() else {
+            continue;
+        };
+        let path = format!("channels[{i}].fallback");
+        if target == c.name {
+            problem(
+                errors,
+                path,
+                "a channel cannot be its own fallback",
+                Some("name another [[channels]] table"),
+            );
+            continue;
+        }
+        let Some(to) = channels.get(target) else {
+            // A table that is there but invalid has its own errors.
+            if index(target).is_none() {
+                let hint = if BUILTIN_CHANNELS.contains(&target) {
+                    "a fallback is a [[channels]] table, not a built-in channel".to_string()
+                } else {
+                    let names: Vec<&str> = channels.keys().map(String::as_str).collect();
+                    format!("channels: {}", names.join(", "))
+                };
+                problem(
+                    errors,
+                    path,
+                    format!("no channel named {target:?}"),
+                    Some(&hint),
+                );
+            }
+            continue;
+        };
+        if let Some(from) = channels.get(&c.name) {
+            let (have, need) = (address_class(&to.kind), address_class(&from.kind));
+            if have != need {
+                problem(
+                    errors,
+                    path.clone(),
+                    format!(
+                        "channel {target:?} is a {} channel, which cannot deliver to a {need}",
+                        to.kind.as_str()
+                    ),
+                    Some(match need {
+                        "phone number" => "an SMS channel: kind = \"http_sms\" or \"twilio\"",
+                        _ => "a channel of the same kind",
+                    }),
+                );
+            }
+        }
+        // Follow the chain; report a cycle once, at its first table in file order.
+        let mut seen = vec![c.name.as_str()];
+        let mut next = Some(target);
+        while let Some(name) = next {
+            if name == c.name {
+                let first = seen.iter().filter_map(|n| index(n)).min();
+                if first == Some(i) {
+                    seen.push(name);
+                    problem(
+                        errors,
+                        path.clone(),
+                        format!("fallbacks go round in a circle: {}", seen.join(" → ")),
+                        Some("one channel of the circle must have no fallback"),
+                    );
+                }
+                break;
+            }
+            if seen.contains(&name) {
+                break; // a circle further on, reported from its own tables
+            }
+            seen.push(name);
+            next = raw
+                .iter()
+                .find(|r| r.name == name)
+                .and_then(|r| r.fallback.as_deref());
+        }
+    }
+}
+
+/// A fallback is used from attempt `fallback_after + 1` on, so
+/// `[delivery] max_attempts` must leave room for it.
+pub(crate) fn check_fallback_room(
+    raw: &[RawChannel],
+    channels: &BTreeMap<String, ChannelConfig>,
+    max_attempts: u32,
+    errors: &mut Errors,
+) {
+    for (i, c) in raw.iter().enumerate() {
+        let Some(f) = channels.get(&c.name).and_then(|c| c.fallback.as_ref()) else {
+            continue;
+        };
+        if f.after >= max_attempts {
+            problem(
+                errors,
+                format!("channels[{i}].fallback_after"),
+                format!(
+                    "{} leaves no attempt for the fallback: [delivery] max_attempts is {max_attempts}",
+                    f.after
+                ),
+                Some("make fallback_after smaller than max_attempts, e.g. 3 with max_attempts = 8"),
+            );
+        }
+    }
+}
+
+fn twilio(
+    c: &RawChannel,
+    path: &str,
+    secrets: &dyn SecretSource,
+    errors: &mut Errors,
+) -> Option<TwilioSettings> {
+    let account_sid = match c.account_sid.as_deref().map(str::trim) {
+        Some(sid)
+            if sid.len() == 34
+                && sid.starts_with("AC")
+                && sid[2..].chars().all(|ch| ch.is_ascii_hexdigit()) =>
+        {
+            sid.to_string()
+        }
+        Some(sid) => {
+            problem(
+                errors,
+                format!("{path}.account_sid"),
+                format!("{sid:?} is not a Twilio account SID"),
+                Some("\"AC\" and 32 hex digits, from the Twilio console"),
+            );
+            String::new()
+        }
+        None => {
+            problem(
+                errors,
+                format!("{path}.account_sid"),
+                "missing",
+                Some("account_sid = \"AC...\" from the Twilio console"),
+            );
+            String::new()
+        }
+    };
+    let auth_token = match c.auth_token.as_deref() {
+        Some(t) => resolve_secret(errors, &format!("{path}.auth_token"), t, secrets),
+        None => {
+            problem(
+                errors,
+                format!("{path}.auth_token"),
+                "missing",
+                Some("auth_token = \"env:TWILIO_AUTH_TOKEN\" (or file:PATH)"),
+            );
+            None
+        }
+    };
+    let from = match c.from.as_deref() {
+        Some(f) => match crate::sms::parse_number(f, None) {
+            Ok(n) => n,
+            Err(e) => {
+                problem(
+                    errors,
+                    format!("{path}.from"),
+                    e,
+                    Some("your Twilio number with its country code, e.g. \"+15005550006\""),
+                );
+                String::new()
+            }
+        },
+        None => {
+            problem(
+                errors,
+                format!("{path}.from"),
+                "missing",
+                Some("your Twilio number with its country code, e.g. \"+15005550006\""),
+            );
+            String::new()
+        }
+    };
+    let base_url = match c.base_url.as_deref().map(str::trim) {
+        None => TWILIO_API.to_string(),
+        Some(u) if is_http_url(u) && has_host(u) => u.trim_end_matches('/').to_string(),
+        Some(u) => {
+            problem(
+                errors,
+                format!("{path}.base_url"),
+                format!("{u:?} is not an http(s) URL"),
+                Some("leave it out for Twilio itself (https://api.twilio.com)"),
+            );
+            String::new()
+        }
+    };
+    let voicemail = match c.voicemail.as_deref().map(str::trim) {
+        None => None,
+        Some("") => {
+            problem(
+                errors,
+                format!("{path}.voicemail"),
+                "is empty",
+                Some("leave it out to hang up on answering machines"),
+            );
+            None
+        }
+        Some(v) if v.chars().count() > 500 => {
+            problem(
+                errors,
+                format!("{path}.voicemail"),
+                "is longer than 500 characters",
+                Some("a short message: who called and where to look"),
+            );
+            None
+        }
+        Some(v) => Some(v.to_string()),
+    };
+    Some(TwilioSettings {
+        account_sid,
+        // Missing or unreadable: reported above; the config will not load.
+        auth_token: auth_token.unwrap_or_else(|| SecretString::from(String::new())),
+        from,
+        base_url,
+        machine_detection: c.machine_detection.unwrap_or(true),
+        voicemail,
+    })
+}
+
+/// A URL with something after the scheme.
+fn has_host(u: &str) -> bool {
+    u.split_once("://")
+        .is_some_and(|(_, rest)| !rest.is_empty() && !rest.starts_with('/'))
 }
 
 impl RawChannel {
@@ -439,6 +821,12 @@ impl RawChannel {
         add(self.message_id.is_some(), "message_id");
         add(self.retryable_status.is_some(), "retryable_status");
         add(self.per_recipient.is_some(), "per_recipient");
+        add(self.account_sid.is_some(), "account_sid");
+        add(self.auth_token.is_some(), "auth_token");
+        add(self.base_url.is_some(), "base_url");
+        add(self.machine_detection.is_some(), "machine_detection");
+        add(self.voicemail.is_some(), "voicemail");
+        add(self.max_segments.is_some(), "max_segments");
         keys
     }
 }
@@ -805,12 +1193,12 @@ pub(crate) fn contact(
         "webhook" => &["url", "channel"],
         "email" => &["address", "channel"],
         "program" => &["channel", "args"],
-        "sms" => &["number", "channel"],
+        "sms" | "voice" => &["number", "channel"],
         other => {
             errors.hint(
                 format!("{path}.kind"),
                 format!("unknown contact kind {other:?}"),
-                "this version supports \"console\", \"webhook\", \"email\", \"program\" and \"sms\"",
+                "this version supports \"console\", \"webhook\", \"email\", \"program\", \"sms\" and \"voice\"",
             );
             return None;
         }
@@ -938,7 +1326,8 @@ pub(crate) fn contact(
             };
             Some(Contact::Email { address, channel })
         }
-        "sms" => sms_contact(c, path, channels, errors),
+        "sms" => phone_contact(c, path, channels, PhoneKind::Sms, errors),
+        "voice" => phone_contact(c, path, channels, PhoneKind::Voice, errors),
         _ => {
             let Some(name) = c.channel else {
                 errors.hint(
@@ -960,34 +1349,47 @@ pub(crate) fn contact(
 }
 
 /// Channel kinds that send text messages.
-pub const SMS_CHANNEL_KINDS: &[&str] = &["http_sms"];
+pub const SMS_CHANNEL_KINDS: &[&str] = &["http_sms", "twilio"];
 
-/// An sms contact: its number in E.164, and the SMS channel that texts it
-/// (the named one, else the only one).
-fn sms_contact(
+/// Channel kinds that make phone calls.
+pub const VOICE_CHANNEL_KINDS: &[&str] = &["twilio"];
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum PhoneKind {
+    Sms,
+    Voice,
+}
+
+/// An sms or voice contact: its number in E.164, and the channel that texts
+/// or calls it (the named one, else the only one that can).
+fn phone_contact(
     c: &RawContactRef<'_>,
     path: &str,
     channels: &BTreeMap<String, ChannelConfig>,
+    phone: PhoneKind,
     errors: &mut Errors,
 ) -> Option<crate::config::Contact> {
+    let (kinds, what, add) = match phone {
+        PhoneKind::Sms => (SMS_CHANNEL_KINDS, "SMS", "\"http_sms\" or \"twilio\""),
+        PhoneKind::Voice => (VOICE_CHANNEL_KINDS, "voice", "\"twilio\""),
+    };
     let known = || {
         let names: Vec<&str> = channels
             .values()
-            .filter(|c| SMS_CHANNEL_KINDS.contains(&c.kind.as_str()))
+            .filter(|c| kinds.contains(&c.kind.as_str()))
             .map(|c| c.name.as_str())
             .collect();
         if names.is_empty() {
-            "no SMS channel is defined; add a [[channels]] table with kind = \"http_sms\""
-                .to_string()
+            format!("no {what} channel is defined; add a [[channels]] table with kind = {add}")
         } else {
-            format!("SMS channels: {}", names.join(", "))
+            format!("{what} channels: {}", names.join(", "))
         }
     };
     let number = match c.number {
         None => {
             errors.hint(
                 format!("{path}.number"),
-                "missing; sms contacts need a phone number",
+                format!("missing; {} contacts need a phone number", c.kind),
                 "number = \"+447700900123\" (or a national number with region set)",
             );
             return None;
@@ -1006,13 +1408,17 @@ fn sms_contact(
     };
     let channel = match c.channel {
         Some(name) => match channels.get(name) {
-            Some(ch) if SMS_CHANNEL_KINDS.contains(&ch.kind.as_str()) => ch.name.clone(),
+            Some(ch) if kinds.contains(&ch.kind.as_str()) => ch.name.clone(),
             Some(ch) => {
                 errors.hint(
                     format!("{path}.channel"),
                     format!(
-                        "channel {name:?} is a {} channel, which cannot send SMS",
-                        ch.kind.as_str()
+                        "channel {name:?} is a {} channel, which cannot {}",
+                        ch.kind.as_str(),
+                        match phone {
+                            PhoneKind::Sms => "send SMS",
+                            PhoneKind::Voice => "make calls",
+                        }
                     ),
                     known(),
                 );
@@ -1028,16 +1434,16 @@ fn sms_contact(
             }
         },
         None => {
-            let sms: Vec<&ChannelConfig> = channels
+            let able: Vec<&ChannelConfig> = channels
                 .values()
-                .filter(|c| SMS_CHANNEL_KINDS.contains(&c.kind.as_str()))
+                .filter(|c| kinds.contains(&c.kind.as_str()))
                 .collect();
-            match sms.as_slice() {
+            match able.as_slice() {
                 [only] => only.name.clone(),
                 [] => {
                     errors.hint(
                         format!("{path}.channel"),
-                        "no SMS channel delivers this sms contact",
+                        format!("no {what} channel delivers this {} contact", c.kind),
                         known(),
                     );
                     return None;
@@ -1045,7 +1451,7 @@ fn sms_contact(
                 _ => {
                     errors.hint(
                         format!("{path}.channel"),
-                        "missing; there are several SMS channels",
+                        format!("missing; there are several {what} channels"),
                         known(),
                     );
                     return None;
@@ -1053,7 +1459,10 @@ fn sms_contact(
             }
         }
     };
-    Some(crate::config::Contact::Sms { number, channel })
+    Some(match phone {
+        PhoneKind::Sms => crate::config::Contact::Sms { number, channel },
+        PhoneKind::Voice => crate::config::Contact::Voice { number, channel },
+    })
 }
 
 /// One plain address (no display name), as the SMTP sender will parse it:
@@ -1242,6 +1651,202 @@ path = "/usr/bin/missing""#,
         assert!(
             text.contains("missing, and channel \"hook\" has no url either"),
             "{text}"
+        );
+    }
+}
+
+#[cfg(test)]
+mod twilio_tests {
+    use super::*;
+    use crate::config::{self, Contact};
+
+    struct Secrets;
+    impl SecretSource for Secrets {
+        fn env(&self, name: &str) -> Option<String> {
+            (name == "TWILIO_TOKEN").then(|| "tw-auth-token-0123456789".to_string())
+        }
+        fn file(&self, _: &str) -> Result<String, String> {
+            Err("no files here".into())
+        }
+    }
+
+    const SID: &str = "AC0123456789abcdef0123456789abcdef";
+
+    fn parse(rest: &str) -> Result<config::Config, Vec<String>> {
+        config::parse(
+            &format!("[server]\npublic_url = \"https://pager.example.com\"\ndefault_region = \"GB\"\n{rest}"),
+            &Secrets,
+        )
+        .map_err(|e| e.0.iter().map(|e| e.to_string()).collect())
+    }
+
+    fn twilio(name: &str, extra: &str) -> String {
+        format!(
+            "[[channels]]\nname = \"{name}\"\nkind = \"twilio\"\naccount_sid = \"{SID}\"\nauth_token = \"env:TWILIO_TOKEN\"\nfrom = \"+15005550006\"\n{extra}\n"
+        )
+    }
+
+    const GATEWAY: &str = "[[channels]]\nname = \"gateway\"\nkind = \"http_sms\"\nurl = \"http://127.0.0.1:9/send\"\nfields = { to = \"{{ to }}\", text = \"{{ body }}\" }\n";
+
+    #[test]
+    fn twilio_channels_voice_contacts_and_defaults() {
+        let c = parse(&format!(
+            "{}{GATEWAY}[[users]]\nid = \"alice\"\ncontacts = [ {{ kind = \"voice\", number = \"07700 900123\" }}, {{ kind = \"sms\", number = \"+447700900123\", channel = \"phone\" }} ]\n",
+            twilio("phone", "max_segments = 2\nfallback = \"gateway\"")
+        ))
+        .unwrap();
+        let ch = &c.channels["phone"];
+        let ChannelKind::Twilio(t) = &ch.kind else {
+            panic!("not a twilio channel");
+        };
+        assert_eq!(t.account_sid, SID);
+        assert_eq!(t.auth_token.expose_secret(), "tw-auth-token-0123456789");
+        assert_eq!(t.from, "+15005550006");
+        assert_eq!(t.base_url, TWILIO_API);
+        assert!(t.machine_detection);
+        assert_eq!(t.voicemail, None);
+        assert_eq!(ch.max_segments, 2);
+        assert_eq!(
+            ch.fallback,
+            Some(Fallback {
+                channel: "gateway".into(),
+                after: DEFAULT_FALLBACK_AFTER
+            })
+        );
+        assert_eq!(c.channels["gateway"].max_segments, DEFAULT_MAX_SEGMENTS);
+        assert_eq!(
+            c.users["alice"].contacts,
+            vec![
+                Contact::Voice {
+                    number: "+447700900123".into(),
+                    channel: "phone".into()
+                },
+                Contact::Sms {
+                    number: "+447700900123".into(),
+                    channel: "phone".into()
+                }
+            ]
+        );
+        assert_eq!(c.users["alice"].contacts[0].address(), "+447700900123");
+        // The token never shows in Debug output.
+        let debug = format!("{:?}", c.channels);
+        assert!(!debug.contains("tw-auth-token"), "{debug}");
+        // Routing: attempts 1-3 through twilio, then the gateway.
+        assert_eq!(route(&c.channels, "phone", 0), "phone");
+        assert_eq!(route(&c.channels, "phone", 2), "phone");
+        assert_eq!(route(&c.channels, "phone", 3), "gateway");
+        assert_eq!(route(&c.channels, "phone", 9), "gateway");
+        assert_eq!(route(&c.channels, "console", 9), "console");
+    }
+
+    #[test]
+    fn twilio_settings_mistakes_name_their_field() {
+        let errs = parse(
+            "[[channels]]\nname = \"phone\"\nkind = \"twilio\"\naccount_sid = \"SK123\"\nfrom = \"0800 nope\"\nbase_url = \"ftp://mock\"\nvoicemail = \"\"\nmax_segments = 11\nurl = \"http://x\"\n",
+        )
+        .unwrap_err();
+        let text = errs.join("\n");
+        for want in [
+            "channels[0].url: does not apply to a twilio channel",
+            "channels[0].account_sid: \"SK123\" is not a Twilio account SID",
+            "channels[0].auth_token: missing",
+            "channels[0].from: \"0800 nope\" has no country code",
+            "channels[0].base_url: \"ftp://mock\" is not an http(s) URL",
+            "channels[0].voicemail: is empty",
+            "channels[0].max_segments: 11 is out of range",
+        ] {
+            assert!(text.contains(want), "{want:?} not in\n{text}");
+        }
+        let errs = parse(&format!("{GATEWAY}max_segments = 0\n")).unwrap_err();
+        assert!(
+            errs[0].starts_with("channels[0].max_segments: 0 is out of range"),
+            "{errs:?}"
+        );
+        // Twilio must be able to reach this server.
+        let errs = config::parse(&twilio("phone", ""), &Secrets).unwrap_err();
+        assert!(
+            errs.to_string()
+                .contains("server.public_url: missing; twilio channel \"phone\" needs the address Twilio calls back"),
+            "{errs}"
+        );
+    }
+
+    #[test]
+    fn voice_contacts_need_a_twilio_channel_and_a_good_number() {
+        let errs = parse(&format!(
+            "{GATEWAY}[[users]]\nid = \"alice\"\ncontacts = [ {{ kind = \"voice\", number = \"+447700900123\" }}, {{ kind = \"voice\", number = \"+447700900123\", channel = \"gateway\" }} ]\n"
+        ))
+        .unwrap_err()
+        .join("\n");
+        for want in [
+            "users[0].contacts[0].channel: no voice channel delivers this voice contact (hint: no voice channel is defined; add a [[channels]] table with kind = \"twilio\")",
+            "users[0].contacts[1].channel: channel \"gateway\" is a http_sms channel, which cannot make calls",
+        ] {
+            assert!(errs.contains(want), "{want:?} not in\n{errs}");
+        }
+        let errs = parse(&format!(
+            "{}{}[[users]]\nid = \"bob\"\ncontacts = [ {{ kind = \"voice\", number = \"12\" }}, {{ kind = \"voice\", number = \"+447700900123\" }}, {{ kind = \"voice\", address = \"x\" }} ]\n",
+            twilio("one", ""),
+            twilio("two", "")
+        ))
+        .unwrap_err()
+        .join("\n");
+        for want in [
+            "users[0].contacts[0].number: \"12\" is not a valid phone number for region GB",
+            "users[0].contacts[1].channel: missing; there are several voice channels (hint: voice channels: one, two)",
+            "users[0].contacts[2].address: voice contacts take no address",
+        ] {
+            assert!(errs.contains(want), "{want:?} not in\n{errs}");
+        }
+    }
+
+    #[test]
+    fn fallbacks_chain_in_order() {
+        let c = parse(&format!(
+            "{}{}{}",
+            twilio("a", "fallback = \"b\"\nfallback_after = 2"),
+            twilio("b", "fallback = \"c\"\nfallback_after = 1"),
+            twilio("c", "")
+        ))
+        .unwrap();
+        let via: Vec<&str> = (0..5).map(|n| route(&c.channels, "a", n)).collect();
+        assert_eq!(via, ["a", "a", "b", "c", "c"]);
+    }
+
+    #[test]
+    fn fallback_mistakes_name_their_path() {
+        let errs = parse(&format!(
+            "{}{}{}[[channels]]\nname = \"hook\"\nkind = \"webhook\"\nurl = \"https://example.com/h\"\nfallback = \"hook\"\n{}",
+            twilio("a", "fallback = \"b\"\nfallback_after = 0"),
+            twilio("b", "fallback = \"a\""),
+            twilio("c", "fallback = \"hook\""),
+            "[[channels]]\nname = \"d\"\nkind = \"webhook\"\nfallback = \"nowhere\"\n[[channels]]\nname = \"e\"\nkind = \"webhook\"\nfallback_after = 2\n[[channels]]\nname = \"f\"\nkind = \"webhook\"\nfallback = \"console\"\n"
+        ))
+        .unwrap_err()
+        .join("\n");
+        for want in [
+            "channels[0].fallback_after: 0 is out of range",
+            "channels[0].fallback: fallbacks go round in a circle: a → b → a",
+            "channels[2].fallback: channel \"hook\" is a webhook channel, which cannot deliver to a phone number",
+            "channels[3].fallback: a channel cannot be its own fallback",
+            "channels[4].fallback: no channel named \"nowhere\"",
+            "channels[5].fallback_after: applies only with fallback",
+            "channels[6].fallback: no channel named \"console\" (hint: a fallback is a [[channels]] table, not a built-in channel)",
+        ] {
+            assert!(errs.contains(want), "{want:?} not in\n{errs}");
+        }
+        // The circle is reported once, not again from b.
+        assert!(!errs.contains("channels[1].fallback"), "{errs}");
+        // The fallback needs attempts left after fallback_after.
+        let errs = parse(&format!(
+            "[delivery]\nmax_attempts = 3\n{GATEWAY}{}",
+            twilio("phone", "fallback = \"gateway\"")
+        ))
+        .unwrap_err()
+        .join("\n");
+        assert!(
+            errs.contains("channels[1].fallback_after: 3 leaves no attempt for the fallback: [delivery] max_attempts is 3"),
+            "{errs}"
         );
     }
 }

@@ -43,6 +43,9 @@ struct RawConfig {
     /// reported with the rule's path.
     #[serde(default)]
     rules: Vec<toml::Value>,
+    /// `[[inhibit_rules]]` (see [`crate::silence`]).
+    #[serde(default)]
+    inhibit_rules: Vec<crate::silence::RawInhibitRule>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -67,6 +70,9 @@ struct RawDelivery {
     max_attempts: Option<u32>,
     retry_initial: Option<String>,
     retry_max: Option<String>,
+    /// Per contact kind, per address (see [`crate::bundling`]).
+    #[serde(default)]
+    rate_limits: crate::bundling::RawRateLimits,
 }
 
 #[derive(Debug, Deserialize)]
@@ -79,6 +85,9 @@ struct RawUser {
     region: Option<String>,
     #[serde(default)]
     contacts: Vec<RawContact>,
+    /// Which contacts a page uses, by severity and local time.
+    #[serde(default)]
+    notification_rules: Vec<crate::notify_rules::RawNotificationRule>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -124,6 +133,12 @@ struct RawService {
     /// Message template overrides, by name (see `templates`).
     #[serde(default)]
     templates: BTreeMap<String, String>,
+    /// Alerts within this window page as one bundled page (see [`crate::bundling`]).
+    group_window: Option<String>,
+    /// An acknowledged alert not resolved within this re-triggers.
+    ack_timeout: Option<String>,
+    /// An open alert with no new trigger for this resolves itself.
+    auto_resolve: Option<String>,
     /// This service's own rules (see [`crate::rules`]).
     #[serde(default)]
     rules: Vec<toml::Value>,
@@ -175,6 +190,8 @@ pub struct Config {
     pub channels: BTreeMap<String, crate::channels::ChannelConfig>,
     /// `[[rules]]` and each service's `rules`, compiled.
     pub rules: crate::rules::RuleSet,
+    /// `[[inhibit_rules]]`, compiled.
+    pub inhibit_rules: Vec<crate::silence::InhibitRule>,
     /// SHA-256 of each integration key → the integration it opens.
     integrations_by_key: HashMap<[u8; 32], IntegrationRef>,
 }
@@ -205,6 +222,8 @@ pub struct DeliveryConfig {
     pub max_attempts: u32,
     pub retry_initial: SignedDuration,
     pub retry_max: SignedDuration,
+    /// `[delivery.rate_limits]`: messages per window per contact kind and address.
+    pub rate_limits: crate::bundling::RateLimits,
 }
 
 impl Default for DeliveryConfig {
@@ -214,6 +233,7 @@ impl Default for DeliveryConfig {
             max_attempts: 8,
             retry_initial: SignedDuration::from_secs(2),
             retry_max: SignedDuration::from_mins(10),
+            rate_limits: crate::bundling::RateLimits::default(),
         }
     }
 }
@@ -225,6 +245,31 @@ pub struct User {
     pub timezone: String,
     /// Tried in order: the next one is used when the one before fails for good.
     pub contacts: Vec<Contact>,
+    /// When set, the first matching rule picks (and orders) the contacts a
+    /// page uses; see [`User::contact_chain`].
+    pub notification_rules: Vec<crate::notify_rules::NotificationRule>,
+}
+
+impl Config {
+    /// Whether any user has notification rules (pages then depend on the
+    /// alert's severity).
+    pub fn has_notification_rules(&self) -> bool {
+        self.users.values().any(|u| !u.notification_rules.is_empty())
+    }
+}
+
+impl User {
+    /// The contacts (indices, first to try first) a page of `severity` uses
+    /// at `now`, by the user's notification rules.
+    pub fn contact_chain(&self, severity: crate::event::Severity, now: jiff::Timestamp) -> Vec<usize> {
+        crate::notify_rules::contact_chain(
+            &self.notification_rules,
+            self.contacts.len(),
+            &self.timezone,
+            severity,
+            now,
+        )
+    }
 }
 
 /// One way to reach a user, and the channel that delivers to it.
@@ -254,9 +299,27 @@ pub enum Contact {
         number: String,
         channel: String,
     },
+    /// A phone number (E.164) called by a voice channel (`twilio`).
+    Voice {
+        number: String,
+        channel: String,
+    },
 }
 
 impl Contact {
+    /// The contact kind as written in the config (`sms`, `email`, …); rate
+    /// limits are per kind.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Contact::Console => "console",
+            Contact::Webhook { .. } => "webhook",
+            Contact::Email { .. } => "email",
+            Contact::Program { .. } => "program",
+            Contact::Sms { .. } => "sms",
+            Contact::Voice { .. } => "voice",
+        }
+    }
+
     /// The name of the channel that delivers to this contact.
     pub fn channel(&self) -> &str {
         match self {
@@ -264,7 +327,8 @@ impl Contact {
             Contact::Webhook { channel, .. }
             | Contact::Email { channel, .. }
             | Contact::Program { channel, .. }
-            | Contact::Sms { channel, .. } => channel,
+            | Contact::Sms { channel, .. }
+            | Contact::Voice { channel, .. } => channel,
         }
     }
 
@@ -277,7 +341,7 @@ impl Contact {
             Contact::Webhook { url, .. } => url.clone(),
             Contact::Email { address, .. } => address.clone(),
             Contact::Program { args, .. } => crate::channels::encode_args(args),
-            Contact::Sms { number, .. } => number.clone(),
+            Contact::Sms { number, .. } | Contact::Voice { number, .. } => number.clone(),
         }
     }
 }
@@ -305,6 +369,14 @@ pub struct Service {
     /// Message template overrides by name (`slack`, `email_subject`, …),
     /// each checked at load by [`crate::templates::check`].
     pub templates: BTreeMap<String, String>,
+    /// Alerts of this service within this window page as one bundled page;
+    /// `None`: no grouping.
+    pub group_window: Option<SignedDuration>,
+    /// An acknowledged alert not resolved this long after its acknowledgement
+    /// is triggered again and escalates from the first step (1m..7d).
+    pub ack_timeout: Option<SignedDuration>,
+    /// An open alert with no new trigger for this long resolves itself (1m..30d).
+    pub auto_resolve: Option<SignedDuration>,
 }
 
 #[derive(Debug, Clone)]
@@ -666,6 +738,45 @@ pub(crate) fn parse_duration(
     }
 }
 
+/// A duration that may be written in days ("7d", days of 24 hours) as well
+/// as in hours, minutes and seconds ("4h", "1h 30m", "90s").
+pub fn parse_long_duration(s: &str) -> Option<SignedDuration> {
+    s.parse::<SignedDuration>().ok().or_else(|| {
+        s.parse::<jiff::Span>()
+            .ok()?
+            .to_duration(jiff::SpanRelativeTo::days_are_24_hours())
+            .ok()
+    })
+}
+
+/// An optional duration that must lie within `range` (inclusive).
+fn bounded_duration(
+    errors: &mut Errors,
+    path: &str,
+    value: Option<&str>,
+    range: (SignedDuration, SignedDuration),
+    allowed: &str,
+) -> Option<SignedDuration> {
+    let value = value?;
+    let Some(d) = parse_long_duration(value).filter(|d| d.is_positive()) else {
+        errors.hint(
+            path,
+            format!("{value:?} is not a positive duration"),
+            "write it like \"30m\", \"4h\" or \"7d\"",
+        );
+        return None;
+    };
+    if d < range.0 || d > range.1 {
+        errors.hint(
+            path,
+            format!("{value:?} is out of range"),
+            format!("write a duration {allowed}"),
+        );
+        return None;
+    }
+    Some(d)
+}
+
 pub(crate) fn resolve_secret(
     errors: &mut Errors,
     path: &str,
@@ -1006,10 +1117,28 @@ fn validate(raw: RawConfig, secrets: &dyn SecretSource) -> Result<Config, Config
             raw.delivery.retry_max.as_deref(),
             Some(defaults.retry_max),
         ),
+        rate_limits: crate::bundling::rate_limits(&mut errors, &raw.delivery.rate_limits),
     };
 
     // [[channels]]
     let channels = crate::channels::validate(&raw.channels, secrets, &mut errors);
+    crate::channels::check_fallback_room(
+        &raw.channels,
+        &channels,
+        delivery.max_attempts,
+        &mut errors,
+    );
+    if raw.server.public_url.is_none()
+        && let Some(t) = channels
+            .values()
+            .find(|c| matches!(c.kind, crate::channels::ChannelKind::Twilio(_)))
+    {
+        errors.hint(
+            "server.public_url",
+            format!("missing; twilio channel {:?} needs the address Twilio calls back", t.name),
+            "public_url = \"https://pager.example.com\"; Twilio posts to <public_url>/hooks/twilio/<channel>/...",
+        );
+    }
 
     // [[users]]
     let mut users = BTreeMap::new();
@@ -1055,11 +1184,22 @@ fn validate(raw: RawConfig, secrets: &dyn SecretSource) -> Result<Config, Config
                 "add e.g. { kind = \"console\" }",
             );
         }
+        let notification_rules = if contacts.len() == u.contacts.len() {
+            crate::notify_rules::validate(
+                &u.notification_rules,
+                &contacts,
+                &format!("{path}.notification_rules"),
+                &mut errors,
+            )
+        } else {
+            Vec::new() // a contact is invalid: its error is reported already
+        };
         let user = User {
             id: u.id.clone(),
             name: u.name.clone().unwrap_or_else(|| u.id.clone()),
             timezone,
             contacts,
+            notification_rules,
         };
         if users.insert(u.id.clone(), user).is_some() {
             errors.push(
@@ -1297,6 +1437,31 @@ fn validate(raw: RawConfig, secrets: &dyn SecretSource) -> Result<Config, Config
             policy,
             integrations,
             templates: s.templates.clone(),
+            group_window: crate::bundling::group_window(
+                &mut errors,
+                &format!("{path}.group_window"),
+                s.group_window.as_deref(),
+            ),
+            ack_timeout: bounded_duration(
+                &mut errors,
+                &format!("{path}.ack_timeout"),
+                s.ack_timeout.as_deref(),
+                (
+                    SignedDuration::from_mins(1),
+                    SignedDuration::from_hours(7 * 24),
+                ),
+                "between \"1m\" and \"7d\" (168h)",
+            ),
+            auto_resolve: bounded_duration(
+                &mut errors,
+                &format!("{path}.auto_resolve"),
+                s.auto_resolve.as_deref(),
+                (
+                    SignedDuration::from_mins(1),
+                    SignedDuration::from_hours(30 * 24),
+                ),
+                "between \"1m\" and \"30d\" (720h)",
+            ),
         };
         if services.insert(s.id.clone(), service).is_some() {
             errors.push(
@@ -1319,6 +1484,7 @@ fn validate(raw: RawConfig, secrets: &dyn SecretSource) -> Result<Config, Config
         }
     }
     crate::rules::check_routes(&mut errors, &rules, &services.keys().cloned().collect());
+    let inhibit_rules = crate::silence::compile_inhibit_rules(&mut errors, &raw.inhibit_rules);
 
     // [[probes]]
     let service_ids = raw.services.iter().map(|s| s.id.clone()).collect();
@@ -1341,6 +1507,7 @@ fn validate(raw: RawConfig, secrets: &dyn SecretSource) -> Result<Config, Config
         channels,
         handoff_notices,
         rules,
+        inhibit_rules,
         integrations_by_key,
     })
 }

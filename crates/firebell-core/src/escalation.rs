@@ -14,6 +14,7 @@
 
 use crate::alert::{AlertId, AlertStatus, TimelineEntry, TimelineKind};
 use crate::config::{Policy, User};
+use crate::event::Severity;
 use crate::notification::{NewNotification, NotificationKind};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -143,6 +144,19 @@ pub struct Escalation {
     pub targets: Vec<TargetState>,
     /// Bumped by the store on every write; writes name the version they read.
     pub version: i64,
+    /// Why paging is held back (a silence, a maintenance window, an
+    /// inhibiting alert), while it is; see [`hold`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held: Option<String>,
+    /// How many times the escalation started again from the first step
+    /// because an acknowledgement timed out; part of the pages' keys, so the
+    /// new run pages anew.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub retriggered: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl Escalation {
@@ -157,6 +171,8 @@ impl Escalation {
             due_at: Some(now),
             targets: Vec::new(),
             version: 0,
+            held: None,
+            retriggered: 0,
         }
     }
 
@@ -224,6 +240,16 @@ pub fn notification_key(
     format!("{alert_id}:{loop_}:{step}:{user}:{contact}")
 }
 
+/// A re-triggered escalation's pages get the run as a suffix, so they do not
+/// collide with the first run's (whose keys stay as they were).
+fn run_key(key: String, retriggered: u32) -> String {
+    if retriggered == 0 {
+        key
+    } else {
+        format!("{key}:r{retriggered}")
+    }
+}
+
 fn page(
     esc: &Escalation,
     user: &User,
@@ -232,7 +258,10 @@ fn page(
 ) -> Option<(NewNotification, TimelineEntry)> {
     let contact = user.contacts.get(contact_index)?;
     let n = NewNotification {
-        idem_key: notification_key(esc.alert_id, esc.loop_, esc.step, &user.id, contact_index),
+        idem_key: run_key(
+            notification_key(esc.alert_id, esc.loop_, esc.step, &user.id, contact_index),
+            esc.retriggered,
+        ),
         alert_id: Some(esc.alert_id),
         message: None,
         user: user.id.clone(),
@@ -276,12 +305,13 @@ fn fire_step(
     policy: &Policy,
     users: &BTreeMap<String, User>,
     on_call: OnCall<'_>,
+    severity: Severity,
     now: Timestamp,
     mut t: Transition,
 ) -> Transition {
     let Some(step) = policy.steps.get(esc.step as usize) else {
         // The policy lost steps in a reload: treat as the end of the list.
-        return advance(esc, policy, users, on_call, now, t);
+        return advance(esc, policy, users, on_call, severity, now, t);
     };
     esc.targets.clear();
     let mut people: Vec<(String, Option<String>)> = Vec::new();
@@ -314,7 +344,11 @@ fn fire_step(
         if esc.targets.iter().any(|s| s.target == target) {
             continue; // already paged by this step through another target
         }
-        match users.get(&uid).and_then(|u| page(&esc, u, 0, now)) {
+        let first = |u: &User| u.contact_chain(severity, now).first().copied();
+        match users
+            .get(&uid)
+            .and_then(|u| page(&esc, u, first(u)?, now))
+        {
             Some((n, mut line)) => {
                 if let Some(v) = &via {
                     line.message = format!("{} (on call in {v})", line.message);
@@ -364,6 +398,7 @@ fn advance(
     policy: &Policy,
     users: &BTreeMap<String, User>,
     on_call: OnCall<'_>,
+    severity: Severity,
     now: Timestamp,
     mut t: Transition,
 ) -> Transition {
@@ -401,23 +436,51 @@ fn advance(
         )
         .with_data(step_data(&esc)),
     );
-    fire_step(esc, policy, users, on_call, now, t)
+    fire_step(esc, policy, users, on_call, severity, now, t)
 }
 
-/// The escalation's timer came due.
+/// Paging is held back (a silence, a maintenance window, an inhibiting
+/// alert): the escalation stays where it is and is looked at again at
+/// `until`. The timeline gets one line per hold reason, not one per look.
+pub fn hold(esc: &Escalation, reason: &str, until: Timestamp, now: Timestamp) -> Transition {
+    let mut t = Transition::unchanged(esc);
+    t.escalation.due_at = Some(until);
+    if esc.held.as_deref() != Some(reason) {
+        t.escalation.held = Some(reason.to_string());
+        t.timeline.push(
+            TimelineEntry::new(now, TimelineKind::Held, format!("paging held: {reason}"))
+                .with_data(json!({ "reason": reason, "step": esc.step + 1, "loop": esc.loop_ + 1 })),
+        );
+    }
+    t
+}
+
+/// The escalation's timer came due (and nothing holds it back: a hold that
+/// was in place is released first, with a line saying so).
 pub fn on_due(
     esc: &Escalation,
     policy: &Policy,
     users: &BTreeMap<String, User>,
     on_call: OnCall<'_>,
+    severity: Severity,
     now: Timestamp,
 ) -> Transition {
-    let t = Transition::unchanged(esc);
+    let mut t = Transition::unchanged(esc);
+    if let Some(reason) = &esc.held
+        && esc.is_active()
+    {
+        t.escalation.held = None;
+        t.timeline.push(TimelineEntry::new(
+            now,
+            TimelineKind::Released,
+            format!("paging resumed: no longer held ({reason})"),
+        ));
+    }
+    let esc = t.escalation.clone();
     match esc.phase {
-        Phase::Pending => fire_step(esc.clone(), policy, users, on_call, now, t),
-        Phase::Waiting => advance(esc.clone(), policy, users, on_call, now, t),
+        Phase::Pending => fire_step(esc, policy, users, on_call, severity, now, t),
+        Phase::Waiting => advance(esc, policy, users, on_call, severity, now, t),
         Phase::Stopped | Phase::Exhausted => {
-            let mut t = t;
             t.escalation.due_at = None;
             t
         }
@@ -543,6 +606,7 @@ pub fn on_delivery_failed(
     esc: &Escalation,
     alert_status: AlertStatus,
     users: &BTreeMap<String, User>,
+    severity: Severity,
     user: &str,
     contact_index: u32,
     step: u32,
@@ -553,10 +617,13 @@ pub fn on_delivery_failed(
     if alert_status != AlertStatus::Triggered {
         return t;
     }
-    let next = contact_index as usize + 1;
-    if let Some(u) = users.get(user)
-        && next < u.contacts.len()
-    {
+    // The next contact in the chain the notification rules pick now.
+    let next = users.get(user).and_then(|u| {
+        let chain = u.contact_chain(severity, now);
+        let pos = chain.iter().position(|&c| c == contact_index as usize)?;
+        Some((u, *chain.get(pos + 1)?))
+    });
+    if let Some((u, next)) = next {
         // The page keeps the step and round it was made for.
         let at = Escalation {
             step,
@@ -607,6 +674,7 @@ mod tests {
                 name: id.to_string(),
                 timezone: "UTC".into(),
                 contacts,
+                notification_rules: Vec::new(),
             },
         )
     }
@@ -662,7 +730,7 @@ mod tests {
         for _ in 0..10 {
             let Some(due) = esc.due_at else { break };
             now = due;
-            let t = on_due(&esc, &policy, &users, &nobody, now);
+            let t = on_due(&esc, &policy, &users, &nobody, Severity::Critical, now);
             for n in &t.notifications {
                 paged.push((n.user.clone(), now.duration_since(t0()).as_secs() / 60));
             }
@@ -687,11 +755,11 @@ mod tests {
     fn declines_from_every_target_advance_at_once() {
         let (policy, users) = setup();
         let esc = Escalation::start(1, "p", t0());
-        let esc = on_due(&esc, &policy, &users, &nobody, t0()).escalation; // a
+        let esc = on_due(&esc, &policy, &users, &nobody, Severity::Critical, t0()).escalation; // a
         let now = t0() + SignedDuration::from_secs(10);
         let t = on_response(&esc, AlertStatus::Triggered, "a", Response::Decline, now);
         assert_eq!(t.escalation.due_at, Some(now));
-        let t = on_due(&t.escalation, &policy, &users, &nobody, now);
+        let t = on_due(&t.escalation, &policy, &users, &nobody, Severity::Critical, now);
         assert_eq!(t.escalation.step, 1);
         let esc = t.escalation;
         // One of two declining is not enough.
@@ -702,6 +770,7 @@ mod tests {
             &t.escalation,
             AlertStatus::Triggered,
             &users,
+            Severity::Critical,
             "c",
             0,
             1,
@@ -715,16 +784,17 @@ mod tests {
     fn a_failed_contact_falls_back_to_the_next_one() {
         let (policy, users) = setup();
         let mut esc = Escalation::start(1, "p", t0());
-        esc = on_due(&esc, &policy, &users, &nobody, t0()).escalation;
+        esc = on_due(&esc, &policy, &users, &nobody, Severity::Critical, t0()).escalation;
         esc = on_due(
             &esc,
             &policy,
             &users,
             &nobody,
+            Severity::Critical,
             t0() + SignedDuration::from_mins(2),
         )
         .escalation;
-        let t = on_delivery_failed(&esc, AlertStatus::Triggered, &users, "b", 0, 1, 0, t0());
+        let t = on_delivery_failed(&esc, AlertStatus::Triggered, &users, Severity::Critical, "b", 0, 1, 0, t0());
         assert_eq!(t.notifications.len(), 1);
         assert_eq!(t.notifications[0].channel, "console");
         assert_eq!(t.notifications[0].contact_index, 1);
@@ -739,6 +809,7 @@ mod tests {
             &policy,
             &users,
             &nobody,
+            Severity::Critical,
             t0(),
         )
         .escalation;
@@ -751,6 +822,7 @@ mod tests {
             &policy,
             &users,
             &nobody,
+            Severity::Critical,
             t0() + SignedDuration::from_hours(1),
         );
         assert!(again.notifications.is_empty());

@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod alert;
+pub mod bundling;
 pub mod change;
 pub mod channels;
 pub mod clock;
@@ -12,14 +13,18 @@ pub mod escalation;
 pub mod event;
 pub mod http_sms;
 pub mod ical;
+pub mod labels;
 pub mod links;
 pub mod matcher;
 pub mod notification;
+pub mod notify_rules;
 pub mod probe;
 pub mod render;
 pub mod rules;
 pub mod schedule;
+pub mod silence;
 pub mod sms;
 pub mod templates;
+pub mod twilio;
 
 pub use jiff::{SignedDuration, Timestamp};

@@ -14,11 +14,18 @@
 //! background; tests call [`Engine::run_until_idle`] after moving the clock.
 #![forbid(unsafe_code)]
 
+pub mod answers;
+mod bundles;
+mod fallback;
 pub mod handoff;
+pub mod maintenance;
 pub mod metrics;
 pub mod monitors;
 mod probe_check;
+pub mod quiet;
+pub mod silences;
 pub mod test_pages;
+pub mod timeouts;
 
 use arc_swap::ArcSwap;
 use firebell_channels::{Channels, ConsoleSink, redact_address};
@@ -26,7 +33,7 @@ use firebell_core::alert::{Alert, AlertId, AlertStatus, TimelineEntry, TimelineK
 use firebell_core::clock::Clock;
 use firebell_core::config::Config;
 use firebell_core::escalation::{self, Escalation, Phase, Response, Transition};
-use firebell_core::event::Event;
+use firebell_core::event::{Event, Severity};
 use firebell_core::notification::{self, Delivery, NotificationKind};
 use firebell_core::schedule::Override;
 use firebell_store::{Claimed, CommitResult, Finish, IngestItem, IngestOutcome, Store, StoreError};
@@ -74,6 +81,10 @@ struct Inner<S> {
     metrics: Metrics,
     /// Heartbeat and probe state (see [`monitors`]).
     monitors: tokio::sync::Mutex<monitors::MonitorState>,
+    /// Per-address locks of rate-limited and grouped pages (see [`bundles`]).
+    lane_locks: bundles::LaneLocks,
+    /// Silences not yet ended, in memory (see [`silences`]).
+    silences: silences::SilenceCache,
 }
 
 /// Cheap to clone: all clones share one engine.
@@ -107,6 +118,8 @@ impl<S: Store> Engine<S> {
                 wake_dispatch: Notify::new(),
                 metrics: Metrics::default(),
                 monitors: tokio::sync::Mutex::new(monitors::MonitorState::default()),
+                lane_locks: bundles::LaneLocks::default(),
+                silences: silences::SilenceCache::default(),
             }),
         }
     }
@@ -220,6 +233,14 @@ impl<S: Store> Engine<S> {
         if outcomes.iter().any(|o| !o.duplicate) {
             self.inner.wake_escalations.notify_one();
         }
+        let resolved: Vec<AlertId> = outcomes
+            .iter()
+            .filter(|o| !o.duplicate && o.status == Some(AlertStatus::Resolved))
+            .filter_map(|o| o.alert_id)
+            .collect();
+        if !resolved.is_empty() {
+            self.on_resolved(&resolved).await;
+        }
         Ok(outcomes)
     }
 
@@ -253,6 +274,9 @@ impl<S: Store> Engine<S> {
             match self.inner.store.commit(esc.version, t, now).await? {
                 CommitResult::Applied => {
                     self.inner.wake_escalations.notify_one();
+                    if response == Response::Resolve {
+                        self.on_resolved(&[alert_id]).await;
+                    }
                     return self
                         .inner
                         .store
@@ -283,8 +307,12 @@ impl<S: Store> Engine<S> {
             }
             let n = due.len();
             let overrides = self.active_overrides(now).await?;
-            let results =
-                futures::future::join_all(due.into_iter().map(|e| self.fire(e, &overrides))).await;
+            let mut quiet = self.quiet_context(now).await?;
+            self.prefetch_alerts(&mut quiet, &due).await?;
+            let results = futures::future::join_all(
+                due.into_iter().map(|e| self.fire(e, &overrides, &quiet)),
+            )
+            .await;
             for r in results {
                 r?;
             }
@@ -316,6 +344,7 @@ impl<S: Store> Engine<S> {
         &self,
         mut esc: Escalation,
         overrides: &HashMap<String, Vec<Override>>,
+        quiet: &quiet::QuietContext,
     ) -> Result<()> {
         for _ in 0..MAX_CONFLICT_RETRIES {
             let now = self.now();
@@ -331,9 +360,29 @@ impl<S: Store> Engine<S> {
                     .map(|s| s.on_call(now, ovs))
                     .unwrap_or_default()
             };
-            let t = match config.policies.get(&esc.policy) {
-                Some(policy) => escalation::on_due(&esc, policy, &config.users, &on_call, now),
-                None => policy_gone(&esc, now),
+            // The alert is read only when something needs it: a possible
+            // hold, or a user's notification rules (by severity).
+            let alert = if quiet.is_empty() && !config.has_notification_rules() {
+                None
+            } else {
+                match quiet.alert(esc.alert_id) {
+                    Some(a) => Some(a.clone()),
+                    None => self.inner.store.get_alert(esc.alert_id).await?,
+                }
+            };
+            let hold = match &alert {
+                Some(a) if !quiet.is_empty() => quiet.check(a, &config, now),
+                _ => None,
+            };
+            let severity = alert.as_ref().map_or(Severity::Critical, |a| a.severity);
+            let t = match (hold, config.policies.get(&esc.policy)) {
+                (Some(h), Some(_)) => {
+                    escalation::hold(&esc, &h.reason, quiet::recheck_at(&h, now), now)
+                }
+                (None, Some(policy)) => {
+                    escalation::on_due(&esc, policy, &config.users, &on_call, severity, now)
+                }
+                (_, None) => policy_gone(&esc, now),
             };
             let queued = t.notifications.len() as u64;
             match self.inner.store.commit(esc.version, t, now).await? {
@@ -368,9 +417,14 @@ impl<S: Store> Engine<S> {
                 return Ok(total);
             }
             total += claimed.len();
-            let results =
-                futures::future::join_all(claimed.into_iter().map(|c| self.deliver(c))).await;
-            for r in results {
+            // Grouped and rate-limited pages go by lane (see `bundles`).
+            let (plain, lanes) = self.split_batch(claimed);
+            let lanes = futures::future::join_all(
+                lanes.into_iter().map(|(key, lane)| self.deliver_lane(key, lane)),
+            );
+            let plain = futures::future::join_all(plain.into_iter().map(|c| self.deliver(c)));
+            let (lanes, plain) = futures::future::join(lanes, plain).await;
+            for r in lanes.into_iter().chain(plain) {
                 r?;
             }
         }
@@ -381,9 +435,10 @@ impl<S: Store> Engine<S> {
     pub async fn run_until_idle(&self) -> Result<()> {
         for _ in 0..10_000 {
             let m = self.run_monitors_once().await?;
+            let t = self.run_timeouts_once().await?;
             let a = self.run_escalations_once().await?;
             let b = self.dispatch_once().await?;
-            if a == 0 && b == 0 && m == 0 {
+            if a == 0 && b == 0 && m == 0 && t == 0 {
                 return Ok(());
             }
         }
@@ -395,7 +450,8 @@ impl<S: Store> Engine<S> {
         let a = self.inner.store.next_escalation_due().await?;
         let b = self.inner.store.next_notification_due().await?;
         let m = self.next_monitor_due().await;
-        Ok([a, b, m].into_iter().flatten().min())
+        let t = self.next_timeout_due().await?;
+        Ok([a, b, m, t].into_iter().flatten().min())
     }
 
     fn lease(&self) -> SignedDuration {
@@ -420,11 +476,13 @@ impl<S: Store> Engine<S> {
         let Claimed {
             notification: n,
             alert,
+            ..
         } = c;
         let channels = self.inner.channels.load_full();
         // A notice is about no alert: channels render it as a stand-in alert
         // whose summary is the notice's text.
         let alert = alert.unwrap_or_else(|| notification::notice_alert(&n));
+        let (n, fallback_note) = fallback::route(&self.config(), n);
         let outcome = channels.deliver(&alert, &n).await;
         let now = self.now();
         let attempt = n.attempts + 1;
@@ -515,7 +573,12 @@ impl<S: Store> Engine<S> {
         let changed = self
             .inner
             .store
-            .finish_notification(n.id, finish, vec![line.with_data(data)], n.alert_id)
+            .finish_notification(
+                n.id,
+                finish,
+                vec![fallback::annotate(line, fallback_note.as_deref()).with_data(data)],
+                n.alert_id,
+            )
             .await?;
         if failed_for_good
             && changed
@@ -529,7 +592,7 @@ impl<S: Store> Engine<S> {
     }
 
     /// A page failed for good: next contact method, or the person is not reached.
-    async fn delivery_failed(
+    pub(crate) async fn delivery_failed(
         &self,
         alert_id: AlertId,
         user: &str,
@@ -550,6 +613,7 @@ impl<S: Store> Engine<S> {
                 &esc,
                 alert.status,
                 &config.users,
+                alert.severity,
                 user,
                 contact_index,
                 step,
@@ -603,6 +667,9 @@ impl<S: Store> Engine<S> {
         let e = self.clone();
         let sd = shutdown.clone();
         set.spawn(async move { e.handoff_loop(sd).await });
+        let e = self.clone();
+        let sd = shutdown.clone();
+        set.spawn(async move { e.timeouts_loop(sd).await });
         let e = self.clone();
         set.spawn(async move { e.monitor_loop(shutdown).await });
         set
@@ -683,6 +750,20 @@ impl<S: Store> Engine<S> {
             };
             match claimed {
                 Ok(claimed) if !claimed.is_empty() => {
+                    let (claimed, lanes) = self.split_batch(claimed);
+                    for (key, lane) in lanes {
+                        let n = u32::try_from(lane.len()).unwrap_or(u32::MAX);
+                        let Ok(permit) = permits.clone().acquire_many_owned(n).await else {
+                            return;
+                        };
+                        let e = self.clone();
+                        running.spawn(async move {
+                            if let Err(err) = e.deliver_lane(key, lane).await {
+                                tracing::error!(error = %err, "recording a delivery failed; the lease will expire and it is retried");
+                            }
+                            drop(permit);
+                        });
+                    }
                     for c in claimed {
                         let Ok(permit) = permits.clone().acquire_owned().await else {
                             return;

@@ -16,26 +16,9 @@ use jiff::Timestamp;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
-/// Alertmanager's fingerprint: FNV-1a 64 over the labels sorted by name,
-/// hashing `name 0xff value 0xff` for each, as 16 lowercase hex digits.
-pub fn fingerprint(labels: &BTreeMap<String, String>) -> String {
-    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-    const PRIME: u64 = 0x0000_0100_0000_01b3;
-    let mut h = OFFSET;
-    let mut eat = |bytes: &[u8]| {
-        for b in bytes {
-            h ^= u64::from(*b);
-            h = h.wrapping_mul(PRIME);
-        }
-    };
-    for (k, v) in labels {
-        eat(k.as_bytes());
-        eat(&[0xff]);
-        eat(v.as_bytes());
-        eat(&[0xff]);
-    }
-    format!("{h:016x}")
-}
+/// Alertmanager's fingerprint of a label set (kept in core, where silences
+/// and the API v2 view use it too).
+pub use firebell_core::labels::fingerprint;
 
 /// Alertmanager's zero time, which means "unset".
 fn parse_time(v: Option<&Value>) -> Result<Option<Timestamp>, String> {

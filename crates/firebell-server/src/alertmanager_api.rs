@@ -7,9 +7,12 @@
 //!   password: `amtool --http.config.file`) and then shows only that
 //!   integration's service, or the admin token and shows every service.
 //! - **Which alerts.** The open (triggered or acknowledged) alerts of the
-//!   services the caller sees, whatever integration they came in by. Nothing
-//!   is silenced or inhibited (Firebell has neither yet) and nothing is
-//!   unprocessed, so every alert is `active`, acknowledged ones included.
+//!   services the caller sees, whatever integration they came in by. An
+//!   alert a silence or an inhibition rule holds is `suppressed`, with
+//!   `silencedBy` (silence ids) and `inhibitedBy` (fingerprints of the open
+//!   alerts that inhibit it); every other one is `active`, acknowledged ones
+//!   included. Nothing is unprocessed. The silence endpoints are in
+//!   `silences.rs`.
 //! - **Receivers.** One per service, named by the service id; an alert's
 //!   receiver is its service. `/status` describes this as an Alertmanager
 //!   configuration `amtool config routes` can draw.
@@ -27,8 +30,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use firebell_core::alert::{Alert, AlertStatus};
 use firebell_core::config::{Config, IntegrationKind};
+use firebell_core::labels::{self, fingerprint};
 use firebell_core::matcher::{self, MatchOp, Matcher};
-use firebell_ingest::alertmanager::fingerprint;
+use firebell_engine::silences::Suppression;
 use firebell_store::{AlertFilter, Store};
 use jiff::Timestamp;
 use serde::Serialize;
@@ -49,7 +53,7 @@ const NO_END: &str = "0001-01-01T00:00:00.000Z";
 
 /// Whose alerts a caller sees.
 #[derive(Clone, Debug, PartialEq, Eq)]
-enum Scope {
+pub(crate) enum Scope {
     /// The admin token: every service.
     All,
     /// An alertmanager integration key: its service.
@@ -57,7 +61,7 @@ enum Scope {
 }
 
 impl Scope {
-    fn service(&self) -> Option<&str> {
+    pub(crate) fn service(&self) -> Option<&str> {
         match self {
             Scope::All => None,
             Scope::Service(s) => Some(s),
@@ -73,7 +77,7 @@ impl Scope {
     }
 }
 
-fn scope<S: Store>(state: &AppState<S>, headers: &HeaderMap) -> Result<Scope, ApiError> {
+pub(crate) fn scope<S: Store>(state: &AppState<S>, headers: &HeaderMap) -> Result<Scope, ApiError> {
     let Some(key) = request_key(headers) else {
         return Err(ApiError::unauthorized(
             "missing credentials: send Authorization: Bearer <key> (an alertmanager integration key, or the admin token), or basic auth with it as the password",
@@ -93,7 +97,7 @@ fn scope<S: Store>(state: &AppState<S>, headers: &HeaderMap) -> Result<Scope, Ap
 }
 
 /// Alertmanager's answer to a bad request: 400 and a JSON string.
-fn bad_request(msg: String) -> Response {
+pub(crate) fn bad_request(msg: String) -> Response {
     (StatusCode::BAD_REQUEST, axum::Json(Value::String(msg))).into_response()
 }
 
@@ -170,10 +174,15 @@ impl Params {
             && matcher::all_match(&self.receiver_matchers, &BTreeMap::new())
     }
 
-    /// Whether an alert passes. Every Firebell alert is active: not
-    /// silenced, not inhibited, not unprocessed.
+    /// Whether an alert passes (Alertmanager's rule: `active=false` drops
+    /// active alerts, `silenced=false` silenced ones, `inhibited=false`
+    /// inhibited ones). Nothing is unprocessed.
     fn keeps(&self, alert: &GettableAlert) -> bool {
-        self.active
+        let st = &alert.status;
+        let active = st.silenced_by.is_empty() && st.inhibited_by.is_empty();
+        (self.active || !active)
+            && (self.silenced || st.silenced_by.is_empty())
+            && (self.inhibited || st.inhibited_by.is_empty())
             && alert.receivers.iter().any(|r| self.wants_receiver(&r.name))
             && matcher::all_match(&self.filter, &alert.labels)
     }
@@ -224,7 +233,7 @@ struct AlertGroup {
 }
 
 /// An instant as Alertmanager prints it: UTC, milliseconds.
-fn time(t: Timestamp) -> String {
+pub(crate) fn time(t: Timestamp) -> String {
     t.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
 }
 
@@ -243,14 +252,11 @@ fn gettable(alert: &Alert) -> GettableAlert {
     // An alert that came in through an Alertmanager format is keyed by the
     // fingerprint of its labels; its annotations, start and generator URL
     // are in its details.
-    let from_alertmanager = fingerprint(&alert.labels) == alert.dedup_key.as_str();
-    let mut labels = alert.labels.clone();
+    let from_alertmanager = labels::from_alertmanager(alert);
+    let labels = labels::alert_labels(alert);
     let annotations = if from_alertmanager {
         string_map(alert.details.get("annotations"))
     } else {
-        labels
-            .entry("alertname".to_string())
-            .or_insert_with(|| alert.dedup_key.as_str().to_string());
         BTreeMap::from([("summary".to_string(), alert.summary.clone())])
     };
     let starts_at = alert
@@ -284,6 +290,16 @@ fn gettable(alert: &Alert) -> GettableAlert {
         generator_url,
         labels,
     }
+}
+
+/// The alert's status given what silences and inhibits it.
+fn suppressed(mut g: GettableAlert, s: Suppression) -> GettableAlert {
+    if !s.silenced_by.is_empty() || !s.inhibited_by.is_empty() {
+        g.status.state = "suppressed";
+    }
+    g.status.silenced_by = s.silenced_by;
+    g.status.inhibited_by = s.inhibited_by;
+    g
 }
 
 /// Every open alert of the scope, by status then newest first.
@@ -322,9 +338,15 @@ async fn query<S: Store>(
     let alerts = open_alerts(state.engine.store(), &scope)
         .await
         .map_err(IntoResponse::into_response)?;
+    let suppression = state
+        .engine
+        .suppression(&alerts)
+        .await
+        .map_err(|e| ApiError::from(e).into_response())?;
     let mut out: Vec<GettableAlert> = alerts
         .iter()
-        .map(gettable)
+        .zip(suppression)
+        .map(|(a, s)| suppressed(gettable(a), s))
         .filter(|a| params.keeps(a))
         .collect();
     out.sort_by(|a, b| a.fingerprint.cmp(&b.fingerprint));

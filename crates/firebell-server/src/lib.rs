@@ -8,9 +8,12 @@ pub mod config_file;
 pub mod error;
 mod heartbeat;
 pub mod links;
+mod maintenance;
 pub mod schedules;
+mod silences;
 mod sns;
 mod test_pages;
+mod twilio;
 mod vtm;
 
 use axum::Router;
@@ -84,8 +87,29 @@ pub fn router<S: Store>(state: Arc<AppState<S>>) -> Router {
         .route("/api/v2/alerts/groups", get(alertmanager_api::groups::<S>))
         .route("/api/v2/status", get(alertmanager_api::status::<S>))
         .route("/api/v2/receivers", get(alertmanager_api::receivers::<S>))
+        .route(
+            "/api/v2/silences",
+            get(silences::am_list::<S>).post(silences::am_post::<S>),
+        )
+        .route(
+            "/api/v2/silence/{id}",
+            get(silences::am_get::<S>).delete(silences::am_delete::<S>),
+        )
+        .route(
+            "/api/v1/silences",
+            get(silences::list::<S>).post(silences::create::<S>),
+        )
+        .route(
+            "/api/v1/silences/{id}",
+            get(silences::get_one::<S>).delete(silences::expire::<S>),
+        )
         .route("/hooks/alertmanager", post(alertmanager_webhook::<S>))
         .route("/hooks/sns/{key}", post(sns::receive::<S>))
+        .route("/hooks/twilio/{channel}/sms", post(twilio::sms_hook::<S>))
+        .route(
+            "/hooks/twilio/{channel}/{action}/{nid}",
+            post(twilio::call_hook::<S>),
+        )
         .route("/api/v1/alerts", get(list_alerts::<S>))
         .route("/api/v1/alerts/{id}", get(get_alert::<S>))
         .route("/api/v1/alerts/{id}/{action}", post(answer_alert::<S>))
@@ -95,6 +119,14 @@ pub fn router<S: Store>(state: Arc<AppState<S>>) -> Router {
             post(test_pages::channel::<S>),
         )
         .route("/api/v1/users/{id}/test", post(test_pages::user::<S>))
+        .route(
+            "/api/v1/maintenance",
+            get(maintenance::list::<S>).post(maintenance::create::<S>),
+        )
+        .route(
+            "/api/v1/maintenance/{id}",
+            axum::routing::delete(maintenance::end::<S>),
+        )
         .route("/api/v1/schedules", get(schedules::list::<S>))
         .route(
             "/api/v1/schedules/{id}/oncall",
@@ -438,6 +470,7 @@ async fn alert_view<S: Store>(state: &AppState<S>, id: AlertId) -> Result<Value,
             "loop": e.loop_ + 1,
             "due_at": e.due_at,
             "targets": e.targets,
+            "retriggered": e.retriggered,
         })
     });
     let notifications: Vec<Value> = store

@@ -56,7 +56,7 @@ fn channel_address<S: Store>(
             }
             Some(ChannelKind::Smtp(_)) => to.ok_or_else(|| missing("an email address")),
             Some(ChannelKind::Program(_)) => none_taken(&to).map(|()| encode_args(&[])),
-            Some(ChannelKind::HttpSms(_)) => {
+            Some(ChannelKind::HttpSms(_) | ChannelKind::Twilio(_)) => {
                 let to = to.ok_or_else(|| missing("a phone number"))?;
                 firebell_core::sms::parse_number(&to, config.server.default_region.as_deref())
                     .map_err(|e| ApiError::fields(vec![FieldError::new("to", e)]))

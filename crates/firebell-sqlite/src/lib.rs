@@ -10,10 +10,13 @@
 //!   `spawn_blocking`; WAL lets them proceed while the writer commits.
 #![forbid(unsafe_code)]
 
+mod bundles;
 mod error;
+mod maintenance;
 mod ops;
 mod rows;
 mod schema;
+mod silences;
 mod writer;
 
 use crate::error::Result as R;
@@ -481,6 +484,11 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn release_held(&self, now: Timestamp) -> Result<u64> {
+        let now = to_millis(now);
+        self.write(move |conn| ops::release_held(conn, now)).await
+    }
+
     async fn delete_override(&self, id: i64) -> Result<bool> {
         self.write(move |conn| ops::delete_override(conn, id)).await
     }
@@ -506,6 +514,211 @@ impl Store for SqliteStore {
             rows::collect(&mut stmt, params![service, before, limit], rows::change)
         })
         .await
+    }
+
+    async fn record_receipt(&self, key: String, now: Timestamp) -> Result<bool> {
+        let now = to_millis(now);
+        self.write(move |conn| ops::record_receipt(conn, &key, now))
+            .await
+    }
+
+    async fn forget_receipt(&self, key: String) -> Result<()> {
+        self.write(move |conn| ops::forget_receipt(conn, &key))
+            .await
+    }
+
+    async fn add_timeline(&self, alert_id: AlertId, lines: Vec<TimelineEntry>) -> Result<()> {
+        let lines = lines.iter().map(ops::Line::encode).collect::<R<Vec<_>>>()?;
+        self.write(move |conn| ops::add_timeline(conn, alert_id, &lines))
+            .await
+    }
+
+    async fn latest_open_alert_paged(&self, user: String) -> Result<Option<AlertId>> {
+        self.read(move |conn| {
+            Ok(conn
+                .prepare_cached(
+                    "SELECT alert_id FROM notifications \
+                     WHERE user_id = ?1 AND kind = 'alert.notify' AND alert_id IN \
+                     (SELECT id FROM alerts WHERE status != 'resolved') \
+                     ORDER BY alert_id DESC LIMIT 1",
+                )?
+                .query_row(params![user], |r| r.get::<_, AlertId>(0))
+                .optional()?)
+        })
+        .await
+    }
+
+    async fn count_sends(
+        &self,
+        rate_key: String,
+        page: Option<NotificationId>,
+        after: Timestamp,
+    ) -> Result<Vec<Timestamp>> {
+        let after = floor_millis(after);
+        let sends = self
+            .write(move |conn| bundles::count_sends(conn, &rate_key, page, after))
+            .await?;
+        Ok(sends.into_iter().map(from_millis).collect())
+    }
+
+    async fn hold_notification(
+        &self,
+        id: NotificationId,
+        until: Timestamp,
+        held_back: bool,
+        timeline: Vec<TimelineEntry>,
+        alert_id: Option<AlertId>,
+    ) -> Result<bool> {
+        let h = bundles::PreparedHold::encode(id, until, held_back, &timeline, alert_id)?;
+        self.write(move |conn| bundles::hold(conn, &h)).await
+    }
+
+    async fn claim_bundle(
+        &self,
+        scope: firebell_store::BundleScope,
+        except: Vec<NotificationId>,
+        now: Timestamp,
+        lease: SignedDuration,
+        limit: u32,
+    ) -> Result<Vec<Claimed>> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let s = bundles::PreparedScope::encode(scope, &except)?;
+        let until = to_millis(lease_end(now, lease));
+        let now = to_millis(now);
+        self.write(move |conn| bundles::claim_bundle(conn, &s, now, until, limit))
+            .await
+    }
+
+    async fn finish_bundled(
+        &self,
+        leader: NotificationId,
+        pages: Vec<firebell_store::BundledPage>,
+        finish: Finish,
+        now: Timestamp,
+    ) -> Result<Vec<NotificationId>> {
+        if pages.is_empty() {
+            return Ok(Vec::new());
+        }
+        let b = bundles::PreparedBundled::encode(leader, pages, finish, now)?;
+        self.write(move |conn| bundles::finish_bundled(conn, &b)).await
+    }
+
+    async fn add_maintenance(
+        &self,
+        window: firebell_store::NewMaintenance,
+        now: Timestamp,
+    ) -> Result<firebell_store::MaintenanceWindow> {
+        let p = maintenance::PreparedMaintenance::encode(window, now)?;
+        self.write(move |conn| maintenance::add(conn, &p)).await
+    }
+
+    async fn maintenance_windows(
+        &self,
+        filter: firebell_store::MaintenanceFilter,
+    ) -> Result<Vec<firebell_store::MaintenanceWindow>> {
+        self.read(move |conn| maintenance::list(conn, &filter))
+            .await
+    }
+
+    async fn get_maintenance(&self, id: i64) -> Result<Option<firebell_store::MaintenanceWindow>> {
+        self.read(move |conn| maintenance::get(conn, id)).await
+    }
+
+    async fn end_maintenance(
+        &self,
+        id: i64,
+        now: Timestamp,
+    ) -> Result<Option<firebell_store::MaintenanceWindow>> {
+        let now = to_millis(now);
+        self.write(move |conn| maintenance::end(conn, id, now))
+            .await
+    }
+
+    async fn acknowledged_before(
+        &self,
+        service: String,
+        acknowledged_by: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<Alert>> {
+        let by = floor_millis(acknowledged_by);
+        self.read(move |conn| maintenance::acknowledged_before(conn, &service, by, limit))
+            .await
+    }
+
+    async fn open_not_updated_since(
+        &self,
+        service: String,
+        updated_by: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<Alert>> {
+        let by = floor_millis(updated_by);
+        self.read(move |conn| maintenance::open_not_updated_since(conn, &service, by, limit))
+            .await
+    }
+
+    async fn retrigger(
+        &self,
+        alert_id: AlertId,
+        acknowledged_at: Timestamp,
+        line: TimelineEntry,
+        now: Timestamp,
+    ) -> Result<bool> {
+        let line = ops::Line::encode(&line)?;
+        let (at, now) = (to_millis(acknowledged_at), to_millis(now));
+        self.write(move |conn| maintenance::retrigger(conn, alert_id, at, &line, now))
+            .await
+    }
+
+    async fn resolve_if_unchanged(
+        &self,
+        alert_id: AlertId,
+        updated_at: Timestamp,
+        line: TimelineEntry,
+        now: Timestamp,
+    ) -> Result<bool> {
+        let line = ops::Line::encode(&line)?;
+        let (at, now) = (to_millis(updated_at), to_millis(now));
+        self.write(move |conn| maintenance::resolve_if_unchanged(conn, alert_id, at, &line, now))
+            .await
+    }
+
+    async fn add_silence(
+        &self,
+        silence: firebell_core::silence::Silence,
+        replaces: Option<String>,
+        now: Timestamp,
+    ) -> Result<()> {
+        let p = silences::PreparedSilence::encode(silence, replaces, now)?;
+        self.write(move |conn| silences::add(conn, &p)).await
+    }
+
+    async fn get_alerts(&self, ids: Vec<AlertId>) -> Result<Vec<Alert>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.read(move |conn| silences::alerts_by_id(conn, &ids))
+            .await
+    }
+
+    async fn get_silence(&self, id: String) -> Result<Option<firebell_core::silence::Silence>> {
+        self.read(move |conn| silences::get(conn, &id)).await
+    }
+
+    async fn silences(
+        &self,
+        ending_after: Option<Timestamp>,
+    ) -> Result<Vec<firebell_core::silence::Silence>> {
+        let ending_after = ending_after.map(floor_millis);
+        self.read(move |conn| silences::list(conn, ending_after))
+            .await
+    }
+
+    async fn expire_silence(&self, id: String, now: Timestamp) -> Result<bool> {
+        let now = to_millis(now);
+        self.write(move |conn| silences::expire(conn, &id, now))
+            .await
     }
 
     async fn ping(&self) -> Result<()> {

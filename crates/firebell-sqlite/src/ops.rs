@@ -60,7 +60,7 @@ fn add_line(
     Ok(())
 }
 
-fn add_lines(conn: &Connection, alert_id: AlertId, lines: &[Line]) -> Result<()> {
+pub(crate) fn add_lines(conn: &Connection, alert_id: AlertId, lines: &[Line]) -> Result<()> {
     for l in lines {
         add_line(conn, alert_id, l.at, l.kind, &l.message, l.data.as_deref())?;
     }
@@ -69,7 +69,7 @@ fn add_lines(conn: &Connection, alert_id: AlertId, lines: &[Line]) -> Result<()>
 
 /// Stops an alert's escalation (bumping its version) and cancels its
 /// outstanding pages: what acknowledging or resolving does.
-fn stop_alert(conn: &Connection, alert_id: AlertId, now: i64) -> Result<()> {
+pub(crate) fn stop_alert(conn: &Connection, alert_id: AlertId, now: i64) -> Result<()> {
     conn.prepare_cached(
         "UPDATE escalations SET phase = 'stopped', due_at = NULL, version = version + 1 \
          WHERE alert_id = ?1",
@@ -274,8 +274,8 @@ fn ingest_one(conn: &Connection, ev: &PreparedEvent) -> Result<IngestOutcome> {
 
 fn insert_escalation(conn: &Connection, esc: &Escalation) -> Result<()> {
     conn.prepare_cached(
-        "INSERT INTO escalations (alert_id, policy, phase, step, loop, due_at, targets, version) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        "INSERT INTO escalations (alert_id, policy, phase, step, loop, due_at, targets, version, \
+         held) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )?
     .execute(params![
         esc.alert_id,
@@ -285,7 +285,8 @@ fn insert_escalation(conn: &Connection, esc: &Escalation) -> Result<()> {
         esc.loop_,
         esc.due_at.map(to_millis),
         encode_json(&esc.targets)?,
-        esc.version
+        esc.version,
+        esc.held
     ])?;
     Ok(())
 }
@@ -326,7 +327,7 @@ pub(crate) fn commit(conn: &Connection, c: &PreparedCommit) -> Result<CommitResu
     let changed = conn
         .prepare_cached(
             "UPDATE escalations SET policy = ?3, phase = ?4, step = ?5, loop = ?6, due_at = ?7, \
-             targets = ?8, version = version + 1 \
+             targets = ?8, held = ?9, version = version + 1 \
              WHERE alert_id = ?1 AND version = ?2",
         )?
         .execute(params![
@@ -337,7 +338,8 @@ pub(crate) fn commit(conn: &Connection, c: &PreparedCommit) -> Result<CommitResu
             esc.step,
             esc.loop_,
             esc.due_at.map(to_millis),
-            c.targets
+            c.targets,
+            esc.held
         ])?;
     if changed == 0 {
         return Ok(CommitResult::Conflict);
@@ -421,13 +423,17 @@ pub(crate) fn claim(
     let mut alerts = HashMap::new();
     let mut out = Vec::with_capacity(ids.len());
     for id in ids {
-        let notification = conn
+        let (notification, held) = conn
             .prepare_cached(concat!(
                 "UPDATE notifications SET status = 'sending', lease_until = ?2, updated_at = ?3 \
                  WHERE id = ?1 RETURNING ",
-                notification_cols!()
+                notification_cols!(),
+                ", held_back"
             ))?
-            .query_row(params![id, lease_until, now], |r| Ok(rows::notification(r)))??;
+            .query_row(params![id, lease_until, now], |r| {
+                Ok((rows::notification(r), r.get::<_, bool>("held_back")?))
+            })?;
+        let notification = notification?;
         let alert = match notification.alert_id {
             None => None,
             Some(alert_id) => Some(match alerts.get(&alert_id) {
@@ -448,6 +454,7 @@ pub(crate) fn claim(
         out.push(Claimed {
             notification,
             alert,
+            held,
         });
     }
     Ok(out)
@@ -490,7 +497,7 @@ pub(crate) fn finish(conn: &Connection, f: &PreparedFinish) -> Result<bool> {
         Finish::Delivered { detail } => conn
             .prepare_cached(
                 "UPDATE notifications SET status = 'delivered', attempts = attempts + 1, \
-                 detail = ?3, lease_until = NULL, updated_at = ?2 \
+                 detail = ?3, lease_until = NULL, updated_at = ?2, sent_at = ?2 \
                  WHERE id = ?1 AND status = 'sending'",
             )?
             .execute(params![f.id, f.now, detail])?,
@@ -650,6 +657,17 @@ pub(crate) fn add_override(conn: &Connection, o: &PreparedOverride) -> Result<St
     Ok(stored)
 }
 
+/// Makes held active escalations due at `now` (see `Store::release_held`).
+pub(crate) fn release_held(conn: &Connection, now: i64) -> Result<u64> {
+    let n = conn
+        .prepare_cached(
+            "UPDATE escalations SET due_at = ?1, version = version + 1 \
+             WHERE held IS NOT NULL AND (phase = 'pending' OR phase = 'waiting')",
+        )?
+        .execute(params![now])?;
+    Ok(n as u64)
+}
+
 pub(crate) fn delete_override(conn: &Connection, id: i64) -> Result<bool> {
     let n = conn
         .prepare_cached("DELETE FROM schedule_overrides WHERE id = ?1")?
@@ -698,4 +716,25 @@ pub(crate) fn add_change(conn: &Connection, p: &PreparedChange) -> Result<Change
     change.occurred_at = from_millis(to_millis(c.occurred_at));
     change.received_at = from_millis(to_millis(c.received_at));
     Ok(Change { id, change })
+}
+
+// ---------------------------------------------------------------------------
+// provider callbacks
+
+/// Notes a callback's key; true when it was not there before.
+pub(crate) fn record_receipt(conn: &Connection, key: &str, now: i64) -> Result<bool> {
+    let n = conn
+        .prepare_cached("INSERT OR IGNORE INTO receipts (key, received_at) VALUES (?1, ?2)")?
+        .execute(params![key, now])?;
+    Ok(n > 0)
+}
+
+pub(crate) fn forget_receipt(conn: &Connection, key: &str) -> Result<()> {
+    conn.prepare_cached("DELETE FROM receipts WHERE key = ?1")?
+        .execute(params![key])?;
+    Ok(())
+}
+
+pub(crate) fn add_timeline(conn: &Connection, alert_id: AlertId, lines: &[Line]) -> Result<()> {
+    add_lines(conn, alert_id, lines)
 }

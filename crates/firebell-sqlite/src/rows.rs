@@ -21,7 +21,7 @@ macro_rules! alert_cols {
 
 macro_rules! escalation_cols {
     () => {
-        "alert_id, policy, phase, step, loop, due_at, targets, version"
+        "alert_id, policy, phase, step, loop, due_at, targets, version, held, retriggered"
     };
 }
 
@@ -109,6 +109,8 @@ pub(crate) fn escalation(row: &Row) -> Result<Escalation> {
         due_at: row.get::<_, Option<i64>>(5)?.map(from_millis),
         targets: json::<Vec<TargetState>>("escalation targets", &targets)?,
         version: row.get(7)?,
+        held: row.get(8)?,
+        retriggered: u32_col(row, 9, "escalation retriggered")?,
     })
 }
 

@@ -11,6 +11,11 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0002_overrides.sql"),
     include_str!("../migrations/0003_notices.sql"),
     include_str!("../migrations/0004_changes.sql"),
+    include_str!("../migrations/0005_held.sql"),
+    include_str!("../migrations/0006_twilio.sql"),
+    include_str!("../migrations/0007_silences.sql"),
+    include_str!("../migrations/0008_maintenance.sql"),
+    include_str!("../migrations/0009_bundles.sql"),
 ];
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);

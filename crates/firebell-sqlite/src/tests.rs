@@ -146,6 +146,19 @@ fn hot_queries_use_indexes() {
             "SELECT id FROM notifications WHERE status = 'sending' AND lease_until <= 5",
             "notifications_leased",
         ),
+        // Rate limits (see bundles.rs): sends under one key, and a bundle's
+        // companions among the pending pages.
+        (
+            "SELECT sent_at FROM notifications WHERE rate_key = 'sms:+1' AND sent_at > 5 \
+             ORDER BY sent_at",
+            "notifications_sent_by_rate_key",
+        ),
+        (
+            "SELECT n.id FROM notifications n JOIN alerts a ON a.id = n.alert_id \
+             WHERE n.status = 'pending' AND n.kind = 'alert.notify' AND n.address = 'x' \
+             ORDER BY n.next_attempt_at, n.id LIMIT 5",
+            "notifications_pending",
+        ),
         (
             "UPDATE notifications SET status = 'cancelled' \
              WHERE alert_id = 1 AND (status = 'pending' OR status = 'sending')",

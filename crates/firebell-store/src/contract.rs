@@ -16,6 +16,13 @@ use firebell_core::notification::{NewNotification, NotificationKind, Notificatio
 use firebell_core::schedule::{Override, OverrideKind};
 use jiff::{SignedDuration, Timestamp};
 
+mod maintenance;
+pub use maintenance::*;
+mod bundles;
+pub use bundles::*;
+mod silences;
+pub use silences::*;
+
 /// Generates one `#[tokio::test]` per contract test.
 #[macro_export]
 macro_rules! store_contract_tests {
@@ -42,6 +49,17 @@ macro_rules! store_contract_tests {
                 invalid_overrides_are_refused,
                 notices_are_queued_once_and_claimed_without_an_alert,
                 changes_are_kept_per_service_newest_first,
+                held_escalations_keep_their_reason_and_can_be_released,
+                receipts_are_recorded_once,
+                timeline_lines_and_the_latest_paged_alert,
+                sends_are_counted_per_rate_key_after_an_instant,
+                held_pages_wait_without_an_attempt,
+                bundles_take_matching_pending_pages_and_share_the_outcome,
+                maintenance_windows_round_trip_filter_and_end,
+                acknowledgement_timeouts_retrigger_once,
+                stale_alerts_resolve_only_if_unchanged,
+                silences_round_trip_list_expire_and_replace,
+                alerts_are_read_by_id_in_one_call,
             );
         }
     };
@@ -1035,4 +1053,193 @@ pub async fn changes_are_kept_per_service_newest_first<S: Store>(store: S) {
             .is_empty()
     );
     assert_eq!(store.next_notification_due().await.unwrap(), None);
+}
+
+pub async fn held_escalations_keep_their_reason_and_can_be_released<S: Store>(store: S) {
+    let out = store
+        .ingest(vec![
+            item(EventAction::Trigger, "held", 0),
+            item(EventAction::Trigger, "free", 0),
+            item(EventAction::Trigger, "gone", 0),
+        ])
+        .await
+        .unwrap();
+    let held_id = out[0].alert_id.unwrap();
+    let gone_id = out[2].alert_id.unwrap();
+    // Hold two of them an hour out.
+    for id in [held_id, gone_id] {
+        let esc = store.escalation(id).await.unwrap().unwrap();
+        assert_eq!(esc.held, None);
+        let mut next = esc.clone();
+        next.held = Some("silenced by silence 7".into());
+        next.due_at = Some(at(3600));
+        let t = Transition {
+            escalation: next,
+            notifications: vec![],
+            timeline: vec![],
+            alert_status: None,
+        };
+        assert_eq!(
+            store.commit(esc.version, t, at(1)).await.unwrap(),
+            CommitResult::Applied
+        );
+    }
+    let esc = store.escalation(held_id).await.unwrap().unwrap();
+    assert_eq!(esc.held.as_deref(), Some("silenced by silence 7"));
+    assert_eq!(esc.due_at, Some(at(3600)));
+    // A stopped escalation is not released, even if it was held.
+    store
+        .ingest(vec![item(EventAction::Resolve, "gone", 2)])
+        .await
+        .unwrap();
+    let version = esc.version;
+    assert_eq!(store.release_held(at(10)).await.unwrap(), 1);
+    let esc = store.escalation(held_id).await.unwrap().unwrap();
+    assert_eq!(esc.due_at, Some(at(10)));
+    assert!(esc.version > version, "a release must bump the version");
+    let gone = store.escalation(gone_id).await.unwrap().unwrap();
+    assert_eq!(gone.phase, Phase::Stopped);
+    assert_eq!(gone.due_at, None);
+    // Nothing held: nothing released.
+    let free = store.escalation(out[1].alert_id.unwrap()).await.unwrap().unwrap();
+    assert_eq!(free.due_at, Some(at(0)));
+}
+
+pub async fn receipts_are_recorded_once<S: Store>(store: S) {
+    assert!(
+        store
+            .record_receipt("status:CA1:no-answer".into(), at(0))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .record_receipt("status:CA1:no-answer".into(), at(5))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .record_receipt("status:CA1:completed".into(), at(6))
+            .await
+            .unwrap()
+    );
+    // A key is a key: another call's same status is its own receipt.
+    assert!(
+        store
+            .record_receipt("status:CA2:no-answer".into(), at(7))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .record_receipt("status:CA2:no-answer".into(), at(8))
+            .await
+            .unwrap()
+    );
+    // Forgotten (its action failed): the next delivery is a first again.
+    store
+        .forget_receipt("status:CA2:no-answer".into())
+        .await
+        .unwrap();
+    assert!(
+        store
+            .record_receipt("status:CA2:no-answer".into(), at(9))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .record_receipt("status:CA2:no-answer".into(), at(10))
+            .await
+            .unwrap()
+    );
+    // Forgetting what is not there is fine; other receipts stay.
+    store.forget_receipt("never".into()).await.unwrap();
+    assert!(
+        !store
+            .record_receipt("status:CA1:completed".into(), at(11))
+            .await
+            .unwrap()
+    );
+}
+
+pub async fn timeline_lines_and_the_latest_paged_alert<S: Store>(store: S) {
+    let out = store
+        .ingest(vec![
+            item(EventAction::Trigger, "one", 0),
+            item(EventAction::Trigger, "two", 0),
+            item(EventAction::Trigger, "three", 0),
+        ])
+        .await
+        .unwrap();
+    let ids: Vec<_> = out.iter().map(|o| o.alert_id.unwrap()).collect();
+    let before = store.timeline(ids[0]).await.unwrap().len();
+    store
+        .add_timeline(
+            ids[0],
+            vec![TimelineEntry::new(
+                at(3),
+                TimelineKind::Delivered,
+                "call to carol: no-answer",
+            )],
+        )
+        .await
+        .unwrap();
+    let lines = store.timeline(ids[0]).await.unwrap();
+    assert_eq!(lines.len(), before + 1);
+    assert_eq!(lines.last().unwrap().message, "call to carol: no-answer");
+
+    assert_eq!(
+        store.latest_open_alert_paged("carol".into()).await.unwrap(),
+        None
+    );
+    // carol is paged for one and two, dave for three; a notice to carol is
+    // about no alert and does not count.
+    for (id, user) in [(ids[0], "carol"), (ids[1], "carol"), (ids[2], "dave")] {
+        let esc = store.escalation(id).await.unwrap().unwrap();
+        let t = Transition {
+            escalation: esc.clone(),
+            notifications: vec![NewNotification {
+                idem_key: format!("{id}:0:0:{user}:0"),
+                alert_id: Some(id),
+                message: None,
+                user: user.into(),
+                contact_index: 0,
+                channel: "tw".into(),
+                address: "+447700900123".into(),
+                kind: NotificationKind::Notify,
+                step: 0,
+                loop_: 0,
+                due_at: at(1),
+            }],
+            timeline: vec![],
+            alert_status: None,
+        };
+        assert_eq!(
+            store.commit(esc.version, t, at(1)).await.unwrap(),
+            CommitResult::Applied
+        );
+    }
+    assert_eq!(
+        store.latest_open_alert_paged("carol".into()).await.unwrap(),
+        Some(ids[1])
+    );
+    assert_eq!(
+        store.latest_open_alert_paged("dave".into()).await.unwrap(),
+        Some(ids[2])
+    );
+    // Resolved alerts no longer count.
+    store
+        .ingest(vec![item(EventAction::Resolve, "two", 2)])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.latest_open_alert_paged("carol".into()).await.unwrap(),
+        Some(ids[0])
+    );
+    assert_eq!(
+        store.latest_open_alert_paged("erin".into()).await.unwrap(),
+        None
+    );
 }

@@ -14,6 +14,9 @@
 #![forbid(unsafe_code)]
 
 pub mod contract;
+pub mod maintenance;
+
+pub use maintenance::{MaintenanceFilter, MaintenanceWindow, NewMaintenance};
 
 use firebell_core::alert::{Alert, AlertId, AlertStatus, TimelineEntry};
 use firebell_core::change::{Change, NewChange};
@@ -21,6 +24,7 @@ use firebell_core::escalation::{Escalation, Transition};
 use firebell_core::event::{DedupKey, Event};
 use firebell_core::notification::{NewNotification, Notification, NotificationId};
 use firebell_core::schedule::Override;
+use firebell_core::silence::Silence;
 use jiff::{SignedDuration, Timestamp};
 use std::future::Future;
 
@@ -106,6 +110,30 @@ pub enum Finish {
 pub struct Claimed {
     pub notification: Notification,
     pub alert: Option<Alert>,
+    /// A rate limit held this page back before (see [`Store::hold_notification`]).
+    pub held: bool,
+}
+
+/// Which pending pages a bundled page takes with it (see [`Store::claim_bundle`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BundleScope {
+    /// Pages to this address…
+    pub address: String,
+    /// …delivered by one of these channels…
+    pub channels: Vec<String>,
+    /// …for this user only (`None`: anyone's)…
+    pub user: Option<String>,
+    /// …about alerts of this service only (`None`: any service).
+    pub service: Option<String>,
+}
+
+/// A page carried by a bundled page, finished with the bundle's outcome.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BundledPage {
+    pub id: NotificationId,
+    pub alert_id: AlertId,
+    /// Lines for the page's alert.
+    pub timeline: Vec<TimelineEntry>,
 }
 
 /// An override as stored: which schedule, who made it and when.
@@ -261,6 +289,204 @@ pub trait Store: Clone + Send + Sync + 'static {
         before: Option<i64>,
         limit: u32,
     ) -> impl Future<Output = Result<Vec<Change>>> + Send;
+
+    /// Makes every active escalation that is held (`held` set) due at `now`,
+    /// bumping its version, so the engine looks at it again at once: after a
+    /// silence expires or a maintenance window ends early. Returns how many.
+    fn release_held(&self, now: Timestamp) -> impl Future<Output = Result<u64>> + Send;
+
+    /// Records that the provider callback named `key` arrived (at `now`).
+    /// Returns true the first time, false for every repeat: a callback acts
+    /// only when this says true. Durable when Ok.
+    fn record_receipt(
+        &self,
+        key: String,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<bool>> + Send;
+
+    /// Removes a receipt, so the callback acts when it comes again: for a
+    /// callback whose action failed after its receipt was recorded.
+    fn forget_receipt(&self, key: String) -> impl Future<Output = Result<()>> + Send;
+
+    /// Appends lines to an alert's timeline (what a provider reported about a
+    /// page: a call's status, a text's delivery). Durable when Ok.
+    fn add_timeline(
+        &self,
+        alert_id: AlertId,
+        lines: Vec<TimelineEntry>,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// The newest alert that is not resolved and that paged `user` (any
+    /// `alert.notify` notification to them), if any.
+    fn latest_open_alert_paged(
+        &self,
+        user: String,
+    ) -> impl Future<Output = Result<Option<AlertId>>> + Send;
+
+    /// Instants of the messages sent (delivered, not carried in another
+    /// page's bundle) for pages counted under `rate_key`, strictly after
+    /// `after`, oldest first; and `page` (if set) is counted under `rate_key`
+    /// from now on. Durable when Ok.
+    fn count_sends(
+        &self,
+        rate_key: String,
+        page: Option<NotificationId>,
+        after: Timestamp,
+    ) -> impl Future<Output = Result<Vec<Timestamp>>> + Send;
+
+    /// Puts a claimed (`sending`) page back to `pending` until `until`
+    /// without counting an attempt; `held_back` marks it held by a rate limit
+    /// (a page waiting out a group window is not). Writes `timeline` to
+    /// `alert_id`'s timeline. Returns whether the row changed.
+    fn hold_notification(
+        &self,
+        id: NotificationId,
+        until: Timestamp,
+        held_back: bool,
+        timeline: Vec<TimelineEntry>,
+        alert_id: Option<AlertId>,
+    ) -> impl Future<Output = Result<bool>> + Send;
+
+    /// Claims, like [`Store::claim_notifications`] but due or not, every
+    /// `pending` `alert.notify` page about an alert that `scope` selects,
+    /// except the ids in `except`; earliest due first, at most `limit`.
+    fn claim_bundle(
+        &self,
+        scope: BundleScope,
+        except: Vec<NotificationId>,
+        now: Timestamp,
+        lease: SignedDuration,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<Claimed>>> + Send;
+
+    /// Finishes the pages carried by bundled page `leader` with its outcome,
+    /// each only if still `sending`, and writes each one's timeline:
+    /// delivered → `delivered`, detail `in bundled page #leader`, not counted
+    /// as a send; retry → back to `pending` at the later of its own due time
+    /// and the retry's, attempts unchanged; failed → `failed` with the error.
+    /// Returns the ids that changed.
+    fn finish_bundled(
+        &self,
+        leader: NotificationId,
+        pages: Vec<BundledPage>,
+        finish: Finish,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<Vec<NotificationId>>> + Send;
+
+    /// Stores a maintenance window made by `created_by` at `now`; refused
+    /// with an error (nothing written) unless `ends_at` is after `starts_at`.
+    /// Instants are kept to the backend's precision; the returned value is
+    /// the window as stored, with its id. Durable when Ok.
+    fn add_maintenance(
+        &self,
+        window: NewMaintenance,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<MaintenanceWindow>> + Send;
+
+    /// Maintenance windows, newest first, filtered (see [`MaintenanceFilter`]).
+    fn maintenance_windows(
+        &self,
+        filter: MaintenanceFilter,
+    ) -> impl Future<Output = Result<Vec<MaintenanceWindow>>> + Send;
+
+    fn get_maintenance(
+        &self,
+        id: i64,
+    ) -> impl Future<Output = Result<Option<MaintenanceWindow>>> + Send;
+
+    /// Ends a window at `now` if it has not ended yet (`ends_at = now`, and
+    /// `starts_at = now` for one that had not begun); the record is kept.
+    /// Returns the window as it is afterwards, `None` if there is no such id.
+    fn end_maintenance(
+        &self,
+        id: i64,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<Option<MaintenanceWindow>>> + Send;
+
+    /// Up to `limit` alerts of `service` that are `acknowledged` with
+    /// `acknowledged_at` at or before `acknowledged_by`, earliest first
+    /// (the `ack_timeout` pass).
+    fn acknowledged_before(
+        &self,
+        service: String,
+        acknowledged_by: Timestamp,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<Alert>>> + Send;
+
+    /// Up to `limit` open alerts (triggered or acknowledged) of `service`
+    /// whose `updated_at` is at or before `updated_by`, earliest first (the
+    /// `auto_resolve` pass).
+    fn open_not_updated_since(
+        &self,
+        service: String,
+        updated_by: Timestamp,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<Alert>>> + Send;
+
+    /// An acknowledgement timed out: if the alert is still `acknowledged`
+    /// with exactly `acknowledged_at` (a conditional write, so a second
+    /// node's attempt, or one racing a resolve or a new acknowledgement,
+    /// changes nothing), it becomes `triggered` (`acknowledged_at` cleared,
+    /// `updated_at = now`), its escalation restarts at the first step of the
+    /// first round, due at `now`, not held, with `retriggered` raised by one
+    /// and its version bumped, and `line` is added. Returns whether it did.
+    fn retrigger(
+        &self,
+        alert_id: AlertId,
+        acknowledged_at: Timestamp,
+        line: TimelineEntry,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<bool>> + Send;
+
+    /// No new trigger: if the alert is still open with exactly `updated_at`
+    /// (conditional, as for [`Store::retrigger`]), it becomes `resolved` at
+    /// `now`, its escalation stops (version bumped), its pending and sending
+    /// pages are cancelled and `line` is added. Returns whether it did.
+    fn resolve_if_unchanged(
+        &self,
+        alert_id: AlertId,
+        updated_at: Timestamp,
+        line: TimelineEntry,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<bool>> + Send;
+
+    /// Stores a new silence (its id is new; instants kept to the backend's
+    /// precision). With `replaces`, that silence is expired at `now` in the
+    /// same transaction (Alertmanager's update: expire the old, add the new).
+    /// Durable when Ok.
+    fn add_silence(
+        &self,
+        silence: Silence,
+        replaces: Option<String>,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// The alerts with these ids (those that exist), by id: one read for a
+    /// whole escalation batch when something can hold paging.
+    fn get_alerts(
+        &self,
+        ids: Vec<AlertId>,
+    ) -> impl Future<Output = Result<Vec<Alert>>> + Send;
+
+    /// One silence by id.
+    fn get_silence(&self, id: String) -> impl Future<Output = Result<Option<Silence>>> + Send;
+
+    /// Silences ending after `ending_after` (every silence when `None`),
+    /// oldest first.
+    fn silences(
+        &self,
+        ending_after: Option<Timestamp>,
+    ) -> impl Future<Output = Result<Vec<Silence>>> + Send;
+
+    /// Expires a silence at `now`: one that has not ended gets `ends_at =
+    /// now` (and `starts_at = now` if it had not started) and `updated_at =
+    /// now`. Returns false when there is no such silence or it had ended
+    /// already. Durable when Ok.
+    fn expire_silence(
+        &self,
+        id: String,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<bool>> + Send;
 
     /// Cheap round trip, for readiness.
     fn ping(&self) -> impl Future<Output = Result<()>> + Send;

@@ -70,7 +70,7 @@ pub struct SendArgs {
     json: bool,
 }
 
-fn http() -> Result<reqwest::Client> {
+pub(crate) fn http() -> Result<reqwest::Client> {
     reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()
@@ -88,7 +88,7 @@ fn load(path: &Option<PathBuf>) -> Result<Option<Config>> {
 }
 
 /// Reads a JSON answer; on an error status prints the server's message.
-async fn answer(resp: reqwest::Response) -> Result<Value> {
+pub(crate) async fn answer(resp: reqwest::Response) -> Result<Value> {
     let status = resp.status();
     let text = resp.text().await.context("reading the answer")?;
     let body: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
@@ -202,13 +202,13 @@ pub async fn send(a: SendArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-struct Api {
-    url: String,
-    token: String,
-    json: bool,
+pub(crate) struct Api {
+    pub(crate) url: String,
+    pub(crate) token: String,
+    pub(crate) json: bool,
 }
 
-fn api(conn: &ApiConn) -> Result<Api> {
+pub(crate) fn api(conn: &ApiConn) -> Result<Api> {
     let config = load(&conn.config)?;
     let url = match (&conn.url, &config) {
         (Some(u), _) => u.clone(),
@@ -235,7 +235,7 @@ fn api(conn: &ApiConn) -> Result<Api> {
     })
 }
 
-fn short_time(v: &Value) -> String {
+pub(crate) fn short_time(v: &Value) -> String {
     v.as_str()
         .and_then(|s| s.parse::<jiff::Timestamp>().ok())
         .map(|t| t.strftime("%Y-%m-%d %H:%M:%S").to_string())
@@ -366,7 +366,7 @@ pub async fn answer_alert(
     Ok(ExitCode::SUCCESS)
 }
 
-async fn post_json(api: &Api, path: &str, body: &Value) -> Result<Value> {
+pub(crate) async fn post_json(api: &Api, path: &str, body: &Value) -> Result<Value> {
     let resp = http()?
         .post(format!("{}{path}", api.url))
         .bearer_auth(&api.token)
@@ -377,7 +377,7 @@ async fn post_json(api: &Api, path: &str, body: &Value) -> Result<Value> {
     answer(resp).await
 }
 
-async fn get_json(api: &Api, path: &str, query: &[(&str, String)]) -> Result<Value> {
+pub(crate) async fn get_json(api: &Api, path: &str, query: &[(&str, String)]) -> Result<Value> {
     let resp = http()?
         .get(format!("{}{path}", api.url))
         .bearer_auth(&api.token)
@@ -549,4 +549,83 @@ pub async fn test_send(conn: &ApiConn, path: &str, body: Value) -> Result<ExitCo
     } else {
         ExitCode::FAILURE
     })
+}
+
+fn describe_window(w: &Value) -> String {
+    let mut s = format!(
+        "window {}: {} in maintenance {} → {}{} (by {})",
+        w["id"],
+        w["service"].as_str().unwrap_or("?"),
+        short_time(&w["start"]),
+        short_time(&w["end"]),
+        if w["active"] == true {
+            ", in force"
+        } else {
+            ""
+        },
+        w["created_by"].as_str().unwrap_or("?"),
+    );
+    if let Some(c) = w["comment"].as_str() {
+        s.push_str(&format!(": {c}"));
+    }
+    s
+}
+
+/// `firebell maintenance start`.
+pub async fn maintenance_start(conn: &ApiConn, body: Value) -> Result<ExitCode> {
+    let api = api(conn)?;
+    let body = post_json(&api, "/api/v1/maintenance", &body).await?;
+    if api.json {
+        println!("{}", serde_json::to_string_pretty(&body)?);
+    } else {
+        println!("started: {}", describe_window(&body["window"]));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `firebell maintenance list`.
+pub async fn maintenance_list(
+    conn: &ApiConn,
+    service: Option<String>,
+    active: bool,
+) -> Result<ExitCode> {
+    let api = api(conn)?;
+    let mut query = Vec::new();
+    if let Some(s) = service {
+        query.push(("service", s));
+    }
+    if active {
+        query.push(("active", "true".to_string()));
+    }
+    let body = get_json(&api, "/api/v1/maintenance", &query).await?;
+    if api.json {
+        println!("{}", serde_json::to_string_pretty(&body)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let list = body["windows"].as_array().cloned().unwrap_or_default();
+    if list.is_empty() {
+        println!("no maintenance windows");
+    }
+    for w in &list {
+        println!("{}", describe_window(w));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `firebell maintenance end ID`.
+pub async fn maintenance_end(conn: &ApiConn, id: i64) -> Result<ExitCode> {
+    let api = api(conn)?;
+    let resp = http()?
+        .delete(format!("{}/api/v1/maintenance/{id}", api.url))
+        .bearer_auth(&api.token)
+        .send()
+        .await
+        .with_context(|| format!("cannot reach {}", api.url))?;
+    let body = answer(resp).await?;
+    if api.json {
+        println!("{}", serde_json::to_string_pretty(&body)?);
+    } else {
+        println!("ended: {}", describe_window(&body["window"]));
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -3,6 +3,7 @@
 
 mod client;
 mod rules_test;
+mod silence_cmd;
 mod starter;
 mod vtm_action;
 
@@ -77,6 +78,20 @@ enum Command {
         #[command(flatten)]
         conn: client::ApiConn,
     },
+    /// Maintenance windows: a service's alerts are recorded but page no one.
+    Maintenance {
+        #[command(subcommand)]
+        command: MaintenanceCommand,
+        #[command(flatten)]
+        conn: client::ApiConn,
+    },
+    /// Silences: matching alerts are recorded but page no one until it ends.
+    Silence {
+        #[command(subcommand)]
+        command: silence_cmd::SilenceCommand,
+        #[command(flatten)]
+        conn: client::ApiConn,
+    },
     /// Send a test message through the real delivery path and show the answer.
     Test {
         #[command(subcommand)]
@@ -102,6 +117,38 @@ enum TestCommand {
         /// The user's id.
         id: String,
     },
+}
+
+#[derive(Subcommand)]
+enum MaintenanceCommand {
+    /// Start a window for SERVICE: now, or --at TIME; for --for DURATION or
+    /// --until TIME.
+    Start {
+        service: String,
+        /// How long, e.g. "2h" or "1h 30m" (at most 7 days).
+        #[arg(long = "for", value_name = "DURATION", conflicts_with = "until")]
+        for_: Option<String>,
+        /// End (RFC 3339).
+        #[arg(long, value_name = "TIME", required_unless_present = "for_")]
+        until: Option<String>,
+        /// Start (RFC 3339) instead of now: a scheduled window.
+        #[arg(long, value_name = "TIME")]
+        at: Option<String>,
+        /// Why, for the list and the timelines' readers.
+        #[arg(long)]
+        comment: Option<String>,
+    },
+    /// List windows, newest first.
+    List {
+        /// Only this service's.
+        #[arg(long)]
+        service: Option<String>,
+        /// Only windows in force now.
+        #[arg(long)]
+        active: bool,
+    },
+    /// End a window now (what it held pages at once); the record is kept.
+    End { id: i64 },
 }
 
 #[derive(Subcommand)]
@@ -210,6 +257,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         // Normally run by `vtm_action::intercept` before clap parses anything.
         Command::VtmAction(a) => Ok(vtm_action::run_cli(a.args).await),
         Command::Rules(c) => rules_test::run(c),
+        Command::Silence { command, conn } => silence_cmd::run(&conn, command).await,
         Command::Test { command, conn } => match command {
             TestCommand::Channel { name, to } => {
                 let body = match to {
@@ -226,6 +274,34 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 )
                 .await
             }
+        },
+        Command::Maintenance { command, conn } => match command {
+            MaintenanceCommand::Start {
+                service,
+                for_,
+                until,
+                at,
+                comment,
+            } => {
+                let mut body = serde_json::json!({ "service": service });
+                if let Some(d) = for_ {
+                    body["duration"] = serde_json::json!(d);
+                }
+                if let Some(u) = until {
+                    body["end"] = serde_json::json!(u);
+                }
+                if let Some(a) = at {
+                    body["start"] = serde_json::json!(a);
+                }
+                if let Some(c) = comment {
+                    body["comment"] = serde_json::json!(c);
+                }
+                client::maintenance_start(&conn, body).await
+            }
+            MaintenanceCommand::List { service, active } => {
+                client::maintenance_list(&conn, service, active).await
+            }
+            MaintenanceCommand::End { id } => client::maintenance_end(&conn, id).await,
         },
         Command::Override { command, conn } => match command {
             OverrideCommand::Add {

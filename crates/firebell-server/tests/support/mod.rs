@@ -3,6 +3,9 @@
 //! sink standing in for a receiver.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod twilio_mock;
+pub mod twilio_phone;
+
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;

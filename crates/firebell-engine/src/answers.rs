@@ -1,0 +1,97 @@
+//! What people's answers through a provider do: a call's key press, a
+//! call or text that did not reach them, the details sent after they took an
+//! alert. The HTTP side (signatures, TwiML) is the server's; the state
+//! changes are here, on the same paths as the API's and the dispatcher's.
+
+use crate::{Engine, Result};
+use firebell_core::alert::{Alert, TimelineEntry, TimelineKind};
+use firebell_core::config::Contact;
+use firebell_core::notification::{NewNotification, Notification, NotificationKind};
+use firebell_store::Store;
+use serde_json::json;
+
+impl<S: Store> Engine<S> {
+    /// The person a page went to was not reached (no answer, busy, a machine
+    /// answered, the text was not delivered): exactly what a permanently
+    /// failed delivery does — their next contact method, else they count as
+    /// not reached for the step that paged them.
+    pub async fn not_reached(&self, n: &Notification) -> Result<()> {
+        match n.alert_id {
+            Some(alert_id) if n.kind == NotificationKind::Notify => {
+                self.delivery_failed(alert_id, &n.user, n.contact_index, n.step, n.loop_)
+                    .await
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Writes provider-reported lines (a call's status) on an alert's timeline.
+    pub async fn note(&self, alert_id: i64, lines: Vec<TimelineEntry>) -> Result<()> {
+        self.inner.store.add_timeline(alert_id, lines).await?;
+        Ok(())
+    }
+
+    /// Texts `alert`'s details to the person paged by `n`, who just took it:
+    /// to their first `sms` contact if they have one, else to the page's own
+    /// number through the page's channel. Queued once per page (idempotency
+    /// key `details:{nid}`), with a line on the alert's timeline. Returns
+    /// false when there is nowhere to send it.
+    pub async fn send_details(
+        &self,
+        n: &Notification,
+        alert: &Alert,
+        text: String,
+    ) -> Result<bool> {
+        let config = self.config();
+        let sms = config.users.get(&n.user).and_then(|u| {
+            u.contacts.iter().enumerate().find_map(|(i, c)| match c {
+                Contact::Sms { number, channel } => {
+                    Some((i as u32, channel.clone(), number.clone()))
+                }
+                _ => None,
+            })
+        });
+        // Without an sms contact the text goes to the called number through
+        // the page's channel. Its contact index is then one past the user's
+        // contacts: it is a number, not one of their contact methods, so a
+        // channel that calls `voice` contacts texts it instead.
+        let (contact_index, channel, address) = sms.unwrap_or_else(|| {
+            let past = config
+                .users
+                .get(&n.user)
+                .map_or(n.contact_index, |u| u.contacts.len() as u32);
+            (past, n.channel.clone(), n.address.clone())
+        });
+        if address.is_empty() {
+            return Ok(false);
+        }
+        let now = self.now();
+        let notice = NewNotification {
+            idem_key: format!("details:{}", n.id),
+            alert_id: None,
+            message: Some(text),
+            user: n.user.clone(),
+            contact_index,
+            channel: channel.clone(),
+            address,
+            kind: NotificationKind::Notify,
+            step: n.step,
+            loop_: n.loop_,
+            due_at: now,
+        };
+        let ids = self.inner.store.enqueue_notices(vec![notice], now).await?;
+        let line = TimelineEntry::new(
+            now,
+            TimelineKind::Notified,
+            format!("details sent to {} by text via {channel}", n.user),
+        )
+        .with_data(json!({
+            "user": n.user,
+            "channel": channel,
+            "notification_id": ids.first(),
+        }));
+        self.inner.store.add_timeline(alert.id, vec![line]).await?;
+        self.inner.wake_dispatch.notify_one();
+        Ok(true)
+    }
+}
