@@ -175,13 +175,13 @@ fn slowdown(base: f64, with: f64) -> f64 {
 pub async fn run(args: &Args, binary: &Path, machine: &Machine) -> Result<()> {
     eprintln!("== rules: baseline (no rules, no silences) ==");
     let (base, base_ready) = one_run(args, binary, "", 0).await?;
-    eprintln!("== rules: {RULES} rules, {SILENCES} silences (unless left out by env) ==");
     // To tell the two costs apart: leave one out of the second run.
     let nr = std::env::var_os("FIREBELL_BENCH_NO_RULES").is_some();
     let ns = std::env::var_os("FIREBELL_BENCH_NO_SILENCES").is_some();
     let (n_rules, n_silences) = (if nr { 0 } else { RULES }, if ns { 0 } else { SILENCES });
     let rc = if nr { String::new() } else { rules_config() };
-    let (with, with_ready) = one_run(args, binary, &rc, if ns { 0 } else { SILENCES }).await?;
+    eprintln!("== rules: {n_rules} rules, {n_silences} silences ==");
+    let (with, with_ready) = one_run(args, binary, &rc, n_silences).await?;
     println!("### baseline: no rules, no silences\n");
     println!("{}", throughput_table(&base, base_ready).render());
     println!("### with {n_rules} rules and {n_silences} active silences\n");

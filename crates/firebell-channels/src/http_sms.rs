@@ -155,7 +155,8 @@ impl HttpSmsChannel {
 
 /// A page as an SMS: `eventtype` (else the service's name) on the first
 /// line, then the event line's level, object and message (its tag is for
-/// programs, not people), then `footer`, cut to `max_segments`.
+/// programs, not people), then `footer`, cut to `max_segments`. A notice is
+/// `eventtype` (else "Firebell") and its message.
 pub fn page_text(
     config: &Config,
     alert: &Alert,
@@ -164,6 +165,18 @@ pub fn page_text(
     footer: Option<&str>,
     max_segments: u8,
 ) -> String {
+    // A notice (a handoff, a test, the details after someone took an alert
+    // by phone) is its own text: no event line around it.
+    if n.alert_id.is_none()
+        && let Some(message) = &n.message
+    {
+        return sms::text(
+            eventtype.unwrap_or("Firebell"),
+            message,
+            footer,
+            max_segments,
+        );
+    }
     let header = eventtype.map(str::to_string).unwrap_or_else(|| {
         config
             .services

@@ -254,14 +254,20 @@ impl Config {
     /// Whether any user has notification rules (pages then depend on the
     /// alert's severity).
     pub fn has_notification_rules(&self) -> bool {
-        self.users.values().any(|u| !u.notification_rules.is_empty())
+        self.users
+            .values()
+            .any(|u| !u.notification_rules.is_empty())
     }
 }
 
 impl User {
     /// The contacts (indices, first to try first) a page of `severity` uses
     /// at `now`, by the user's notification rules.
-    pub fn contact_chain(&self, severity: crate::event::Severity, now: jiff::Timestamp) -> Vec<usize> {
+    pub fn contact_chain(
+        &self,
+        severity: crate::event::Severity,
+        now: jiff::Timestamp,
+    ) -> Vec<usize> {
         crate::notify_rules::contact_chain(
             &self.notification_rules,
             self.contacts.len(),

@@ -345,10 +345,7 @@ fn fire_step(
             continue; // already paged by this step through another target
         }
         let first = |u: &User| u.contact_chain(severity, now).first().copied();
-        match users
-            .get(&uid)
-            .and_then(|u| page(&esc, u, first(u)?, now))
-        {
+        match users.get(&uid).and_then(|u| page(&esc, u, first(u)?, now)) {
             Some((n, mut line)) => {
                 if let Some(v) = &via {
                     line.message = format!("{} (on call in {v})", line.message);
@@ -449,7 +446,9 @@ pub fn hold(esc: &Escalation, reason: &str, until: Timestamp, now: Timestamp) ->
         t.escalation.held = Some(reason.to_string());
         t.timeline.push(
             TimelineEntry::new(now, TimelineKind::Held, format!("paging held: {reason}"))
-                .with_data(json!({ "reason": reason, "step": esc.step + 1, "loop": esc.loop_ + 1 })),
+                .with_data(
+                    json!({ "reason": reason, "step": esc.step + 1, "loop": esc.loop_ + 1 }),
+                ),
         );
     }
     t
@@ -759,7 +758,14 @@ mod tests {
         let now = t0() + SignedDuration::from_secs(10);
         let t = on_response(&esc, AlertStatus::Triggered, "a", Response::Decline, now);
         assert_eq!(t.escalation.due_at, Some(now));
-        let t = on_due(&t.escalation, &policy, &users, &nobody, Severity::Critical, now);
+        let t = on_due(
+            &t.escalation,
+            &policy,
+            &users,
+            &nobody,
+            Severity::Critical,
+            now,
+        );
         assert_eq!(t.escalation.step, 1);
         let esc = t.escalation;
         // One of two declining is not enough.
@@ -794,7 +800,17 @@ mod tests {
             t0() + SignedDuration::from_mins(2),
         )
         .escalation;
-        let t = on_delivery_failed(&esc, AlertStatus::Triggered, &users, Severity::Critical, "b", 0, 1, 0, t0());
+        let t = on_delivery_failed(
+            &esc,
+            AlertStatus::Triggered,
+            &users,
+            Severity::Critical,
+            "b",
+            0,
+            1,
+            0,
+            t0(),
+        );
         assert_eq!(t.notifications.len(), 1);
         assert_eq!(t.notifications[0].channel, "console");
         assert_eq!(t.notifications[0].contact_index, 1);

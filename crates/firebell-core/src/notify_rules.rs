@@ -70,7 +70,11 @@ impl NotificationRule {
             }
             // A span past midnight belongs to the day it started on.
             let day = if start > end && t < end {
-                local.date().yesterday().map(|d| d.weekday()).unwrap_or(local.weekday())
+                local
+                    .date()
+                    .yesterday()
+                    .map(|d| d.weekday())
+                    .unwrap_or(local.weekday())
             } else {
                 local.weekday()
             };
@@ -228,7 +232,12 @@ pub(crate) fn validate(
 mod tests {
     use super::*;
 
-    fn rule(sev: &[Severity], days: &[Weekday], hours: Option<&str>, c: &[usize]) -> NotificationRule {
+    fn rule(
+        sev: &[Severity],
+        days: &[Weekday],
+        hours: Option<&str>,
+        c: &[usize],
+    ) -> NotificationRule {
         NotificationRule {
             severities: sev.to_vec(),
             days: days.to_vec(),
@@ -257,7 +266,10 @@ mod tests {
         ];
         let chain = |sev, t| contact_chain(&rules, 3, "Europe/London", sev, at(t));
         // Wednesday 2026-03-04, 10:00 in London (GMT).
-        assert_eq!(chain(Severity::Critical, "2026-03-04T10:00:00Z"), vec![0, 1]);
+        assert_eq!(
+            chain(Severity::Critical, "2026-03-04T10:00:00Z"),
+            vec![0, 1]
+        );
         assert_eq!(chain(Severity::Warning, "2026-03-04T10:00:00Z"), vec![1]);
         // 18:30 local: email.
         assert_eq!(chain(Severity::Warning, "2026-03-04T18:30:00Z"), vec![2]);
@@ -339,6 +351,10 @@ steps = [ { targets = ["user:alice"], wait = "5m" } ]
             .iter()
             .find(|e| e.path == "users[0].notification_rules[0].contacts[0]")
             .unwrap();
-        assert!(sms.message.contains("no \"sms\" contact"), "{}", sms.message);
+        assert!(
+            sms.message.contains("no \"sms\" contact"),
+            "{}",
+            sms.message
+        );
     }
 }

@@ -52,16 +52,10 @@ impl<S: Store> Engine<S> {
             })
         });
         // Without an sms contact the text goes to the called number through
-        // the page's channel. Its contact index is then one past the user's
-        // contacts: it is a number, not one of their contact methods, so a
-        // channel that calls `voice` contacts texts it instead.
-        let (contact_index, channel, address) = sms.unwrap_or_else(|| {
-            let past = config
-                .users
-                .get(&n.user)
-                .map_or(n.contact_index, |u| u.contacts.len() as u32);
-            (past, n.channel.clone(), n.address.clone())
-        });
+        // the page's channel (a notice through a twilio channel is always a
+        // text, never a call).
+        let (contact_index, channel, address) =
+            sms.unwrap_or_else(|| (n.contact_index, n.channel.clone(), n.address.clone()));
         if address.is_empty() {
             return Ok(false);
         }

@@ -420,7 +420,9 @@ impl<S: Store> Engine<S> {
             // Grouped and rate-limited pages go by lane (see `bundles`).
             let (plain, lanes) = self.split_batch(claimed);
             let lanes = futures::future::join_all(
-                lanes.into_iter().map(|(key, lane)| self.deliver_lane(key, lane)),
+                lanes
+                    .into_iter()
+                    .map(|(key, lane)| self.deliver_lane(key, lane)),
             );
             let plain = futures::future::join_all(plain.into_iter().map(|c| self.deliver(c)));
             let (lanes, plain) = futures::future::join(lanes, plain).await;

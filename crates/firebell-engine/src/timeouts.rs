@@ -126,6 +126,7 @@ impl<S: Store> Engine<S> {
                 .await?;
             let n = stale.len();
             let mut acted = 0;
+            let mut resolved = Vec::new();
             for alert in stale {
                 let line = TimelineEntry::new(
                     now,
@@ -144,7 +145,12 @@ impl<S: Store> Engine<S> {
                 {
                     tracing::info!(alert_id = alert.id, service, "resolved automatically");
                     acted += 1;
+                    resolved.push(alert.id);
                 }
+            }
+            // Like any resolve: expire_on_resolve silences, released inhibitions.
+            if !resolved.is_empty() {
+                self.on_resolved(&resolved).await;
             }
             changed += acted;
             if n < BATCH as usize || acted == 0 {

@@ -719,7 +719,9 @@ mod tests {
 
     #[test]
     fn how_long_ago_reads_well() {
-        let t: Timestamp = "2026-03-01T09:00:00Z".parse().unwrap_or(Timestamp::UNIX_EPOCH);
+        let t: Timestamp = "2026-03-01T09:00:00Z"
+            .parse()
+            .unwrap_or(Timestamp::UNIX_EPOCH);
         let at = |secs: i64| t + jiff::SignedDuration::from_secs(secs);
         assert_eq!(ago(t, at(30)), "less than a minute ago");
         assert_eq!(ago(t, at(60)), "1 minute ago");

@@ -66,7 +66,10 @@ async fn fire(app: &TestApp, key: &str, severity: &str) -> i64 {
     app.settle().await;
     let id = body["alerts"][0]["id"].as_i64().unwrap();
     let (status, body) = app
-        .api_post(&format!("/api/v1/alerts/{id}/resolve"), serde_json::json!({}))
+        .api_post(
+            &format!("/api/v1/alerts/{id}/resolve"),
+            serde_json::json!({}),
+        )
         .await;
     assert_eq!(status, 200, "{body}");
     id
@@ -95,7 +98,11 @@ async fn severity_and_local_time_pick_the_contact_method() {
 
     // A warning on Sunday: outside working days, so the console.
     fire(&app, "warning-sunday", "warning").await;
-    assert_eq!(webhook_alerts(&sink).len(), 1, "no webhook for a weekend warning");
+    assert_eq!(
+        webhook_alerts(&sink).len(),
+        1,
+        "no webhook for a weekend warning"
+    );
     assert_eq!(console_users(&app), vec!["alice"]);
 
     // Monday 10:00 London: working hours, so the webhook.

@@ -602,7 +602,8 @@ impl Store for SqliteStore {
             return Ok(Vec::new());
         }
         let b = bundles::PreparedBundled::encode(leader, pages, finish, now)?;
-        self.write(move |conn| bundles::finish_bundled(conn, &b)).await
+        self.write(move |conn| bundles::finish_bundled(conn, &b))
+            .await
     }
 
     async fn add_maintenance(

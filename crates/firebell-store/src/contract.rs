@@ -1101,7 +1101,11 @@ pub async fn held_escalations_keep_their_reason_and_can_be_released<S: Store>(st
     assert_eq!(gone.phase, Phase::Stopped);
     assert_eq!(gone.due_at, None);
     // Nothing held: nothing released.
-    let free = store.escalation(out[1].alert_id.unwrap()).await.unwrap().unwrap();
+    let free = store
+        .escalation(out[1].alert_id.unwrap())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(free.due_at, Some(at(0)));
 }
 

@@ -463,10 +463,7 @@ pub trait Store: Clone + Send + Sync + 'static {
 
     /// The alerts with these ids (those that exist), by id: one read for a
     /// whole escalation batch when something can hold paging.
-    fn get_alerts(
-        &self,
-        ids: Vec<AlertId>,
-    ) -> impl Future<Output = Result<Vec<Alert>>> + Send;
+    fn get_alerts(&self, ids: Vec<AlertId>) -> impl Future<Output = Result<Vec<Alert>>> + Send;
 
     /// One silence by id.
     fn get_silence(&self, id: String) -> impl Future<Output = Result<Option<Silence>>> + Send;
