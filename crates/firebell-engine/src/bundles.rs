@@ -119,7 +119,27 @@ impl<S: Store> Engine<S> {
         let lock = self.inner.lane_locks.get(&key);
         let _guard = lock.lock().await;
         let mut queue: VecDeque<Claimed> = lane.into();
+        // The lane's pages were claimed together, under one lease. Sending
+        // them one after another must not outlast it, or another pass could
+        // claim and send one again: past half the lease, what is left goes
+        // back to pending (no attempt counted) and a later pass claims it
+        // afresh. Half the lease leaves room for one more attempt (the lease
+        // is at least three of the slowest channel's attempts).
+        let started = std::time::Instant::now();
+        let budget = self.lease().unsigned_abs() / 2;
         while let Some(c) = queue.pop_front() {
+            if started.elapsed() > budget {
+                let now = self.now();
+                for m in std::iter::once(c).chain(queue.drain(..)) {
+                    let n = &m.notification;
+                    self.inner
+                        .store
+                        .hold_notification(n.id, now, m.held, Vec::new(), n.alert_id)
+                        .await?;
+                }
+                self.inner.wake_dispatch.notify_one();
+                return Ok(());
+            }
             let config = self.config();
             let now = self.now();
             let Some(alert) = c.alert.clone() else {

@@ -6,25 +6,10 @@
 
 mod support;
 
-use firebell_store::Store;
-use support::twilio_mock::TwilioMock;
 use support::twilio_phone::*;
-use support::*;
 
+/// After [`SERVER_AND_CHANNEL`].
 const CONFIG: &str = r#"
-[server]
-data_dir = "{DATA_DIR}"
-admin_token = "test-admin-token"
-public_url = "https://pager.example.com"
-
-[[channels]]
-name = "tw"
-kind = "twilio"
-account_sid = "AC0123456789abcdef0123456789abcdef"
-auth_token = "twilio-test-token-0123456789abcdef"
-from = "+15005550006"
-base_url = "{TWILIO}"
-
 [[users]]
 id = "carol"
 contacts = [ { kind = "sms", number = "+447700900011", channel = "tw" } ]
@@ -62,28 +47,8 @@ const CAROL: &str = "+447700900011";
 const DAVE: &str = "+447700900012";
 const ERIN: &str = "+447700900013";
 
-struct World {
-    app: TestApp,
-    _dir: tempfile::TempDir,
-    twilio: TwilioMock,
-    phone: Phone,
-    sids: std::sync::atomic::AtomicU32,
-}
-
 async fn world() -> World {
-    let twilio = TwilioMock::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let text = render_config(CONFIG, &data, "").replace("{TWILIO}", &twilio.base_url);
-    let app = spawn_app_at(&text, &data, t0(), None).await;
-    let phone = Phone::new(&app);
-    World {
-        app,
-        _dir: dir,
-        twilio,
-        phone,
-        sids: Default::default(),
-    }
+    World::start(&format!("{SERVER_AND_CHANNEL}{CONFIG}")).await
 }
 
 impl World {
@@ -136,18 +101,6 @@ impl World {
             .as_str()
             .unwrap()
             .to_string()
-    }
-
-    async fn lines(&self, id: i64) -> Vec<String> {
-        self.app
-            .engine
-            .store()
-            .timeline(id)
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|e| e.message)
-            .collect()
     }
 }
 

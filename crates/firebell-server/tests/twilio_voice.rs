@@ -6,26 +6,13 @@
 
 mod support;
 
-use firebell_store::Store;
 use serde_json::json;
-use support::twilio_mock::TwilioMock;
 use support::twilio_phone::*;
 use support::*;
 
-const CONFIG: &str = r#"
-[server]
-data_dir = "{DATA_DIR}"
-admin_token = "test-admin-token"
-public_url = "https://pager.example.com"
-
-[[channels]]
-name = "tw"
-kind = "twilio"
-account_sid = "AC0123456789abcdef0123456789abcdef"
-auth_token = "twilio-test-token-0123456789abcdef"
-from = "+15005550006"
-base_url = "{TWILIO}"
-voicemail = "This is Firebell. An alert needs someone; calling the next person."
+/// After [`SERVER_AND_CHANNEL`]; its first line is one more key of the
+/// channel "tw".
+const CONFIG: &str = r#"voicemail = "This is Firebell. An alert needs someone; calling the next person."
 
 [[users]]
 id = "op1"
@@ -55,26 +42,8 @@ integrations = [ { kind = "generic", key = "test-integration-key" } ]
 
 const OP: [&str; 3] = ["+447700900001", "+447700900002", "+447700900003"];
 
-struct World {
-    app: TestApp,
-    _dir: tempfile::TempDir,
-    twilio: TwilioMock,
-    phone: Phone,
-}
-
 async fn world() -> World {
-    let twilio = TwilioMock::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let text = render_config(CONFIG, &data, "").replace("{TWILIO}", &twilio.base_url);
-    let app = spawn_app_at(&text, &data, t0(), None).await;
-    let phone = Phone::new(&app);
-    World {
-        app,
-        _dir: dir,
-        twilio,
-        phone,
-    }
+    World::start(&format!("{SERVER_AND_CHANNEL}{CONFIG}")).await
 }
 
 impl World {
@@ -95,18 +64,6 @@ impl World {
 
     fn last_call(&self) -> Call {
         calls(&self.twilio).pop().expect("no call was made")
-    }
-
-    async fn lines(&self, id: i64) -> Vec<String> {
-        self.app
-            .engine
-            .store()
-            .timeline(id)
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|e| e.message)
-            .collect()
     }
 
     /// The person answers, hears the prompt, and presses `digit`.

@@ -2,91 +2,21 @@
 //! on SIGHUP, and the first run with no configuration.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
+use common::serve_ready as start;
+use common::{BIN, Server, free_port, one_service_config, wait_ready};
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_firebell");
 const KEY: &str = "durable-integration-key";
 const ADMIN: &str = "durable-admin-token";
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn config(dir: &Path, port: u16, key: &str) -> String {
-    format!(
-        r#"
-[server]
-listen = "127.0.0.1:{port}"
-data_dir = "{data}"
-admin_token = "{ADMIN}"
-
-[[users]]
-id = "alice"
-contacts = [ {{ kind = "console" }} ]
-
-[[policies]]
-id = "p"
-steps = [ {{ targets = ["user:alice"], wait = "5m" }} ]
-
-[[services]]
-id = "svc"
-policy = "p"
-integrations = [ {{ kind = "generic", key = "{key}" }} ]
-"#,
-        data = dir.join("data").display()
-    )
-}
-
-/// A running server that is killed when dropped.
-struct Server {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn start(config_path: &Path, port: u16) -> Server {
-    let child = Command::new(BIN)
-        .args(["serve", "--config"])
-        .arg(config_path)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let server = Server {
-        child,
-        url: format!("http://127.0.0.1:{port}"),
-    };
-    wait_ready(&server.url).await;
-    server
-}
-
-async fn wait_ready(url: &str) {
-    let client = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        if let Ok(r) = client.get(format!("{url}/-/ready")).send().await
-            && r.status().is_success()
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("server at {url} did not become ready");
+    one_service_config(dir, port, ADMIN, "p", "svc", ("generic", key))
 }
 
 async fn post(url: &str, key: &str, body: Value) -> (u16, Value) {
@@ -282,10 +212,7 @@ async fn first_run_with_no_config_pages_the_console() {
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
-    let server = Server {
-        child,
-        url: format!("http://127.0.0.1:{port}"),
-    };
+    let server = Server::new(child, port);
     let (tx, rx) = std::sync::mpsc::channel::<String>();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {

@@ -1,81 +1,23 @@
 //! `firebell maintenance start|list|end` against the real binary and server.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::net::TcpListener;
+mod common;
+
+use common::{firebell, free_port, one_service_config, serve, write_config};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_firebell");
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start(dir: &Path) -> (Server, PathBuf) {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let config = format!(
-        r#"
-[server]
-listen = "127.0.0.1:{port}"
-data_dir = "{data}"
-admin_token = "maintenance-cli-admin-token"
-
-[[users]]
-id = "alice"
-contacts = [ {{ kind = "console" }} ]
-
-[[policies]]
-id = "outage"
-steps = [ {{ targets = ["user:alice"], wait = "5m" }} ]
-
-[[services]]
-id = "checkout"
-policy = "outage"
-integrations = [ {{ kind = "generic", key = "maintenance-cli-key" }} ]
-"#,
-        data = dir.join("data").display()
+fn start(dir: &Path) -> (common::Server, PathBuf) {
+    let port = free_port();
+    let config = one_service_config(
+        dir,
+        port,
+        "maintenance-cli-admin-token",
+        "outage",
+        "checkout",
+        ("generic", "maintenance-cli-key"),
     );
-    let path = dir.join("firebell.toml");
-    std::fs::write(&path, config).unwrap();
-    let child = Command::new(BIN)
-        .args(["serve", "--config"])
-        .arg(&path)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let server = Server(child);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "server did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    (server, path)
-}
-
-fn firebell(config: &Path, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(BIN)
-        .args(args)
-        .arg("--config")
-        .arg(config)
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let path = write_config(dir, &config);
+    (serve(&path, port), path)
 }
 
 #[test]

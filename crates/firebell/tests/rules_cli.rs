@@ -3,9 +3,10 @@
 //! line or event JSON; no server anywhere.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::process::{Command, Output};
+mod common;
 
-const BIN: &str = env!("CARGO_BIN_EXE_firebell");
+use common::{BIN, text, write_config};
+use std::process::{Command, Output};
 
 const CONFIG: &str = r#"
 [[users]]
@@ -50,8 +51,7 @@ suppress = true
 
 fn run(config: &str, args: &[&str]) -> (Output, String, String) {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("firebell.toml");
-    std::fs::write(&path, config).unwrap();
+    let path = write_config(dir.path(), config);
     let out = Command::new(BIN)
         .args(["rules", "test", "--config"])
         .arg(&path)
@@ -59,8 +59,8 @@ fn run(config: &str, args: &[&str]) -> (Output, String, String) {
         .env_clear()
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    let stdout = text(&out.stdout);
+    let stderr = text(&out.stderr);
     (out, stdout, stderr)
 }
 

@@ -3,70 +3,14 @@
 //! fails naming it, and expiring shows the silence expired.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use serde_json::{Value, json};
-use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+mod common;
 
-const BIN: &str = env!("CARGO_BIN_EXE_firebell");
+use common::{BIN, free_port, one_service_config, serve_ready, text, write_config};
+use serde_json::{Value, json};
+use std::process::{Command, Output};
+
 const KEY: &str = "silence-cli-key";
 const ADMIN: &str = "silence-cli-admin";
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn config(dir: &Path, port: u16) -> String {
-    format!(
-        r#"
-[server]
-listen = "127.0.0.1:{port}"
-data_dir = "{data}"
-admin_token = "{ADMIN}"
-
-[[users]]
-id = "alice"
-contacts = [ {{ kind = "console" }} ]
-
-[[policies]]
-id = "p"
-steps = [ {{ targets = ["user:alice"], wait = "5m" }} ]
-
-[[services]]
-id = "checkout"
-policy = "p"
-integrations = [ {{ kind = "generic", key = "{KEY}" }} ]
-"#,
-        data = dir.join("data").display()
-    )
-}
-
-async fn wait_ready(url: &str) {
-    let client = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        if let Ok(r) = client.get(format!("{url}/-/ready")).send().await
-            && r.status().is_success()
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("server at {url} did not become ready");
-}
 
 fn cli(url: &str, args: &[&str]) -> Output {
     Command::new(BIN)
@@ -79,27 +23,14 @@ fn cli(url: &str, args: &[&str]) -> Output {
         .unwrap()
 }
 
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
 #[tokio::test]
 async fn silence_add_list_and_expire_from_the_command_line() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let path = dir.path().join("firebell.toml");
-    std::fs::write(&path, config(dir.path(), port)).unwrap();
-    let child = Command::new(BIN)
-        .args(["serve", "--config"])
-        .arg(&path)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let _server = Server(child);
-    let url = format!("http://127.0.0.1:{port}");
-    wait_ready(&url).await;
+    let config = one_service_config(dir.path(), port, ADMIN, "p", "checkout", ("generic", KEY));
+    let path = write_config(dir.path(), &config);
+    let server = serve_ready(&path, port).await;
+    let url = server.url.clone();
     let r = reqwest::Client::new()
         .post(format!("{url}/api/v1/events"))
         .bearer_auth(KEY)

@@ -2,15 +2,16 @@
 //! are reported truthfully, with the provider's answer and the exit status.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
+use common::{firebell, free_port, serve, server_section, write_config};
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-const BIN: &str = env!("CARGO_BIN_EXE_firebell");
 const ADMIN: &str = "test-command-admin-token";
 
 /// A webhook receiver on 127.0.0.1 that answers every request with `status`
@@ -60,28 +61,10 @@ fn receiver(status: u16) -> (String, Arc<AtomicUsize>) {
     (url, count)
 }
 
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start(dir: &Path, ok_url: &str, failing_url: &str) -> (Server, std::path::PathBuf) {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+fn start(dir: &Path, ok_url: &str, failing_url: &str) -> (common::Server, std::path::PathBuf) {
+    let port = free_port();
     let config = format!(
-        r#"
-[server]
-listen = "127.0.0.1:{port}"
-data_dir = "{data}"
-admin_token = "{ADMIN}"
-
+        r#"{server}
 [[channels]]
 name = "ops-hook"
 kind = "webhook"
@@ -91,39 +74,10 @@ url = "{failing_url}"
 id = "alice"
 contacts = [ {{ kind = "console" }}, {{ kind = "webhook", url = "{ok_url}" }} ]
 "#,
-        data = dir.join("data").display()
+        server = server_section(dir, port, ADMIN)
     );
-    let path = dir.join("firebell.toml");
-    std::fs::write(&path, config).unwrap();
-    let child = Command::new(BIN)
-        .args(["serve", "--config"])
-        .arg(&path)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let server = Server(child);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "server did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    (server, path)
-}
-
-fn firebell(config: &Path, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(BIN)
-        .args(args)
-        .arg("--config")
-        .arg(config)
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let path = write_config(dir, &config);
+    (serve(&path, port), path)
 }
 
 #[test]

@@ -4,12 +4,14 @@
 //! real `firebell serve`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
+use common::{BIN, Server, free_port, one_service_config, serve_ready, text, write_config};
 use serde_json::Value;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_firebell");
 const KEY: &str = "vtm-integration-key-1";
 const ADMIN: &str = "vtm-admin-token";
 
@@ -21,79 +23,12 @@ const SEED_LINE: &str = "INFO\tvservers/Olympus\tvsstart\tVirtual server started
 const POOL_DIED: &str = "SERIOUS\tpools/web\tpooldied\tPool has no back-end nodes responding";
 const POOL_OK: &str = "INFO\tpools/web\tpoolok\tPool now has working nodes";
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-struct Server {
-    child: Child,
-    url: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 async fn start() -> Server {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let config = format!(
-        r#"
-[server]
-listen = "127.0.0.1:{port}"
-data_dir = "{data}"
-admin_token = "{ADMIN}"
-
-[[users]]
-id = "alice"
-contacts = [ {{ kind = "console" }} ]
-
-[[policies]]
-id = "p"
-steps = [ {{ targets = ["user:alice"], wait = "5m" }} ]
-
-[[services]]
-id = "web"
-policy = "p"
-integrations = [ {{ kind = "vtm", key = "{KEY}" }} ]
-"#,
-        data = dir.path().join("data").display()
-    );
-    let path = dir.path().join("firebell.toml");
-    std::fs::write(&path, config).unwrap();
-    let child = Command::new(BIN)
-        .args(["serve", "--config"])
-        .arg(&path)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let url = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Ok(r) = client.get(format!("{url}/-/ready")).send().await
-            && r.status().is_success()
-        {
-            break;
-        }
-        assert!(Instant::now() < deadline, "server did not become ready");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    Server {
-        child,
-        url,
-        _dir: dir,
-    }
+    let config = one_service_config(dir.path(), port, ADMIN, "p", "web", ("vtm", KEY));
+    let path = write_config(dir.path(), &config);
+    serve_ready(&path, port).await.keeping(dir)
 }
 
 /// The program as a traffic manager starts it: nothing inherited from this
@@ -116,10 +51,6 @@ async fn run(mut cmd: tokio::process::Command) -> Output {
         .await
         .expect("vtm-action did not finish within 30 s")
         .unwrap()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 async fn alerts(url: &str) -> Vec<Value> {

@@ -3,13 +3,75 @@
 //! the `public_url` address), and reads the TwiML answers.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
-use super::TestApp;
 use super::twilio_mock::{Recorded, TwilioMock};
+use super::{TestApp, render_config, spawn_app_at, t0};
 
 /// The twilio channel's auth token in these tests.
 pub const TOKEN: &str = "twilio-test-token-0123456789abcdef";
 /// `[server] public_url`: Twilio calls this; the tests map it to the app.
 pub const PUBLIC_URL: &str = "https://pager.example.com";
+
+/// The start of a config for these tests: `[server]` with [`PUBLIC_URL`],
+/// and the twilio channel "tw" with [`TOKEN`], pointed at the mock
+/// (`{TWILIO}`). What follows it may add keys to the channel first.
+pub const SERVER_AND_CHANNEL: &str = r#"
+[server]
+data_dir = "{DATA_DIR}"
+admin_token = "test-admin-token"
+public_url = "https://pager.example.com"
+
+[[channels]]
+name = "tw"
+kind = "twilio"
+account_sid = "AC0123456789abcdef0123456789abcdef"
+auth_token = "twilio-test-token-0123456789abcdef"
+from = "+15005550006"
+base_url = "{TWILIO}"
+"#;
+
+/// An app sending through a mock Twilio, and Twilio's side of it.
+pub struct World {
+    pub app: TestApp,
+    _dir: tempfile::TempDir,
+    pub twilio: TwilioMock,
+    pub phone: Phone,
+    /// For numbering inbound messages.
+    pub sids: std::sync::atomic::AtomicU32,
+}
+
+impl World {
+    /// Starts the mock, then the app with `config` (a template, see
+    /// `render_config`, and `{TWILIO}` for the mock's address).
+    pub async fn start(config: &str) -> World {
+        let twilio = TwilioMock::start().await;
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let text = render_config(config, &data, "").replace("{TWILIO}", &twilio.base_url);
+        let app = spawn_app_at(&text, &data, t0(), None).await;
+        let phone = Phone::new(&app);
+        World {
+            app,
+            _dir: dir,
+            twilio,
+            phone,
+            sids: Default::default(),
+        }
+    }
+
+    /// The messages of alert `id`'s timeline.
+    pub async fn lines(&self, id: i64) -> Vec<String> {
+        use firebell_store::Store;
+        self.app
+            .engine
+            .store()
+            .timeline(id)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.message)
+            .collect()
+    }
+}
 
 /// Twilio's side of one app.
 pub struct Phone {
