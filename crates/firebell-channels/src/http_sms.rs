@@ -40,11 +40,7 @@ impl HttpSmsChannel {
         max_segments: u8,
         timeout: Duration,
     ) -> Self {
-        let client = reqwest::Client::builder()
-            .timeout(timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap_or_default();
+        let client = crate::http_client(timeout);
         Self {
             name: name.to_string(),
             settings: settings.clone(),

@@ -22,6 +22,22 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use webhook::WebhookChannel;
 
+/// The HTTP client of the channels that call out (webhooks, SMS gateways,
+/// Twilio): `timeout` per attempt, connecting within at most 5 s, Firebell's
+/// user agent, redirects not followed (a redirect is an answer, not a place
+/// to send a page).
+pub(crate) fn http_client(timeout: std::time::Duration) -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout.min(std::time::Duration::from_secs(5)))
+        .user_agent(concat!("firebell/", env!("CARGO_PKG_VERSION")))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        // Building a client only fails when the TLS backend cannot start,
+        // which is a broken build, not a runtime condition.
+        .unwrap_or_else(|_| reqwest::Client::new())
+}
+
 /// Where console pages go: stdout by default, a capture in tests.
 pub type ConsoleSink = Arc<dyn Fn(&str) + Send + Sync>;
 

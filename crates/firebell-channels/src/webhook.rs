@@ -36,16 +36,9 @@ pub struct WebhookChannel {
 
 impl WebhookChannel {
     pub fn new(timeout: Duration) -> Self {
-        let client = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout.min(Duration::from_secs(5)))
-            .user_agent(concat!("firebell/", env!("CARGO_PKG_VERSION")))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            // Building a client only fails when the TLS backend cannot start,
-            // which is a broken build, not a runtime condition.
-            .unwrap_or_else(|_| reqwest::Client::new());
-        Self { client }
+        Self {
+            client: crate::http_client(timeout),
+        }
     }
 
     /// One attempt: render the body for `settings.preset`, sign it when a

@@ -8,7 +8,8 @@
 mod support;
 
 use serde_json::{Value, json};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+use support::amtool::*;
 use support::*;
 
 const INFRA_KEY: &str = "infra-alertmanager-key";
@@ -51,52 +52,6 @@ async fn spawn() -> (TestApp, tempfile::TempDir) {
 }
 
 /// An amtool HTTP client configuration that sends `key` as a bearer token.
-fn http_config(dir: &Path, name: &str, key: &str) -> PathBuf {
-    let path = dir.join(name);
-    std::fs::write(
-        &path,
-        format!("authorization:\n  type: Bearer\n  credentials: {key}\n"),
-    )
-    .unwrap();
-    path
-}
-
-struct Run {
-    ok: bool,
-    stdout: String,
-    stderr: String,
-}
-
-/// Runs amtool against `url` with the given HTTP client configuration.
-async fn amtool(bin: &Path, url: &str, http: Option<&Path>, args: &[&str]) -> Run {
-    let mut cmd = tokio::process::Command::new(bin);
-    cmd.arg(format!("--alertmanager.url={url}"));
-    if let Some(h) = http {
-        cmd.arg(format!("--http.config.file={}", h.display()));
-    }
-    let out = cmd
-        .args(args)
-        .arg("--timeout=20s")
-        .kill_on_drop(true)
-        .output()
-        .await
-        .unwrap();
-    Run {
-        ok: out.status.success(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-fn must(r: Run, what: &str) -> Run {
-    assert!(
-        r.ok,
-        "{what} failed\nstdout:\n{}\nstderr:\n{}",
-        r.stdout, r.stderr
-    );
-    r
-}
-
 /// The first column (Alertname) of amtool's simple output, header skipped.
 fn alertnames(table: &str) -> Vec<String> {
     let mut names: Vec<String> = table

@@ -9,7 +9,7 @@ mod support;
 
 use firebell_store::Store;
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use support::amtool::*;
 use support::*;
 
 const INFRA_KEY: &str = "infra-alertmanager-key";
@@ -38,48 +38,6 @@ id = "web"
 policy = "p"
 integrations = [ { kind = "alertmanager", key = "web-alertmanager-key" } ]
 "#;
-
-fn http_config(dir: &Path, name: &str, key: &str) -> PathBuf {
-    let path = dir.join(name);
-    std::fs::write(
-        &path,
-        format!("authorization:\n  type: Bearer\n  credentials: {key}\n"),
-    )
-    .unwrap();
-    path
-}
-
-struct Run {
-    ok: bool,
-    stdout: String,
-    stderr: String,
-}
-
-async fn amtool(bin: &Path, url: &str, http: &Path, args: &[&str]) -> Run {
-    let out = tokio::process::Command::new(bin)
-        .arg(format!("--alertmanager.url={url}"))
-        .arg(format!("--http.config.file={}", http.display()))
-        .args(args)
-        .arg("--timeout=20s")
-        .kill_on_drop(true)
-        .output()
-        .await
-        .unwrap();
-    Run {
-        ok: out.status.success(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-fn must(r: Run, what: &str) -> Run {
-    assert!(
-        r.ok,
-        "{what} failed\nstdout:\n{}\nstderr:\n{}",
-        r.stdout, r.stderr
-    );
-    r
-}
 
 /// `GET /api/v2/alerts` as `key` sees it.
 async fn v2_alerts(app: &TestApp, key: &str) -> Vec<Value> {
@@ -116,7 +74,7 @@ async fn amtool_silences_hold_paging_and_expiring_starts_the_escalation() {
         amtool(
             &bin,
             &url,
-            &infra,
+            Some(&infra),
             &[
                 "silence",
                 "add",
@@ -137,7 +95,7 @@ async fn amtool_silences_hold_paging_and_expiring_starts_the_escalation() {
 
     // query: the table and JSON.
     let r = must(
-        amtool(&bin, &url, &infra, &["silence", "query"]).await,
+        amtool(&bin, &url, Some(&infra), &["silence", "query"]).await,
         "amtool silence query",
     );
     assert!(r.stdout.contains(&sid), "{}", r.stdout);
@@ -147,7 +105,7 @@ async fn amtool_silences_hold_paging_and_expiring_starts_the_escalation() {
         amtool(
             &bin,
             &url,
-            &infra,
+            Some(&infra),
             &["-o", "json", "silence", "query", "alertname=DiskFull"],
         )
         .await,
@@ -168,7 +126,7 @@ async fn amtool_silences_hold_paging_and_expiring_starts_the_escalation() {
     );
     // Another service's key does not see it.
     let r = must(
-        amtool(&bin, &url, &web, &["-o", "json", "silence", "query"]).await,
+        amtool(&bin, &url, Some(&web), &["-o", "json", "silence", "query"]).await,
         "query with the web key",
     );
     assert_eq!(
@@ -181,7 +139,7 @@ async fn amtool_silences_hold_paging_and_expiring_starts_the_escalation() {
         amtool(
             &bin,
             &url,
-            &infra,
+            Some(&infra),
             &[
                 "alert",
                 "add",
@@ -205,24 +163,24 @@ async fn amtool_silences_hold_paging_and_expiring_starts_the_escalation() {
     assert_eq!(v2[0]["status"]["silencedBy"], serde_json::json!([sid]));
     // amtool hides silenced alerts unless asked, like Alertmanager.
     let r = must(
-        amtool(&bin, &url, &infra, &["alert", "query"]).await,
+        amtool(&bin, &url, Some(&infra), &["alert", "query"]).await,
         "alert query",
     );
     assert!(!r.stdout.contains("DiskFull"), "{}", r.stdout);
     let r = must(
-        amtool(&bin, &url, &infra, &["alert", "query", "--silenced"]).await,
+        amtool(&bin, &url, Some(&infra), &["alert", "query", "--silenced"]).await,
         "alert query --silenced",
     );
     assert!(r.stdout.contains("DiskFull"), "{}", r.stdout);
     assert!(r.stdout.contains("suppressed"), "{}", r.stdout);
 
     // The web key cannot expire infra's silence.
-    let r = amtool(&bin, &url, &web, &["silence", "expire", &sid]).await;
+    let r = amtool(&bin, &url, Some(&web), &["silence", "expire", &sid]).await;
     assert!(!r.ok, "{}", r.stdout);
 
     // Expire: the escalation starts at once.
     must(
-        amtool(&bin, &url, &infra, &["silence", "expire", &sid]).await,
+        amtool(&bin, &url, Some(&infra), &["silence", "expire", &sid]).await,
         "amtool silence expire",
     );
     app.settle().await;
@@ -254,12 +212,12 @@ async fn amtool_silences_hold_paging_and_expiring_starts_the_escalation() {
 
     // Expired silences are shown only with --expired.
     let r = must(
-        amtool(&bin, &url, &infra, &["silence", "query"]).await,
+        amtool(&bin, &url, Some(&infra), &["silence", "query"]).await,
         "query",
     );
     assert!(!r.stdout.contains(&sid), "{}", r.stdout);
     let r = must(
-        amtool(&bin, &url, &infra, &["silence", "query", "--expired"]).await,
+        amtool(&bin, &url, Some(&infra), &["silence", "query", "--expired"]).await,
         "query --expired",
     );
     assert!(r.stdout.contains(&sid), "{}", r.stdout);
@@ -295,7 +253,7 @@ async fn amtool_silences_hold_paging_and_expiring_starts_the_escalation() {
         amtool(
             &bin,
             &url,
-            &infra,
+            Some(&infra),
             &["-o", "json", "silence", "query", "--expired"],
         )
         .await,

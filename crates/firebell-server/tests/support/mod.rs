@@ -3,6 +3,7 @@
 //! sink standing in for a receiver.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod amtool;
 pub mod twilio_mock;
 pub mod twilio_phone;
 
