@@ -16,6 +16,7 @@ use firebell_core::config::Config;
 use firebell_core::notification::{Delivery, Notification};
 use firebell_core::render;
 use firebell_core::templates::Templates;
+use jiff::Timestamp;
 use program::ProgramChannel;
 use smtp::SmtpChannel;
 use std::collections::BTreeMap;
@@ -154,8 +155,9 @@ impl Channels {
     }
 
     /// One delivery attempt of `n` about `alert`, through the channel
-    /// `n.channel` names.
-    pub async fn deliver(&self, alert: &Alert, n: &Notification) -> Delivery {
+    /// `n.channel` names, at `now` (the engine's clock: webhook signatures
+    /// carry it).
+    pub async fn deliver(&self, alert: &Alert, n: &Notification, now: Timestamp) -> Delivery {
         let i = &*self.inner;
         match n.channel.as_str() {
             "console" => {
@@ -166,13 +168,21 @@ impl Channels {
             }
             "webhook" => {
                 i.http
-                    .deliver(&BUILTIN_WEBHOOK, false, &i.config, &i.templates, alert, n)
+                    .deliver(
+                        &BUILTIN_WEBHOOK,
+                        false,
+                        &i.config,
+                        &i.templates,
+                        alert,
+                        n,
+                        now,
+                    )
                     .await
             }
             name => match i.named.get(name) {
                 Some(Backend::Webhook { settings, dry_run }) => {
                     i.http
-                        .deliver(settings, *dry_run, &i.config, &i.templates, alert, n)
+                        .deliver(settings, *dry_run, &i.config, &i.templates, alert, n, now)
                         .await
                 }
                 Some(Backend::Program(p)) => p.deliver(&i.config, &i.templates, alert, n).await,

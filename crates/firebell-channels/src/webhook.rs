@@ -43,6 +43,8 @@ impl WebhookChannel {
 
     /// One attempt: render the body for `settings.preset`, sign it when a
     /// secret is set, POST it to `n.address` (the contact's or channel's URL).
+    /// `now` is the attempt's time by the engine's clock (the signature's `t`).
+    #[allow(clippy::too_many_arguments)]
     pub async fn deliver(
         &self,
         settings: &WebhookSettings,
@@ -51,6 +53,7 @@ impl WebhookChannel {
         templates: &Templates,
         alert: &Alert,
         n: &Notification,
+        now: jiff::Timestamp,
     ) -> Delivery {
         let (body, note) = match body(settings.preset, config, templates, alert, n) {
             Ok(b) => b,
@@ -78,7 +81,7 @@ impl WebhookChannel {
             .header("Content-Type", "application/json")
             .header("Idempotency-Key", format!("firebell-{}", n.id));
         if let Some(secret) = &settings.secret {
-            let t = jiff::Timestamp::now().as_second();
+            let t = now.as_second();
             request = request.header(
                 SIGNATURE_HEADER,
                 signature(secret.expose_secret().as_bytes(), t, &body),

@@ -255,6 +255,8 @@ mod tests {
     #[test]
     fn bundle_summary_names_the_count_and_newest() {
         let a = crate::notification::notice_alert(&crate::notification::Notification {
+            idem_key: String::new(),
+            follow_up: false,
             id: 1,
             alert_id: None,
             message: Some("x".into()),

@@ -338,6 +338,13 @@ impl Contact {
         }
     }
 
+    /// The contact's identity, stable across reloads that reorder a person's
+    /// contacts or change the channel that delivers to it: its kind and
+    /// address (`sms:+447700900123`). Part of each page's idempotency key.
+    pub fn key(&self) -> String {
+        format!("{}:{}", self.kind(), self.address())
+    }
+
     /// Where a page goes, as stored on the notification: `stdout`, the URL,
     /// the email address, or a program contact's own arguments as a JSON
     /// array of `--name=value` strings.

@@ -15,11 +15,11 @@
 use crate::alert::{AlertId, AlertStatus, TimelineEntry, TimelineKind};
 use crate::config::{Policy, User};
 use crate::event::Severity;
-use crate::notification::{NewNotification, NotificationKind};
+use crate::notification::{NewNotification, NotificationId, NotificationKind};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::str::FromStr;
 
@@ -211,15 +211,20 @@ pub struct Transition {
     pub notifications: Vec<NewNotification>,
     pub timeline: Vec<TimelineEntry>,
     pub alert_status: Option<AlertStatus>,
+    /// The failed page whose follow-up this transition is (see
+    /// [`on_delivery_failed`]): the store clears that page's follow-up marker
+    /// in the same write, and refuses the write if it is already cleared.
+    pub settles: Option<NotificationId>,
 }
 
 impl Transition {
-    fn unchanged(esc: &Escalation) -> Self {
+    pub fn unchanged(esc: &Escalation) -> Self {
         Self {
             escalation: esc.clone(),
             notifications: Vec::new(),
             timeline: Vec::new(),
             alert_status: None,
+            settles: None,
         }
     }
 }
@@ -230,12 +235,14 @@ fn step_data(esc: &Escalation) -> serde_json::Value {
 
 /// The idempotency key of the page for one contact of one target in one step:
 /// a second attempt to create it (a retry after a crash, another node) is a no-op.
+/// `contact` is the contact's stable key ([`Contact::key`]), not its place in
+/// the list, so a reload that reorders a person's contacts changes no key.
 pub fn notification_key(
     alert_id: AlertId,
     loop_: u32,
     step: u32,
     user: &str,
-    contact: usize,
+    contact: &str,
 ) -> String {
     format!("{alert_id}:{loop_}:{step}:{user}:{contact}")
 }
@@ -259,7 +266,7 @@ fn page(
     let contact = user.contacts.get(contact_index)?;
     let n = NewNotification {
         idem_key: run_key(
-            notification_key(esc.alert_id, esc.loop_, esc.step, &user.id, contact_index),
+            notification_key(esc.alert_id, esc.loop_, esc.step, &user.id, &contact.key()),
             esc.retriggered,
         ),
         alert_id: Some(esc.alert_id),
@@ -598,43 +605,63 @@ fn finish_if_all_answered(t: &mut Transition, now: Timestamp) {
     }
 }
 
-/// A page failed for good. Tries the person's next contact method; when there
-/// is none, the person counts as not reached for the step that paged them.
-#[allow(clippy::too_many_arguments)]
+/// The page that failed for good (or did not reach its person), as
+/// [`on_delivery_failed`] needs it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FailedPage<'a> {
+    pub user: &'a str,
+    pub step: u32,
+    pub loop_: u32,
+    /// Its id when its follow-up marker is to be cleared with the decision.
+    pub settles: Option<NotificationId>,
+}
+
+/// A page failed for good. Tries the person's next contact method — the first
+/// one in the chain the notification rules pick now that has not been paged
+/// for this step and round (`already_paged` holds the idempotency keys of the
+/// alert's pages) — so a reload that reorders, adds or removes contacts
+/// neither repeats a contact nor skips one. When every contact has been
+/// tried, the person counts as not reached for the step that paged them.
 pub fn on_delivery_failed(
     esc: &Escalation,
     alert_status: AlertStatus,
     users: &BTreeMap<String, User>,
     severity: Severity,
-    user: &str,
-    contact_index: u32,
-    step: u32,
-    loop_: u32,
+    failed: &FailedPage<'_>,
+    already_paged: &HashSet<String>,
     now: Timestamp,
 ) -> Transition {
+    let FailedPage {
+        user, step, loop_, ..
+    } = *failed;
     let mut t = Transition::unchanged(esc);
+    t.settles = failed.settles;
     if alert_status != AlertStatus::Triggered {
         return t;
     }
-    // The next contact in the chain the notification rules pick now.
+    // The page keeps the step and round it was made for.
+    let at = Escalation {
+        step,
+        loop_,
+        ..esc.clone()
+    };
     let next = users.get(user).and_then(|u| {
-        let chain = u.contact_chain(severity, now);
-        let pos = chain.iter().position(|&c| c == contact_index as usize)?;
-        Some((u, *chain.get(pos + 1)?))
+        u.contact_chain(severity, now).into_iter().find_map(|c| {
+            let contact = u.contacts.get(c)?;
+            let key = run_key(
+                notification_key(at.alert_id, loop_, step, user, &contact.key()),
+                at.retriggered,
+            );
+            (!already_paged.contains(&key)).then_some((u, c))
+        })
     });
-    if let Some((u, next)) = next {
-        // The page keeps the step and round it was made for.
-        let at = Escalation {
-            step,
-            loop_,
-            ..esc.clone()
-        };
-        if let Some((n, mut line)) = page(&at, u, next, now) {
-            line.message = format!("{} (the previous contact method failed)", line.message);
-            t.notifications.push(n);
-            t.timeline.push(line);
-            return t;
-        }
+    if let Some((u, next)) = next
+        && let Some((n, mut line)) = page(&at, u, next, now)
+    {
+        line.message = format!("{} (the previous contact method failed)", line.message);
+        t.notifications.push(n);
+        t.timeline.push(line);
+        return t;
     }
     if esc.phase == Phase::Waiting && esc.step == step && esc.loop_ == loop_ {
         let target = Target::User(user.to_string());
@@ -777,10 +804,13 @@ mod tests {
             AlertStatus::Triggered,
             &users,
             Severity::Critical,
-            "c",
-            0,
-            1,
-            0,
+            &FailedPage {
+                user: "c",
+                step: 1,
+                loop_: 0,
+                settles: None,
+            },
+            &HashSet::from([format!("1:0:1:c:{}", Contact::Console.key())]),
             now,
         );
         assert_eq!(t.escalation.due_at, Some(now));
@@ -800,21 +830,81 @@ mod tests {
             t0() + SignedDuration::from_mins(2),
         )
         .escalation;
+        let failed = FailedPage {
+            user: "b",
+            step: 1,
+            loop_: 0,
+            settles: Some(7),
+        };
+        let first = format!("1:0:1:b:{}", users["b"].contacts[0].key());
+        let paged = HashSet::from([first.clone()]);
         let t = on_delivery_failed(
             &esc,
             AlertStatus::Triggered,
             &users,
             Severity::Critical,
-            "b",
-            0,
-            1,
-            0,
+            &failed,
+            &paged,
             t0(),
         );
         assert_eq!(t.notifications.len(), 1);
         assert_eq!(t.notifications[0].channel, "console");
         assert_eq!(t.notifications[0].contact_index, 1);
+        assert_eq!(t.settles, Some(7), "the decision settles the failed page");
         assert_eq!(t.escalation, esc, "still being paged on the next method");
+
+        // Both tried: b is not reached, and the step moves on.
+        let both = HashSet::from([first, t.notifications[0].idem_key.clone()]);
+        let t = on_delivery_failed(
+            &esc,
+            AlertStatus::Triggered,
+            &users,
+            Severity::Critical,
+            &failed,
+            &both,
+            t0(),
+        );
+        assert!(t.notifications.is_empty());
+        assert!(t.timeline[0].message.contains("b could not be reached"));
+    }
+
+    #[test]
+    fn a_reorder_mid_escalation_pages_the_untried_contact_not_the_failed_one_again() {
+        let (policy, mut users) = setup();
+        let mut esc = Escalation::start(1, "p", t0());
+        esc = on_due(&esc, &policy, &users, &nobody, Severity::Critical, t0()).escalation;
+        esc = on_due(
+            &esc,
+            &policy,
+            &users,
+            &nobody,
+            Severity::Critical,
+            t0() + SignedDuration::from_mins(2),
+        )
+        .escalation;
+        // b's first contact (a webhook) was paged and failed; a reload puts
+        // it second. By position, "next" would be the webhook again.
+        let failed_key = format!("1:0:1:b:{}", users["b"].contacts[0].key());
+        if let Some(u) = users.get_mut("b") {
+            u.contacts.reverse();
+        }
+        let t = on_delivery_failed(
+            &esc,
+            AlertStatus::Triggered,
+            &users,
+            Severity::Critical,
+            &FailedPage {
+                user: "b",
+                step: 1,
+                loop_: 0,
+                settles: None,
+            },
+            &HashSet::from([failed_key.clone()]),
+            t0(),
+        );
+        assert_eq!(t.notifications.len(), 1);
+        assert_eq!(t.notifications[0].channel, "console");
+        assert_ne!(t.notifications[0].idem_key, failed_key);
     }
 
     #[test]

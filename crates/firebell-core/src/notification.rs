@@ -110,6 +110,9 @@ pub struct NewNotification {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Notification {
     pub id: NotificationId,
+    /// See [`NewNotification::idem_key`].
+    #[serde(default)]
+    pub idem_key: String,
     /// `None` for a notice (see [`NewNotification::alert_id`]).
     pub alert_id: Option<AlertId>,
     pub message: Option<String>,
@@ -129,6 +132,12 @@ pub struct Notification {
     /// What the provider or program answered when it was delivered.
     pub detail: Option<String>,
     pub created_at: Timestamp,
+    /// Failed for good, and what follows (the person's next contact method,
+    /// or "not reached") is not yet written. Set in the same write that
+    /// records the failure and cleared in the one that records what follows,
+    /// so a crash between the two leaves a marker a later pass acts on.
+    #[serde(default)]
+    pub follow_up: bool,
 }
 
 /// What one delivery attempt came to.

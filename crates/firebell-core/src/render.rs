@@ -98,6 +98,8 @@ mod tests {
             resolved_at: None,
         };
         let n = Notification {
+            idem_key: String::new(),
+            follow_up: false,
             id: 7,
             alert_id: Some(42),
             message: None,

@@ -443,6 +443,8 @@ pub fn samples() -> Vec<(Alert, Notification)> {
         resolved_at: None,
     };
     let n = Notification {
+        idem_key: String::new(),
+        follow_up: false,
         id: 7,
         alert_id: Some(42),
         message: None,

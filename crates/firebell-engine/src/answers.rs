@@ -16,11 +16,8 @@ impl<S: Store> Engine<S> {
     /// failed delivery does — their next contact method, else they count as
     /// not reached for the step that paged them.
     pub async fn not_reached(&self, n: &Notification) -> Result<()> {
-        match n.alert_id {
-            Some(alert_id) if n.kind == NotificationKind::Notify => {
-                self.delivery_failed(alert_id, &n.user, n.contact_index, n.step, n.loop_)
-                    .await
-            }
+        match n.kind {
+            NotificationKind::Notify => self.not_reached_by(n).await,
             _ => Ok(()),
         }
     }

@@ -18,7 +18,7 @@
 //!   bundle's outcome and its alert's timeline says so.
 
 use crate::{Engine, Result};
-use firebell_core::alert::{AlertId, TimelineEntry, TimelineKind};
+use firebell_core::alert::{TimelineEntry, TimelineKind};
 use firebell_core::bundling::{BundleItem, RateLimit, bundle_alert};
 use firebell_core::config::Config;
 use firebell_core::notification::{Delivery, Notification, NotificationKind};
@@ -195,7 +195,7 @@ impl<S: Store> Engine<S> {
                         ),
                     )
                     .with_data(json!({ "notification_id": n.id, "user": n.user, "until": until.to_string() }));
-                    tracing::info!(alert_id = ?n.alert_id, notification_id = n.id, %kind, %until, "page held back by a rate limit");
+                    tracing::info!(parent: &crate::page_span(n), %kind, %until, "page held back by a rate limit");
                     self.inner
                         .store
                         .hold_notification(n.id, until, true, vec![line], n.alert_id)
@@ -307,8 +307,8 @@ impl<S: Store> Engine<S> {
         }));
         let total = members.len() + 1;
         let stand_in = bundle_alert(&alert, title, &items);
-        let channels = self.inner.channels.load_full();
-        let outcome = channels.deliver(&stand_in, &n).await;
+        let channels = self.channels();
+        let outcome = channels.deliver(&stand_in, &n, self.now()).await;
         let now = self.now();
         let attempt = n.attempts + 1;
         let label = crate::metrics::ChannelLabel {
@@ -331,7 +331,7 @@ impl<S: Store> Engine<S> {
                     .notifications_sent
                     .get_or_create(&label)
                     .inc();
-                tracing::info!(alert_id = ?n.alert_id, notification_id = n.id, user = %n.user, channel = %n.channel, bundled = total, "bundled page delivered");
+                tracing::info!(parent: &crate::page_span(&n), user = %n.user, channel = %n.channel, bundled = total, "bundled page delivered");
                 (
                     Finish::Delivered {
                         detail: detail.clone(),
@@ -435,20 +435,17 @@ impl<S: Store> Engine<S> {
             .finish_bundled(n.id, pages, finish, now)
             .await?;
         if failed {
-            let mut failed_pages: Vec<(&Notification, AlertId)> = Vec::new();
-            if leader_changed && let Some(a) = n.alert_id {
-                failed_pages.push((&n, a));
+            let mut failed_pages: Vec<&Notification> = Vec::new();
+            if leader_changed {
+                failed_pages.push(&n);
             }
             for m in &members {
-                if changed.contains(&m.notification.id)
-                    && let Some(a) = m.notification.alert_id
-                {
-                    failed_pages.push((&m.notification, a));
+                if changed.contains(&m.notification.id) {
+                    failed_pages.push(&m.notification);
                 }
             }
-            for (p, a) in failed_pages {
-                self.delivery_failed(a, &p.user, p.contact_index, p.step, p.loop_)
-                    .await?;
+            for p in failed_pages {
+                self.follow_up_failed(p.id).await?;
             }
         }
         Ok(())

@@ -32,20 +32,21 @@ use firebell_channels::{Channels, ConsoleSink, redact_address};
 use firebell_core::alert::{Alert, AlertId, AlertStatus, TimelineEntry, TimelineKind};
 use firebell_core::clock::Clock;
 use firebell_core::config::Config;
-use firebell_core::escalation::{self, Escalation, Phase, Response, Transition};
+use firebell_core::escalation::{self, Escalation, FailedPage, Phase, Response, Transition};
 use firebell_core::event::{Event, Severity};
-use firebell_core::notification::{self, Delivery, NotificationKind};
+use firebell_core::notification::{self, Delivery, Notification, NotificationId, NotificationKind};
 use firebell_core::schedule::Override;
 use firebell_store::{Claimed, CommitResult, Finish, IngestItem, IngestOutcome, Store, StoreError};
 use jiff::{SignedDuration, Timestamp};
 use metrics::{ActionLabel, ChannelLabel, Metrics, RuleLabel};
 use rand::Rng;
 use serde_json::json;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{Notify, Semaphore, watch};
 use tokio::task::JoinSet;
+use tracing::Instrument;
 
 /// How many times a decision is retried when the escalation changed under it.
 const MAX_CONFLICT_RETRIES: usize = 8;
@@ -53,6 +54,8 @@ const MAX_CONFLICT_RETRIES: usize = 8;
 const ESCALATION_BATCH: u32 = 512;
 /// Pages delivered at once.
 const DELIVERY_CONCURRENCY: usize = 256;
+/// Failed pages followed up per store read in the recovery pass.
+const FOLLOW_UP_BATCH: u32 = 256;
 /// Longest a background loop sleeps without looking at the store.
 const MAX_IDLE: Duration = Duration::from_secs(1);
 
@@ -73,8 +76,9 @@ pub type Result<T> = std::result::Result<T, EngineError>;
 struct Inner<S> {
     store: S,
     clock: Arc<dyn Clock>,
-    config: ArcSwap<Config>,
-    channels: ArcSwap<Channels>,
+    /// The configuration and the channels built from it, swapped together
+    /// on reload: no delivery ever sees one without the other.
+    current: ArcSwap<Current>,
     console: ConsoleSink,
     wake_escalations: Notify,
     wake_dispatch: Notify,
@@ -85,6 +89,22 @@ struct Inner<S> {
     lane_locks: bundles::LaneLocks,
     /// Silences not yet ended, in memory (see [`silences`]).
     silences: silences::SilenceCache,
+}
+
+/// One configuration and its channels.
+struct Current {
+    config: Arc<Config>,
+    channels: Arc<Channels>,
+}
+
+impl Current {
+    fn new(config: Config, console: &ConsoleSink) -> Self {
+        let channels = Channels::new(&config, console.clone());
+        Self {
+            config: Arc::new(config),
+            channels: Arc::new(channels),
+        }
+    }
 }
 
 /// Cheap to clone: all clones share one engine.
@@ -106,13 +126,11 @@ fn std_duration(d: SignedDuration) -> Duration {
 
 impl<S: Store> Engine<S> {
     pub fn new(store: S, config: Config, clock: Arc<dyn Clock>, console: ConsoleSink) -> Self {
-        let channels = Channels::new(&config, console.clone());
         Self {
             inner: Arc::new(Inner {
                 store,
                 clock,
-                config: ArcSwap::from_pointee(config),
-                channels: ArcSwap::from_pointee(channels),
+                current: ArcSwap::from_pointee(Current::new(config, &console)),
                 console,
                 wake_escalations: Notify::new(),
                 wake_dispatch: Notify::new(),
@@ -129,7 +147,12 @@ impl<S: Store> Engine<S> {
     }
 
     pub fn config(&self) -> Arc<Config> {
-        self.inner.config.load_full()
+        self.inner.current.load().config.clone()
+    }
+
+    /// The channels built from [`Engine::config`].
+    fn channels(&self) -> Arc<Channels> {
+        self.inner.current.load().channels.clone()
     }
 
     pub fn metrics(&self) -> &Metrics {
@@ -143,9 +166,10 @@ impl<S: Store> Engine<S> {
     /// Swaps in a new (already validated) configuration. Running escalations
     /// continue with the new policies and users from their current step.
     pub fn reload(&self, config: Config) {
-        let channels = Channels::new(&config, self.inner.console.clone());
-        self.inner.channels.store(Arc::new(channels));
-        self.inner.config.store(Arc::new(config));
+        // One swap: the new channels and the config they belong to together.
+        self.inner
+            .current
+            .store(Arc::new(Current::new(config, &self.inner.console)));
         self.inner.wake_escalations.notify_one();
         self.inner.wake_dispatch.notify_one();
     }
@@ -199,11 +223,24 @@ impl<S: Store> Engine<S> {
             });
         }
         let started = Instant::now();
+        let items_len = items.len();
         let recorded = if items.is_empty() {
             Vec::new()
         } else {
             self.inner.store.ingest(items).await?
         };
+        if recorded.len() != items_len {
+            // Every event must be answered for: never drop one silently.
+            tracing::error!(
+                events = items_len,
+                outcomes = recorded.len(),
+                "the store answered for a different number of events than it was given"
+            );
+            return Err(EngineError::Internal(format!(
+                "the store recorded {} outcomes for {items_len} events",
+                recorded.len()
+            )));
+        }
         let mut recorded = recorded.into_iter();
         let outcomes: Vec<IngestOutcome> = slots
             .into_iter()
@@ -229,6 +266,11 @@ impl<S: Store> Engine<S> {
                     action: a.as_str().to_string(),
                 })
                 .inc();
+        }
+        for o in outcomes.iter().filter(|o| !o.duplicate) {
+            if let Some(alert_id) = o.alert_id {
+                tracing::debug!(alert_id, dedup_key = %o.dedup_key, status = ?o.status, "event recorded");
+            }
         }
         if outcomes.iter().any(|o| !o.duplicate) {
             self.inner.wake_escalations.notify_one();
@@ -342,6 +384,18 @@ impl<S: Store> Engine<S> {
     /// Applies `on_due` to one escalation, re-reading it on a conflict.
     async fn fire(
         &self,
+        esc: Escalation,
+        overrides: &HashMap<String, Vec<Override>>,
+        quiet: &quiet::QuietContext,
+    ) -> Result<()> {
+        let span = tracing::info_span!("escalation", alert_id = esc.alert_id);
+        self.fire_in_span(esc, overrides, quiet)
+            .instrument(span)
+            .await
+    }
+
+    async fn fire_in_span(
+        &self,
         mut esc: Escalation,
         overrides: &HashMap<String, Vec<Override>>,
         quiet: &quiet::QuietContext,
@@ -438,9 +492,10 @@ impl<S: Store> Engine<S> {
         for _ in 0..10_000 {
             let m = self.run_monitors_once().await?;
             let t = self.run_timeouts_once().await?;
+            let f = self.run_follow_ups_once().await?;
             let a = self.run_escalations_once().await?;
             let b = self.dispatch_once().await?;
-            if a == 0 && b == 0 && m == 0 && t == 0 {
+            if a == 0 && b == 0 && m == 0 && t == 0 && f == 0 {
                 return Ok(());
             }
         }
@@ -459,7 +514,7 @@ impl<S: Store> Engine<S> {
     fn lease(&self) -> SignedDuration {
         // Outlast the slowest channel's attempt (a program's timeout may be
         // longer than the webhook timeout), or a page could be sent twice.
-        let longest = self.inner.channels.load().longest_attempt();
+        let longest = self.channels().longest_attempt();
         let longest = SignedDuration::try_from(longest).unwrap_or(SignedDuration::from_mins(10));
         (longest * 3).max(SignedDuration::from_secs(30))
     }
@@ -473,19 +528,24 @@ impl<S: Store> Engine<S> {
         SignedDuration::from_millis(ms as i64)
     }
 
-    /// One delivery attempt and its record.
+    /// One delivery attempt and its record, in the page's span.
     async fn deliver(&self, c: Claimed) -> Result<()> {
+        let span = page_span(&c.notification);
+        self.deliver_in_span(c).instrument(span).await
+    }
+
+    async fn deliver_in_span(&self, c: Claimed) -> Result<()> {
         let Claimed {
             notification: n,
             alert,
             ..
         } = c;
-        let channels = self.inner.channels.load_full();
+        let channels = self.channels();
         // A notice is about no alert: channels render it as a stand-in alert
         // whose summary is the notice's text.
         let alert = alert.unwrap_or_else(|| notification::notice_alert(&n));
         let (n, fallback_note) = fallback::route(&self.config(), n);
-        let outcome = channels.deliver(&alert, &n).await;
+        let outcome = channels.deliver(&alert, &n, self.now()).await;
         let now = self.now();
         let attempt = n.attempts + 1;
         let label = ChannelLabel {
@@ -508,7 +568,7 @@ impl<S: Store> Engine<S> {
                     .notifications_sent
                     .get_or_create(&label)
                     .inc();
-                tracing::info!(alert_id = ?n.alert_id, notification_id = n.id, user = %n.user, channel = %n.channel, attempt, "page delivered");
+                tracing::info!(user = %n.user, channel = %n.channel, attempt, "page delivered");
                 (
                     Finish::Delivered {
                         detail: detail.clone(),
@@ -532,7 +592,7 @@ impl<S: Store> Engine<S> {
                     .get_or_create(&label)
                     .inc();
                 let at = now.checked_add(self.backoff(n.attempts)).unwrap_or(now);
-                tracing::warn!(alert_id = ?n.alert_id, notification_id = n.id, channel = %n.channel, attempt, %error, "delivery failed; will retry");
+                tracing::warn!(channel = %n.channel, attempt, %error, "delivery failed; will retry");
                 (
                     Finish::Retry {
                         at,
@@ -555,7 +615,7 @@ impl<S: Store> Engine<S> {
                     .notifications_failed
                     .get_or_create(&label)
                     .inc();
-                tracing::warn!(alert_id = ?n.alert_id, notification_id = n.id, channel = %n.channel, attempt, %error, "delivery failed for good");
+                tracing::warn!(channel = %n.channel, attempt, %error, "delivery failed for good");
                 (
                     Finish::Failed {
                         error: error.clone(),
@@ -582,61 +642,142 @@ impl<S: Store> Engine<S> {
                 n.alert_id,
             )
             .await?;
-        if failed_for_good
-            && changed
-            && n.kind == NotificationKind::Notify
-            && let Some(alert_id) = n.alert_id
+        if failed_for_good && changed && n.kind == NotificationKind::Notify && n.alert_id.is_some()
         {
-            self.delivery_failed(alert_id, &n.user, n.contact_index, n.step, n.loop_)
-                .await?;
+            self.follow_up_failed(n.id).await?;
         }
         Ok(())
     }
 
-    /// A page failed for good: next contact method, or the person is not reached.
-    pub(crate) async fn delivery_failed(
-        &self,
-        alert_id: AlertId,
-        user: &str,
-        contact_index: u32,
-        step: u32,
-        loop_: u32,
-    ) -> Result<()> {
+    /// A page failed for good and carries the follow-up marker (the store set
+    /// it with the failure): writes what follows — the person's next contact
+    /// method, or "not reached" — and clears the marker in the same write. A
+    /// crash or store error before that leaves the marker, and
+    /// [`Engine::run_follow_ups_once`] finishes the job later.
+    pub(crate) async fn follow_up_failed(&self, id: NotificationId) -> Result<()> {
+        let span = tracing::info_span!("follow_up", notification_id = id);
+        self.follow_up_in_span(id).instrument(span).await
+    }
+
+    async fn follow_up_in_span(&self, id: NotificationId) -> Result<()> {
         for _ in 0..MAX_CONFLICT_RETRIES {
-            let Some(alert) = self.inner.store.get_alert(alert_id).await? else {
+            let Some(n) = self.inner.store.get_notification(id).await? else {
                 return Ok(());
             };
-            let Some(esc) = self.inner.store.escalation(alert_id).await? else {
-                return Ok(());
-            };
-            let now = self.now();
-            let config = self.config();
-            let t = escalation::on_delivery_failed(
-                &esc,
-                alert.status,
-                &config.users,
-                alert.severity,
-                user,
-                contact_index,
-                step,
-                loop_,
-                now,
-            );
-            if t.timeline.is_empty() && t.notifications.is_empty() {
+            if !n.follow_up {
                 return Ok(());
             }
-            let queued = t.notifications.len() as u64;
-            match self.inner.store.commit(esc.version, t, now).await? {
-                CommitResult::Applied => {
-                    self.inner.metrics.pages_queued.inc_by(queued);
-                    self.inner.wake_escalations.notify_one();
-                    self.inner.wake_dispatch.notify_one();
-                    return Ok(());
-                }
-                CommitResult::Conflict => continue,
+            let Some(alert_id) = n.alert_id else {
+                self.inner.store.settle_failed(id).await?;
+                return Ok(());
+            };
+            let failed = FailedPage {
+                user: &n.user,
+                step: n.step,
+                loop_: n.loop_,
+                settles: Some(id),
+            };
+            if self.after_failure(alert_id, &failed).await? != CommitResult::Conflict {
+                return Ok(());
             }
         }
+        tracing::warn!(
+            "the escalation kept changing while following up a failed page; a later pass finishes it"
+        );
         Ok(())
+    }
+
+    /// A person was not reached through a page that went out (no answer, a
+    /// machine answered, the text was undelivered): like a page that failed
+    /// for good, their next contact method or "not reached".
+    pub(crate) async fn not_reached_by(&self, n: &Notification) -> Result<()> {
+        let Some(alert_id) = n.alert_id else {
+            return Ok(());
+        };
+        let failed = FailedPage {
+            user: &n.user,
+            step: n.step,
+            loop_: n.loop_,
+            settles: None,
+        };
+        for _ in 0..MAX_CONFLICT_RETRIES {
+            if self.after_failure(alert_id, &failed).await? != CommitResult::Conflict {
+                return Ok(());
+            }
+        }
+        Err(EngineError::Conflict(format!(
+            "alert {alert_id} kept changing while recording that {} was not reached; try again",
+            n.user
+        )))
+    }
+
+    /// Decides and writes what follows a failed page, once. `Conflict` when
+    /// the escalation (or the page's marker) changed under the decision.
+    async fn after_failure(
+        &self,
+        alert_id: AlertId,
+        failed: &FailedPage<'_>,
+    ) -> Result<CommitResult> {
+        let store = &self.inner.store;
+        let (Some(alert), Some(esc)) = (
+            store.get_alert(alert_id).await?,
+            store.escalation(alert_id).await?,
+        ) else {
+            if let Some(id) = failed.settles {
+                store.settle_failed(id).await?;
+            }
+            return Ok(CommitResult::Applied);
+        };
+        let paged: HashSet<String> = store
+            .notifications(alert_id)
+            .await?
+            .into_iter()
+            .map(|n| n.idem_key)
+            .collect();
+        let now = self.now();
+        let config = self.config();
+        let t = escalation::on_delivery_failed(
+            &esc,
+            alert.status,
+            &config.users,
+            alert.severity,
+            failed,
+            &paged,
+            now,
+        );
+        if t.timeline.is_empty() && t.notifications.is_empty() {
+            if let Some(id) = failed.settles {
+                store.settle_failed(id).await?;
+            }
+            return Ok(CommitResult::Applied);
+        }
+        let queued = t.notifications.len() as u64;
+        let result = store.commit(esc.version, t, now).await?;
+        if result == CommitResult::Applied {
+            self.inner.metrics.pages_queued.inc_by(queued);
+            self.inner.wake_escalations.notify_one();
+            self.inner.wake_dispatch.notify_one();
+        }
+        Ok(result)
+    }
+
+    /// Finishes the follow-ups of failed pages that a crash or an error left
+    /// undone (their marker still set). Returns how many it looked at.
+    pub async fn run_follow_ups_once(&self) -> Result<usize> {
+        let waiting = self
+            .inner
+            .store
+            .failed_pages_to_follow_up(FOLLOW_UP_BATCH)
+            .await?;
+        for n in &waiting {
+            tracing::info!(
+                alert_id = n.alert_id.unwrap_or_default(),
+                notification_id = n.id,
+                "following up a page that failed for good before a restart or an error"
+            );
+            self.follow_up_failed(n.id).await?;
+        }
+        Ok(waiting.len())
     }
 
     /// Refreshes the gauges that are read from the store.
@@ -724,13 +865,28 @@ impl<S: Store> Engine<S> {
     }
 
     async fn escalation_loop(&self, mut shutdown: watch::Receiver<bool>) {
+        // The follow-up pass runs at start (what a crash left) and then at
+        // most once a second: normally there is nothing for it.
+        let mut follow_ups_at = Instant::now();
         while !*shutdown.borrow() {
+            if Instant::now() >= follow_ups_at {
+                if let Err(e) = self.run_follow_ups_once().await {
+                    tracing::error!(error = %e, "failed-page follow-up pass failed; retrying");
+                }
+                follow_ups_at = Instant::now() + MAX_IDLE;
+            }
             if let Err(e) = self.run_escalations_once().await {
                 tracing::error!(error = %e, "escalation pass failed; retrying");
                 tokio::time::sleep(Duration::from_millis(500)).await;
                 continue;
             }
-            let next = self.inner.store.next_escalation_due().await.unwrap_or(None);
+            let next = match self.inner.store.next_escalation_due().await {
+                Ok(next) => next,
+                Err(e) => {
+                    tracing::error!(error = %e, "reading the next escalation due failed; looking again shortly");
+                    None
+                }
+            };
             self.sleep_until_due(next, &self.inner.wake_escalations, &mut shutdown)
                 .await;
         }
@@ -790,11 +946,13 @@ impl<S: Store> Engine<S> {
             let next = if free == 0 {
                 None
             } else {
-                self.inner
-                    .store
-                    .next_notification_due()
-                    .await
-                    .unwrap_or(None)
+                match self.inner.store.next_notification_due().await {
+                    Ok(next) => next,
+                    Err(e) => {
+                        tracing::error!(error = %e, "reading the next page due failed; looking again shortly");
+                        None
+                    }
+                }
             };
             tokio::select! {
                 _ = running.join_next(), if !running.is_empty() => {}
@@ -804,6 +962,20 @@ impl<S: Store> Engine<S> {
         // Let deliveries in flight finish and be recorded.
         while running.join_next().await.is_some() {}
     }
+}
+
+/// The span of one page's delivery: `alert_id` (absent for a notice) and
+/// `notification_id`, as plain values, on every line logged inside it.
+pub(crate) fn page_span(n: &Notification) -> tracing::Span {
+    let span = tracing::info_span!(
+        "page",
+        alert_id = tracing::field::Empty,
+        notification_id = n.id
+    );
+    if let Some(alert_id) = n.alert_id {
+        span.record("alert_id", alert_id);
+    }
+    span
 }
 
 /// The escalation's policy vanished in a reload: stop with a clear line.
@@ -823,5 +995,6 @@ fn policy_gone(esc: &Escalation, now: Timestamp) -> Transition {
             ),
         )],
         alert_status: None,
+        settles: None,
     }
 }

@@ -1,11 +1,17 @@
 //! Grouping, bundling and rate limits: the store side (schema version 9).
 
+use crate::SqliteStore;
 use crate::error::{Error, Result};
 use crate::ops::{Line, add_lines};
+use crate::outbox::lease_end;
+use crate::overrides::floor_millis;
 use crate::rows::{self, alert_cols, notification_cols};
 use firebell_core::alert::{Alert, AlertId, TimelineEntry};
+use firebell_core::clock::{from_millis, to_millis};
 use firebell_core::notification::NotificationId;
+use firebell_store::BundleStore;
 use firebell_store::{BundleScope, BundledPage, Claimed, Finish};
+use jiff::{SignedDuration, Timestamp};
 use rusqlite::{Connection, params};
 use std::collections::HashMap;
 
@@ -224,7 +230,8 @@ pub(crate) fn finish_bundled(
             Finish::Failed { error } => conn
                 .prepare_cached(
                     "UPDATE notifications SET status = 'failed', attempts = attempts + 1, \
-                     last_error = ?3, bundled_into = ?4, lease_until = NULL, updated_at = ?2 \
+                     last_error = ?3, bundled_into = ?4, lease_until = NULL, updated_at = ?2, \
+                     follow_up = (kind = 'alert.notify' AND alert_id IS NOT NULL) \
                      WHERE id = ?1 AND status = 'sending'",
                 )?
                 .execute(params![id, b.now, error, b.leader])?,
@@ -235,4 +242,63 @@ pub(crate) fn finish_bundled(
         }
     }
     Ok(changed_ids)
+}
+
+impl BundleStore for SqliteStore {
+    async fn count_sends(
+        &self,
+        rate_key: String,
+        page: Option<NotificationId>,
+        after: Timestamp,
+    ) -> firebell_store::Result<Vec<Timestamp>> {
+        let after = floor_millis(after);
+        let sends = self
+            .write(move |conn| count_sends(conn, &rate_key, page, after))
+            .await?;
+        Ok(sends.into_iter().map(from_millis).collect())
+    }
+
+    async fn hold_notification(
+        &self,
+        id: NotificationId,
+        until: Timestamp,
+        held_back: bool,
+        timeline: Vec<TimelineEntry>,
+        alert_id: Option<AlertId>,
+    ) -> firebell_store::Result<bool> {
+        let h = PreparedHold::encode(id, until, held_back, &timeline, alert_id)?;
+        self.write(move |conn| hold(conn, &h)).await
+    }
+
+    async fn claim_bundle(
+        &self,
+        scope: firebell_store::BundleScope,
+        except: Vec<NotificationId>,
+        now: Timestamp,
+        lease: SignedDuration,
+        limit: u32,
+    ) -> firebell_store::Result<Vec<Claimed>> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let s = PreparedScope::encode(scope, &except)?;
+        let until = to_millis(lease_end(now, lease));
+        let now = to_millis(now);
+        self.write(move |conn| claim_bundle(conn, &s, now, until, limit))
+            .await
+    }
+
+    async fn finish_bundled(
+        &self,
+        leader: NotificationId,
+        pages: Vec<firebell_store::BundledPage>,
+        finish: Finish,
+        now: Timestamp,
+    ) -> firebell_store::Result<Vec<NotificationId>> {
+        if pages.is_empty() {
+            return Ok(Vec::new());
+        }
+        let b = PreparedBundled::encode(leader, pages, finish, now)?;
+        self.write(move |conn| finish_bundled(conn, &b)).await
+    }
 }

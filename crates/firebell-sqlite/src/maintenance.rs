@@ -1,12 +1,13 @@
 //! Maintenance windows, and the `ack_timeout` / `auto_resolve` queries and
 //! conditional writes (see the `Store` methods of the same names).
 
+use crate::SqliteStore;
 use crate::error::{Error, Result};
-use crate::ops::{self, Line};
-use crate::rows::{self, alert_cols};
-use firebell_core::alert::{Alert, AlertId};
-use firebell_core::clock::from_millis;
+use crate::rows::{self};
+use firebell_core::clock::{from_millis, to_millis};
+use firebell_store::MaintenanceStore;
 use firebell_store::{MaintenanceFilter, MaintenanceWindow, NewMaintenance};
+use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 macro_rules! maintenance_cols {
@@ -126,79 +127,36 @@ pub(crate) fn end(conn: &Connection, id: i64, now: i64) -> Result<Option<Mainten
     get(conn, id)
 }
 
-pub(crate) fn acknowledged_before(
-    conn: &Connection,
-    service: &str,
-    by: i64,
-    limit: u32,
-) -> Result<Vec<Alert>> {
-    let mut stmt = conn.prepare_cached(concat!(
-        "SELECT ",
-        alert_cols!(),
-        " FROM alerts WHERE status = 'acknowledged' AND service = ?1 AND acknowledged_at <= ?2 \
-         ORDER BY acknowledged_at LIMIT ?3"
-    ))?;
-    rows::collect(&mut stmt, params![service, by, limit], rows::alert)
-}
-
-pub(crate) fn open_not_updated_since(
-    conn: &Connection,
-    service: &str,
-    by: i64,
-    limit: u32,
-) -> Result<Vec<Alert>> {
-    let mut stmt = conn.prepare_cached(concat!(
-        "SELECT ",
-        alert_cols!(),
-        " FROM alerts WHERE status != 'resolved' AND service = ?1 AND updated_at <= ?2 \
-         ORDER BY updated_at LIMIT ?3"
-    ))?;
-    rows::collect(&mut stmt, params![service, by, limit], rows::alert)
-}
-
-pub(crate) fn retrigger(
-    conn: &Connection,
-    alert_id: AlertId,
-    acknowledged_at: i64,
-    line: &Line,
-    now: i64,
-) -> Result<bool> {
-    let n = conn
-        .prepare_cached(
-            "UPDATE alerts SET status = 'triggered', acknowledged_at = NULL, updated_at = ?3 \
-             WHERE id = ?1 AND status = 'acknowledged' AND acknowledged_at = ?2",
-        )?
-        .execute(params![alert_id, acknowledged_at, now])?;
-    if n == 0 {
-        return Ok(false);
+impl MaintenanceStore for SqliteStore {
+    async fn add_maintenance(
+        &self,
+        window: firebell_store::NewMaintenance,
+        now: Timestamp,
+    ) -> firebell_store::Result<firebell_store::MaintenanceWindow> {
+        let p = PreparedMaintenance::encode(window, now)?;
+        self.write(move |conn| add(conn, &p)).await
     }
-    conn.prepare_cached(
-        "UPDATE escalations SET phase = 'pending', step = 0, loop = 0, due_at = ?2, \
-         targets = '[]', held = NULL, retriggered = retriggered + 1, version = version + 1 \
-         WHERE alert_id = ?1",
-    )?
-    .execute(params![alert_id, now])?;
-    ops::add_lines(conn, alert_id, std::slice::from_ref(line))?;
-    Ok(true)
-}
 
-pub(crate) fn resolve_if_unchanged(
-    conn: &Connection,
-    alert_id: AlertId,
-    updated_at: i64,
-    line: &Line,
-    now: i64,
-) -> Result<bool> {
-    let n = conn
-        .prepare_cached(
-            "UPDATE alerts SET status = 'resolved', resolved_at = ?3, updated_at = ?3 \
-             WHERE id = ?1 AND status != 'resolved' AND updated_at = ?2",
-        )?
-        .execute(params![alert_id, updated_at, now])?;
-    if n == 0 {
-        return Ok(false);
+    async fn maintenance_windows(
+        &self,
+        filter: firebell_store::MaintenanceFilter,
+    ) -> firebell_store::Result<Vec<firebell_store::MaintenanceWindow>> {
+        self.read(move |conn| list(conn, &filter)).await
     }
-    ops::stop_alert(conn, alert_id, now)?;
-    ops::add_lines(conn, alert_id, std::slice::from_ref(line))?;
-    Ok(true)
+
+    async fn get_maintenance(
+        &self,
+        id: i64,
+    ) -> firebell_store::Result<Option<firebell_store::MaintenanceWindow>> {
+        self.read(move |conn| get(conn, id)).await
+    }
+
+    async fn end_maintenance(
+        &self,
+        id: i64,
+        now: Timestamp,
+    ) -> firebell_store::Result<Option<firebell_store::MaintenanceWindow>> {
+        let now = to_millis(now);
+        self.write(move |conn| end(conn, id, now)).await
+    }
 }

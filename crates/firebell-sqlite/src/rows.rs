@@ -28,7 +28,8 @@ macro_rules! escalation_cols {
 macro_rules! notification_cols {
     () => {
         "id, alert_id, user_id, contact_index, channel, address, kind, step, loop, \
-         status, attempts, next_attempt_at, last_error, created_at, message, detail"
+         status, attempts, next_attempt_at, last_error, created_at, message, detail, \
+         idem_key, follow_up"
     };
 }
 
@@ -135,6 +136,8 @@ pub(crate) fn notification(row: &Row) -> Result<Notification> {
         created_at: from_millis(row.get(13)?),
         message: row.get(14)?,
         detail: row.get(15)?,
+        idem_key: row.get(16)?,
+        follow_up: row.get(17)?,
     })
 }
 

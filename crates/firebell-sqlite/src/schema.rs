@@ -16,6 +16,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0007_silences.sql"),
     include_str!("../migrations/0008_maintenance.sql"),
     include_str!("../migrations/0009_bundles.sql"),
+    include_str!("../migrations/0010_follow_up.sql"),
 ];
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -78,7 +79,20 @@ fn migrate(conn: &mut Connection) -> Result<()> {
         tx.execute_batch(sql)?;
         tx.pragma_update(None, "user_version", version)?;
         tx.commit()?;
-        tracing::info!(version, "applied sqlite migration");
+        tracing::debug!(version, "applied sqlite migration");
+    }
+    // One line at start-up, not one per migration.
+    if current == 0 {
+        tracing::info!(
+            version = known,
+            "database created at schema version {known}"
+        );
+    } else if current < known {
+        tracing::info!(
+            from = current,
+            to = known,
+            "database upgraded from schema version {current} to {known}"
+        );
     }
     Ok(())
 }

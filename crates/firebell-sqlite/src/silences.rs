@@ -1,9 +1,12 @@
 //! Silences: the store side (schema version 7, table `silences`).
 
+use crate::SqliteStore;
 use crate::error::{Error, Result, corrupt};
+use crate::overrides::floor_millis;
 use crate::rows::alert_cols;
 use firebell_core::clock::{from_millis, to_millis};
 use firebell_core::silence::{MatcherSpec, Silence};
+use firebell_store::SilenceStore;
 use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
@@ -121,4 +124,36 @@ pub(crate) fn list(conn: &Connection, ending_after: Option<i64>) -> Result<Vec<S
         "SELECT {COLS} FROM silences WHERE (?1 IS NULL OR ends_at > ?1) ORDER BY rowid"
     ))?;
     crate::rows::collect(&mut stmt, params![ending_after], row)
+}
+
+impl SilenceStore for SqliteStore {
+    async fn add_silence(
+        &self,
+        silence: firebell_core::silence::Silence,
+        replaces: Option<String>,
+        now: Timestamp,
+    ) -> firebell_store::Result<()> {
+        let p = PreparedSilence::encode(silence, replaces, now)?;
+        self.write(move |conn| add(conn, &p)).await
+    }
+
+    async fn get_silence(
+        &self,
+        id: String,
+    ) -> firebell_store::Result<Option<firebell_core::silence::Silence>> {
+        self.read(move |conn| get(conn, &id)).await
+    }
+
+    async fn silences(
+        &self,
+        ending_after: Option<Timestamp>,
+    ) -> firebell_store::Result<Vec<firebell_core::silence::Silence>> {
+        let ending_after = ending_after.map(floor_millis);
+        self.read(move |conn| list(conn, ending_after)).await
+    }
+
+    async fn expire_silence(&self, id: String, now: Timestamp) -> firebell_store::Result<bool> {
+        let now = to_millis(now);
+        self.write(move |conn| expire(conn, &id, now)).await
+    }
 }

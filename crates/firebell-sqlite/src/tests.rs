@@ -4,7 +4,7 @@
 
 use crate::error::Error;
 use crate::writer::Reply;
-use crate::{ops, schema, writer};
+use crate::{schema, writer};
 use firebell_core::alert::{TimelineEntry, TimelineKind};
 use firebell_core::event::EventAction;
 use firebell_store::contract::{at, item};
@@ -18,8 +18,8 @@ fn db() -> (tempfile::TempDir, Connection) {
 }
 
 fn trigger(key: &str) -> (writer::Job, Reply<Vec<IngestOutcome>>) {
-    let ev = ops::PreparedEvent::encode(item(EventAction::Trigger, key, 0)).unwrap();
-    writer::job(move |c: &Connection| ops::ingest(c, std::slice::from_ref(&ev)))
+    let ev = crate::alerts::PreparedEvent::encode(item(EventAction::Trigger, key, 0)).unwrap();
+    writer::job(move |c: &Connection| crate::alerts::ingest(c, std::slice::from_ref(&ev)))
 }
 
 fn count(conn: &Connection, sql: &str) -> i64 {
@@ -34,7 +34,7 @@ fn a_failing_op_rolls_back_only_itself() {
     // violates the timeline's foreign key, after the op already wrote nothing
     // else: it fails on its own.
     let line = TimelineEntry::new(at(0), TimelineKind::Delivered, "delivered");
-    let f = ops::PreparedFinish::encode(
+    let f = crate::outbox::PreparedFinish::encode(
         1,
         Finish::Delivered {
             detail: String::new(),
@@ -43,12 +43,15 @@ fn a_failing_op_rolls_back_only_itself() {
         Some(424_242),
     )
     .unwrap();
-    let (j2, mut r2) = writer::job(move |c: &Connection| ops::finish(c, &f));
+    let (j2, mut r2) = writer::job(move |c: &Connection| crate::outbox::finish(c, &f));
     // An op that writes, then fails: its own write must be undone.
     let (j3, mut r3) = writer::job(|c: &Connection| -> crate::error::Result<()> {
-        ops::ingest(
+        crate::alerts::ingest(
             c,
-            &[ops::PreparedEvent::encode(item(EventAction::Trigger, "undone", 0)).unwrap()],
+            &[
+                crate::alerts::PreparedEvent::encode(item(EventAction::Trigger, "undone", 0))
+                    .unwrap(),
+            ],
         )?;
         Err(Error::Other("changed my mind".into()))
     });

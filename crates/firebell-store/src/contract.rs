@@ -39,6 +39,7 @@ macro_rules! store_contract_tests {
                 notifications_are_idempotent,
                 claims_take_a_lease,
                 finishing_records_attempts,
+                a_failed_page_is_followed_up_exactly_once,
                 cancelled_pages_stay_cancelled,
                 due_escalations_in_order,
                 list_alerts_filters_and_pages,
@@ -134,6 +135,7 @@ async fn queue<S: Store>(store: &S, alert_id: i64, pages: Vec<NewNotification>) 
                 notifications: pages,
                 timeline: vec![],
                 alert_status: None,
+                settles: None,
             },
             at(0),
         )
@@ -336,6 +338,7 @@ pub async fn commit_checks_the_version<S: Store>(store: S) {
             "paging alice",
         )],
         alert_status: None,
+        settles: None,
     };
     assert_eq!(
         store.commit(esc.version, t.clone(), at(0)).await.unwrap(),
@@ -365,6 +368,7 @@ pub async fn commit_checks_the_version<S: Store>(store: S) {
                 notifications: vec![],
                 timeline: vec![],
                 alert_status: Some(AlertStatus::Acknowledged),
+                settles: None,
             },
             at(30),
         )
@@ -513,6 +517,142 @@ pub async fn finishing_records_attempts<S: Store>(store: S) {
         .map(|e| e.kind)
         .collect();
     assert!(kinds.contains(&TimelineKind::Retrying));
+}
+
+/// A page failed for good carries a follow-up marker from the write that
+/// records the failure until the write that records what follows; a commit
+/// that settles it is refused once it is settled.
+pub async fn a_failed_page_is_followed_up_exactly_once<S: Store>(store: S) {
+    let id = store
+        .ingest(vec![item(EventAction::Trigger, "k", 0)])
+        .await
+        .unwrap()[0]
+        .alert_id
+        .unwrap();
+    queue(&store, id, vec![page(id, "alice", 0)]).await;
+    let lease = SignedDuration::from_secs(30);
+    let n = store.claim_notifications(at(0), lease, 10).await.unwrap()[0]
+        .notification
+        .clone();
+    assert!(!n.follow_up);
+    assert_eq!(
+        n.idem_key,
+        format!("{id}:0:0:alice:0"),
+        "the key reads back"
+    );
+    assert!(
+        store
+            .failed_pages_to_follow_up(10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    store
+        .finish_notification(
+            n.id,
+            Finish::Failed {
+                error: "HTTP 404".into(),
+            },
+            vec![],
+            Some(id),
+        )
+        .await
+        .unwrap();
+    // The failure and the marker are one write: a crash here leaves both.
+    let waiting = store.failed_pages_to_follow_up(10).await.unwrap();
+    assert_eq!(waiting.len(), 1);
+    assert_eq!(waiting[0].id, n.id);
+    assert!(waiting[0].follow_up);
+    assert_eq!(waiting[0].status, NotificationStatus::Failed);
+
+    // The follow-up (the next contact) and clearing the marker: one write.
+    let esc = store.escalation(id).await.unwrap().unwrap();
+    let mut next_page = page(id, "alice", 1);
+    next_page.idem_key = format!("{id}:0:0:alice:1");
+    next_page.contact_index = 1;
+    let follow_up = |esc: &Escalation, pages: Vec<NewNotification>| Transition {
+        escalation: esc.clone(),
+        notifications: pages,
+        timeline: vec![TimelineEntry::new(
+            at(1),
+            TimelineKind::Notified,
+            "paging alice",
+        )],
+        alert_status: None,
+        settles: Some(n.id),
+    };
+    // A stale version writes nothing, the marker stays.
+    let r = store
+        .commit(
+            esc.version - 1,
+            follow_up(&esc, vec![next_page.clone()]),
+            at(1),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r, CommitResult::Conflict);
+    assert_eq!(store.failed_pages_to_follow_up(10).await.unwrap().len(), 1);
+    assert_eq!(store.notifications(id).await.unwrap().len(), 1);
+    let r = store
+        .commit(esc.version, follow_up(&esc, vec![next_page.clone()]), at(1))
+        .await
+        .unwrap();
+    assert_eq!(r, CommitResult::Applied);
+    assert!(
+        store
+            .failed_pages_to_follow_up(10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(store.notifications(id).await.unwrap().len(), 2);
+    assert!(
+        !store
+            .get_notification(n.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .follow_up
+    );
+    // A second follow-up of the same failure (another node, a retry) is
+    // refused even at the current version, and writes nothing.
+    let esc = store.escalation(id).await.unwrap().unwrap();
+    let mut other = page(id, "alice", 1);
+    other.idem_key = format!("{id}:0:0:alice:2");
+    let r = store
+        .commit(esc.version, follow_up(&esc, vec![other]), at(2))
+        .await
+        .unwrap();
+    assert_eq!(r, CommitResult::Conflict);
+    assert_eq!(store.notifications(id).await.unwrap().len(), 2);
+    assert_eq!(
+        store.escalation(id).await.unwrap().unwrap().version,
+        esc.version
+    );
+    assert!(!store.settle_failed(n.id).await.unwrap(), "already settled");
+
+    // A failed page with nothing to follow is settled on its own.
+    let second = store.claim_notifications(at(1), lease, 10).await.unwrap()[0]
+        .notification
+        .clone();
+    store
+        .finish_notification(
+            second.id,
+            Finish::Failed { error: "x".into() },
+            vec![],
+            Some(id),
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.failed_pages_to_follow_up(10).await.unwrap().len(), 1);
+    assert!(store.settle_failed(second.id).await.unwrap());
+    assert!(
+        store
+            .failed_pages_to_follow_up(10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 pub async fn cancelled_pages_stay_cancelled<S: Store>(store: S) {
@@ -1078,6 +1218,7 @@ pub async fn held_escalations_keep_their_reason_and_can_be_released<S: Store>(st
             notifications: vec![],
             timeline: vec![],
             alert_status: None,
+            settles: None,
         };
         assert_eq!(
             store.commit(esc.version, t, at(1)).await.unwrap(),
@@ -1219,6 +1360,7 @@ pub async fn timeline_lines_and_the_latest_paged_alert<S: Store>(store: S) {
             }],
             timeline: vec![],
             alert_status: None,
+            settles: None,
         };
         assert_eq!(
             store.commit(esc.version, t, at(1)).await.unwrap(),

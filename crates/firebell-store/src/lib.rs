@@ -1,22 +1,54 @@
-//! The storage contract. The engine, the server and ingest are generic over
-//! [`Store`]; SQLite (embedded) and PostgreSQL (many nodes) implement it, and
-//! both must pass the suite in [`contract`].
+//! The storage contract, split by capability: [`AlertStore`],
+//! [`EscalationStore`], [`OutboxStore`], [`BundleStore`], [`OverrideStore`],
+//! [`ChangeStore`], [`ReceiptStore`], [`MaintenanceStore`], [`TimeoutStore`]
+//! and [`SilenceStore`]. [`Store`] is their union (a blanket impl), so the
+//! engine and the server stay generic over `S: Store`. `firebell-sqlite`
+//! implements it today; a second backend (PostgreSQL, many nodes) implements
+//! the same traits and must pass the same suite, `contract` (behind the
+//! `contract-tests` feature, so production builds do not compile it).
+//! Callers with a concrete store bring the traits in with
+//! `use firebell_store::prelude::*`.
 //!
 //! Rules every implementation keeps:
 //! - A call that returned `Ok` is durable (committed and synced).
-//! - Escalation records carry a `version`; [`Store::commit`] writes only if the
+//! - Escalation records carry a `version`; [`EscalationStore::commit`] writes only if the
 //!   stored version still equals the one read, and bumps it. Anything else that
 //!   changes an escalation (a source acknowledging or resolving) bumps it too, so
 //!   a decision made on stale state is refused, never applied.
 //! - Notifications are unique by `idem_key`: queueing one twice is a no-op.
 //! - Claiming notifications takes a lease: a claimed page is not handed out
 //!   again until its lease expires (crash recovery) or it is finished.
+//!
+//! What a backend shared by many nodes must add (several processes call the
+//! same methods at once):
+//! - Every method is one transaction: a concurrent reader sees all of a
+//!   write or none of it.
+//! - Conditional writes (`commit`'s version and follow-up checks,
+//!   `finish_notification` only while `sending`, `retrigger` and
+//!   `resolve_if_unchanged` on the exact instant read) are checked and
+//!   applied atomically: of two racing writers exactly one applies, and the
+//!   other gets `Conflict` / `false` and writes nothing.
+//! - Claims (`claim_notifications`, `claim_bundle`) never hand one page to two
+//!   callers while a lease runs (row locks, e.g. `FOR UPDATE SKIP LOCKED`).
+//! - Ids (alerts, notifications, overrides, changes, maintenance windows)
+//!   increase and are never reused.
+//! - Idempotency keys and receipts are unique across all callers: the second
+//!   insert is a no-op, never an error.
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "contract-tests")]
 pub mod contract;
 pub mod maintenance;
 
 pub use maintenance::{MaintenanceFilter, MaintenanceWindow, NewMaintenance};
+
+/// Every capability trait, for callers that hold a concrete store.
+pub mod prelude {
+    pub use crate::{
+        AlertStore, BundleStore, ChangeStore, EscalationStore, MaintenanceStore, OutboxStore,
+        OverrideStore, ReceiptStore, SilenceStore, Store, TimeoutStore,
+    };
+}
 
 use firebell_core::alert::{Alert, AlertId, AlertStatus, TimelineEntry};
 use firebell_core::change::{Change, NewChange};
@@ -110,11 +142,11 @@ pub enum Finish {
 pub struct Claimed {
     pub notification: Notification,
     pub alert: Option<Alert>,
-    /// A rate limit held this page back before (see [`Store::hold_notification`]).
+    /// A rate limit held this page back before (see [`BundleStore::hold_notification`]).
     pub held: bool,
 }
 
-/// Which pending pages a bundled page takes with it (see [`Store::claim_bundle`]).
+/// Which pending pages a bundled page takes with it (see [`BundleStore::claim_bundle`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BundleScope {
     /// Pages to this address…
@@ -146,7 +178,39 @@ pub struct StoredOverride {
     pub created_at: Timestamp,
 }
 
-pub trait Store: Clone + Send + Sync + 'static {
+/// The whole storage contract: every capability. The engine and the server
+/// are generic over `S: Store`; a backend implements the capability traits
+/// and gets `Store` from the blanket impl.
+pub trait Store:
+    AlertStore
+    + EscalationStore
+    + OutboxStore
+    + BundleStore
+    + OverrideStore
+    + ChangeStore
+    + ReceiptStore
+    + MaintenanceStore
+    + TimeoutStore
+    + SilenceStore
+{
+}
+
+impl<T> Store for T where
+    T: AlertStore
+        + EscalationStore
+        + OutboxStore
+        + BundleStore
+        + OverrideStore
+        + ChangeStore
+        + ReceiptStore
+        + MaintenanceStore
+        + TimeoutStore
+        + SilenceStore
+{
+}
+
+/// Alerts and their timelines: recording events, reading alerts.
+pub trait AlertStore: Clone + Send + Sync + 'static {
     /// Records a batch of events, in order, durably, and returns one outcome
     /// per event. Concurrent calls may share one commit.
     ///
@@ -166,14 +230,39 @@ pub trait Store: Clone + Send + Sync + 'static {
 
     fn get_alert(&self, id: AlertId) -> impl Future<Output = Result<Option<Alert>>> + Send;
 
+    /// The alerts with these ids (those that exist), by id: one read for a
+    /// whole escalation batch when something can hold paging.
+    fn get_alerts(&self, ids: Vec<AlertId>) -> impl Future<Output = Result<Vec<Alert>>> + Send;
+
     /// Newest first.
     fn list_alerts(&self, filter: AlertFilter) -> impl Future<Output = Result<Vec<Alert>>> + Send;
 
     /// Oldest first.
     fn timeline(&self, id: AlertId) -> impl Future<Output = Result<Vec<TimelineEntry>>> + Send;
 
+    /// Appends lines to an alert's timeline (what a provider reported about a
+    /// page: a call's status, a text's delivery). Durable when Ok.
+    fn add_timeline(
+        &self,
+        alert_id: AlertId,
+        lines: Vec<TimelineEntry>,
+    ) -> impl Future<Output = Result<()>> + Send;
+
     fn alert_counts(&self) -> impl Future<Output = Result<AlertCounts>> + Send;
 
+    /// The newest alert that is not resolved and that paged `user` (any
+    /// `alert.notify` notification to them), if any.
+    fn latest_open_alert_paged(
+        &self,
+        user: String,
+    ) -> impl Future<Output = Result<Option<AlertId>>> + Send;
+
+    /// Cheap round trip, for readiness.
+    fn ping(&self) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// Escalation records: what is due, and decisions written under a version check.
+pub trait EscalationStore: Clone + Send + Sync + 'static {
     fn escalation(&self, id: AlertId) -> impl Future<Output = Result<Option<Escalation>>> + Send;
 
     /// Active escalations (pending or waiting) due at or before `now`, earliest first.
@@ -190,7 +279,13 @@ pub trait Store: Clone + Send + Sync + 'static {
     /// the new escalation (version + 1), the notifications (existing idem keys
     /// skipped), the timeline lines, and the alert status if set (stamping
     /// `acknowledged_at`/`resolved_at` with `now` and cancelling the alert's
-    /// pending and sending notifications).
+    /// pending and sending notifications). All of it in one transaction.
+    ///
+    /// When `transition.settles` names a page, the decision is its follow-up:
+    /// it is written only if that page's follow-up marker is still set, and
+    /// clears it in the same transaction (`Conflict` otherwise, nothing
+    /// written), so a failed page is followed up exactly once across retries,
+    /// restarts and nodes.
     fn commit(
         &self,
         expected_version: i64,
@@ -198,6 +293,14 @@ pub trait Store: Clone + Send + Sync + 'static {
         now: Timestamp,
     ) -> impl Future<Output = Result<CommitResult>> + Send;
 
+    /// Makes every active escalation that is held (`held` set) due at `now`,
+    /// bumping its version, so the engine looks at it again at once: after a
+    /// silence expires or a maintenance window ends early. Returns how many.
+    fn release_held(&self, now: Timestamp) -> impl Future<Output = Result<u64>> + Send;
+}
+
+/// The outbox: pages and notices, claimed under a lease, finished once.
+pub trait OutboxStore: Clone + Send + Sync + 'static {
     /// Claims up to `limit` notifications that are pending and due at `now`, or
     /// sending with an expired lease; they become `sending` until `now + lease`.
     /// Earliest due first.
@@ -213,7 +316,8 @@ pub trait Store: Clone + Send + Sync + 'static {
 
     /// Records an attempt's end. The notification's row changes only if it is
     /// still `sending` (a cancelled page stays cancelled); `attempts` goes up by
-    /// one. The timeline lines are written to `alert_id`'s timeline either way
+    /// one. `Failed` on a page about an alert (`alert.notify`) also sets its
+    /// follow-up marker, in the same transaction. The timeline lines are written to `alert_id`'s timeline either way
     /// (a notice has none). Returns whether the row changed.
     fn finish_notification(
         &self,
@@ -222,6 +326,21 @@ pub trait Store: Clone + Send + Sync + 'static {
         timeline: Vec<TimelineEntry>,
         alert_id: Option<AlertId>,
     ) -> impl Future<Output = Result<bool>> + Send;
+
+    /// Clears a failed page's follow-up marker (see
+    /// [`Notification::follow_up`]) without writing anything else: for a
+    /// failure that nothing follows (the alert or its escalation is gone,
+    /// the alert is no longer triggered). Returns whether it was set.
+    fn settle_failed(&self, id: NotificationId) -> impl Future<Output = Result<bool>> + Send;
+
+    /// Pages whose follow-up marker is still set (a crash or an error came
+    /// between recording the failure and what follows it), oldest first, at
+    /// most `limit`. Nodes may read the same rows: the follow-up is written
+    /// by [`EscalationStore::commit`] with `settles`, which refuses a second one.
+    fn failed_pages_to_follow_up(
+        &self,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<Notification>>> + Send;
 
     /// Queues notices (notifications with `alert_id: None` and a `message`),
     /// each pending at its `due_at`, created at `now`. A notice whose
@@ -244,85 +363,10 @@ pub trait Store: Clone + Send + Sync + 'static {
         &self,
         alert_id: AlertId,
     ) -> impl Future<Output = Result<Vec<Notification>>> + Send;
+}
 
-    /// Stores a new override of `schedule`, made by `created_by` at `now`;
-    /// `override_.id` is ignored and assigned: larger than every id assigned
-    /// before, and never reused, even after a delete. Durable when Ok.
-    ///
-    /// Instants are kept to the backend's precision (SQLite: milliseconds); the
-    /// returned value is the override as stored, equal to what
-    /// [`Store::get_override`] reads back. An override that is not valid as
-    /// stored (one [`Override::new`] refuses: `end` not after `start`, an empty
-    /// user id) is refused with an error and nothing is written.
-    fn add_override(
-        &self,
-        schedule: String,
-        override_: Override,
-        created_by: String,
-        now: Timestamp,
-    ) -> impl Future<Output = Result<StoredOverride>> + Send;
-
-    /// Overrides that intersect [from, to) (start < to && end > from), for one
-    /// schedule or all; ordered by id. Empty when `from >= to`.
-    fn overrides(
-        &self,
-        schedule: Option<String>,
-        from: Timestamp,
-        to: Timestamp,
-    ) -> impl Future<Output = Result<Vec<StoredOverride>>> + Send;
-
-    /// One override by id.
-    fn get_override(&self, id: i64) -> impl Future<Output = Result<Option<StoredOverride>>> + Send;
-
-    /// Deletes an override; returns whether it existed. Durable when Ok.
-    fn delete_override(&self, id: i64) -> impl Future<Output = Result<bool>> + Send;
-
-    /// Records a change event on its service's change timeline. Durable when
-    /// Ok; returns it with its id (larger than every id before).
-    fn add_change(&self, change: NewChange) -> impl Future<Output = Result<Change>> + Send;
-
-    /// Changes, newest first: of one service or all, with an id below
-    /// `before` if set, at most `limit`.
-    fn changes(
-        &self,
-        service: Option<String>,
-        before: Option<i64>,
-        limit: u32,
-    ) -> impl Future<Output = Result<Vec<Change>>> + Send;
-
-    /// Makes every active escalation that is held (`held` set) due at `now`,
-    /// bumping its version, so the engine looks at it again at once: after a
-    /// silence expires or a maintenance window ends early. Returns how many.
-    fn release_held(&self, now: Timestamp) -> impl Future<Output = Result<u64>> + Send;
-
-    /// Records that the provider callback named `key` arrived (at `now`).
-    /// Returns true the first time, false for every repeat: a callback acts
-    /// only when this says true. Durable when Ok.
-    fn record_receipt(
-        &self,
-        key: String,
-        now: Timestamp,
-    ) -> impl Future<Output = Result<bool>> + Send;
-
-    /// Removes a receipt, so the callback acts when it comes again: for a
-    /// callback whose action failed after its receipt was recorded.
-    fn forget_receipt(&self, key: String) -> impl Future<Output = Result<()>> + Send;
-
-    /// Appends lines to an alert's timeline (what a provider reported about a
-    /// page: a call's status, a text's delivery). Durable when Ok.
-    fn add_timeline(
-        &self,
-        alert_id: AlertId,
-        lines: Vec<TimelineEntry>,
-    ) -> impl Future<Output = Result<()>> + Send;
-
-    /// The newest alert that is not resolved and that paged `user` (any
-    /// `alert.notify` notification to them), if any.
-    fn latest_open_alert_paged(
-        &self,
-        user: String,
-    ) -> impl Future<Output = Result<Option<AlertId>>> + Send;
-
+/// Grouping, bundling and per-address rate limits over the outbox.
+pub trait BundleStore: Clone + Send + Sync + 'static {
     /// Instants of the messages sent (delivered, not carried in another
     /// page's bundle) for pages counted under `rate_key`, strictly after
     /// `after`, oldest first; and `page` (if set) is counted under `rate_key`
@@ -347,7 +391,7 @@ pub trait Store: Clone + Send + Sync + 'static {
         alert_id: Option<AlertId>,
     ) -> impl Future<Output = Result<bool>> + Send;
 
-    /// Claims, like [`Store::claim_notifications`] but due or not, every
+    /// Claims, like [`OutboxStore::claim_notifications`] but due or not, every
     /// `pending` `alert.notify` page about an alert that `scope` selects,
     /// except the ids in `except`; earliest due first, at most `limit`.
     fn claim_bundle(
@@ -372,7 +416,77 @@ pub trait Store: Clone + Send + Sync + 'static {
         finish: Finish,
         now: Timestamp,
     ) -> impl Future<Output = Result<Vec<NotificationId>>> + Send;
+}
 
+/// Schedule overrides.
+pub trait OverrideStore: Clone + Send + Sync + 'static {
+    /// Stores a new override of `schedule`, made by `created_by` at `now`;
+    /// `override_.id` is ignored and assigned: larger than every id assigned
+    /// before, and never reused, even after a delete. Durable when Ok.
+    ///
+    /// Instants are kept to the backend's precision (SQLite: milliseconds); the
+    /// returned value is the override as stored, equal to what
+    /// [`OverrideStore::get_override`] reads back. An override that is not valid as
+    /// stored (one [`Override::new`] refuses: `end` not after `start`, an empty
+    /// user id) is refused with an error and nothing is written.
+    fn add_override(
+        &self,
+        schedule: String,
+        override_: Override,
+        created_by: String,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<StoredOverride>> + Send;
+
+    /// Overrides that intersect [from, to) (start < to && end > from), for one
+    /// schedule or all; ordered by id. Empty when `from >= to`.
+    fn overrides(
+        &self,
+        schedule: Option<String>,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> impl Future<Output = Result<Vec<StoredOverride>>> + Send;
+
+    /// One override by id.
+    fn get_override(&self, id: i64) -> impl Future<Output = Result<Option<StoredOverride>>> + Send;
+
+    /// Deletes an override; returns whether it existed. Durable when Ok.
+    fn delete_override(&self, id: i64) -> impl Future<Output = Result<bool>> + Send;
+}
+
+/// Change events (PagerDuty change events): a service's change timeline.
+pub trait ChangeStore: Clone + Send + Sync + 'static {
+    /// Records a change event on its service's change timeline. Durable when
+    /// Ok; returns it with its id (larger than every id before).
+    fn add_change(&self, change: NewChange) -> impl Future<Output = Result<Change>> + Send;
+
+    /// Changes, newest first: of one service or all, with an id below
+    /// `before` if set, at most `limit`.
+    fn changes(
+        &self,
+        service: Option<String>,
+        before: Option<i64>,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<Change>>> + Send;
+}
+
+/// Receipts of provider callbacks, so a retried callback acts once.
+pub trait ReceiptStore: Clone + Send + Sync + 'static {
+    /// Records that the provider callback named `key` arrived (at `now`).
+    /// Returns true the first time, false for every repeat: a callback acts
+    /// only when this says true. Durable when Ok.
+    fn record_receipt(
+        &self,
+        key: String,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<bool>> + Send;
+
+    /// Removes a receipt, so the callback acts when it comes again: for a
+    /// callback whose action failed after its receipt was recorded.
+    fn forget_receipt(&self, key: String) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// Maintenance windows.
+pub trait MaintenanceStore: Clone + Send + Sync + 'static {
     /// Stores a maintenance window made by `created_by` at `now`; refused
     /// with an error (nothing written) unless `ends_at` is after `starts_at`.
     /// Instants are kept to the backend's precision; the returned value is
@@ -402,7 +516,10 @@ pub trait Store: Clone + Send + Sync + 'static {
         id: i64,
         now: Timestamp,
     ) -> impl Future<Output = Result<Option<MaintenanceWindow>>> + Send;
+}
 
+/// The `ack_timeout` and `auto_resolve` passes: candidates, and conditional writes.
+pub trait TimeoutStore: Clone + Send + Sync + 'static {
     /// Up to `limit` alerts of `service` that are `acknowledged` with
     /// `acknowledged_at` at or before `acknowledged_by`, earliest first
     /// (the `ack_timeout` pass).
@@ -439,7 +556,7 @@ pub trait Store: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Result<bool>> + Send;
 
     /// No new trigger: if the alert is still open with exactly `updated_at`
-    /// (conditional, as for [`Store::retrigger`]), it becomes `resolved` at
+    /// (conditional, as for [`TimeoutStore::retrigger`]), it becomes `resolved` at
     /// `now`, its escalation stops (version bumped), its pending and sending
     /// pages are cancelled and `line` is added. Returns whether it did.
     fn resolve_if_unchanged(
@@ -449,7 +566,10 @@ pub trait Store: Clone + Send + Sync + 'static {
         line: TimelineEntry,
         now: Timestamp,
     ) -> impl Future<Output = Result<bool>> + Send;
+}
 
+/// Silences.
+pub trait SilenceStore: Clone + Send + Sync + 'static {
     /// Stores a new silence (its id is new; instants kept to the backend's
     /// precision). With `replaces`, that silence is expired at `now` in the
     /// same transaction (Alertmanager's update: expire the old, add the new).
@@ -460,10 +580,6 @@ pub trait Store: Clone + Send + Sync + 'static {
         replaces: Option<String>,
         now: Timestamp,
     ) -> impl Future<Output = Result<()>> + Send;
-
-    /// The alerts with these ids (those that exist), by id: one read for a
-    /// whole escalation batch when something can hold paging.
-    fn get_alerts(&self, ids: Vec<AlertId>) -> impl Future<Output = Result<Vec<Alert>>> + Send;
 
     /// One silence by id.
     fn get_silence(&self, id: String) -> impl Future<Output = Result<Option<Silence>>> + Send;
@@ -484,7 +600,4 @@ pub trait Store: Clone + Send + Sync + 'static {
         id: String,
         now: Timestamp,
     ) -> impl Future<Output = Result<bool>> + Send;
-
-    /// Cheap round trip, for readiness.
-    fn ping(&self) -> impl Future<Output = Result<()>> + Send;
 }

@@ -39,6 +39,9 @@ enum Command {
         /// Listen on this address instead of the configuration's server.listen.
         #[arg(long)]
         listen: Option<std::net::SocketAddr>,
+        /// Log lines as text (coloured only on a terminal) or as JSON objects.
+        #[arg(long, env = "FIREBELL_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+        log_format: LogFormat,
     },
     /// Validate a configuration file: print every error, or a summary.
     CheckConfig {
@@ -99,6 +102,13 @@ enum Command {
         #[command(flatten)]
         conn: client::ApiConn,
     },
+}
+
+/// How `serve` writes its log (to stderr).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -239,7 +249,11 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
-        Command::Serve { config, listen } => serve(config, listen).await,
+        Command::Serve {
+            config,
+            listen,
+            log_format,
+        } => serve(config, listen, log_format).await,
         Command::CheckConfig { file } => Ok(check_config(&file)),
         Command::Send(args) => client::send(args).await,
         Command::Alerts { command, conn } => match command {
@@ -356,22 +370,26 @@ fn check_config(file: &std::path::Path) -> ExitCode {
     }
 }
 
-fn init_logging() {
+fn init_logging(format: LogFormat) {
+    use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let json = std::env::var("FIREBELL_LOG_FORMAT").is_ok_and(|v| v == "json");
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
-    if json {
-        builder.json().init();
-    } else {
-        builder.init();
+    match format {
+        LogFormat::Json => builder.json().init(),
+        // Colour codes only where a person reads them: not in files or journald.
+        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
     }
 }
 
-async fn serve(config: Option<PathBuf>, listen: Option<std::net::SocketAddr>) -> Result<ExitCode> {
-    init_logging();
+async fn serve(
+    config: Option<PathBuf>,
+    listen: Option<std::net::SocketAddr>,
+    log_format: LogFormat,
+) -> Result<ExitCode> {
+    init_logging(log_format);
     let (path, first_run) = match config {
         Some(p) => (p, false),
         None => starter::ensure(std::path::Path::new(starter::DEFAULT_DATA_DIR))?,

@@ -1,0 +1,242 @@
+//! Every route of the server, in one table. A route's handler states who may
+//! call it by the extractor it takes ([`crate::auth`]); the routes that take
+//! none are public on purpose and listed in [`PUBLIC`] with the reason. A
+//! test walks [`routes`] and checks that every route not on that list
+//! refuses a request without credentials.
+
+use crate::routes::hooks::{sns, twilio};
+use crate::routes::ingest::{alertmanager, generic, heartbeat, pagerduty, vtm};
+use crate::routes::{
+    alertmanager_api, alerts, changes, links, maintenance, ops, schedules, silences, test_pages,
+};
+use crate::{AppState, Shared};
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::handler::Handler;
+use axum::http::Method;
+use axum::routing::MethodRouter;
+use firebell_store::Store;
+use std::sync::Arc;
+
+/// A route without an auth extractor, and why that is right.
+#[derive(Clone, Copy, Debug)]
+pub struct PublicRoute {
+    pub method: &'static str,
+    pub path: &'static str,
+    /// What a request without any credential gets: 200 for the truly open
+    /// ones, else the refusal of the credential the route checks itself.
+    pub unauthenticated: u16,
+    pub why: &'static str,
+}
+
+/// The routes that take no auth extractor. Keep this short.
+pub const PUBLIC: &[PublicRoute] = &[
+    // Operations: load balancers and Prometheus call these without secrets,
+    // and they reveal nothing about alerts or people.
+    PublicRoute {
+        method: "GET",
+        path: "/-/healthy",
+        unauthenticated: 200,
+        why: "liveness probe",
+    },
+    PublicRoute {
+        method: "GET",
+        path: "/-/ready",
+        unauthenticated: 200,
+        why: "readiness probe (the store answers)",
+    },
+    PublicRoute {
+        method: "GET",
+        path: "/metrics",
+        unauthenticated: 200,
+        why: "Prometheus scrape: counters only, no alert text, no addresses",
+    },
+    // Credentials outside the Authorization header, checked by the handler.
+    PublicRoute {
+        method: "POST",
+        path: "/v2/enqueue",
+        unauthenticated: 400,
+        why: "PagerDuty Events API: the routing_key is in the body; PagerDuty answers 400 without one",
+    },
+    PublicRoute {
+        method: "POST",
+        path: "/v2/change/enqueue",
+        unauthenticated: 400,
+        why: "PagerDuty change events: the routing_key is in the body",
+    },
+    PublicRoute {
+        method: "GET",
+        path: "/api/v1/heartbeat/{key}",
+        unauthenticated: 404,
+        why: "heartbeat ping with the key in the path (cron one-liners); an unknown key is 404",
+    },
+    PublicRoute {
+        method: "POST",
+        path: "/api/v1/heartbeat/{key}",
+        unauthenticated: 404,
+        why: "heartbeat ping with the key in the path",
+    },
+    PublicRoute {
+        method: "POST",
+        path: "/hooks/sns/{key}",
+        unauthenticated: 404,
+        why: "AWS SNS: key in the path, and every message's AWS signature checked",
+    },
+    PublicRoute {
+        method: "POST",
+        path: "/hooks/twilio/{channel}/sms",
+        unauthenticated: 403,
+        why: "Twilio: every request's X-Twilio-Signature checked (403 without)",
+    },
+    PublicRoute {
+        method: "POST",
+        path: "/hooks/twilio/{channel}/{action}/{nid}",
+        unauthenticated: 403,
+        why: "Twilio call callbacks: X-Twilio-Signature checked (403 without)",
+    },
+    // A link without its token is 400 "Link incomplete" (mail programs cut
+    // long links: the page says so); a wrong or foreign token is 403.
+    PublicRoute {
+        method: "GET",
+        path: "/links/alerts/{id}/{action}",
+        unauthenticated: 400,
+        why: "one-click links in emails: the token in the query is signed and expires",
+    },
+    PublicRoute {
+        method: "POST",
+        path: "/links/alerts/{id}/{action}",
+        unauthenticated: 400,
+        why: "the confirmation form of a one-click link: the same signed token",
+    },
+    PublicRoute {
+        method: "GET",
+        path: "/feeds/schedules/{name}",
+        unauthenticated: 404,
+        why: "iCalendar feed for calendar apps: the path carries a signed token",
+    },
+    PublicRoute {
+        method: "GET",
+        path: "/feeds/users/{name}",
+        unauthenticated: 404,
+        why: "iCalendar feed of one person's shifts: the path carries a signed token",
+    },
+];
+
+/// One method and path of the router.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Route {
+    pub method: Method,
+    pub path: &'static str,
+}
+
+/// Builds the router and the list of its routes together, so neither can
+/// name a route the other lacks.
+struct Table<S> {
+    router: Router<Shared<S>>,
+    routes: Vec<Route>,
+}
+
+impl<S: Store> Table<S> {
+    fn add(mut self, method: Method, path: &'static str, mr: MethodRouter<Shared<S>>) -> Self {
+        // Routes of one path with different methods merge into one.
+        self.router = self.router.route(path, mr);
+        self.routes.push(Route { method, path });
+        self
+    }
+
+    fn get<H: Handler<T, Shared<S>>, T: 'static>(self, path: &'static str, h: H) -> Self {
+        self.add(Method::GET, path, axum::routing::get(h))
+    }
+
+    fn post<H: Handler<T, Shared<S>>, T: 'static>(self, path: &'static str, h: H) -> Self {
+        self.add(Method::POST, path, axum::routing::post(h))
+    }
+
+    fn delete<H: Handler<T, Shared<S>>, T: 'static>(self, path: &'static str, h: H) -> Self {
+        self.add(Method::DELETE, path, axum::routing::delete(h))
+    }
+}
+
+fn table<S: Store>() -> Table<S> {
+    Table {
+        router: Router::new(),
+        routes: Vec::new(),
+    }
+    // Ingest, one format each (routes/ingest/).
+    .post("/api/v1/events", generic::post_events::<S>)
+    .post("/v2/enqueue", pagerduty::enqueue::<S>)
+    .post("/v2/change/enqueue", changes::enqueue::<S>)
+    .post("/api/v1/vtm", vtm::post_event::<S>)
+    .post("/api/v1/heartbeat", heartbeat::ping_bearer::<S>)
+    .get("/api/v1/heartbeat/{key}", heartbeat::ping_path::<S>)
+    .post("/api/v1/heartbeat/{key}", heartbeat::ping_path::<S>)
+    .post("/api/v2/alerts", alertmanager::post_v2::<S>)
+    .post("/hooks/alertmanager", alertmanager::webhook::<S>)
+    // Alertmanager's read API and silences, for amtool.
+    .get("/api/v2/alerts", alertmanager_api::alerts::<S>)
+    .get("/api/v2/alerts/groups", alertmanager_api::groups::<S>)
+    .get("/api/v2/status", alertmanager_api::status::<S>)
+    .get("/api/v2/receivers", alertmanager_api::receivers::<S>)
+    .get("/api/v2/silences", silences::am_list::<S>)
+    .post("/api/v2/silences", silences::am_post::<S>)
+    .get("/api/v2/silence/{id}", silences::am_get::<S>)
+    .delete("/api/v2/silence/{id}", silences::am_delete::<S>)
+    // Provider callbacks (routes/hooks/).
+    .post("/hooks/sns/{key}", sns::receive::<S>)
+    .post("/hooks/twilio/{channel}/sms", twilio::sms_hook::<S>)
+    .post(
+        "/hooks/twilio/{channel}/{action}/{nid}",
+        twilio::call_hook::<S>,
+    )
+    // Firebell's API.
+    .get("/api/v1/alerts", alerts::list::<S>)
+    .get("/api/v1/alerts/{id}", alerts::get_one::<S>)
+    .post("/api/v1/alerts/{id}/{action}", alerts::answer::<S>)
+    .get("/api/v1/changes", changes::list::<S>)
+    .get("/api/v1/silences", silences::list::<S>)
+    .post("/api/v1/silences", silences::create::<S>)
+    .get("/api/v1/silences/{id}", silences::get_one::<S>)
+    .delete("/api/v1/silences/{id}", silences::expire::<S>)
+    .get("/api/v1/maintenance", maintenance::list::<S>)
+    .post("/api/v1/maintenance", maintenance::create::<S>)
+    .delete("/api/v1/maintenance/{id}", maintenance::end::<S>)
+    .get("/api/v1/oncall", schedules::oncall_all::<S>)
+    .get("/api/v1/schedules", schedules::list::<S>)
+    .get("/api/v1/schedules/{id}/oncall", schedules::oncall_one::<S>)
+    .get("/api/v1/schedules/{id}/shifts", schedules::shifts::<S>)
+    .get(
+        "/api/v1/schedules/{id}/overrides",
+        schedules::list_overrides::<S>,
+    )
+    .post(
+        "/api/v1/schedules/{id}/overrides",
+        schedules::add_override::<S>,
+    )
+    .delete("/api/v1/overrides/{id}", schedules::delete_override::<S>)
+    .post("/api/v1/channels/{name}/test", test_pages::channel::<S>)
+    .post("/api/v1/users/{id}/test", test_pages::user::<S>)
+    .get("/feeds/schedules/{name}", schedules::schedule_feed::<S>)
+    .get("/feeds/users/{name}", schedules::user_feed::<S>)
+    .get("/links/alerts/{id}/{action}", links::confirm::<S>)
+    .post("/links/alerts/{id}/{action}", links::act::<S>)
+    // Operations.
+    .post("/-/reload", ops::reload::<S>)
+    .get("/-/healthy", ops::healthy)
+    .get("/-/ready", ops::ready::<S>)
+    .get("/metrics", ops::metrics::<S>)
+}
+
+/// Builds the router. The body limit is read once, here.
+pub fn router<S: Store>(state: Arc<AppState<S>>) -> Router {
+    let limit = state.engine.config().server.max_body_bytes;
+    table::<S>()
+        .router
+        .fallback(ops::not_found)
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(state)
+}
+
+/// Every method and path the router answers (HEAD answers with GET).
+pub fn routes<S: Store>() -> Vec<Route> {
+    table::<S>().routes
+}

@@ -1,0 +1,175 @@
+//! The alerts API: list, one alert with its escalation, timeline and pages,
+//! and people's answers (acknowledge, resolve, decline, escalate).
+
+use crate::auth::Admin;
+use crate::error::ApiError;
+use crate::{AppState, MAX_PAGE, Shared};
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use firebell_channels::redact_address;
+use firebell_core::alert::{AlertId, AlertStatus};
+use firebell_core::escalation::Response as Answer;
+use firebell_store::{AlertFilter, Store};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ListQuery {
+    status: Option<String>,
+    service: Option<String>,
+    limit: Option<u32>,
+    before: Option<AlertId>,
+}
+
+pub(crate) async fn list<S: Store>(
+    _: Admin,
+    State(state): State<Shared<S>>,
+    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let status = match q.status.as_deref() {
+        None | Some("") | Some("all") => None,
+        Some(s) => Some(s.parse::<AlertStatus>().map_err(|m| {
+            ApiError::fields(vec![firebell_core::event::FieldError::new("status", m)])
+        })?),
+    };
+    let limit = q.limit.unwrap_or(50);
+    if limit == 0 || limit > MAX_PAGE {
+        return Err(ApiError::fields(vec![
+            firebell_core::event::FieldError::new(
+                "limit",
+                format!("must be between 1 and {MAX_PAGE}"),
+            ),
+        ]));
+    }
+    let alerts = state
+        .engine
+        .store()
+        .list_alerts(AlertFilter {
+            status,
+            service: q.service,
+            before: q.before,
+            limit,
+        })
+        .await?;
+    let next = if alerts.len() == limit as usize {
+        alerts.last().map(|a| a.id)
+    } else {
+        None
+    };
+    Ok(axum::Json(json!({ "alerts": alerts, "next_before": next })).into_response())
+}
+
+async fn alert_view<S: Store>(state: &AppState<S>, id: AlertId) -> Result<Value, ApiError> {
+    let store = state.engine.store();
+    let alert = store
+        .get_alert(id)
+        .await?
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no alert with id {id}")))?;
+    let timeline = store.timeline(id).await?;
+    let escalation = store.escalation(id).await?.map(|e| {
+        json!({
+            "policy": e.policy,
+            "phase": e.phase,
+            "step": e.step + 1,
+            "loop": e.loop_ + 1,
+            "due_at": e.due_at,
+            "targets": e.targets,
+            "retriggered": e.retriggered,
+        })
+    });
+    let notifications: Vec<Value> = store
+        .notifications(id)
+        .await?
+        .into_iter()
+        .map(|n| {
+            json!({
+                "id": n.id,
+                "user": n.user,
+                "channel": n.channel,
+                "address": redact_address(&n.channel, &n.address),
+                "kind": n.kind,
+                "status": n.status,
+                "attempts": n.attempts,
+                "last_error": n.last_error,
+                "step": n.step + 1,
+                "loop": n.loop_ + 1,
+                "created_at": n.created_at,
+            })
+        })
+        .collect();
+    Ok(json!({
+        "alert": alert,
+        "escalation": escalation,
+        "timeline": timeline,
+        "notifications": notifications,
+    }))
+}
+
+fn parse_id(raw: &str) -> Result<AlertId, ApiError> {
+    raw.parse::<AlertId>()
+        .map_err(|_| ApiError::new(StatusCode::NOT_FOUND, format!("no alert with id {raw:?}")))
+}
+
+pub(crate) async fn get_one<S: Store>(
+    _: Admin,
+    State(state): State<Shared<S>>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id = parse_id(&id)?;
+    Ok(axum::Json(alert_view(&state, id).await?).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AnswerBody {
+    user: Option<String>,
+}
+
+pub(crate) async fn answer<S: Store>(
+    _: Admin,
+    State(state): State<Shared<S>>,
+    Path((id, action)): Path<(String, String)>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let answer = match action.as_str() {
+        "acknowledge" | "ack" => Answer::Accept,
+        "resolve" => Answer::Resolve,
+        "decline" => Answer::Decline,
+        "escalate" => Answer::Escalate,
+        _ => return Err(ApiError::new(StatusCode::NOT_FOUND, "no such endpoint")),
+    };
+    let id = parse_id(&id)?;
+    let body = body?;
+    let parsed: AnswerBody = if body.iter().all(u8::is_ascii_whitespace) {
+        AnswerBody { user: None }
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::bad_request(format!("malformed JSON: {e}")))?
+    };
+    let who = match parsed.user {
+        Some(u) => {
+            if !state.engine.config().users.contains_key(&u) {
+                return Err(ApiError::fields(vec![
+                    firebell_core::event::FieldError::new("user", format!("no user named {u:?}")),
+                ]));
+            }
+            u
+        }
+        None if answer == Answer::Decline => {
+            return Err(ApiError::fields(vec![
+                firebell_core::event::FieldError::new(
+                    "user",
+                    "missing; a decline names the person who passes",
+                ),
+            ]));
+        }
+        None => "api".to_string(),
+    };
+    state.engine.respond(id, &who, answer).await?;
+    Ok(axum::Json(alert_view(&state, id).await?).into_response())
+}

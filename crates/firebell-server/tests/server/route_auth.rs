@@ -1,0 +1,186 @@
+//! Every route of the router refuses a request without credentials, except
+//! the short, commented list of public ones (`firebell_server::PUBLIC`),
+//! which answer exactly as that list says. Keys are scoped: an integration
+//! key opens no admin route, and a wrong token opens nothing.
+
+use crate::support::*;
+use firebell_server::{PUBLIC, routes};
+use firebell_sqlite::SqliteStore;
+use std::collections::HashMap;
+
+/// A configuration with a schedule, a Twilio channel (its callbacks check
+/// signatures) and an SNS integration, so every route reaches its own
+/// credential check rather than a "no such thing" answer.
+const EVERYTHING: &str = r#"
+[server]
+data_dir = "{DATA_DIR}"
+admin_token = "test-admin-token"
+public_url = "https://firebell.example.com"
+
+[[channels]]
+name = "phone"
+kind = "twilio"
+account_sid = "AC0123456789abcdef0123456789abcdef"
+auth_token = "twilio-auth-token-for-tests"
+from = "+15005550006"
+base_url = "http://127.0.0.1:9"
+
+[[users]]
+id = "alice"
+contacts = [ { kind = "console" } ]
+
+[[schedules]]
+id = "ops"
+timezone = "UTC"
+layers = [ { participants = ["alice"], shift = "1w", first_handoff = "2026-02-23T09:00" } ]
+
+[[policies]]
+id = "outage"
+steps = [ { targets = ["user:alice"], wait = "5m" } ]
+
+[[services]]
+id = "checkout"
+policy = "outage"
+integrations = [
+  { kind = "generic", key = "test-integration-key" },
+  { kind = "alertmanager", key = "test-alertmanager-key" },
+  { kind = "vtm", key = "test-vtm-key-0001" },
+]
+"#;
+
+/// A concrete path for a route pattern.
+fn fill(pattern: &str) -> String {
+    let action = if pattern.starts_with("/hooks/twilio") {
+        "voice"
+    } else {
+        "acknowledge"
+    };
+    pattern
+        .replace("{id}", "1")
+        .replace("{key}", "no-such-key")
+        .replace("{channel}", "phone")
+        .replace("{action}", action)
+        .replace("{nid}", "1")
+        .replace("{name}", "ops")
+}
+
+async fn status_of(
+    app: &TestApp,
+    method: &reqwest::Method,
+    path: &str,
+    token: Option<&str>,
+) -> u16 {
+    let mut req = app
+        .client
+        .request(method.clone(), format!("{}{}", app.url, fill(path)))
+        .header("content-type", "application/json")
+        .body("{}");
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    req.send().await.unwrap().status().as_u16()
+}
+
+#[tokio::test]
+async fn only_the_public_list_answers_without_credentials() {
+    let (app, _dir, _sink) = spawn_app(EVERYTHING).await;
+    let all = routes::<SqliteStore>();
+    assert!(all.len() >= 45, "the router lists {} routes", all.len());
+    let public: HashMap<(&str, &str), u16> = PUBLIC
+        .iter()
+        .map(|p| ((p.method, p.path), p.unauthenticated))
+        .collect();
+    // The list is short, each entry says why, and each names a real route.
+    assert!(PUBLIC.len() <= 16, "{} public routes", PUBLIC.len());
+    for p in PUBLIC {
+        assert!(!p.why.is_empty());
+        assert!(
+            all.iter()
+                .any(|r| r.method.as_str() == p.method && r.path == p.path),
+            "PUBLIC names {} {}, which the router does not have",
+            p.method,
+            p.path
+        );
+    }
+    let mut wrong = Vec::new();
+    for r in &all {
+        let expected = public
+            .get(&(r.method.as_str(), r.path))
+            .copied()
+            .unwrap_or(401);
+        for token in [None, Some("wrong-token"), Some("")] {
+            let got = status_of(&app, &r.method, r.path, token).await;
+            // A public route answers the same whatever bogus token comes.
+            if got != expected {
+                wrong.push(format!(
+                    "{} {} with {token:?}: {got}, expected {expected}",
+                    r.method, r.path
+                ));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn keys_open_only_their_own_routes() {
+    let (app, _dir, _sink) = spawn_app(EVERYTHING).await;
+    let public: Vec<(&str, &str)> = PUBLIC.iter().map(|p| (p.method, p.path)).collect();
+    // What each key may open besides the public routes.
+    let generic = [("POST", "/api/v1/events")];
+    let vtm = [("POST", "/api/v1/vtm")];
+    let alertmanager = [
+        ("POST", "/api/v2/alerts"),
+        ("POST", "/hooks/alertmanager"),
+        ("GET", "/api/v2/alerts"),
+        ("GET", "/api/v2/alerts/groups"),
+        ("GET", "/api/v2/status"),
+        ("GET", "/api/v2/receivers"),
+        ("GET", "/api/v2/silences"),
+        ("POST", "/api/v2/silences"),
+        ("GET", "/api/v2/silence/{id}"),
+        ("DELETE", "/api/v2/silence/{id}"),
+    ];
+    let mut wrong = Vec::new();
+    for (key, allowed) in [
+        ("test-integration-key", &generic[..]),
+        ("test-alertmanager-key", &alertmanager[..]),
+        ("test-vtm-key-0001", &vtm[..]),
+    ] {
+        for r in routes::<SqliteStore>() {
+            let m = (r.method.as_str(), r.path);
+            if public.contains(&m) {
+                continue;
+            }
+            let got = status_of(&app, &r.method, r.path, Some(key)).await;
+            let opens = allowed.contains(&m);
+            if opens == (got == 401) {
+                wrong.push(format!("{} {} with {key}: {got}", r.method, r.path));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
+    // The admin token opens every other route (not 401); the ingest routes
+    // take only their integration's key.
+    let key_only = [
+        ("POST", "/api/v1/events"),
+        ("POST", "/api/v1/vtm"),
+        ("POST", "/api/v1/heartbeat"),
+        ("POST", "/api/v2/alerts"),
+        ("POST", "/hooks/alertmanager"),
+    ];
+    for r in routes::<SqliteStore>() {
+        let m = (r.method.as_str(), r.path);
+        if public.contains(&m) {
+            continue;
+        }
+        let got = status_of(&app, &r.method, r.path, Some(ADMIN)).await;
+        if key_only.contains(&m) {
+            assert_eq!(got, 401, "{} {} took the admin token", r.method, r.path);
+            continue;
+        }
+        assert_ne!(got, 401, "{} {} refused the admin token", r.method, r.path);
+    }
+    app.stop().await;
+}

@@ -1,0 +1,358 @@
+//! Alerts and their timelines: recording events (one transaction per batch, group commit) and reading alerts.
+
+use crate::SqliteStore;
+use crate::error::{Error, Result as R};
+use crate::ops::{self, Line, add_line, add_lines, encode_json, stop_alert};
+use crate::rows::{self, alert_cols};
+use firebell_core::alert::{Alert, AlertId, AlertStatus, TimelineEntry, TimelineKind};
+use firebell_core::clock::to_millis;
+use firebell_core::escalation::Escalation;
+use firebell_core::event::{DedupKey, EventAction};
+
+use firebell_store::{
+    AlertCounts, AlertFilter, AlertStore, IngestItem, IngestOutcome, Result, StoreError,
+};
+use rusqlite::{Connection, OptionalExtension, params};
+
+/// The columns of a new alert, encoded.
+pub(crate) struct NewAlert {
+    summary: String,
+    severity: &'static str,
+    source: String,
+    labels: String,
+    details: String,
+    /// The `received` line.
+    message: String,
+}
+
+pub(crate) struct PreparedEvent {
+    action: EventAction,
+    service: String,
+    dedup_key: DedupKey,
+    received_at: i64,
+    policy: Option<String>,
+    /// Set for triggers only.
+    new_alert: Option<NewAlert>,
+}
+
+impl PreparedEvent {
+    pub(crate) fn encode(item: IngestItem) -> R<Self> {
+        let IngestItem {
+            event,
+            policy,
+            received_at,
+        } = item;
+        let new_alert = match event.action {
+            EventAction::Trigger => Some(NewAlert {
+                message: if event.source.is_empty() {
+                    format!("triggered: {}", event.summary)
+                } else {
+                    format!("triggered by {}: {}", event.source, event.summary)
+                },
+                labels: encode_json(&event.labels)?,
+                details: encode_json(&event.details)?,
+                summary: event.summary,
+                severity: event.severity.as_str(),
+                source: event.source,
+            }),
+            EventAction::Acknowledge | EventAction::Resolve => None,
+        };
+        Ok(PreparedEvent {
+            action: event.action,
+            service: event.service,
+            dedup_key: event.dedup_key,
+            received_at: to_millis(received_at),
+            policy,
+            new_alert,
+        })
+    }
+}
+
+pub(crate) fn ingest(conn: &Connection, events: &[PreparedEvent]) -> R<Vec<IngestOutcome>> {
+    let mut out = Vec::with_capacity(events.len());
+    for ev in events {
+        out.push(ingest_one(conn, ev)?);
+    }
+    Ok(out)
+}
+
+pub(crate) fn ingest_one(conn: &Connection, ev: &PreparedEvent) -> R<IngestOutcome> {
+    let open: Option<(AlertId, String, i64)> = conn
+        .prepare_cached(
+            "SELECT id, status, count FROM alerts \
+             WHERE service = ?1 AND dedup_key = ?2 AND status != 'resolved'",
+        )?
+        .query_row(params![ev.service, ev.dedup_key.as_str()], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
+        .optional()?;
+    let open = match open {
+        Some((id, status, count)) => Some((
+            id,
+            status
+                .parse::<AlertStatus>()
+                .map_err(|e| crate::error::corrupt("alert status", e))?,
+            count,
+        )),
+        None => None,
+    };
+    let now = ev.received_at;
+    let outcome = |alert_id, status, duplicate| IngestOutcome {
+        alert_id,
+        dedup_key: ev.dedup_key.clone(),
+        status,
+        duplicate,
+    };
+
+    match (ev.action, open) {
+        (EventAction::Trigger, Some((id, status, count))) => {
+            conn.prepare_cached(
+                "UPDATE alerts SET count = count + 1, updated_at = ?2 WHERE id = ?1",
+            )?
+            .execute(params![id, now])?;
+            let message = format!("repeat trigger (count {})", count + 1);
+            add_line(
+                conn,
+                id,
+                now,
+                TimelineKind::Deduplicated.as_str(),
+                &message,
+                None,
+            )?;
+            Ok(outcome(Some(id), Some(status), true))
+        }
+        (EventAction::Trigger, None) => {
+            let Some(a) = &ev.new_alert else {
+                return Err(Error::Other("a trigger without alert fields".into()));
+            };
+            conn.prepare_cached(
+                "INSERT INTO alerts (service, dedup_key, status, summary, severity, source, \
+                 labels, details, count, created_at, updated_at) \
+                 VALUES (?1, ?2, 'triggered', ?3, ?4, ?5, ?6, ?7, 1, ?8, ?8)",
+            )?
+            .execute(params![
+                ev.service,
+                ev.dedup_key.as_str(),
+                a.summary,
+                a.severity,
+                a.source,
+                a.labels,
+                a.details,
+                now
+            ])?;
+            let id = conn.last_insert_rowid();
+            add_line(
+                conn,
+                id,
+                now,
+                TimelineKind::Received.as_str(),
+                &a.message,
+                None,
+            )?;
+            if let Some(policy) = &ev.policy {
+                let esc = Escalation::start(id, policy, firebell_core::clock::from_millis(now));
+                insert_escalation(conn, &esc)?;
+            }
+            Ok(outcome(Some(id), Some(AlertStatus::Triggered), false))
+        }
+        (EventAction::Acknowledge | EventAction::Resolve, None) => Ok(outcome(None, None, false)),
+        (EventAction::Acknowledge, Some((id, AlertStatus::Acknowledged, _))) => {
+            Ok(outcome(Some(id), Some(AlertStatus::Acknowledged), true))
+        }
+        (EventAction::Acknowledge, Some((id, _, _))) => {
+            conn.prepare_cached(
+                "UPDATE alerts SET status = 'acknowledged', acknowledged_at = ?2, updated_at = ?2 \
+                 WHERE id = ?1",
+            )?
+            .execute(params![id, now])?;
+            stop_alert(conn, id, now)?;
+            add_line(
+                conn,
+                id,
+                now,
+                TimelineKind::Acknowledged.as_str(),
+                "acknowledged by the source",
+                None,
+            )?;
+            Ok(outcome(Some(id), Some(AlertStatus::Acknowledged), false))
+        }
+        (EventAction::Resolve, Some((id, _, _))) => {
+            conn.prepare_cached(
+                "UPDATE alerts SET status = 'resolved', resolved_at = ?2, updated_at = ?2 \
+                 WHERE id = ?1",
+            )?
+            .execute(params![id, now])?;
+            stop_alert(conn, id, now)?;
+            add_line(
+                conn,
+                id,
+                now,
+                TimelineKind::Resolved.as_str(),
+                "resolved by the source",
+                None,
+            )?;
+            Ok(outcome(Some(id), Some(AlertStatus::Resolved), false))
+        }
+    }
+}
+
+pub(crate) fn insert_escalation(conn: &Connection, esc: &Escalation) -> R<()> {
+    conn.prepare_cached(
+        "INSERT INTO escalations (alert_id, policy, phase, step, loop, due_at, targets, version, \
+         held) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?
+    .execute(params![
+        esc.alert_id,
+        esc.policy,
+        esc.phase.as_str(),
+        esc.step,
+        esc.loop_,
+        esc.due_at.map(to_millis),
+        encode_json(&esc.targets)?,
+        esc.version,
+        esc.held
+    ])?;
+    Ok(())
+}
+
+pub(crate) fn add_timeline(conn: &Connection, alert_id: AlertId, lines: &[Line]) -> R<()> {
+    add_lines(conn, alert_id, lines)
+}
+
+pub(crate) fn get_alert(conn: &Connection, id: AlertId) -> R<Option<Alert>> {
+    conn.prepare_cached(concat!(
+        "SELECT ",
+        alert_cols!(),
+        " FROM alerts WHERE id = ?1"
+    ))?
+    .query_row(params![id], |r| Ok(rows::alert(r)))
+    .optional()?
+    .transpose()
+}
+
+pub(crate) fn list_alerts(conn: &Connection, f: &AlertFilter) -> R<Vec<Alert>> {
+    if f.limit == 0 {
+        return Ok(Vec::new());
+    }
+    let before = f.before.unwrap_or(i64::MAX);
+    let status = f.status.map(|s| s.as_str());
+    macro_rules! select {
+        ($where:literal) => {
+            concat!(
+                "SELECT ",
+                alert_cols!(),
+                " FROM alerts WHERE id < ?1",
+                $where,
+                " ORDER BY id DESC LIMIT ?2"
+            )
+        };
+    }
+    let mut stmt = match (status, &f.service) {
+        (None, None) => conn.prepare_cached(select!(""))?,
+        (Some(_), None) => conn.prepare_cached(select!(" AND status = ?3"))?,
+        (None, Some(_)) => conn.prepare_cached(select!(" AND service = ?3"))?,
+        (Some(_), Some(_)) => conn.prepare_cached(select!(" AND status = ?3 AND service = ?4"))?,
+    };
+    match (status, &f.service) {
+        (None, None) => rows::collect(&mut stmt, params![before, f.limit], rows::alert),
+        (Some(s), None) => rows::collect(&mut stmt, params![before, f.limit, s], rows::alert),
+        (None, Some(svc)) => rows::collect(&mut stmt, params![before, f.limit, svc], rows::alert),
+        (Some(s), Some(svc)) => {
+            rows::collect(&mut stmt, params![before, f.limit, s, svc], rows::alert)
+        }
+    }
+}
+
+impl AlertStore for SqliteStore {
+    async fn ingest(&self, items: Vec<IngestItem>) -> Result<Vec<IngestOutcome>> {
+        if items.is_empty() {
+            return Ok(Vec::new());
+        }
+        let events = items
+            .into_iter()
+            .map(PreparedEvent::encode)
+            .collect::<R<Vec<_>>>()?;
+        self.write(move |conn| ingest(conn, &events)).await
+    }
+
+    async fn get_alert(&self, id: AlertId) -> Result<Option<Alert>> {
+        self.read(move |conn| get_alert(conn, id)).await
+    }
+
+    async fn list_alerts(&self, filter: AlertFilter) -> Result<Vec<Alert>> {
+        self.read(move |conn| list_alerts(conn, &filter)).await
+    }
+
+    async fn timeline(&self, id: AlertId) -> Result<Vec<TimelineEntry>> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT at, kind, message, data FROM timeline WHERE alert_id = ?1 ORDER BY id",
+            )?;
+            rows::collect(&mut stmt, params![id], rows::timeline)
+        })
+        .await
+    }
+
+    async fn alert_counts(&self) -> Result<AlertCounts> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT status, COUNT(*) FROM alerts WHERE status IN ('triggered', 'acknowledged') \
+                 GROUP BY status",
+            )?;
+            let mut counts = AlertCounts::default();
+            let mut rows = stmt.query([])?;
+            while let Some(row) = rows.next()? {
+                let status: String = row.get(0)?;
+                let n: i64 = row.get(1)?;
+                match status.as_str() {
+                    "triggered" => counts.triggered = n,
+                    "acknowledged" => counts.acknowledged = n,
+                    _ => {}
+                }
+            }
+            Ok(counts)
+        })
+        .await
+    }
+
+    async fn add_timeline(&self, alert_id: AlertId, lines: Vec<TimelineEntry>) -> Result<()> {
+        let lines = lines.iter().map(ops::Line::encode).collect::<R<Vec<_>>>()?;
+        self.write(move |conn| add_timeline(conn, alert_id, &lines))
+            .await
+    }
+
+    async fn latest_open_alert_paged(&self, user: String) -> Result<Option<AlertId>> {
+        self.read(move |conn| {
+            Ok(conn
+                .prepare_cached(
+                    "SELECT alert_id FROM notifications \
+                     WHERE user_id = ?1 AND kind = 'alert.notify' AND alert_id IN \
+                     (SELECT id FROM alerts WHERE status != 'resolved') \
+                     ORDER BY alert_id DESC LIMIT 1",
+                )?
+                .query_row(params![user], |r| r.get::<_, AlertId>(0))
+                .optional()?)
+        })
+        .await
+    }
+
+    async fn get_alerts(&self, ids: Vec<AlertId>) -> Result<Vec<Alert>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.read(move |conn| crate::silences::alerts_by_id(conn, &ids))
+            .await
+    }
+
+    async fn ping(&self) -> Result<()> {
+        if self.inner.writer.as_ref().is_none_or(|w| w.is_finished()) {
+            return Err(StoreError::Closed);
+        }
+        self.read(|conn| {
+            conn.prepare_cached("SELECT 1")?
+                .query_row([], |r| r.get::<_, i64>(0))?;
+            Ok(())
+        })
+        .await
+    }
+}

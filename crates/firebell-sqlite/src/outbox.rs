@@ -1,0 +1,298 @@
+//! The outbox: claiming pages under a lease, finishing attempts, notices, failed pages' follow-up markers.
+
+use crate::SqliteStore;
+use crate::error::{Error, Result as R};
+use crate::ops::{Line, add_lines};
+use crate::rows::{self, alert_cols, notification_cols};
+use firebell_core::alert::{AlertId, TimelineEntry};
+use firebell_core::clock::{from_millis, to_millis};
+use firebell_core::notification::{NewNotification, Notification, NotificationId};
+
+use firebell_store::{Claimed, Finish, OutboxStore, Result};
+use jiff::{SignedDuration, Timestamp};
+use rusqlite::{Connection, params};
+use std::collections::HashMap;
+
+pub(crate) fn claim(conn: &Connection, now: i64, lease_until: i64, limit: u32) -> R<Vec<Claimed>> {
+    if limit == 0 {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<NotificationId> = {
+        let mut stmt = conn.prepare_cached(
+            "SELECT id, due FROM ( \
+                 SELECT id, next_attempt_at AS due FROM notifications \
+                 WHERE status = 'pending' AND next_attempt_at <= ?1 \
+                 UNION ALL \
+                 SELECT id, lease_until AS due FROM notifications \
+                 WHERE status = 'sending' AND lease_until <= ?1 \
+             ) ORDER BY due, id LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![now, limit], |r| r.get(0))?;
+        rows.collect::<rusqlite::Result<_>>()?
+    };
+    let mut alerts = HashMap::new();
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        let (notification, held) = conn
+            .prepare_cached(concat!(
+                "UPDATE notifications SET status = 'sending', lease_until = ?2, updated_at = ?3 \
+                 WHERE id = ?1 RETURNING ",
+                notification_cols!(),
+                ", held_back"
+            ))?
+            .query_row(params![id, lease_until, now], |r| {
+                Ok((rows::notification(r), r.get::<_, bool>("held_back")?))
+            })?;
+        let notification = notification?;
+        let alert = match notification.alert_id {
+            None => None,
+            Some(alert_id) => Some(match alerts.get(&alert_id) {
+                Some(a) => Clone::clone(a),
+                None => {
+                    let a = conn
+                        .prepare_cached(concat!(
+                            "SELECT ",
+                            alert_cols!(),
+                            " FROM alerts WHERE id = ?1"
+                        ))?
+                        .query_row(params![alert_id], |r| Ok(rows::alert(r)))??;
+                    alerts.insert(alert_id, a.clone());
+                    a
+                }
+            }),
+        };
+        out.push(Claimed {
+            notification,
+            alert,
+            held,
+        });
+    }
+    Ok(out)
+}
+
+pub(crate) struct PreparedFinish {
+    id: NotificationId,
+    finish: Finish,
+    timeline: Vec<Line>,
+    alert_id: Option<AlertId>,
+    now: i64,
+}
+
+impl PreparedFinish {
+    pub(crate) fn encode(
+        id: NotificationId,
+        finish: Finish,
+        timeline: Vec<TimelineEntry>,
+        alert_id: Option<AlertId>,
+    ) -> R<Self> {
+        // The trait passes no "now"; the row's bookkeeping `updated_at` takes
+        // the time of the attempt's timeline line when there is one.
+        let now = timeline
+            .iter()
+            .map(|e| e.at)
+            .max()
+            .unwrap_or_else(jiff::Timestamp::now);
+        Ok(PreparedFinish {
+            id,
+            finish,
+            timeline: timeline.iter().map(Line::encode).collect::<R<_>>()?,
+            alert_id,
+            now: to_millis(now),
+        })
+    }
+}
+
+pub(crate) fn finish(conn: &Connection, f: &PreparedFinish) -> R<bool> {
+    let changed = match &f.finish {
+        Finish::Delivered { detail } => conn
+            .prepare_cached(
+                "UPDATE notifications SET status = 'delivered', attempts = attempts + 1, \
+                 detail = ?3, lease_until = NULL, updated_at = ?2, sent_at = ?2 \
+                 WHERE id = ?1 AND status = 'sending'",
+            )?
+            .execute(params![f.id, f.now, detail])?,
+        Finish::Retry { at, error } => conn
+            .prepare_cached(
+                "UPDATE notifications SET status = 'pending', attempts = attempts + 1, \
+                 next_attempt_at = ?3, last_error = ?4, lease_until = NULL, updated_at = ?2 \
+                 WHERE id = ?1 AND status = 'sending'",
+            )?
+            .execute(params![f.id, f.now, to_millis(*at), error])?,
+        // A page about an alert gets the follow-up marker in the same write.
+        Finish::Failed { error } => conn
+            .prepare_cached(
+                "UPDATE notifications SET status = 'failed', attempts = attempts + 1, \
+                 last_error = ?3, lease_until = NULL, updated_at = ?2, \
+                 follow_up = (kind = 'alert.notify' AND alert_id IS NOT NULL) \
+                 WHERE id = ?1 AND status = 'sending'",
+            )?
+            .execute(params![f.id, f.now, error])?,
+    };
+    if let Some(alert_id) = f.alert_id {
+        add_lines(conn, alert_id, &f.timeline)?;
+    }
+    Ok(changed > 0)
+}
+
+/// Notices to queue, checked as they will be stored.
+pub(crate) struct PreparedNotices {
+    notices: Vec<NewNotification>,
+    now: i64,
+}
+
+impl PreparedNotices {
+    pub(crate) fn encode(notices: Vec<NewNotification>, now: jiff::Timestamp) -> R<Self> {
+        if let Some(n) = notices
+            .iter()
+            .find(|n| n.alert_id.is_some() || n.message.is_none())
+        {
+            return Err(Error::Other(format!(
+                "notice {:?} must have a message and no alert",
+                n.idem_key
+            )));
+        }
+        Ok(PreparedNotices {
+            notices,
+            now: to_millis(now),
+        })
+    }
+}
+
+pub(crate) fn enqueue_notices(conn: &Connection, p: &PreparedNotices) -> R<Vec<NotificationId>> {
+    let mut ids = Vec::with_capacity(p.notices.len());
+    for n in &p.notices {
+        conn.prepare_cached(
+            "INSERT INTO notifications (alert_id, message, idem_key, user_id, contact_index, \
+             channel, address, kind, step, loop, status, attempts, next_attempt_at, created_at, \
+             updated_at) \
+             VALUES (NULL, ?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, 0, 'pending', 0, ?8, ?9, ?9) \
+             ON CONFLICT (idem_key) DO NOTHING",
+        )?
+        .execute(params![
+            n.message,
+            n.idem_key,
+            n.user,
+            n.contact_index,
+            n.channel,
+            n.address,
+            n.kind.as_str(),
+            to_millis(n.due_at),
+            p.now
+        ])?;
+        let id: NotificationId = conn
+            .prepare_cached("SELECT id FROM notifications WHERE idem_key = ?1")?
+            .query_row(params![n.idem_key], |r| r.get(0))?;
+        ids.push(id);
+    }
+    Ok(ids)
+}
+
+/// Clears a failed page's follow-up marker (nothing followed, or the
+/// follow-up was written elsewhere); true when it was set.
+pub(crate) fn settle_failed(conn: &Connection, id: NotificationId) -> R<bool> {
+    let cleared = conn
+        .prepare_cached("UPDATE notifications SET follow_up = 0 WHERE id = ?1 AND follow_up = 1")?
+        .execute(params![id])?;
+    Ok(cleared > 0)
+}
+
+pub(crate) fn lease_end(now: Timestamp, lease: SignedDuration) -> Timestamp {
+    now.checked_add(lease).unwrap_or(if lease.is_negative() {
+        Timestamp::MIN
+    } else {
+        Timestamp::MAX
+    })
+}
+
+impl OutboxStore for SqliteStore {
+    async fn claim_notifications(
+        &self,
+        now: Timestamp,
+        lease: SignedDuration,
+        limit: u32,
+    ) -> Result<Vec<Claimed>> {
+        let until = to_millis(lease_end(now, lease));
+        let now = to_millis(now);
+        self.write(move |conn| claim(conn, now, until, limit)).await
+    }
+
+    async fn next_notification_due(&self) -> Result<Option<Timestamp>> {
+        self.read(|conn| {
+            let due: Option<i64> = conn
+                .prepare_cached(
+                    "SELECT MIN(due) FROM ( \
+                         SELECT MIN(next_attempt_at) AS due FROM notifications \
+                         WHERE status = 'pending' \
+                         UNION ALL \
+                         SELECT MIN(lease_until) AS due FROM notifications \
+                         WHERE status = 'sending')",
+                )?
+                .query_row([], |r| r.get(0))?;
+            Ok(due.map(from_millis))
+        })
+        .await
+    }
+
+    async fn finish_notification(
+        &self,
+        id: NotificationId,
+        finish: Finish,
+        timeline: Vec<TimelineEntry>,
+        alert_id: Option<AlertId>,
+    ) -> Result<bool> {
+        let f = PreparedFinish::encode(id, finish, timeline, alert_id)?;
+        self.write(move |conn| self::finish(conn, &f)).await
+    }
+
+    async fn settle_failed(&self, id: NotificationId) -> Result<bool> {
+        self.write(move |conn| settle_failed(conn, id)).await
+    }
+
+    async fn failed_pages_to_follow_up(&self, limit: u32) -> Result<Vec<Notification>> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(concat!(
+                "SELECT ",
+                notification_cols!(),
+                " FROM notifications WHERE follow_up = 1 ORDER BY id LIMIT ?1"
+            ))?;
+            rows::collect(&mut stmt, params![limit], rows::notification)
+        })
+        .await
+    }
+
+    async fn enqueue_notices(
+        &self,
+        notices: Vec<NewNotification>,
+        now: Timestamp,
+    ) -> Result<Vec<NotificationId>> {
+        let notices = PreparedNotices::encode(notices, now)?;
+        self.write(move |conn| enqueue_notices(conn, &notices))
+            .await
+    }
+
+    async fn get_notification(&self, id: NotificationId) -> Result<Option<Notification>> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(concat!(
+                "SELECT ",
+                notification_cols!(),
+                " FROM notifications WHERE id = ?1"
+            ))?;
+            Ok(rows::collect(&mut stmt, params![id], rows::notification)?
+                .into_iter()
+                .next())
+        })
+        .await
+    }
+
+    async fn notifications(&self, alert_id: AlertId) -> Result<Vec<Notification>> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(concat!(
+                "SELECT ",
+                notification_cols!(),
+                " FROM notifications WHERE alert_id = ?1 ORDER BY id"
+            ))?;
+            rows::collect(&mut stmt, params![alert_id], rows::notification)
+        })
+        .await
+    }
+}

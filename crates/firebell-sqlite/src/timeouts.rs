@@ -1,0 +1,140 @@
+//! The `ack_timeout` / `auto_resolve` candidates and conditional writes.
+
+use crate::SqliteStore;
+use crate::error::Result as R;
+use crate::ops::{self, Line};
+use crate::overrides::floor_millis;
+use crate::rows::{self, alert_cols};
+use firebell_core::alert::{Alert, AlertId, TimelineEntry};
+use firebell_core::clock::to_millis;
+
+use firebell_store::{Result, TimeoutStore};
+use jiff::Timestamp;
+use rusqlite::{Connection, params};
+
+pub(crate) fn acknowledged_before(
+    conn: &Connection,
+    service: &str,
+    by: i64,
+    limit: u32,
+) -> R<Vec<Alert>> {
+    let mut stmt = conn.prepare_cached(concat!(
+        "SELECT ",
+        alert_cols!(),
+        " FROM alerts WHERE status = 'acknowledged' AND service = ?1 AND acknowledged_at <= ?2 \
+         ORDER BY acknowledged_at LIMIT ?3"
+    ))?;
+    rows::collect(&mut stmt, params![service, by, limit], rows::alert)
+}
+
+pub(crate) fn open_not_updated_since(
+    conn: &Connection,
+    service: &str,
+    by: i64,
+    limit: u32,
+) -> R<Vec<Alert>> {
+    let mut stmt = conn.prepare_cached(concat!(
+        "SELECT ",
+        alert_cols!(),
+        " FROM alerts WHERE status != 'resolved' AND service = ?1 AND updated_at <= ?2 \
+         ORDER BY updated_at LIMIT ?3"
+    ))?;
+    rows::collect(&mut stmt, params![service, by, limit], rows::alert)
+}
+
+pub(crate) fn retrigger(
+    conn: &Connection,
+    alert_id: AlertId,
+    acknowledged_at: i64,
+    line: &Line,
+    now: i64,
+) -> R<bool> {
+    let n = conn
+        .prepare_cached(
+            "UPDATE alerts SET status = 'triggered', acknowledged_at = NULL, updated_at = ?3 \
+             WHERE id = ?1 AND status = 'acknowledged' AND acknowledged_at = ?2",
+        )?
+        .execute(params![alert_id, acknowledged_at, now])?;
+    if n == 0 {
+        return Ok(false);
+    }
+    conn.prepare_cached(
+        "UPDATE escalations SET phase = 'pending', step = 0, loop = 0, due_at = ?2, \
+         targets = '[]', held = NULL, retriggered = retriggered + 1, version = version + 1 \
+         WHERE alert_id = ?1",
+    )?
+    .execute(params![alert_id, now])?;
+    ops::add_lines(conn, alert_id, std::slice::from_ref(line))?;
+    Ok(true)
+}
+
+pub(crate) fn resolve_if_unchanged(
+    conn: &Connection,
+    alert_id: AlertId,
+    updated_at: i64,
+    line: &Line,
+    now: i64,
+) -> R<bool> {
+    let n = conn
+        .prepare_cached(
+            "UPDATE alerts SET status = 'resolved', resolved_at = ?3, updated_at = ?3 \
+             WHERE id = ?1 AND status != 'resolved' AND updated_at = ?2",
+        )?
+        .execute(params![alert_id, updated_at, now])?;
+    if n == 0 {
+        return Ok(false);
+    }
+    ops::stop_alert(conn, alert_id, now)?;
+    ops::add_lines(conn, alert_id, std::slice::from_ref(line))?;
+    Ok(true)
+}
+
+impl TimeoutStore for SqliteStore {
+    async fn acknowledged_before(
+        &self,
+        service: String,
+        acknowledged_by: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<Alert>> {
+        let by = floor_millis(acknowledged_by);
+        self.read(move |conn| acknowledged_before(conn, &service, by, limit))
+            .await
+    }
+
+    async fn open_not_updated_since(
+        &self,
+        service: String,
+        updated_by: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<Alert>> {
+        let by = floor_millis(updated_by);
+        self.read(move |conn| open_not_updated_since(conn, &service, by, limit))
+            .await
+    }
+
+    async fn retrigger(
+        &self,
+        alert_id: AlertId,
+        acknowledged_at: Timestamp,
+        line: TimelineEntry,
+        now: Timestamp,
+    ) -> Result<bool> {
+        let line = ops::Line::encode(&line)?;
+        let (at, now) = (to_millis(acknowledged_at), to_millis(now));
+        self.write(move |conn| retrigger(conn, alert_id, at, &line, now))
+            .await
+    }
+
+    async fn resolve_if_unchanged(
+        &self,
+        alert_id: AlertId,
+        updated_at: Timestamp,
+        line: TimelineEntry,
+        now: Timestamp,
+    ) -> Result<bool> {
+        let line = ops::Line::encode(&line)?;
+        let (at, now) = (to_millis(updated_at), to_millis(now));
+        self.write(move |conn| resolve_if_unchanged(conn, alert_id, at, &line, now))
+            .await
+    }
+}

@@ -1,0 +1,532 @@
+//! SQLite-specific behaviour: durability across reopen, group commit under
+//! concurrency, settings, and an ignored throughput measurement.
+
+use firebell_core::alert::{AlertStatus, TimelineEntry, TimelineKind};
+use firebell_core::escalation::Phase;
+use firebell_core::event::EventAction;
+use firebell_core::notification::{NewNotification, NotificationKind, NotificationStatus};
+use firebell_core::schedule::OverrideKind;
+use firebell_sqlite::SqliteStore;
+use firebell_store::contract::{at, item, override_};
+use firebell_store::prelude::*;
+use firebell_store::{AlertFilter, CommitResult, Finish, IngestItem, StoreError};
+use jiff::SignedDuration;
+use std::time::Instant;
+
+fn all() -> AlertFilter {
+    AlertFilter {
+        limit: 100_000,
+        ..Default::default()
+    }
+}
+
+fn triggers(prefix: &str, n: usize) -> Vec<IngestItem> {
+    (0..n)
+        .map(|i| item(EventAction::Trigger, &format!("{prefix}-{i}"), i as i64))
+        .collect()
+}
+
+#[tokio::test]
+async fn reopening_sees_everything_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("nested/data")).unwrap();
+    let out = store.ingest(triggers("k", 3)).await.unwrap();
+    let id = out[0].alert_id.unwrap();
+    store
+        .ingest(vec![item(EventAction::Trigger, "k-0", 5)])
+        .await
+        .unwrap();
+    store
+        .ingest(vec![item(EventAction::Resolve, "k-2", 6)])
+        .await
+        .unwrap();
+
+    let esc = store.escalation(id).await.unwrap().unwrap();
+    let mut next = esc.clone();
+    next.phase = Phase::Waiting;
+    next.due_at = Some(at(60));
+    let pages = ["alice", "bob"].map(|user| NewNotification {
+        idem_key: format!("{id}:0:0:{user}:0"),
+        alert_id: Some(id),
+        message: None,
+        user: user.into(),
+        contact_index: 0,
+        channel: "console".into(),
+        address: "stdout".into(),
+        kind: NotificationKind::Notify,
+        step: 0,
+        loop_: 0,
+        due_at: at(0),
+    });
+    let t = firebell_core::escalation::Transition {
+        escalation: next,
+        notifications: pages.to_vec(),
+        timeline: vec![
+            TimelineEntry::new(at(0), TimelineKind::Notified, "paging alice")
+                .with_data(serde_json::json!({ "user": "alice", "step": 1 })),
+        ],
+        alert_status: None,
+        settles: None,
+    };
+    assert_eq!(
+        store.commit(esc.version, t, at(0)).await.unwrap(),
+        CommitResult::Applied
+    );
+    let claimed = store
+        .claim_notifications(at(1), SignedDuration::from_secs(30), 1)
+        .await
+        .unwrap();
+    store
+        .finish_notification(
+            claimed[0].notification.id,
+            Finish::Retry {
+                at: at(10),
+                error: "busy".into(),
+            },
+            vec![TimelineEntry::new(
+                at(2),
+                TimelineKind::Retrying,
+                "retrying",
+            )],
+            Some(id),
+        )
+        .await
+        .unwrap();
+
+    let alerts = store.list_alerts(all()).await.unwrap();
+    let mut timelines = Vec::new();
+    let mut escalations = Vec::new();
+    let mut notifications = Vec::new();
+    for a in &alerts {
+        timelines.push(store.timeline(a.id).await.unwrap());
+        escalations.push(store.escalation(a.id).await.unwrap());
+        notifications.push(store.notifications(a.id).await.unwrap());
+    }
+    assert_eq!(alerts.len(), 3);
+    assert_eq!(notifications.iter().map(Vec::len).sum::<usize>(), 2);
+    drop(store);
+
+    let store = SqliteStore::open(&dir.path().join("nested/data")).unwrap();
+    assert_eq!(store.list_alerts(all()).await.unwrap(), alerts);
+    for (i, a) in alerts.iter().enumerate() {
+        assert_eq!(store.timeline(a.id).await.unwrap(), timelines[i]);
+        assert_eq!(store.escalation(a.id).await.unwrap(), escalations[i]);
+        assert_eq!(store.notifications(a.id).await.unwrap(), notifications[i]);
+    }
+    let n = store.notifications(id).await.unwrap();
+    assert_eq!(n[0].status, NotificationStatus::Pending);
+    assert_eq!(n[0].last_error.as_deref(), Some("busy"));
+    assert_eq!(n[1].status, NotificationStatus::Pending);
+    let tl = store.timeline(id).await.unwrap();
+    assert_eq!(tl[2].data["user"], "alice");
+    // The open alert still collapses repeats after the restart.
+    let again = store
+        .ingest(vec![item(EventAction::Trigger, "k-0", 7)])
+        .await
+        .unwrap();
+    assert_eq!(again[0].alert_id, Some(id));
+    assert!(again[0].duplicate);
+    assert_eq!(store.get_alert(id).await.unwrap().unwrap().count, 3);
+    // New ids keep going up.
+    let fresh = store
+        .ingest(vec![item(EventAction::Trigger, "new", 8)])
+        .await
+        .unwrap();
+    assert!(fresh[0].alert_id.unwrap() > alerts[0].id);
+    store.ping().await.unwrap();
+}
+
+#[tokio::test]
+async fn overrides_survive_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    let kinds = [
+        OverrideKind::Add { user: "a".into() },
+        OverrideKind::Remove { user: "b".into() },
+        OverrideKind::Replace {
+            from: "c".into(),
+            to: "d".into(),
+        },
+    ];
+    let mut added = Vec::new();
+    for (i, kind) in kinds.into_iter().enumerate() {
+        let i = i as i64;
+        let o = store
+            .add_override(
+                format!("s{i}"),
+                override_(i * 100, i * 100 + 50, kind),
+                "admin".into(),
+                at(i),
+            )
+            .await
+            .unwrap();
+        added.push(o);
+    }
+    let deleted = added.remove(1);
+    assert!(store.delete_override(deleted.override_.id).await.unwrap());
+    drop(store);
+
+    let store = SqliteStore::open(dir.path()).unwrap();
+    assert_eq!(
+        store.overrides(None, at(0), at(1_000)).await.unwrap(),
+        added
+    );
+    for o in &added {
+        assert_eq!(
+            store.get_override(o.override_.id).await.unwrap().as_ref(),
+            Some(o)
+        );
+    }
+    assert!(
+        store
+            .get_override(deleted.override_.id)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // Ids keep going up after the restart.
+    let next = store
+        .add_override(
+            "s0".into(),
+            override_(0, 10, OverrideKind::Add { user: "e".into() }),
+            "admin".into(),
+            at(9),
+        )
+        .await
+        .unwrap();
+    assert!(next.override_.id > added[1].override_.id);
+}
+
+#[tokio::test]
+async fn a_version_1_database_migrates_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(firebell_sqlite::DB_FILE);
+    {
+        // A database as the first release left it: schema 1, with an alert.
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(include_str!("../../migrations/0001_init.sql"))
+            .unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+        conn.execute(
+            "INSERT INTO alerts (service, dedup_key, status, summary, severity, source, labels, \
+             details, count, created_at, updated_at) \
+             VALUES ('svc', 'k', 'triggered', 'down', 'critical', 'test', '{}', '{}', 1, 0, 0)",
+            [],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO notifications (id, alert_id, idem_key, user_id, contact_index, channel, \
+             address, kind, step, loop, status, attempts, next_attempt_at, created_at, updated_at) \
+             VALUES (5, 1, '1:0:0:alice:0', 'alice', 0, 'console', 'stdout', 'alert.notify', \
+             0, 0, 'delivered', 1, 0, 0, 0)",
+            [],
+        )
+        .unwrap();
+    }
+    let store = SqliteStore::open(dir.path()).unwrap();
+    let version: i64 = rusqlite::Connection::open(&path)
+        .unwrap()
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    // Every migration ran: the version is the number of migration files.
+    let migrations = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .is_ok_and(|e| e.path().extension().is_some_and(|x| x == "sql"))
+        })
+        .count();
+    assert_eq!(version, migrations as i64);
+    let alerts = store.list_alerts(all()).await.unwrap();
+    // Pages sent before the upgrade are still there, and ids carry on.
+    let pages = store.notifications(alerts[0].id).await.unwrap();
+    assert_eq!(pages.len(), 1);
+    assert_eq!((pages[0].id, pages[0].alert_id), (5, Some(alerts[0].id)));
+    assert_eq!(pages[0].status, NotificationStatus::Delivered);
+    let notice = NewNotification {
+        idem_key: "test:1".into(),
+        alert_id: None,
+        message: Some("Test message".into()),
+        user: "alice".into(),
+        contact_index: 0,
+        channel: "console".into(),
+        address: "stdout".into(),
+        kind: NotificationKind::Test,
+        step: 0,
+        loop_: 0,
+        due_at: at(0),
+    };
+    let ids = store.enqueue_notices(vec![notice], at(0)).await.unwrap();
+    assert!(ids[0] > 5);
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(alerts[0].summary, "down");
+    let o = store
+        .add_override(
+            "primary".into(),
+            override_(0, 60, OverrideKind::Add { user: "a".into() }),
+            "admin".into(),
+            at(0),
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.overrides(None, at(0), at(60)).await.unwrap(), vec![o]);
+    // The alert table is untouched: its ids carry on.
+    let out = store
+        .ingest(vec![item(EventAction::Trigger, "new", 0)])
+        .await
+        .unwrap();
+    assert!(out[0].alert_id.unwrap() > alerts[0].id);
+}
+
+#[tokio::test]
+async fn overrides_are_kept_to_the_millisecond() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    let micros = |us: i64| at(0) + SignedDuration::from_micros(us);
+    let mut o = override_(0, 1, OverrideKind::Add { user: "a".into() });
+    o.start = micros(1_500);
+    o.end = micros(3_700);
+    let stored = store
+        .add_override("s".into(), o, "admin".into(), micros(2_500))
+        .await
+        .unwrap();
+    assert_eq!(stored.override_.start, micros(1_000));
+    assert_eq!(stored.override_.end, micros(3_000));
+    assert_eq!(stored.created_at, micros(2_000));
+    assert_eq!(
+        store
+            .get_override(stored.override_.id)
+            .await
+            .unwrap()
+            .as_ref(),
+        Some(&stored)
+    );
+    // The window is compared exactly with what is stored, [1ms, 3ms).
+    let window = |from: i64, to: i64| store.overrides(None, micros(from), micros(to));
+    assert_eq!(window(2_999, 4_000).await.unwrap().len(), 1);
+    assert!(window(3_000, 4_000).await.unwrap().is_empty());
+    assert_eq!(window(0, 1_001).await.unwrap().len(), 1);
+    assert!(window(0, 1_000).await.unwrap().is_empty());
+    // Valid to the nanosecond, empty to the millisecond: refused, not stored
+    // as a row that could not be read back.
+    let mut o = override_(0, 1, OverrideKind::Add { user: "a".into() });
+    o.start = micros(5_100);
+    o.end = micros(5_900);
+    assert!(
+        store
+            .add_override("s".into(), o, "admin".into(), at(0))
+            .await
+            .is_err()
+    );
+    assert_eq!(window(0, 10_000).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn an_unreadable_override_is_reported_as_corrupt() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    let o = store
+        .add_override(
+            "s".into(),
+            override_(0, 60, OverrideKind::Add { user: "a".into() }),
+            "admin".into(),
+            at(0),
+        )
+        .await
+        .unwrap();
+    // Passes the table's CHECKs, but `Override::new` refuses an empty user.
+    rusqlite::Connection::open(store.path())
+        .unwrap()
+        .execute("UPDATE schedule_overrides SET user_id = ' '", [])
+        .unwrap();
+    let err = store.get_override(o.override_.id).await.unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Corrupt(m) if m.contains("user")),
+        "{err:?}"
+    );
+    assert!(matches!(
+        store.overrides(None, at(0), at(60)).await,
+        Err(StoreError::Corrupt(_))
+    ));
+}
+
+#[tokio::test]
+async fn the_database_is_durable_by_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    assert_eq!(store.path(), dir.path().join("firebell.db"));
+    let conn = rusqlite::Connection::open(store.path()).unwrap();
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_ingests_share_commits() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    let tasks: Vec<_> = (0..50)
+        .map(|t| {
+            let store = store.clone();
+            tokio::spawn(async move { store.ingest(triggers(&format!("t{t}"), 100)).await })
+        })
+        .collect();
+    let mut ids = Vec::new();
+    for task in tasks {
+        let out = task.await.unwrap().unwrap();
+        assert_eq!(out.len(), 100);
+        assert!(out.iter().all(|o| !o.duplicate));
+        ids.extend(out.iter().map(|o| o.alert_id.unwrap()));
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 5_000);
+    assert_eq!(store.list_alerts(all()).await.unwrap().len(), 5_000);
+    assert_eq!(store.alert_counts().await.unwrap().triggered, 5_000);
+    assert_eq!(
+        store.due_escalations(at(1000), 10_000).await.unwrap().len(),
+        5_000
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_triggers_of_one_key_make_one_alert() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .ingest(vec![item(EventAction::Trigger, "same", 0); 10])
+                    .await
+            })
+        })
+        .collect();
+    let mut new = 0;
+    for task in tasks {
+        new += task
+            .await
+            .unwrap()
+            .unwrap()
+            .iter()
+            .filter(|o| !o.duplicate)
+            .count();
+    }
+    assert_eq!(new, 1);
+    let alerts = store.list_alerts(all()).await.unwrap();
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(alerts[0].count, 200);
+    assert_eq!(alerts[0].status, AlertStatus::Triggered);
+    assert_eq!(store.timeline(alerts[0].id).await.unwrap().len(), 200);
+}
+
+#[tokio::test]
+async fn a_dropped_store_releases_the_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    let copy = store.clone();
+    store.ingest(triggers("a", 10)).await.unwrap();
+    drop(store);
+    // Another clone keeps it working.
+    copy.ingest(triggers("b", 10)).await.unwrap();
+    drop(copy);
+    // The writer has stopped and closed its connection: the WAL was
+    // checkpointed and removed, which SQLite does when the last connection closes.
+    assert!(!dir.path().join("firebell.db-wal").exists());
+}
+
+/// Throughput of the ingest path. Run with
+/// `cargo test --release -p firebell-sqlite --test backend -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn ingest_throughput() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    const BATCHES: usize = 100;
+    const SIZE: usize = 100;
+
+    // One caller: every batch is its own commit (and fsync).
+    let start = Instant::now();
+    for b in 0..BATCHES {
+        store
+            .ingest(triggers(&format!("s{b}"), SIZE))
+            .await
+            .unwrap();
+    }
+    let secs = start.elapsed().as_secs_f64();
+    println!(
+        "sequential: {BATCHES} batches of {SIZE} new alerts in {secs:.3}s = {:.0} events/s",
+        (BATCHES * SIZE) as f64 / secs
+    );
+
+    // Repeats of open alerts (the dedup path).
+    let start = Instant::now();
+    for b in 0..BATCHES {
+        store
+            .ingest(triggers(&format!("s{b}"), SIZE))
+            .await
+            .unwrap();
+    }
+    let secs = start.elapsed().as_secs_f64();
+    println!(
+        "sequential repeats: {:.0} events/s",
+        (BATCHES * SIZE) as f64 / secs
+    );
+
+    // Single events: sequential calls pay one commit each; concurrent calls
+    // share them.
+    const SINGLES: usize = 2_000;
+    let start = Instant::now();
+    for i in 0..SINGLES {
+        store.ingest(triggers(&format!("one{i}"), 1)).await.unwrap();
+    }
+    let secs = start.elapsed().as_secs_f64();
+    println!(
+        "sequential single events: {:.0} commits/s",
+        SINGLES as f64 / secs
+    );
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..SINGLES)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move { store.ingest(triggers(&format!("many{i}"), 1)).await })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    let secs = start.elapsed().as_secs_f64();
+    println!(
+        "{SINGLES} concurrent single events: {:.0} events/s",
+        SINGLES as f64 / secs
+    );
+
+    // Many callers: batches share commits.
+    for callers in [8, 32] {
+        let start = Instant::now();
+        let tasks: Vec<_> = (0..callers)
+            .map(|c| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    for b in 0..BATCHES {
+                        store
+                            .ingest(triggers(&format!("c{callers}-{c}-{b}"), SIZE))
+                            .await
+                            .unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let secs = start.elapsed().as_secs_f64();
+        println!(
+            "{callers} concurrent callers: {} events in {secs:.3}s = {:.0} events/s",
+            callers * BATCHES * SIZE,
+            (callers * BATCHES * SIZE) as f64 / secs
+        );
+    }
+}

@@ -1,0 +1,262 @@
+//! The real `firebell` binary: durability across SIGKILL, check-config, reload
+//! on SIGHUP, and the first run with no configuration.
+
+use crate::common::serve_ready as start;
+use crate::common::{BIN, Server, free_port, one_service_config, wait_ready};
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const KEY: &str = "durable-integration-key";
+const ADMIN: &str = "durable-admin-token";
+
+fn config(dir: &Path, port: u16, key: &str) -> String {
+    one_service_config(dir, port, ADMIN, "p", "svc", ("generic", key))
+}
+
+async fn post(url: &str, key: &str, body: Value) -> (u16, Value) {
+    let r = reqwest::Client::new()
+        .post(format!("{url}/api/v1/events"))
+        .bearer_auth(key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+}
+
+async fn alert_ids(url: &str) -> Vec<i64> {
+    let mut ids = Vec::new();
+    let mut before: Option<i64> = None;
+    let client = reqwest::Client::new();
+    loop {
+        let mut u = format!("{url}/api/v1/alerts?limit=500");
+        if let Some(b) = before {
+            u.push_str(&format!("&before={b}"));
+        }
+        let body: Value = client
+            .get(u)
+            .bearer_auth(ADMIN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        ids.extend(
+            body["alerts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a["id"].as_i64().unwrap()),
+        );
+        match body["next_before"].as_i64() {
+            Some(b) => before = Some(b),
+            None => return ids,
+        }
+    }
+}
+
+#[tokio::test]
+async fn events_that_got_202_survive_sigkill() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let path = dir.path().join("firebell.toml");
+    std::fs::write(&path, config(dir.path(), port, KEY)).unwrap();
+    let mut server = start(&path, port).await;
+
+    // 20 concurrent senders, 10 batches of 10 distinct events each: 2,000 events.
+    let mut tasks = Vec::new();
+    for w in 0..20 {
+        let url = server.url.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut accepted = Vec::new();
+            for b in 0..10 {
+                let batch: Vec<Value> = (0..10)
+                    .map(|i| json!({"action": "trigger", "dedup_key": format!("k-{w}-{b}-{i}"), "summary": "durable"}))
+                    .collect();
+                let (status, body) = post(&url, KEY, Value::Array(batch)).await;
+                assert_eq!(status, 202, "{body}");
+                accepted.extend(body["alerts"].as_array().unwrap().iter().map(|a| a["id"].as_i64().unwrap()));
+            }
+            accepted
+        }));
+    }
+    let mut accepted = Vec::new();
+    for t in tasks {
+        accepted.extend(t.await.unwrap());
+    }
+    assert_eq!(accepted.len(), 2000);
+
+    // No goodbye: SIGKILL.
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    drop(server);
+
+    let server = start(&path, port).await;
+    let mut found = alert_ids(&server.url).await;
+    found.sort_unstable();
+    accepted.sort_unstable();
+    assert_eq!(found, accepted, "every alert that got a 202 is there");
+}
+
+#[test]
+fn check_config_reports_every_error_or_a_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.toml");
+    std::fs::write(&good, config(dir.path(), 8080, KEY)).unwrap();
+    let out = Command::new(BIN)
+        .arg("check-config")
+        .arg(&good)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("OK"), "{stdout}");
+    assert!(
+        stdout.contains("1 user(s), 0 schedule(s), 1 policy(ies), 1 service(s)"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains(KEY), "secrets never print");
+
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        config(dir.path(), 8080, "short")
+            .replace("user:alice", "user:alcie")
+            .replace("wait = \"5m\"", "wait = \"5 fortnights\""),
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .arg("check-config")
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for needle in [
+        "3 error(s)",
+        "policies[0].steps[0].wait",
+        "policies[0].steps[0].targets[0]: no user named \"alcie\"",
+        "services[0].integrations[0].key: shorter than 8 characters",
+    ] {
+        assert!(stderr.contains(needle), "missing {needle:?} in:\n{stderr}");
+    }
+}
+
+#[tokio::test]
+async fn sighup_reloads_a_valid_config_and_keeps_the_old_one_otherwise() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let path = dir.path().join("firebell.toml");
+    std::fs::write(&path, config(dir.path(), port, KEY)).unwrap();
+    let server = start(&path, port).await;
+    let pid = server.child.id().to_string();
+    let event = json!({"action": "trigger", "summary": "x"});
+
+    std::fs::write(
+        &path,
+        config(dir.path(), port, "new-key-123").replace("user:alice", "user:nobody"),
+    )
+    .unwrap();
+    assert!(
+        Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        post(&server.url, KEY, event.clone()).await.0,
+        202,
+        "old config still serves"
+    );
+    assert_eq!(post(&server.url, "new-key-123", event.clone()).await.0, 401);
+
+    std::fs::write(&path, config(dir.path(), port, "new-key-123")).unwrap();
+    assert!(
+        Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if post(&server.url, "new-key-123", event.clone()).await.0 == 202 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the valid config was not loaded");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(post(&server.url, KEY, event).await.0, 401);
+}
+
+#[tokio::test]
+async fn first_run_with_no_config_pages_the_console() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut child = Command::new(BIN)
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .current_dir(dir.path())
+        .env_remove("FIREBELL_CONFIG")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let server = Server::new(child, port);
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    wait_ready(&server.url).await;
+    let starter = dir.path().join("firebell-data/firebell.toml");
+    assert!(starter.exists());
+
+    // The printed command, pointed at this port.
+    let out = Command::new(BIN)
+        .args(["send", "--url", &server.url, "--config"])
+        .arg(&starter)
+        .args(["--summary", "Disk full on web1"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("accepted: alert 1"));
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut seen = Vec::new();
+    while Instant::now() < deadline {
+        if let Ok(line) = rx.recv_timeout(Duration::from_millis(100)) {
+            if line.contains("PAGE me") {
+                assert!(line.contains("Disk full on web1"), "{line}");
+                let out = Command::new(BIN)
+                    .args(["alerts", "ack", "1", "--url", &server.url, "--config"])
+                    .arg(&starter)
+                    .output()
+                    .unwrap();
+                assert!(
+                    out.status.success(),
+                    "{}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                assert!(String::from_utf8_lossy(&out.stdout).contains("acknowledged"));
+                return;
+            }
+            seen.push(line);
+        }
+    }
+    panic!("no console page; stdout was:\n{}", seen.join("\n"));
+}
