@@ -242,16 +242,8 @@ mod tests {
         let labelling = rules.iter().filter(|r| r.get("labels").is_some()).count();
         assert_eq!(labelling, RULES / LABEL_EVERY);
         // Firebell loads it (every regex compiles, every field exists).
-        struct NoSecrets;
-        impl firebell_core::config::SecretSource for NoSecrets {
-            fn env(&self, _: &str) -> Option<String> {
-                None
-            }
-            fn file(&self, p: &str) -> std::result::Result<String, String> {
-                Err(p.to_string())
-            }
-        }
-        let c = firebell_core::config::parse(&text, &NoSecrets).unwrap();
+        let c = firebell_core::config::parse(&text, &firebell_core::config::MapSecrets::default())
+            .unwrap();
         assert_eq!(c.rules.global.len(), RULES);
         // Every silence is valid Firebell input and names a distinct alert.
         let a = silence_body(0);

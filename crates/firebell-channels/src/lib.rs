@@ -132,7 +132,7 @@ impl Channels {
                 console,
                 http: WebhookChannel::new(timeout),
                 config: Arc::new(config.clone()),
-                templates: Templates::new(config),
+                templates: config.templates(),
                 named,
             }),
         }

@@ -24,7 +24,7 @@ use firebell_core::event::Severity;
 use firebell_core::links::action_links;
 use firebell_core::notification::{Delivery, Notification, NotificationKind};
 use firebell_core::render::one_line;
-use firebell_core::templates::{self, Templates};
+use firebell_core::templates::Templates;
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt};
@@ -199,7 +199,7 @@ impl ProgramChannel {
         alert: &Alert,
         n: &Notification,
     ) -> Delivery {
-        let ctx = templates::context(config, alert, n);
+        let ctx = firebell_core::render::template_context(config, alert, n);
         let (text, note) = match templates.render(&alert.service, "program", &ctx) {
             Ok(r) => r,
             Err(e) => {

@@ -19,7 +19,7 @@ use firebell_core::channels::{SmtpSettings, SmtpTls};
 use firebell_core::config::Config;
 use firebell_core::notification::{Delivery, Notification};
 use firebell_core::render::one_line;
-use firebell_core::templates::{self, Templates};
+use firebell_core::templates::Templates;
 use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
@@ -49,7 +49,7 @@ pub fn render(
     alert: &Alert,
     n: &Notification,
 ) -> Result<EmailContent, String> {
-    let ctx = templates::context(config, alert, n);
+    let ctx = firebell_core::render::template_context(config, alert, n);
     let mut notes = Vec::new();
     let mut one = |name: &str| -> Result<String, String> {
         let (text, note) = templates
@@ -246,16 +246,6 @@ fn classify(e: &lettre::transport::smtp::Error) -> Delivery {
 mod tests {
     use super::*;
 
-    struct NoSecrets;
-    impl firebell_core::config::SecretSource for NoSecrets {
-        fn env(&self, _: &str) -> Option<String> {
-            None
-        }
-        fn file(&self, _: &str) -> Result<String, String> {
-            Err("none".into())
-        }
-    }
-
     fn sample_config() -> Config {
         firebell_core::config::parse(
             r#"
@@ -274,7 +264,7 @@ id = "checkout"
 name = "Checkout web"
 policy = "p"
 "#,
-            &NoSecrets,
+            &firebell_core::config::MapSecrets::default(),
         )
         .unwrap()
     }
@@ -282,8 +272,8 @@ policy = "p"
     #[test]
     fn the_built_in_email_reads_well() {
         let config = sample_config();
-        let templates = Templates::new(&config);
-        let (alert, n) = templates::samples().remove(0);
+        let templates = config.templates();
+        let (alert, n) = firebell_core::templates::samples().remove(0);
         let c = render(&config, &templates, &alert, &n).unwrap();
         insta::assert_snapshot!(c.subject, @"[firebell] Checkout web CRITICAL: Disk full on web1");
         insta::assert_snapshot!(c.text, @r#"
@@ -332,8 +322,8 @@ policy = "p"
     #[test]
     fn a_test_page_says_only_its_text() {
         let config = sample_config();
-        let templates = Templates::new(&config);
-        let (_, mut n) = templates::samples().remove(0);
+        let templates = config.templates();
+        let (_, mut n) = firebell_core::templates::samples().remove(0);
         n.kind = firebell_core::notification::NotificationKind::Test;
         n.alert_id = None;
         n.message = Some("Test message for channel mail".into());
@@ -360,7 +350,7 @@ policy = "p"
 
     #[test]
     fn a_bad_address_is_a_permanent_failure_not_a_panic() {
-        let (alert, n) = templates::samples().remove(0);
+        let (alert, n) = firebell_core::templates::samples().remove(0);
         let content = EmailContent {
             subject: "s".into(),
             text: "t".into(),

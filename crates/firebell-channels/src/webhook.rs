@@ -15,7 +15,7 @@ use firebell_core::event::Severity;
 use firebell_core::links::action_links;
 use firebell_core::notification::{Delivery, Notification};
 use firebell_core::render;
-use firebell_core::templates::{self, Templates};
+use firebell_core::templates::Templates;
 use hmac::{Hmac, Mac};
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
@@ -133,7 +133,7 @@ pub fn body(
     let (value, note) = match preset {
         WebhookPreset::Firebell => (render::webhook_body(alert, n), None),
         chat => {
-            let ctx = templates::context(config, alert, n);
+            let ctx = firebell_core::render::template_context(config, alert, n);
             let (text, note) = templates
                 .render(&alert.service, chat.as_str(), &ctx)
                 .map_err(|e| format!("template {}: {e}", chat.as_str()))?;

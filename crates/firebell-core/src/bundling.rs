@@ -3,7 +3,7 @@
 //! rendered as. The engine's `bundles` module applies them.
 
 use crate::alert::{Alert, AlertStatus};
-use crate::config::Errors;
+use crate::config::diag::Errors;
 use crate::event::DedupKey;
 use jiff::SignedDuration;
 use serde::Deserialize;

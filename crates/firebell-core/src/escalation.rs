@@ -13,10 +13,10 @@
 //!   escalation is `exhausted`.
 
 use crate::alert::{AlertId, AlertStatus, TimelineEntry, TimelineKind};
-use crate::config::{Policy, User};
+use crate::contacts::User;
 use crate::event::Severity;
 use crate::notification::{NewNotification, NotificationId, NotificationKind};
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::collections::{BTreeMap, HashSet};
@@ -125,6 +125,20 @@ pub struct TargetState {
     /// schedule (`schedule:ops`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub via: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Policy {
+    pub id: String,
+    /// How many times the step list runs in total.
+    pub repeat: u32,
+    pub steps: Vec<Step>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    pub targets: Vec<Target>,
+    pub wait: SignedDuration,
 }
 
 /// The durable escalation record of one alert.

@@ -9,9 +9,11 @@ pub mod change;
 pub mod channels;
 pub mod clock;
 pub mod config;
+pub mod contacts;
 pub mod escalation;
 pub mod event;
-pub mod http_sms;
+/// `kind = "http_sms"` (lives with the other channel kinds).
+pub use channels::http_sms;
 pub mod ical;
 pub mod labels;
 pub mod links;

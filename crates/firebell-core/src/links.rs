@@ -19,14 +19,14 @@ use crate::config::Config;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
-use jiff::{SignedDuration, Timestamp};
+use jiff::Timestamp;
 use secrecy::ExposeSecret;
 use sha2::{Digest, Sha256};
 use std::fmt;
 use std::str::FromStr;
 
 /// How long a link works when `[server] link_ttl` is not set.
-pub const DEFAULT_LINK_TTL: SignedDuration = SignedDuration::from_hours(24);
+pub use crate::config::DEFAULT_LINK_TTL;
 
 /// Where links live on the server: `{LINK_PATH}/{id}/{action}`.
 pub const LINK_PATH: &str = "/links/alerts";
@@ -392,17 +392,8 @@ mod tests {
 
     #[test]
     fn links_come_from_the_config_and_expire_after_link_ttl() {
-        struct Env;
-        impl crate::config::SecretSource for Env {
-            fn env(&self, _: &str) -> Option<String> {
-                None
-            }
-            fn file(&self, _: &str) -> Result<String, String> {
-                Err("none".into())
-            }
-        }
         let text = "[server]\npublic_url = \"https://pager.example.com/\"\nlink_secret = \"0123456789abcdef0123\"\nlink_ttl = \"2h\"\n";
-        let config = crate::config::parse(text, &Env).unwrap();
+        let config = crate::config::parse(text, &crate::config::MapSecrets::default()).unwrap();
         let queued = t("2026-03-01T09:00:00Z");
         let links = action_links(&config, 42, "alice", queued).unwrap();
         assert_eq!(links.expires, t("2026-03-01T11:00:00Z"));
@@ -421,12 +412,12 @@ mod tests {
         );
         assert!(action_links(&config, 0, "alice", queued).is_none());
 
-        let no_secret = crate::config::parse("", &Env).unwrap();
+        let no_secret = crate::config::parse("", &crate::config::MapSecrets::default()).unwrap();
         assert!(action_links(&no_secret, 42, "alice", queued).is_none());
 
         let errs = crate::config::parse(
             "[server]\nlink_secret = \"short\"\nlink_ttl = \"-1h\"\n",
-            &Env,
+            &crate::config::MapSecrets::default(),
         )
         .unwrap_err();
         let paths: Vec<&str> = errs.0.iter().map(|e| e.path.as_str()).collect();

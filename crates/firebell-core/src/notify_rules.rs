@@ -23,7 +23,7 @@
 //! order). The first is paged; the next is tried when one fails for good.
 //! With no rules, or when none matches, the chain is every contact in order.
 
-use crate::config::{Contact, Errors};
+use crate::config::diag::Errors;
 use crate::event::Severity;
 use jiff::Timestamp;
 use jiff::civil::{Time, Weekday};
@@ -130,11 +130,11 @@ fn parse_hours(s: &str) -> Option<(Time, Time)> {
     (start != end).then_some((start, end))
 }
 
-/// Validates a user's rules against their contacts; problems go to `errors`
-/// with `path` (`users[0].notification_rules`).
+/// Validates a user's rules against the kinds of their contacts (in order);
+/// problems go to `errors` with `path` (`users[0].notification_rules`).
 pub(crate) fn validate(
     raw: &[RawNotificationRule],
-    contacts: &[Contact],
+    contacts: &[&str],
     path: &str,
     errors: &mut Errors,
 ) -> Vec<NotificationRule> {
@@ -198,12 +198,12 @@ pub(crate) fn validate(
             let of_kind: Vec<usize> = contacts
                 .iter()
                 .enumerate()
-                .filter(|(_, c)| c.kind() == kind.as_str())
+                .filter(|(_, c)| **c == kind.as_str())
                 .map(|(k, _)| k)
                 .collect();
             if of_kind.is_empty() {
                 ok = false;
-                let have: Vec<&str> = contacts.iter().map(|c| c.kind()).collect();
+                let have = contacts;
                 errors.hint(
                     format!("{rpath}.contacts[{j}]"),
                     format!("this user has no {kind:?} contact"),
@@ -306,16 +306,6 @@ mod tests {
         assert!(parse_hours("25:00-26:00").is_none());
     }
 
-    struct NoSecrets;
-    impl crate::config::SecretSource for NoSecrets {
-        fn env(&self, _: &str) -> Option<String> {
-            None
-        }
-        fn file(&self, _: &str) -> Result<String, String> {
-            Err("no files".into())
-        }
-    }
-
     #[test]
     fn bad_rules_are_config_errors_with_their_path() {
         let text = r#"
@@ -335,7 +325,7 @@ contacts = []
 id = "p"
 steps = [ { targets = ["user:alice"], wait = "5m" } ]
 "#;
-        let errors = crate::config::parse(text, &NoSecrets).unwrap_err();
+        let errors = crate::config::parse(text, &crate::config::MapSecrets::default()).unwrap_err();
         let paths: Vec<&str> = errors.0.iter().map(|e| e.path.as_str()).collect();
         for want in [
             "users[0].notification_rules[0].severity[0]",

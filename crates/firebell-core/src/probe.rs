@@ -5,7 +5,7 @@
 //!
 //! This module only reads and checks the configuration; the engine runs them.
 
-use crate::config::ConfigError;
+use crate::config::diag::ConfigError;
 use crate::event::Severity;
 use jiff::{SignedDuration, SpanRelativeTo};
 use serde::Deserialize;

@@ -1,7 +1,9 @@
 //! How a page reads: the console line and the webhook JSON body.
 
 use crate::alert::Alert;
+use crate::config::Config;
 use crate::notification::Notification;
+use minijinja::Value;
 use serde_json::json;
 
 /// The webhook payload format version.
@@ -70,6 +72,32 @@ pub fn one_line(s: &str) -> String {
     s.chars()
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect()
+}
+
+/// The template context for one page: the alert, the page, the service's
+/// name, its one-click links and the server's public URL.
+pub fn template_context(config: &Config, alert: &Alert, n: &Notification) -> Value {
+    let service_name = config
+        .services
+        .get(&alert.service)
+        .map(|s| s.name.clone())
+        .unwrap_or_else(|| alert.service.clone());
+    let links = crate::links::action_links(config, alert.id, &n.user, n.created_at);
+    let public_url = config.server.public_url.trim_end_matches('/');
+    let alert_url = if alert.id > 0 {
+        format!("{public_url}/api/v1/alerts/{}", alert.id)
+    } else {
+        String::new()
+    };
+    crate::templates::build(
+        alert,
+        n,
+        &service_name,
+        links.as_ref().map(|l| l.acknowledge.as_str()).unwrap_or(""),
+        links.as_ref().map(|l| l.resolve.as_str()).unwrap_or(""),
+        &alert_url,
+        public_url,
+    )
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@
 //! `continue = true`; `drop` always stops. Regular expressions are anchored at
 //! both ends (`^(?:re)$`), as in Alertmanager's matchers.
 
-use crate::config::Errors;
+use crate::config::diag::Errors;
 use crate::event::{Event, Severity};
 use regex::Regex;
 use serde::Deserialize;

@@ -16,7 +16,7 @@
 //!
 //! Both match the label set of [`crate::labels::match_labels`].
 
-use crate::config::Errors;
+use crate::config::diag::Errors;
 use crate::matcher::{MatchOp, Matcher};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};

@@ -259,16 +259,6 @@ mod tests {
         assert!(parse_region("XX").is_err());
     }
 
-    struct NoSecrets;
-    impl crate::config::SecretSource for NoSecrets {
-        fn env(&self, _: &str) -> Option<String> {
-            None
-        }
-        fn file(&self, _: &str) -> Result<String, String> {
-            Err("no files".into())
-        }
-    }
-
     const GATEWAY: &str = r#"
 [[channels]]
 name = "gateway"
@@ -279,7 +269,7 @@ fields = { to = "{{ to }}", text = "{{ body }}" }
 
     fn config(server: &str, users: &str) -> Result<crate::config::Config, Vec<String>> {
         let text = format!("[server]\n{server}\n{GATEWAY}\n{users}");
-        crate::config::parse(&text, &NoSecrets)
+        crate::config::parse(&text, &crate::config::MapSecrets::default())
             .map_err(|e| e.0.iter().map(|e| e.to_string()).collect())
     }
 

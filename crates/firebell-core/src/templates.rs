@@ -19,7 +19,6 @@
 //! - `firebell`: `public_url`.
 
 use crate::alert::{Alert, AlertStatus};
-use crate::config::Config;
 use crate::event::{DedupKey, Severity};
 use crate::notification::{Notification, NotificationKind, NotificationStatus};
 use minijinja::{AutoEscape, Environment, UndefinedBehavior, Value};
@@ -220,14 +219,18 @@ impl Templates {
     /// Compiles the built-ins and every service's overrides. An override that
     /// does not compile (impossible after [`check`] passed at load) is left
     /// out, so the built-in is used.
-    pub fn new(config: &Config) -> Self {
+    /// `overrides`: each service's id and its templates by name (see
+    /// `Config::templates`).
+    pub fn new<'a>(
+        overrides: impl IntoIterator<Item = (&'a str, &'a BTreeMap<String, String>)>,
+    ) -> Self {
         let mut env = environment();
         for (name, source) in BUILTIN {
             // The built-ins are tested to compile.
             let _ = env.add_template_owned(format!("builtin/{name}"), *source);
         }
-        for (id, service) in &config.services {
-            for (name, source) in &service.templates {
+        for (id, templates) in overrides {
+            for (name, source) in templates {
                 let _ = env.add_template_owned(format!("{id}/{name}"), source.clone());
             }
         }
@@ -336,32 +339,8 @@ fn line_of(source: &str, name: &str) -> Option<usize> {
     source.lines().position(|l| l.contains(name)).map(|i| i + 1)
 }
 
-/// The template context for one page.
-pub fn context(config: &Config, alert: &Alert, n: &Notification) -> Value {
-    let service_name = config
-        .services
-        .get(&alert.service)
-        .map(|s| s.name.clone())
-        .unwrap_or_else(|| alert.service.clone());
-    let links = crate::links::action_links(config, alert.id, &n.user, n.created_at);
-    let public_url = config.server.public_url.trim_end_matches('/');
-    let alert_url = if alert.id > 0 {
-        format!("{public_url}/api/v1/alerts/{}", alert.id)
-    } else {
-        String::new()
-    };
-    build(
-        alert,
-        n,
-        &service_name,
-        links.as_ref().map(|l| l.acknowledge.as_str()).unwrap_or(""),
-        links.as_ref().map(|l| l.resolve.as_str()).unwrap_or(""),
-        &alert_url,
-        public_url,
-    )
-}
-
-fn build(
+/// The template context from its parts (see `render::template_context`).
+pub(crate) fn build(
     alert: &Alert,
     n: &Notification,
     service_name: &str,

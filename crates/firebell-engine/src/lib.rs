@@ -18,6 +18,7 @@ pub mod answers;
 mod bundles;
 mod fallback;
 pub mod handoff;
+pub mod hold;
 pub mod maintenance;
 pub mod metrics;
 pub mod monitors;

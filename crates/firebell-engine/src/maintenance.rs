@@ -41,12 +41,12 @@ impl ActiveWindows {
     }
 
     /// The hold for `alert` if its service is in maintenance at `now`.
-    pub fn check(&self, alert: &Alert, now: Timestamp) -> Option<crate::quiet::Hold> {
+    pub fn check(&self, alert: &Alert, now: Timestamp) -> Option<crate::hold::Hold> {
         let w = self.by_service.get(&alert.service)?;
         if !w.is_active(now) {
             return None;
         }
-        Some(crate::quiet::Hold {
+        Some(crate::hold::Hold {
             reason: format!(
                 "service {} is in maintenance until {} (window {})",
                 w.service, w.ends_at, w.id

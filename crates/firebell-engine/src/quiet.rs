@@ -10,23 +10,12 @@
 //! The context is loaded once per escalation pass, so an alert costs an
 //! extra read only while there is anything that could hold it.
 
+pub use crate::hold::{Hold, RECHECK, recheck_at};
 use crate::{Engine, Result};
 use firebell_core::alert::Alert;
 use firebell_core::config::Config;
 use firebell_store::Store;
-use jiff::{SignedDuration, Timestamp};
-
-/// Longest a held escalation waits before it is looked at again.
-pub const RECHECK: SignedDuration = SignedDuration::from_secs(30);
-
-/// Why an alert's paging is held, and until when at most.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Hold {
-    /// Shown on the timeline after "paging held: ".
-    pub reason: String,
-    /// When the reason ends, if known (a silence's or window's end).
-    pub until: Option<Timestamp>,
-}
+use jiff::Timestamp;
 
 /// Everything that can hold paging, as of one escalation pass.
 #[derive(Debug, Default)]
@@ -57,15 +46,6 @@ impl QuietContext {
         }
         let _ = (alert, config, now);
         None
-    }
-}
-
-/// When a held escalation is looked at next.
-pub fn recheck_at(hold: &Hold, now: Timestamp) -> Timestamp {
-    let latest = now.checked_add(RECHECK).unwrap_or(now);
-    match hold.until {
-        Some(u) if u > now => u.min(latest),
-        _ => latest,
     }
 }
 

@@ -15,7 +15,7 @@
 //!   `expire_on_resolve` silence resolves and the silence matches no other
 //!   open alert, the silence expires.
 
-use crate::quiet::{Hold, RECHECK};
+use crate::hold::{Hold, RECHECK};
 use crate::{Engine, EngineError, Result};
 use firebell_core::alert::{Alert, AlertId, AlertStatus};
 use firebell_core::labels::{alert_labels, fingerprint, match_labels};

@@ -11,6 +11,7 @@
 //! (else `job`) → source; labels → labels; annotations, `generatorURL` and
 //! `startsAt` → details.
 
+use crate::IngestError;
 use firebell_core::event::{DedupKey, Event, EventAction, MAX_SUMMARY_CHARS, Severity};
 use jiff::Timestamp;
 use serde_json::{Map, Value};
@@ -173,9 +174,9 @@ pub struct Batch {
 }
 
 /// Parses `POST /api/v2/alerts`: an array of postable alerts.
-pub fn parse_v2(body: &Value, service: &str, now: Timestamp) -> Result<Batch, String> {
+pub fn parse_v2(body: &Value, service: &str, now: Timestamp) -> Result<Batch, IngestError> {
     let Value::Array(items) = body else {
-        return Err("the body must be an array of alerts".into());
+        return Err(IngestError::body("the body must be an array of alerts"));
     };
     let mut batch = Batch {
         events: Vec::new(),
@@ -191,21 +192,27 @@ pub fn parse_v2(body: &Value, service: &str, now: Timestamp) -> Result<Batch, St
 }
 
 /// Parses an Alertmanager webhook notification (payload version 4).
-pub fn parse_webhook(body: &Value, service: &str, now: Timestamp) -> Result<Batch, String> {
+pub fn parse_webhook(body: &Value, service: &str, now: Timestamp) -> Result<Batch, IngestError> {
     let Value::Object(obj) = body else {
-        return Err("the body must be an Alertmanager webhook object".into());
+        return Err(IngestError::body(
+            "the body must be an Alertmanager webhook object",
+        ));
     };
     match obj.get("version").and_then(Value::as_str) {
         Some("4") => {}
         Some(v) => {
-            return Err(format!(
+            return Err(IngestError::body(format!(
                 "unsupported webhook payload version {v:?}; expected \"4\""
+            )));
+        }
+        None => {
+            return Err(IngestError::body(
+                "missing \"version\"; expected an Alertmanager webhook payload",
             ));
         }
-        None => return Err("missing \"version\"; expected an Alertmanager webhook payload".into()),
     }
     let Some(Value::Array(alerts)) = obj.get("alerts") else {
-        return Err("missing \"alerts\" array".into());
+        return Err(IngestError::body("missing \"alerts\" array"));
     };
     let mut batch = Batch {
         events: Vec::new(),

@@ -8,6 +8,7 @@
 //! `details.custom_details`); `links`, `images`, `client`, `client_url` and
 //! `payload.timestamp` → details of those names.
 
+use crate::IngestError;
 use firebell_core::change::NewChange;
 use firebell_core::event::{
     self, DedupKey, Event, EventAction, FieldError, MAX_SOURCE_CHARS, MAX_SUMMARY_CHARS, Severity,
@@ -25,8 +26,14 @@ pub struct Enqueue {
 
 /// Why PagerDuty would refuse the event: each message is one of the
 /// `errors` strings of PagerDuty's `400 invalid event` answer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Invalid(pub Vec<String>);
+fn invalid(errors: Vec<String>) -> IngestError {
+    IngestError::Invalid(
+        errors
+            .into_iter()
+            .map(|m| FieldError::new("event", m))
+            .collect(),
+    )
+}
 
 const TOP: [&str; 8] = [
     "routing_key",
@@ -101,10 +108,10 @@ pub fn routing_key(body: &Value) -> Option<&str> {
 }
 
 /// Parses an enqueue body. `service` is the service its routing key opened.
-pub fn parse(body: &Value, service: &str, now: Timestamp) -> Result<Enqueue, Invalid> {
+pub fn parse(body: &Value, service: &str, now: Timestamp) -> Result<Enqueue, IngestError> {
     let mut errors = Vec::new();
     let Value::Object(obj) = body else {
-        return Err(Invalid(vec!["Event object must be a JSON object".into()]));
+        return Err(invalid(vec!["Event object must be a JSON object".into()]));
     };
     for key in obj.keys() {
         if !TOP.contains(&key.as_str()) {
@@ -234,7 +241,7 @@ pub fn parse(body: &Value, service: &str, now: Timestamp) -> Result<Enqueue, Inv
                 occurred_at,
             },
         }),
-        _ => Err(Invalid(errors)),
+        _ => Err(invalid(errors)),
     }
 }
 
@@ -244,10 +251,10 @@ const CHANGE_PAYLOAD: [&str; 4] = ["summary", "source", "timestamp", "custom_det
 /// Parses a change event (`POST /v2/change/enqueue`): `payload.summary`
 /// (required), `source`, `timestamp`, `custom_details`, and `links`/`images`.
 /// `service` is the service its routing key opened.
-pub fn parse_change(body: &Value, service: &str, now: Timestamp) -> Result<NewChange, Invalid> {
+pub fn parse_change(body: &Value, service: &str, now: Timestamp) -> Result<NewChange, IngestError> {
     let mut errors = Vec::new();
     let Value::Object(obj) = body else {
-        return Err(Invalid(vec!["Event object must be a JSON object".into()]));
+        return Err(invalid(vec!["Event object must be a JSON object".into()]));
     };
     for key in obj.keys() {
         if !CHANGE_TOP.contains(&key.as_str()) {
@@ -288,7 +295,7 @@ pub fn parse_change(body: &Value, service: &str, now: Timestamp) -> Result<NewCh
         None => now,
     };
     if !errors.is_empty() {
-        return Err(Invalid(errors));
+        return Err(invalid(errors));
     }
     Ok(NewChange {
         service: service.to_string(),
@@ -347,12 +354,13 @@ mod tests {
 
     #[test]
     fn a_bad_change_event_names_each_field() {
-        let Invalid(errs) = parse_change(
+        let errs = parse_change(
             &json!({"routing_key": "k", "event_action": "trigger", "payload": {"summary": " ", "severity": "info", "timestamp": "yesterday"}}),
             "svc",
             now(),
         )
-        .unwrap_err();
+        .unwrap_err()
+        .messages();
         assert_eq!(
             errs,
             vec![
@@ -362,7 +370,9 @@ mod tests {
                 "'payload.timestamp' is not an ISO 8601 time: \"yesterday\"",
             ]
         );
-        let Invalid(errs) = parse_change(&json!({"routing_key": "k"}), "svc", now()).unwrap_err();
+        let errs = parse_change(&json!({"routing_key": "k"}), "svc", now())
+            .unwrap_err()
+            .messages();
         assert_eq!(errs, vec!["'payload' is missing"]);
     }
 
@@ -400,12 +410,13 @@ mod tests {
 
     #[test]
     fn pagerduty_style_errors() {
-        let Invalid(errs) = parse(
+        let errs = parse(
             &json!({"routing_key": "k", "event_action": "trigger", "payload": {"summary": ""}}),
             "svc",
             now(),
         )
-        .unwrap_err();
+        .unwrap_err()
+        .messages();
         assert_eq!(
             errs,
             vec![
@@ -414,19 +425,21 @@ mod tests {
                 "'payload.severity' is missing or blank"
             ]
         );
-        let Invalid(errs) = parse(
+        let errs = parse(
             &json!({"routing_key": "k", "event_action": "resolve"}),
             "svc",
             now(),
         )
-        .unwrap_err();
+        .unwrap_err()
+        .messages();
         assert_eq!(errs, vec!["'dedup_key' is missing or blank"]);
-        let Invalid(errs) = parse(
+        let errs = parse(
             &json!({"routing_key": "k", "event_action": "explode", "dedup_key": "x"}),
             "svc",
             now(),
         )
-        .unwrap_err();
+        .unwrap_err()
+        .messages();
         assert!(errs[0].starts_with("'event_action' must be one of"));
     }
 }

@@ -5,6 +5,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use firebell_core::event::FieldError;
 use firebell_engine::EngineError;
+use firebell_ingest::IngestError;
 use serde_json::json;
 
 #[derive(Debug)]
@@ -57,6 +58,18 @@ impl IntoResponse for ApiError {
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         resp
+    }
+}
+
+/// Firebell's own answer to a body an ingest adapter refused (formats with
+/// answers of their own — PagerDuty's, Alertmanager's — shape theirs from
+/// [`IngestError::messages`]).
+impl From<IngestError> for ApiError {
+    fn from(e: IngestError) -> Self {
+        match e {
+            IngestError::Malformed(m) => ApiError::bad_request(format!("malformed JSON: {m}")),
+            IngestError::Invalid(fields) => ApiError::fields(fields),
+        }
     }
 }
 

@@ -27,9 +27,7 @@ pub(crate) async fn enqueue<S: Store>(
     let change =
         match firebell_ingest::pagerduty::parse_change(&value, &service, state.engine.now()) {
             Ok(c) => c,
-            Err(firebell_ingest::pagerduty::Invalid(errors)) => {
-                return pagerduty_invalid(StatusCode::BAD_REQUEST, errors);
-            }
+            Err(e) => return pagerduty_invalid(StatusCode::BAD_REQUEST, e.messages()),
         };
     match state.engine.store().add_change(change).await {
         Ok(c) => {

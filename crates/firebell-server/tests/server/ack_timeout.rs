@@ -2,7 +2,6 @@
 //! database, a real webhook receiver and a fast-forwarded clock.
 
 use crate::support::*;
-use firebell_core::config;
 use serde_json::{Value, json};
 
 const CONFIG: &str = r#"
@@ -213,7 +212,7 @@ async fn two_nodes_retrigger_an_alert_once() {
     let text = render_config(CONFIG, &dir.path().join("data"), &sink.url);
     let other = firebell_engine::Engine::new(
         firebell_sqlite::SqliteStore::open(&dir.path().join("data")).unwrap(),
-        config::parse(&text, &NoEnv).unwrap(),
+        try_parse_config(&text).unwrap(),
         app.clock.clone(),
         std::sync::Arc::new(|_: &str| {}),
     );
@@ -236,7 +235,7 @@ fn out_of_range_timeouts_are_config_errors_naming_the_field() {
         .replace("auto_resolve = \"4h\"", "auto_resolve = \"soon\"")
         .replace("{DATA_DIR}", "/tmp/x")
         .replace("{SINK}", "http://127.0.0.1:9/hook");
-    let err = config::parse(&text, &NoEnv).unwrap_err().to_string();
+    let err = try_parse_config(&text).unwrap_err().to_string();
     assert!(err.contains("services[0].ack_timeout"), "{err}");
     assert!(err.contains("\"10s\" is out of range"), "{err}");
     assert!(err.contains("services[0].auto_resolve"), "{err}");
@@ -246,7 +245,7 @@ fn out_of_range_timeouts_are_config_errors_naming_the_field() {
         .replace("auto_resolve = \"4h\"", "auto_resolve = \"30d\"")
         .replace("{DATA_DIR}", "/tmp/x")
         .replace("{SINK}", "http://127.0.0.1:9/hook");
-    let err = config::parse(&text, &NoEnv).unwrap_err().to_string();
+    let err = try_parse_config(&text).unwrap_err().to_string();
     assert!(err.contains("services[0].ack_timeout"), "{err}");
     assert!(err.contains("\"8d\" is out of range"), "{err}");
     assert!(!err.contains("auto_resolve"), "30 days is allowed: {err}");
@@ -254,19 +253,9 @@ fn out_of_range_timeouts_are_config_errors_naming_the_field() {
         .replace("ack_timeout = \"30m\"", "ack_timeout = \"7d\"")
         .replace("{DATA_DIR}", "/tmp/x")
         .replace("{SINK}", "http://127.0.0.1:9/hook");
-    let config = config::parse(&text, &NoEnv).unwrap();
+    let config = try_parse_config(&text).unwrap();
     assert_eq!(
         config.services["checkout"].ack_timeout,
         Some(jiff::SignedDuration::from_hours(7 * 24))
     );
-}
-
-struct NoEnv;
-impl config::SecretSource for NoEnv {
-    fn env(&self, _: &str) -> Option<String> {
-        None
-    }
-    fn file(&self, _: &str) -> Result<String, String> {
-        Err("no files".into())
-    }
 }

@@ -550,15 +550,6 @@ async fn a_link_signed_with_a_replaced_secret_or_to_a_removed_user_does_not_work
 
 #[test]
 fn bad_smtp_settings_and_email_addresses_are_config_errors_naming_the_field() {
-    struct Files;
-    impl firebell_core::config::SecretSource for Files {
-        fn env(&self, _: &str) -> Option<String> {
-            None
-        }
-        fn file(&self, path: &str) -> Result<String, String> {
-            std::fs::read_to_string(path).map_err(|e| e.to_string())
-        }
-    }
     let text = r#"
 [[channels]]
 name = "mail"
@@ -581,7 +572,7 @@ contacts = [
   { kind = "email", address = "carol@example.com", channel = "nope" },
 ]
 "#;
-    let errs = firebell_core::config::parse(text, &Files).unwrap_err();
+    let errs = try_parse_config(text).unwrap_err();
     let paths: Vec<&str> = errs.0.iter().map(|e| e.path.as_str()).collect();
     for expected in [
         "channels[0].host",

@@ -177,15 +177,6 @@ async fn wrong_keys_and_oversize_pings_are_refused_and_do_not_count() {
 
 #[test]
 fn heartbeat_settings_are_checked_with_their_path() {
-    struct NoSecrets;
-    impl firebell_core::config::SecretSource for NoSecrets {
-        fn env(&self, _: &str) -> Option<String> {
-            None
-        }
-        fn file(&self, _: &str) -> Result<String, String> {
-            Err("none".into())
-        }
-    }
     let text = r#"
 [[users]]
 id = "a"
@@ -203,7 +194,7 @@ integrations = [
   { kind = "vtm", key = "vtm-key-12345" },
 ]
 "#;
-    let errs = firebell_core::config::parse(text, &NoSecrets).unwrap_err();
+    let errs = try_parse_config(text).unwrap_err();
     let paths: Vec<&str> = errs.0.iter().map(|e| e.path.as_str()).collect();
     assert_eq!(
         paths,

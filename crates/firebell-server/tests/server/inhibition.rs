@@ -136,18 +136,9 @@ async fn a_critical_alert_inhibits_warnings_for_its_host_until_it_resolves() {
 
 #[test]
 fn a_bad_inhibit_matcher_is_a_config_error_with_its_path() {
-    struct NoSecrets;
-    impl firebell_core::config::SecretSource for NoSecrets {
-        fn env(&self, _: &str) -> Option<String> {
-            None
-        }
-        fn file(&self, p: &str) -> Result<String, String> {
-            Err(p.to_string())
-        }
-    }
     let text = render_config(THREE_STEPS, std::path::Path::new("/tmp/x"), "")
         + "\n[[inhibit_rules]]\nsource_matchers = ['severity=~\"(\"']\ntarget_matchers = ['severity=\"warning\"']\n";
-    let errors = firebell_core::config::parse(&text, &NoSecrets).unwrap_err();
+    let errors = try_parse_config(&text).unwrap_err();
     let e = &errors.0[0];
     assert_eq!(e.path, "inhibit_rules[0].source_matchers[0]");
     assert!(e.message.contains("invalid regular expression"), "{e}");

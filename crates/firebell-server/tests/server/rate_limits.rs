@@ -6,7 +6,6 @@
 use crate::support::*;
 use axum::Router;
 use axum::extract::State;
-use firebell_core::config::{self, SecretSource};
 use serde_json::Value;
 use std::sync::{Arc, Mutex};
 
@@ -178,16 +177,6 @@ async fn off_disables_the_limit() {
     assert_eq!(gw.texts().len(), 8);
 }
 
-struct NoSecrets;
-impl SecretSource for NoSecrets {
-    fn env(&self, _: &str) -> Option<String> {
-        None
-    }
-    fn file(&self, _: &str) -> Result<String, String> {
-        Err("no files".into())
-    }
-}
-
 #[test]
 fn bad_limits_and_windows_are_config_errors_naming_the_field() {
     let base = CONFIG
@@ -201,11 +190,11 @@ fn bad_limits_and_windows_are_config_errors_naming_the_field() {
         (r#"email = "x/1h""#, "delivery.rate_limits.email"),
     ] {
         let text = base.replace(r#"sms = "5/15m""#, bad);
-        let err = config::parse(&text, &NoSecrets).unwrap_err().to_string();
+        let err = try_parse_config(&text).unwrap_err().to_string();
         assert!(err.contains(path), "{bad}: {err}");
     }
     let unknown = base.replace(r#"sms = "5/15m""#, r#"pager = "1/1m""#);
-    let err = config::parse(&unknown, &NoSecrets).unwrap_err().to_string();
+    let err = try_parse_config(&unknown).unwrap_err().to_string();
     assert!(err.contains("pager"), "{err}");
     for (window, ok) in [
         ("10s", true),
@@ -218,7 +207,7 @@ fn bad_limits_and_windows_are_config_errors_naming_the_field() {
             "policy = \"outage\"\nintegrations",
             &format!("policy = \"outage\"\ngroup_window = \"{window}\"\nintegrations"),
         );
-        match config::parse(&text, &NoSecrets) {
+        match try_parse_config(&text) {
             Ok(c) => assert!(
                 ok,
                 "{window} accepted: {:?}",
@@ -232,7 +221,7 @@ fn bad_limits_and_windows_are_config_errors_naming_the_field() {
     }
     // Defaults: 3 calls and 5 texts per 15 minutes per number.
     let no_limits = base.replace("[delivery.rate_limits]\nsms = \"5/15m\"\n", "");
-    let c = config::parse(&no_limits, &NoSecrets).unwrap();
+    let c = try_parse_config(&no_limits).unwrap();
     assert_eq!(c.delivery.rate_limits.sms.unwrap().to_string(), "5 per 15m");
     assert_eq!(
         c.delivery.rate_limits.voice.unwrap().to_string(),

@@ -212,15 +212,6 @@ async fn a_dropped_event_is_not_recorded_but_counted() {
 
 #[test]
 fn bad_rules_are_config_errors_with_the_rules_path() {
-    struct NoSecrets;
-    impl firebell_core::config::SecretSource for NoSecrets {
-        fn env(&self, _: &str) -> Option<String> {
-            None
-        }
-        fn file(&self, _: &str) -> Result<String, String> {
-            Err("none".into())
-        }
-    }
     let text = r#"
 [[users]]
 id = "alice"
@@ -246,7 +237,7 @@ match.any = [ { field = "source", equals = "tm1", on = "yes" } ]
 [[rules]]
 route = "nowhere"
 "#;
-    let errs = firebell_core::config::parse(text, &NoSecrets).unwrap_err();
+    let errs = try_parse_config(text).unwrap_err();
     let shown = errs.to_string();
     let paths: Vec<&str> = errs.0.iter().map(|e| e.path.as_str()).collect();
     for want in [

@@ -445,19 +445,8 @@ async fn the_incoming_person_is_told_their_shift_starts_once_and_an_override_cha
 
 #[test]
 fn a_bad_handoff_notice_is_a_config_error_naming_the_field() {
-    struct NoSecrets;
-    impl firebell_core::config::SecretSource for NoSecrets {
-        fn env(&self, _: &str) -> Option<String> {
-            None
-        }
-        fn file(&self, _: &str) -> Result<String, String> {
-            Err("no files".into())
-        }
-    }
     let text = with_handoff_notice().replace("\"10m\"", "\"soon\"");
-    let err = firebell_core::config::parse(&text, &NoSecrets)
-        .unwrap_err()
-        .to_string();
+    let err = try_parse_config(&text).unwrap_err().to_string();
     assert!(
         err.contains("schedules[0].handoff_notice: \"soon\" is not a duration from 0s to 7d"),
         "{err}"

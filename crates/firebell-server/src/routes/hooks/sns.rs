@@ -217,10 +217,7 @@ pub(crate) async fn receive<S: Store>(
 ) -> Result<Response, ApiError> {
     let (service, settings) = integration(&state, &key)?;
     let body = body?;
-    let msg = sns::parse(&body).map_err(|e| match e {
-        IngestError::Malformed(m) => ApiError::bad_request(format!("malformed JSON: {m}")),
-        IngestError::Invalid(fields) => ApiError::fields(fields),
-    })?;
+    let msg = sns::parse(&body).map_err(ApiError::from)?;
     let cert_url = precheck(&msg, &headers, &settings)?;
     let test_endpoint = settings.test_endpoint_url.as_deref();
     let now = state.engine.now();

@@ -41,7 +41,7 @@ pub(crate) async fn post_v2<S: Store>(
     let batch = match firebell_ingest::alertmanager::parse_v2(&value, &service, state.engine.now())
     {
         Ok(b) => b,
-        Err(e) => return alertmanager_error(StatusCode::BAD_REQUEST, e),
+        Err(e) => return alertmanager_error(StatusCode::BAD_REQUEST, e.messages().join(";")),
     };
     if !batch.events.is_empty()
         && let Err(e) = state.engine.accept(batch.events).await
@@ -66,7 +66,7 @@ pub(crate) async fn webhook<S: Store>(
     let value: Value = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("malformed JSON: {e}")))?;
     let batch = firebell_ingest::alertmanager::parse_webhook(&value, &service, state.engine.now())
-        .map_err(ApiError::bad_request)?;
+        .map_err(|e| ApiError::bad_request(e.messages().join("; ")))?;
     if !batch.errors.is_empty() {
         return Err(ApiError {
             status: StatusCode::BAD_REQUEST,

@@ -8,7 +8,6 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::response::Response;
-use firebell_ingest::IngestError;
 use firebell_store::Store;
 use serde_json::Value;
 
@@ -19,12 +18,8 @@ pub(crate) async fn post_events<S: Store>(
 ) -> Result<Response, ApiError> {
     let service = key.service;
     let body = body?;
-    let events = firebell_ingest::generic::parse(&body, &service, state.engine.now()).map_err(
-        |e| match e {
-            IngestError::Malformed(m) => ApiError::bad_request(format!("malformed JSON: {m}")),
-            IngestError::Invalid(fields) => ApiError::fields(fields),
-        },
-    )?;
+    let events = firebell_ingest::generic::parse(&body, &service, state.engine.now())
+        .map_err(ApiError::from)?;
     let outcomes = state.engine.accept(events).await?;
     let alerts: Vec<Value> = outcomes.iter().map(outcome_json).collect();
     Ok(accepted(alerts))

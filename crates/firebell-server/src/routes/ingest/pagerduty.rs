@@ -67,9 +67,7 @@ pub(crate) async fn enqueue<S: Store>(
     };
     let enqueue = match firebell_ingest::pagerduty::parse(&value, &service, state.engine.now()) {
         Ok(e) => e,
-        Err(firebell_ingest::pagerduty::Invalid(errors)) => {
-            return pagerduty_invalid(StatusCode::BAD_REQUEST, errors);
-        }
+        Err(e) => return pagerduty_invalid(StatusCode::BAD_REQUEST, e.messages()),
     };
     let dedup_key = enqueue.event.dedup_key.clone();
     match state.engine.accept(vec![enqueue.event]).await {

@@ -8,7 +8,6 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::response::Response;
-use firebell_ingest::IngestError;
 use firebell_store::Store;
 use serde_json::{Value, json};
 
@@ -20,10 +19,7 @@ pub(crate) async fn post_event<S: Store>(
     let service = key.service;
     let body = body?;
     let events =
-        firebell_ingest::vtm::parse(&body, &service, state.engine.now()).map_err(|e| match e {
-            IngestError::Malformed(m) => ApiError::bad_request(format!("malformed JSON: {m}")),
-            IngestError::Invalid(fields) => ApiError::fields(fields),
-        })?;
+        firebell_ingest::vtm::parse(&body, &service, state.engine.now()).map_err(ApiError::from)?;
     let actions: Vec<&'static str> = events.iter().map(|e| e.action.as_str()).collect();
     let outcomes = state.engine.accept(events).await?;
     let alerts: Vec<Value> = outcomes

@@ -33,8 +33,11 @@ pub fn mins(m: i64) -> SignedDuration {
     SignedDuration::from_mins(m)
 }
 
-struct NoSecrets;
-impl SecretSource for NoSecrets {
+/// The one secret source of the server tests: no environment variables,
+/// real files (a test may point `ca_file` or a `file:` secret at a file it
+/// wrote), and the real executable check (as `firebell serve` does).
+pub struct TestSecrets;
+impl SecretSource for TestSecrets {
     fn env(&self, _: &str) -> Option<String> {
         None
     }
@@ -42,6 +45,9 @@ impl SecretSource for NoSecrets {
     /// file it wrote.
     fn file(&self, path: &str) -> Result<String, String> {
         std::fs::read_to_string(path).map_err(|e| e.to_string())
+    }
+    fn executable(&self, path: &Path) -> Result<(), String> {
+        firebell_server::config_file::check_executable(path)
     }
 }
 
@@ -117,9 +123,14 @@ pub fn render_config(template: &str, data_dir: &Path, sink: &str) -> String {
         .replace("{SINK}", sink)
 }
 
-/// Parses a test configuration (no environment secrets; `file:` reads real files).
+/// Parses a test configuration with [`TestSecrets`], or every error found.
+pub fn try_parse_config(text: &str) -> Result<config::Config, config::ConfigErrors> {
+    config::parse(text, &TestSecrets)
+}
+
+/// Parses a test configuration that must be valid.
 pub fn parse_config(text: &str) -> config::Config {
-    config::parse(text, &NoSecrets).unwrap_or_else(|e| panic!("{e}"))
+    try_parse_config(text).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Starts an app over `data_dir` (created if needed) with the clock at `start`.

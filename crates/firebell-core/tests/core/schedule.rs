@@ -1,6 +1,5 @@
 //! On-call schedules: DST handoffs with explicit instants, bad input naming its
 //! field, and property tests against a deliberately simple reference.
-#![allow(clippy::unwrap_used)]
 
 use firebell_core::schedule::{
     Layer, LayerShift, Override, OverrideKind, Restriction, Schedule, ScheduleSpec, ShiftLength,

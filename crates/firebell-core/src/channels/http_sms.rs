@@ -7,8 +7,8 @@
 //! Everything here is pure: validation at load, building the request from a
 //! number and a text, and classifying the answer. `firebell-channels` sends.
 
-use crate::channels::Args;
-use crate::config::{Errors, SecretSource, resolve_secret};
+use super::common::{Args, is_http_url, read_kind};
+use crate::config::diag::{Errors, SecretSource, resolve_secret};
 use crate::notification::Delivery;
 use minijinja::{Environment, UndefinedBehavior, context};
 use secrecy::{ExposeSecret, SecretString};
@@ -55,7 +55,56 @@ pub struct RawPerRecipient {
     retryable: Vec<String>,
 }
 
-/// The `[[channels]]` keys an http_sms channel reads, borrowed.
+/// An http_sms channel's own keys, as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawHttpSmsTable {
+    url: Option<String>,
+    method: Option<String>,
+    encoding: Option<String>,
+    auth: Option<String>,
+    username: Option<String>,
+    password: Option<String>,
+    token: Option<String>,
+    from: Option<String>,
+    eventtype: Option<String>,
+    fields: Option<Args>,
+    number_format: Option<String>,
+    success: Option<RawSuccess>,
+    message_id: Option<RawMessageId>,
+    retryable_status: Option<Vec<u16>>,
+    per_recipient: Option<RawPerRecipient>,
+}
+
+/// Reads and validates an http_sms channel's own keys.
+pub(crate) fn parse(
+    table: toml::Table,
+    path: &str,
+    secrets: &dyn SecretSource,
+    errors: &mut Errors,
+) -> Option<HttpSmsSettings> {
+    let c = read_kind::<RawHttpSmsTable>(errors, path, "http_sms", table)?;
+    let raw = RawHttpSms {
+        url: c.url.as_deref(),
+        method: c.method.as_deref(),
+        encoding: c.encoding.as_deref(),
+        auth: c.auth.as_deref(),
+        username: c.username.as_deref(),
+        password: c.password.as_deref(),
+        token: c.token.as_deref(),
+        from: c.from.as_deref(),
+        eventtype: c.eventtype.as_deref(),
+        fields: c.fields.as_ref(),
+        number_format: c.number_format.as_deref(),
+        success: c.success.as_ref(),
+        message_id: c.message_id.as_ref(),
+        retryable_status: c.retryable_status.as_deref(),
+        per_recipient: c.per_recipient.as_ref(),
+    };
+    validate(&raw, path, secrets, errors)
+}
+
+/// The keys an http_sms channel reads, borrowed.
 pub(crate) struct RawHttpSms<'a> {
     pub url: Option<&'a str>,
     pub method: Option<&'a str>,
@@ -270,7 +319,7 @@ pub(crate) fn validate(
     errors: &mut Errors,
 ) -> Option<HttpSmsSettings> {
     let url = match c.url {
-        Some(u) if crate::channels::is_http_url(u) => u.to_string(),
+        Some(u) if is_http_url(u) => u.to_string(),
         Some(u) => {
             errors.hint(
                 format!("{path}.url"),
@@ -688,22 +737,13 @@ pub fn classify(settings: &HttpSmsSettings, status: u16, body: &str, e164: &str)
 mod tests {
     use super::*;
 
-    struct NoSecrets;
-    impl SecretSource for NoSecrets {
-        fn env(&self, name: &str) -> Option<String> {
-            (name == "SMS_PASS").then(|| "hunter2".to_string())
-        }
-        fn file(&self, _: &str) -> Result<String, String> {
-            Err("no files".into())
-        }
-    }
-
     fn settings(extra: &str) -> Result<HttpSmsSettings, Vec<String>> {
         let text = format!(
             "[[channels]]\nname = \"sms\"\nkind = \"http_sms\"\nurl = \"http://127.0.0.1/send\"\n{extra}\n\
              [[users]]\nid = \"a\"\ncontacts = [ {{ kind = \"console\" }} ]\n"
         );
-        match crate::config::parse(&text, &NoSecrets) {
+        let secrets = crate::config::MapSecrets::default().with_env("SMS_PASS", "hunter2");
+        match crate::config::parse(&text, &secrets) {
             Ok(c) => match c.channels.get("sms").map(|c| &c.kind) {
                 Some(crate::channels::ChannelKind::HttpSms(s)) => Ok((**s).clone()),
                 _ => Err(vec!["not an http_sms channel".into()]),

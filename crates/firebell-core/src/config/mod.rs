@@ -5,6 +5,16 @@
 //! outside world; it goes through the [`SecretSource`] trait so this module
 //! stays pure.
 
+pub mod diag;
+
+pub use diag::{ConfigError, ConfigErrors, MapSecrets, SecretSource, parse_long_duration};
+pub(crate) use diag::{
+    Errors, bounded_duration, check_id, known_list, parse_duration, resolve_secret,
+};
+
+pub use crate::contacts::{Contact, User};
+pub use crate::escalation::{Policy, Step};
+
 use crate::escalation::Target;
 use crate::schedule::{Schedule, ScheduleSpec};
 use jiff::SignedDuration;
@@ -12,7 +22,6 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
-use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -171,6 +180,9 @@ struct RawIntegration {
 pub const MAX_HANDOFF_LEAD: SignedDuration = SignedDuration::from_hours(24 * 7);
 
 /// Default maximum request body, in bytes.
+/// How long a one-click link works, unless `server.link_ttl` says otherwise.
+pub const DEFAULT_LINK_TTL: SignedDuration = SignedDuration::from_hours(24);
+
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 
 #[derive(Debug, Clone)]
@@ -238,19 +250,17 @@ impl Default for DeliveryConfig {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct User {
-    pub id: String,
-    pub name: String,
-    pub timezone: String,
-    /// Tried in order: the next one is used when the one before fails for good.
-    pub contacts: Vec<Contact>,
-    /// When set, the first matching rule picks (and orders) the contacts a
-    /// page uses; see [`User::contact_chain`].
-    pub notification_rules: Vec<crate::notify_rules::NotificationRule>,
-}
-
 impl Config {
+    /// Every message template, compiled: the built-ins and each service's
+    /// overrides.
+    pub fn templates(&self) -> crate::templates::Templates {
+        crate::templates::Templates::new(
+            self.services
+                .iter()
+                .map(|(id, s)| (id.as_str(), &s.templates)),
+        )
+    }
+
     /// Whether any user has notification rules (pages then depend on the
     /// alert's severity).
     pub fn has_notification_rules(&self) -> bool {
@@ -258,119 +268,6 @@ impl Config {
             .values()
             .any(|u| !u.notification_rules.is_empty())
     }
-}
-
-impl User {
-    /// The contacts (indices, first to try first) a page of `severity` uses
-    /// at `now`, by the user's notification rules.
-    pub fn contact_chain(
-        &self,
-        severity: crate::event::Severity,
-        now: jiff::Timestamp,
-    ) -> Vec<usize> {
-        crate::notify_rules::contact_chain(
-            &self.notification_rules,
-            self.contacts.len(),
-            &self.timezone,
-            severity,
-            now,
-        )
-    }
-}
-
-/// One way to reach a user, and the channel that delivers to it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Contact {
-    Console,
-    /// `channel` is `"webhook"` (the built-in: Firebell JSON, unsigned) or the
-    /// name of a `[[channels]]` webhook; `url` is the contact's own or, when
-    /// it gives none, the channel's.
-    Webhook {
-        url: String,
-        channel: String,
-    },
-    /// Delivered by an smtp channel.
-    Email {
-        address: String,
-        channel: String,
-    },
-    /// Delivered by a program channel; `args` come after the channel's.
-    Program {
-        channel: String,
-        args: Vec<(String, String)>,
-    },
-    /// A phone number (E.164, e.g. `+447700900123`) texted by an SMS
-    /// channel (`http_sms`).
-    Sms {
-        number: String,
-        channel: String,
-    },
-    /// A phone number (E.164) called by a voice channel (`twilio`).
-    Voice {
-        number: String,
-        channel: String,
-    },
-}
-
-impl Contact {
-    /// The contact kind as written in the config (`sms`, `email`, …); rate
-    /// limits are per kind.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Contact::Console => "console",
-            Contact::Webhook { .. } => "webhook",
-            Contact::Email { .. } => "email",
-            Contact::Program { .. } => "program",
-            Contact::Sms { .. } => "sms",
-            Contact::Voice { .. } => "voice",
-        }
-    }
-
-    /// The name of the channel that delivers to this contact.
-    pub fn channel(&self) -> &str {
-        match self {
-            Contact::Console => "console",
-            Contact::Webhook { channel, .. }
-            | Contact::Email { channel, .. }
-            | Contact::Program { channel, .. }
-            | Contact::Sms { channel, .. }
-            | Contact::Voice { channel, .. } => channel,
-        }
-    }
-
-    /// The contact's identity, stable across reloads that reorder a person's
-    /// contacts or change the channel that delivers to it: its kind and
-    /// address (`sms:+447700900123`). Part of each page's idempotency key.
-    pub fn key(&self) -> String {
-        format!("{}:{}", self.kind(), self.address())
-    }
-
-    /// Where a page goes, as stored on the notification: `stdout`, the URL,
-    /// the email address, or a program contact's own arguments as a JSON
-    /// array of `--name=value` strings.
-    pub fn address(&self) -> String {
-        match self {
-            Contact::Console => "stdout".to_string(),
-            Contact::Webhook { url, .. } => url.clone(),
-            Contact::Email { address, .. } => address.clone(),
-            Contact::Program { args, .. } => crate::channels::encode_args(args),
-            Contact::Sms { number, .. } | Contact::Voice { number, .. } => number.clone(),
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct Policy {
-    pub id: String,
-    /// How many times the step list runs in total.
-    pub repeat: u32,
-    pub steps: Vec<Step>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct Step {
-    pub targets: Vec<Target>,
-    pub wait: SignedDuration,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -615,79 +512,6 @@ fn key_hash(key: &str) -> [u8; 32] {
 }
 
 // ---------------------------------------------------------------------------
-// Errors.
-// ---------------------------------------------------------------------------
-
-/// One problem in the configuration, with where it is and what to do.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError {
-    pub path: String,
-    pub message: String,
-    pub hint: Option<String>,
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.path, self.message)?;
-        if let Some(h) = &self.hint {
-            write!(f, " (hint: {h})")?;
-        }
-        Ok(())
-    }
-}
-
-/// Every problem found, in file order.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub struct ConfigErrors(pub Vec<ConfigError>);
-
-impl fmt::Display for ConfigErrors {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, e) in self.0.iter().enumerate() {
-            if i > 0 {
-                writeln!(f)?;
-            }
-            write!(f, "{e}")?;
-        }
-        Ok(())
-    }
-}
-
-/// Where `env:NAME` and `file:PATH` secret values are looked up.
-pub trait SecretSource {
-    fn env(&self, name: &str) -> Option<String>;
-    fn file(&self, path: &str) -> Result<String, String>;
-    /// Whether a program channel's `path` exists and may be run. The default
-    /// looks at the file system.
-    fn executable(&self, path: &std::path::Path) -> Result<(), String> {
-        crate::channels::check_executable(path)
-    }
-}
-
-pub(crate) struct Errors(pub(crate) Vec<ConfigError>);
-
-impl Errors {
-    pub(crate) fn push(&mut self, path: impl Into<String>, message: impl Into<String>) {
-        self.0.push(ConfigError {
-            path: path.into(),
-            message: message.into(),
-            hint: None,
-        });
-    }
-    pub(crate) fn hint(
-        &mut self,
-        path: impl Into<String>,
-        message: impl Into<String>,
-        hint: impl Into<String>,
-    ) {
-        self.0.push(ConfigError {
-            path: path.into(),
-            message: message.into(),
-            hint: Some(hint.into()),
-        });
-    }
-}
-
-// ---------------------------------------------------------------------------
 // Parsing and validation.
 // ---------------------------------------------------------------------------
 
@@ -709,145 +533,6 @@ pub fn parse(text: &str, secrets: &dyn SecretSource) -> Result<Config, ConfigErr
         }])
     })?;
     validate(raw, secrets)
-}
-
-pub(crate) fn parse_duration(
-    errors: &mut Errors,
-    path: &str,
-    value: Option<&str>,
-    default: Option<SignedDuration>,
-) -> SignedDuration {
-    match value {
-        None => match default {
-            Some(d) => d,
-            None => {
-                errors.hint(
-                    path,
-                    "missing",
-                    "write a duration such as \"5m\" or \"30s\"",
-                );
-                SignedDuration::ZERO
-            }
-        },
-        Some(s) => match s.parse::<SignedDuration>() {
-            Ok(d) if d.is_positive() => d,
-            Ok(_) => {
-                errors.hint(
-                    path,
-                    format!("{s:?} is not a positive duration"),
-                    "such as \"5m\"",
-                );
-                SignedDuration::ZERO
-            }
-            Err(_) => {
-                errors.hint(
-                    path,
-                    format!("{s:?} is not a duration"),
-                    "write it like \"30s\", \"5m\" or \"1h 30m\"",
-                );
-                SignedDuration::ZERO
-            }
-        },
-    }
-}
-
-/// A duration that may be written in days ("7d", days of 24 hours) as well
-/// as in hours, minutes and seconds ("4h", "1h 30m", "90s").
-pub fn parse_long_duration(s: &str) -> Option<SignedDuration> {
-    s.parse::<SignedDuration>().ok().or_else(|| {
-        s.parse::<jiff::Span>()
-            .ok()?
-            .to_duration(jiff::SpanRelativeTo::days_are_24_hours())
-            .ok()
-    })
-}
-
-/// An optional duration that must lie within `range` (inclusive).
-fn bounded_duration(
-    errors: &mut Errors,
-    path: &str,
-    value: Option<&str>,
-    range: (SignedDuration, SignedDuration),
-    allowed: &str,
-) -> Option<SignedDuration> {
-    let value = value?;
-    let Some(d) = parse_long_duration(value).filter(|d| d.is_positive()) else {
-        errors.hint(
-            path,
-            format!("{value:?} is not a positive duration"),
-            "write it like \"30m\", \"4h\" or \"7d\"",
-        );
-        return None;
-    };
-    if d < range.0 || d > range.1 {
-        errors.hint(
-            path,
-            format!("{value:?} is out of range"),
-            format!("write a duration {allowed}"),
-        );
-        return None;
-    }
-    Some(d)
-}
-
-pub(crate) fn resolve_secret(
-    errors: &mut Errors,
-    path: &str,
-    value: &str,
-    secrets: &dyn SecretSource,
-) -> Option<SecretString> {
-    let resolved = if let Some(name) = value.strip_prefix("env:") {
-        match secrets.env(name) {
-            Some(v) => v,
-            None => {
-                errors.hint(
-                    path,
-                    format!("environment variable {name} is not set"),
-                    format!("export {name}=... before starting, or write the value inline"),
-                );
-                return None;
-            }
-        }
-    } else if let Some(file) = value.strip_prefix("file:") {
-        match secrets.file(file) {
-            Ok(v) => v.trim_end_matches(['\n', '\r']).to_string(),
-            Err(e) => {
-                errors.push(path, format!("cannot read secret file {file}: {e}"));
-                return None;
-            }
-        }
-    } else {
-        value.to_string()
-    };
-    if resolved.is_empty() {
-        errors.push(path, "is empty");
-        return None;
-    }
-    Some(SecretString::from(resolved))
-}
-
-fn check_id(errors: &mut Errors, path: &str, id: &str) {
-    let ok = !id.is_empty()
-        && id.len() <= 64
-        && id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.');
-    if !ok {
-        errors.hint(
-            path,
-            format!("{id:?} is not a valid id"),
-            "use 1-64 letters, digits, '-', '_' or '.'",
-        );
-    }
-}
-
-fn known_list<'a>(names: impl Iterator<Item = &'a String>) -> String {
-    let v: Vec<&str> = names.map(String::as_str).collect();
-    if v.is_empty() {
-        "none are defined".to_string()
-    } else {
-        format!("known: {}", v.join(", "))
-    }
 }
 
 /// A heartbeat integration's interval and grace (and a unique, id-like name);
@@ -1075,7 +760,7 @@ fn validate(raw: RawConfig, secrets: &dyn SecretSource) -> Result<Config, Config
         &mut errors,
         "server.link_ttl",
         raw.server.link_ttl.as_deref(),
-        Some(crate::links::DEFAULT_LINK_TTL),
+        Some(DEFAULT_LINK_TTL),
     );
     let max_body_bytes = raw.server.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES);
     if max_body_bytes < 1024 {
@@ -1175,7 +860,7 @@ fn validate(raw: RawConfig, secrets: &dyn SecretSource) -> Result<Config, Config
         let mut contacts = Vec::new();
         for (j, c) in u.contacts.iter().enumerate() {
             let cpath = format!("{path}.contacts[{j}]");
-            let raw_contact = crate::channels::RawContactRef {
+            let raw_contact = crate::channels::contact::RawContactRef {
                 kind: &c.kind,
                 url: c.url.as_deref(),
                 channel: c.channel.as_deref(),
@@ -1185,7 +870,7 @@ fn validate(raw: RawConfig, secrets: &dyn SecretSource) -> Result<Config, Config
                 region: region.as_deref(),
             };
             if let Some(contact) =
-                crate::channels::contact(&raw_contact, &cpath, &channels, &mut errors)
+                crate::channels::contact::contact(&raw_contact, &cpath, &channels, &mut errors)
             {
                 contacts.push(contact);
             }
@@ -1200,7 +885,7 @@ fn validate(raw: RawConfig, secrets: &dyn SecretSource) -> Result<Config, Config
         let notification_rules = if contacts.len() == u.contacts.len() {
             crate::notify_rules::validate(
                 &u.notification_rules,
-                &contacts,
+                &contacts.iter().map(Contact::kind).collect::<Vec<_>>(),
                 &format!("{path}.notification_rules"),
                 &mut errors,
             )
@@ -1544,6 +1229,9 @@ mod tests {
             } else {
                 Err("No such file or directory".into())
             }
+        }
+        fn executable(&self, _: &std::path::Path) -> Result<(), String> {
+            Ok(())
         }
     }
 

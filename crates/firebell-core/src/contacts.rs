@@ -1,0 +1,126 @@
+//! People and how to reach them: [`User`] and [`Contact`]. Validated from
+//! `[[users]]` by the configuration; read by escalation, notification rules
+//! and every channel.
+
+use crate::event::Severity;
+use crate::notify_rules::NotificationRule;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct User {
+    pub id: String,
+    pub name: String,
+    pub timezone: String,
+    /// Tried in order: the next one is used when the one before fails for good.
+    pub contacts: Vec<Contact>,
+    /// When set, the first matching rule picks (and orders) the contacts a
+    /// page uses; see [`User::contact_chain`].
+    pub notification_rules: Vec<NotificationRule>,
+}
+
+impl User {
+    /// The contacts (indices, first to try first) a page of `severity` uses
+    /// at `now`, by the user's notification rules.
+    pub fn contact_chain(&self, severity: Severity, now: jiff::Timestamp) -> Vec<usize> {
+        crate::notify_rules::contact_chain(
+            &self.notification_rules,
+            self.contacts.len(),
+            &self.timezone,
+            severity,
+            now,
+        )
+    }
+}
+
+/// One way to reach a user, and the channel that delivers to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Contact {
+    Console,
+    /// `channel` is `"webhook"` (the built-in: Firebell JSON, unsigned) or the
+    /// name of a `[[channels]]` webhook; `url` is the contact's own or, when
+    /// it gives none, the channel's.
+    Webhook {
+        url: String,
+        channel: String,
+    },
+    /// Delivered by an smtp channel.
+    Email {
+        address: String,
+        channel: String,
+    },
+    /// Delivered by a program channel; `args` come after the channel's.
+    Program {
+        channel: String,
+        args: Vec<(String, String)>,
+    },
+    /// A phone number (E.164, e.g. `+447700900123`) texted by an SMS
+    /// channel (`http_sms`).
+    Sms {
+        number: String,
+        channel: String,
+    },
+    /// A phone number (E.164) called by a voice channel (`twilio`).
+    Voice {
+        number: String,
+        channel: String,
+    },
+}
+
+impl Contact {
+    /// The contact kind as written in the config (`sms`, `email`, …); rate
+    /// limits are per kind.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Contact::Console => "console",
+            Contact::Webhook { .. } => "webhook",
+            Contact::Email { .. } => "email",
+            Contact::Program { .. } => "program",
+            Contact::Sms { .. } => "sms",
+            Contact::Voice { .. } => "voice",
+        }
+    }
+
+    /// The name of the channel that delivers to this contact.
+    pub fn channel(&self) -> &str {
+        match self {
+            Contact::Console => "console",
+            Contact::Webhook { channel, .. }
+            | Contact::Email { channel, .. }
+            | Contact::Program { channel, .. }
+            | Contact::Sms { channel, .. }
+            | Contact::Voice { channel, .. } => channel,
+        }
+    }
+
+    /// The contact's identity, stable across reloads that reorder a person's
+    /// contacts or change the channel that delivers to it: its kind and
+    /// address (`sms:+447700900123`). Part of each page's idempotency key.
+    pub fn key(&self) -> String {
+        format!("{}:{}", self.kind(), self.address())
+    }
+
+    /// Where a page goes, as stored on the notification: `stdout`, the URL,
+    /// the email address, or a program contact's own arguments as a JSON
+    /// array of `--name=value` strings.
+    pub fn address(&self) -> String {
+        match self {
+            Contact::Console => "stdout".to_string(),
+            Contact::Webhook { url, .. } => url.clone(),
+            Contact::Email { address, .. } => address.clone(),
+            Contact::Program { args, .. } => encode_args(args),
+            Contact::Sms { number, .. } | Contact::Voice { number, .. } => number.clone(),
+        }
+    }
+}
+
+/// A program contact's arguments as stored in the notification's `address`:
+/// a JSON array of `--name=value` strings.
+pub fn encode_args(args: &[(String, String)]) -> String {
+    let v: Vec<String> = args.iter().map(|(k, v)| format!("--{k}={v}")).collect();
+    serde_json::to_string(&v).unwrap_or_else(|_| "[]".to_string())
+}
+
+/// The arguments [`encode_args`] stored; `None` when `address` is not such
+/// an array.
+pub fn decode_args(address: &str) -> Option<Vec<String>> {
+    serde_json::from_str(address).ok()
+}

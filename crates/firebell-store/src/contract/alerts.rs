@@ -1,0 +1,336 @@
+//! Contract tests: recording events and reading alerts and timelines.
+
+use super::*;
+use crate::{AlertFilter, CommitResult, Store};
+use firebell_core::alert::{AlertStatus, TimelineEntry, TimelineKind};
+use firebell_core::escalation::{Phase, Transition};
+use firebell_core::event::EventAction;
+use firebell_core::notification::{NewNotification, NotificationKind, NotificationStatus};
+
+pub async fn trigger_creates_alert_and_escalation<S: Store>(store: S) {
+    let out = store
+        .ingest(vec![item(EventAction::Trigger, "k1", 0)])
+        .await
+        .unwrap();
+    assert_eq!(out.len(), 1);
+    let id = out[0].alert_id.expect("an alert");
+    assert_eq!(out[0].status, Some(AlertStatus::Triggered));
+    assert!(!out[0].duplicate);
+    let alert = store.get_alert(id).await.unwrap().unwrap();
+    assert_eq!(alert.service, "svc");
+    assert_eq!(alert.dedup_key.as_str(), "k1");
+    assert_eq!(alert.count, 1);
+    assert_eq!(alert.summary, "k1 is broken");
+    assert_eq!(alert.labels["host"], "web1");
+    assert_eq!(alert.created_at, at(0));
+    let esc = store.escalation(id).await.unwrap().unwrap();
+    assert_eq!(esc.phase, Phase::Pending);
+    assert_eq!(esc.due_at, Some(at(0)));
+    assert_eq!(esc.policy, "p");
+    let tl = store.timeline(id).await.unwrap();
+    assert_eq!(tl.len(), 1);
+    assert_eq!(tl[0].kind, TimelineKind::Received);
+    assert!(store.get_alert(id + 1000).await.unwrap().is_none());
+
+    // No policy: recorded, never escalated.
+    let mut quiet = item(EventAction::Trigger, "k2", 0);
+    quiet.policy = None;
+    let out = store.ingest(vec![quiet]).await.unwrap();
+    assert!(
+        store
+            .escalation(out[0].alert_id.unwrap())
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+pub async fn repeated_triggers_collapse<S: Store>(store: S) {
+    let items: Vec<_> = (0..100)
+        .map(|i| item(EventAction::Trigger, "same", i))
+        .collect();
+    let out = store.ingest(items).await.unwrap();
+    let id = out[0].alert_id.unwrap();
+    assert!(out.iter().all(|o| o.alert_id == Some(id)));
+    assert_eq!(out.iter().filter(|o| o.duplicate).count(), 99);
+    let alert = store.get_alert(id).await.unwrap().unwrap();
+    assert_eq!(alert.count, 100);
+    assert_eq!(alert.updated_at, at(99));
+    let tl = store.timeline(id).await.unwrap();
+    assert_eq!(tl.len(), 100);
+    assert_eq!(
+        tl.iter()
+            .filter(|e| e.kind == TimelineKind::Deduplicated)
+            .count(),
+        99
+    );
+    // Separate batches collapse too.
+    let out = store
+        .ingest(vec![item(EventAction::Trigger, "same", 200)])
+        .await
+        .unwrap();
+    assert_eq!(out[0].alert_id, Some(id));
+    assert_eq!(store.get_alert(id).await.unwrap().unwrap().count, 101);
+    assert_eq!(
+        store
+            .list_alerts(AlertFilter {
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(store.alert_counts().await.unwrap().triggered, 1);
+}
+
+pub async fn acknowledge_and_resolve_from_source<S: Store>(store: S) {
+    let id = store
+        .ingest(vec![item(EventAction::Trigger, "k", 0)])
+        .await
+        .unwrap()[0]
+        .alert_id
+        .unwrap();
+    queue(&store, id, vec![page(id, "alice", 0)]).await;
+    let before = store.escalation(id).await.unwrap().unwrap();
+
+    let out = store
+        .ingest(vec![item(EventAction::Acknowledge, "k", 10)])
+        .await
+        .unwrap();
+    assert_eq!(out[0].alert_id, Some(id));
+    assert_eq!(out[0].status, Some(AlertStatus::Acknowledged));
+    let alert = store.get_alert(id).await.unwrap().unwrap();
+    assert_eq!(alert.status, AlertStatus::Acknowledged);
+    assert_eq!(alert.acknowledged_at, Some(at(10)));
+    let esc = store.escalation(id).await.unwrap().unwrap();
+    assert_eq!(esc.phase, Phase::Stopped);
+    assert_eq!(esc.due_at, None);
+    assert!(
+        esc.version > before.version,
+        "a source ack bumps the version"
+    );
+    let ns = store.notifications(id).await.unwrap();
+    assert_eq!(ns[0].status, NotificationStatus::Cancelled);
+    assert_eq!(store.alert_counts().await.unwrap().acknowledged, 1);
+
+    // Acknowledging again changes nothing.
+    let out = store
+        .ingest(vec![item(EventAction::Acknowledge, "k", 11)])
+        .await
+        .unwrap();
+    assert!(out[0].duplicate);
+
+    let out = store
+        .ingest(vec![item(EventAction::Resolve, "k", 20)])
+        .await
+        .unwrap();
+    assert_eq!(out[0].status, Some(AlertStatus::Resolved));
+    let alert = store.get_alert(id).await.unwrap().unwrap();
+    assert_eq!(alert.status, AlertStatus::Resolved);
+    assert_eq!(alert.resolved_at, Some(at(20)));
+    let kinds: Vec<_> = store
+        .timeline(id)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            TimelineKind::Received,
+            TimelineKind::Acknowledged,
+            TimelineKind::Resolved
+        ]
+    );
+
+    // A trigger after resolve opens a new alert.
+    let out = store
+        .ingest(vec![item(EventAction::Trigger, "k", 30)])
+        .await
+        .unwrap();
+    assert_ne!(out[0].alert_id, Some(id));
+    assert!(!out[0].duplicate);
+    assert_eq!(store.alert_counts().await.unwrap().triggered, 1);
+}
+
+pub async fn acknowledge_or_resolve_without_open_alert<S: Store>(store: S) {
+    let out = store
+        .ingest(vec![
+            item(EventAction::Acknowledge, "nothing", 0),
+            item(EventAction::Resolve, "nothing", 0),
+        ])
+        .await
+        .unwrap();
+    assert!(
+        out.iter()
+            .all(|o| o.alert_id.is_none() && o.status.is_none())
+    );
+    assert!(
+        store
+            .list_alerts(AlertFilter {
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+pub async fn list_alerts_filters_and_pages<S: Store>(store: S) {
+    let mut items = Vec::new();
+    for i in 0..5 {
+        items.push(item(EventAction::Trigger, &format!("k{i}"), i));
+    }
+    let mut other = item(EventAction::Trigger, "o", 9);
+    other.event.service = "other".into();
+    items.push(other);
+    let out = store.ingest(items).await.unwrap();
+    store
+        .ingest(vec![item(EventAction::Resolve, "k1", 10)])
+        .await
+        .unwrap();
+
+    let all = store
+        .list_alerts(AlertFilter {
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 6);
+    assert!(all.windows(2).all(|w| w[0].id > w[1].id), "newest first");
+
+    let page1 = store
+        .list_alerts(AlertFilter {
+            limit: 2,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let page2 = store
+        .list_alerts(AlertFilter {
+            limit: 2,
+            before: Some(page1[1].id),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(page2[0].id, all[2].id);
+
+    let resolved = store
+        .list_alerts(AlertFilter {
+            status: Some(AlertStatus::Resolved),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(resolved.len(), 1);
+    assert_eq!(Some(resolved[0].id), out[1].alert_id);
+
+    let other = store
+        .list_alerts(AlertFilter {
+            service: Some("other".into()),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(other.len(), 1);
+    assert_eq!(other[0].service, "other");
+}
+
+pub async fn services_are_separate<S: Store>(store: S) {
+    let mut a = item(EventAction::Trigger, "same-key", 0);
+    a.event.service = "a".into();
+    let mut b = item(EventAction::Trigger, "same-key", 0);
+    b.event.service = "b".into();
+    let out = store.ingest(vec![a, b]).await.unwrap();
+    assert_ne!(out[0].alert_id, out[1].alert_id);
+    assert!(!out[1].duplicate);
+}
+
+pub async fn timeline_lines_and_the_latest_paged_alert<S: Store>(store: S) {
+    let out = store
+        .ingest(vec![
+            item(EventAction::Trigger, "one", 0),
+            item(EventAction::Trigger, "two", 0),
+            item(EventAction::Trigger, "three", 0),
+        ])
+        .await
+        .unwrap();
+    let ids: Vec<_> = out.iter().map(|o| o.alert_id.unwrap()).collect();
+    let before = store.timeline(ids[0]).await.unwrap().len();
+    store
+        .add_timeline(
+            ids[0],
+            vec![TimelineEntry::new(
+                at(3),
+                TimelineKind::Delivered,
+                "call to carol: no-answer",
+            )],
+        )
+        .await
+        .unwrap();
+    let lines = store.timeline(ids[0]).await.unwrap();
+    assert_eq!(lines.len(), before + 1);
+    assert_eq!(lines.last().unwrap().message, "call to carol: no-answer");
+
+    assert_eq!(
+        store.latest_open_alert_paged("carol".into()).await.unwrap(),
+        None
+    );
+    // carol is paged for one and two, dave for three; a notice to carol is
+    // about no alert and does not count.
+    for (id, user) in [(ids[0], "carol"), (ids[1], "carol"), (ids[2], "dave")] {
+        let esc = store.escalation(id).await.unwrap().unwrap();
+        let t = Transition {
+            escalation: esc.clone(),
+            notifications: vec![NewNotification {
+                idem_key: format!("{id}:0:0:{user}:0"),
+                alert_id: Some(id),
+                message: None,
+                user: user.into(),
+                contact_index: 0,
+                channel: "tw".into(),
+                address: "+447700900123".into(),
+                kind: NotificationKind::Notify,
+                step: 0,
+                loop_: 0,
+                due_at: at(1),
+            }],
+            timeline: vec![],
+            alert_status: None,
+            settles: None,
+        };
+        assert_eq!(
+            store.commit(esc.version, t, at(1)).await.unwrap(),
+            CommitResult::Applied
+        );
+    }
+    assert_eq!(
+        store.latest_open_alert_paged("carol".into()).await.unwrap(),
+        Some(ids[1])
+    );
+    assert_eq!(
+        store.latest_open_alert_paged("dave".into()).await.unwrap(),
+        Some(ids[2])
+    );
+    // Resolved alerts no longer count.
+    store
+        .ingest(vec![item(EventAction::Resolve, "two", 2)])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.latest_open_alert_paged("carol".into()).await.unwrap(),
+        Some(ids[0])
+    );
+    assert_eq!(
+        store.latest_open_alert_paged("erin".into()).await.unwrap(),
+        None
+    );
+}

@@ -1,0 +1,168 @@
+//! Contract tests: escalation records, due times, versions and holds.
+
+use super::*;
+use crate::{CommitResult, Store};
+use firebell_core::alert::{AlertStatus, TimelineEntry, TimelineKind};
+use firebell_core::escalation::{Escalation, Phase, Transition};
+use firebell_core::event::EventAction;
+use firebell_core::notification::NotificationStatus;
+
+pub async fn commit_checks_the_version<S: Store>(store: S) {
+    let id = store
+        .ingest(vec![item(EventAction::Trigger, "k", 0)])
+        .await
+        .unwrap()[0]
+        .alert_id
+        .unwrap();
+    let esc = store.escalation(id).await.unwrap().unwrap();
+    let mut next = esc.clone();
+    next.phase = Phase::Waiting;
+    next.step = 1;
+    next.due_at = Some(at(60));
+    let t = Transition {
+        escalation: next,
+        notifications: vec![page(id, "alice", 0)],
+        timeline: vec![TimelineEntry::new(
+            at(0),
+            TimelineKind::Notified,
+            "paging alice",
+        )],
+        alert_status: None,
+        settles: None,
+    };
+    assert_eq!(
+        store.commit(esc.version, t.clone(), at(0)).await.unwrap(),
+        CommitResult::Applied
+    );
+    // The same decision on the same (now stale) version is refused whole.
+    assert_eq!(
+        store.commit(esc.version, t, at(0)).await.unwrap(),
+        CommitResult::Conflict
+    );
+    let stored = store.escalation(id).await.unwrap().unwrap();
+    assert_eq!(stored.version, esc.version + 1);
+    assert_eq!(stored.step, 1);
+    assert_eq!(stored.due_at, Some(at(60)));
+    assert_eq!(store.notifications(id).await.unwrap().len(), 1);
+    assert_eq!(store.timeline(id).await.unwrap().len(), 2);
+
+    // A status change stamps the alert and cancels its pages.
+    let mut stop = stored.clone();
+    stop.phase = Phase::Stopped;
+    stop.due_at = None;
+    let r = store
+        .commit(
+            stored.version,
+            Transition {
+                escalation: stop,
+                notifications: vec![],
+                timeline: vec![],
+                alert_status: Some(AlertStatus::Acknowledged),
+                settles: None,
+            },
+            at(30),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r, CommitResult::Applied);
+    let alert = store.get_alert(id).await.unwrap().unwrap();
+    assert_eq!(alert.status, AlertStatus::Acknowledged);
+    assert_eq!(alert.acknowledged_at, Some(at(30)));
+    assert_eq!(
+        store.notifications(id).await.unwrap()[0].status,
+        NotificationStatus::Cancelled
+    );
+    assert!(
+        store
+            .due_escalations(at(1000), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+pub async fn due_escalations_in_order<S: Store>(store: S) {
+    let out = store
+        .ingest(vec![
+            item(EventAction::Trigger, "late", 20),
+            item(EventAction::Trigger, "early", 10),
+            item(EventAction::Trigger, "later", 30),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(store.next_escalation_due().await.unwrap(), Some(at(10)));
+    let due = store.due_escalations(at(20), 10).await.unwrap();
+    let ids: Vec<_> = due.iter().map(|e| e.alert_id).collect();
+    assert_eq!(
+        ids,
+        vec![out[1].alert_id.unwrap(), out[0].alert_id.unwrap()]
+    );
+    assert_eq!(store.due_escalations(at(100), 1).await.unwrap().len(), 1);
+    // Stopped escalations are never due.
+    store
+        .ingest(vec![item(EventAction::Resolve, "early", 40)])
+        .await
+        .unwrap();
+    assert_eq!(store.next_escalation_due().await.unwrap(), Some(at(20)));
+    let esc: Escalation = store
+        .escalation(out[1].alert_id.unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(esc.phase, Phase::Stopped);
+}
+
+pub async fn held_escalations_keep_their_reason_and_can_be_released<S: Store>(store: S) {
+    let out = store
+        .ingest(vec![
+            item(EventAction::Trigger, "held", 0),
+            item(EventAction::Trigger, "free", 0),
+            item(EventAction::Trigger, "gone", 0),
+        ])
+        .await
+        .unwrap();
+    let held_id = out[0].alert_id.unwrap();
+    let gone_id = out[2].alert_id.unwrap();
+    // Hold two of them an hour out.
+    for id in [held_id, gone_id] {
+        let esc = store.escalation(id).await.unwrap().unwrap();
+        assert_eq!(esc.held, None);
+        let mut next = esc.clone();
+        next.held = Some("silenced by silence 7".into());
+        next.due_at = Some(at(3600));
+        let t = Transition {
+            escalation: next,
+            notifications: vec![],
+            timeline: vec![],
+            alert_status: None,
+            settles: None,
+        };
+        assert_eq!(
+            store.commit(esc.version, t, at(1)).await.unwrap(),
+            CommitResult::Applied
+        );
+    }
+    let esc = store.escalation(held_id).await.unwrap().unwrap();
+    assert_eq!(esc.held.as_deref(), Some("silenced by silence 7"));
+    assert_eq!(esc.due_at, Some(at(3600)));
+    // A stopped escalation is not released, even if it was held.
+    store
+        .ingest(vec![item(EventAction::Resolve, "gone", 2)])
+        .await
+        .unwrap();
+    let version = esc.version;
+    assert_eq!(store.release_held(at(10)).await.unwrap(), 1);
+    let esc = store.escalation(held_id).await.unwrap().unwrap();
+    assert_eq!(esc.due_at, Some(at(10)));
+    assert!(esc.version > version, "a release must bump the version");
+    let gone = store.escalation(gone_id).await.unwrap().unwrap();
+    assert_eq!(gone.phase, Phase::Stopped);
+    assert_eq!(gone.due_at, None);
+    // Nothing held: nothing released.
+    let free = store
+        .escalation(out[1].alert_id.unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(free.due_at, Some(at(0)));
+}
