@@ -4,12 +4,145 @@
 
 use crate::event::Severity;
 use crate::notify_rules::NotificationRule;
+use std::fmt;
+use std::ops::Deref;
+
+/// A phone number in E.164 (`+447700900123`). Made only by [`E164Number::parse`],
+/// so a contact's number is always one a provider can dial. Its `Debug`
+/// shows only the last four digits.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct E164Number(String);
+
+impl E164Number {
+    /// Parses `text` (international, or national in `region`, an ISO 3166
+    /// code) into E.164; the error says what is wrong.
+    pub fn parse(text: &str, region: Option<&str>) -> Result<Self, String> {
+        crate::sms::parse_number(text, region).map(Self)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Deref for E164Number {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for E164Number {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for E164Number {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let tail: String = self
+            .0
+            .chars()
+            .rev()
+            .take(4)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+        write!(f, "E164Number(…{tail})")
+    }
+}
+
+impl PartialEq<str> for E164Number {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<String> for E164Number {
+    fn eq(&self, other: &String) -> bool {
+        &self.0 == other
+    }
+}
+
+/// One email address (`alice@example.com`). Made only by
+/// [`EmailAddress::parse`], which accepts what the mail transport accepts.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct EmailAddress(String);
+
+impl EmailAddress {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        text.parse::<lettre::Address>()
+            .map(|_| Self(text.to_string()))
+            .map_err(|_| format!("{text:?} is not an email address"))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Deref for EmailAddress {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for EmailAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// An IANA time zone name the bundled time zone database knows
+/// (`Europe/London`). Made only by [`TzName::parse`].
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TzName(String);
+
+impl TzName {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        match jiff::tz::TimeZone::get(text) {
+            Ok(_) => Ok(Self(text.to_string())),
+            Err(_) => Err(format!("unknown time zone {text:?}")),
+        }
+    }
+
+    /// `UTC`.
+    pub fn utc() -> Self {
+        Self("UTC".to_string())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The zone itself.
+    pub fn zone(&self) -> jiff::tz::TimeZone {
+        // Checked in `parse`; the bundled database does not change at run time.
+        jiff::tz::TimeZone::get(&self.0).unwrap_or(jiff::tz::TimeZone::UTC)
+    }
+}
+
+impl Deref for TzName {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for TzName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct User {
     pub id: String,
     pub name: String,
-    pub timezone: String,
+    pub timezone: TzName,
     /// Tried in order: the next one is used when the one before fails for good.
     pub contacts: Vec<Contact>,
     /// When set, the first matching rule picks (and orders) the contacts a
@@ -44,7 +177,7 @@ pub enum Contact {
     },
     /// Delivered by an smtp channel.
     Email {
-        address: String,
+        address: EmailAddress,
         channel: String,
     },
     /// Delivered by a program channel; `args` come after the channel's.
@@ -55,12 +188,12 @@ pub enum Contact {
     /// A phone number (E.164, e.g. `+447700900123`) texted by an SMS
     /// channel (`http_sms`).
     Sms {
-        number: String,
+        number: E164Number,
         channel: String,
     },
     /// A phone number (E.164) called by a voice channel (`twilio`).
     Voice {
-        number: String,
+        number: E164Number,
         channel: String,
     },
 }
@@ -105,9 +238,9 @@ impl Contact {
         match self {
             Contact::Console => "stdout".to_string(),
             Contact::Webhook { url, .. } => url.clone(),
-            Contact::Email { address, .. } => address.clone(),
+            Contact::Email { address, .. } => address.to_string(),
             Contact::Program { args, .. } => encode_args(args),
-            Contact::Sms { number, .. } | Contact::Voice { number, .. } => number.clone(),
+            Contact::Sms { number, .. } | Contact::Voice { number, .. } => number.to_string(),
         }
     }
 }

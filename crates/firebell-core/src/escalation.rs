@@ -712,7 +712,7 @@ mod tests {
             User {
                 id: id.to_string(),
                 name: id.to_string(),
-                timezone: "UTC".into(),
+                timezone: crate::contacts::TzName::utc(),
                 contacts,
                 notification_rules: Vec::new(),
             },

@@ -292,7 +292,7 @@ contacts = [ { kind = "sms", number = "(201) 555-0123", channel = "gateway" } ]
         assert_eq!(
             c.users["alice"].contacts,
             vec![crate::config::Contact::Sms {
-                number: "+447700900123".into(),
+                number: crate::contacts::E164Number::parse("+447700900123", None).unwrap(),
                 channel: "gateway".into()
             }]
         );

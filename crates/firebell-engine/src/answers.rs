@@ -43,7 +43,7 @@ impl<S: Store> Engine<S> {
         let sms = config.users.get(&n.user).and_then(|u| {
             u.contacts.iter().enumerate().find_map(|(i, c)| match c {
                 Contact::Sms { number, channel } => {
-                    Some((i as u32, channel.clone(), number.clone()))
+                    Some((i as u32, channel.clone(), number.to_string()))
                 }
                 _ => None,
             })

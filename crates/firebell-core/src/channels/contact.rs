@@ -6,6 +6,7 @@ use super::common::Args;
 use super::common::{check_args, is_http_url};
 use super::{ChannelConfig, ChannelKind, SMS_CHANNEL_KINDS, VOICE_CHANNEL_KINDS};
 use crate::config::diag::Errors;
+use crate::contacts::{E164Number, EmailAddress};
 use std::collections::BTreeMap;
 
 /// A contact as written, borrowed from the user's table.
@@ -160,12 +161,12 @@ pub(crate) fn contact(
             })
         }
         "email" => {
-            let address = match c.address.map(str::trim) {
-                Some(a) if valid_email(a) => a.to_string(),
-                Some(a) => {
+            let address = match c.address.map(EmailAddress::parse) {
+                Some(Ok(a)) => a,
+                Some(Err(e)) => {
                     errors.hint(
                         format!("{path}.address"),
-                        format!("{a:?} is not an email address"),
+                        e,
                         "one address such as \"alice@example.com\"",
                     );
                     return None;
@@ -273,7 +274,7 @@ fn phone_contact(
             );
             return None;
         }
-        Some(n) => match crate::sms::parse_number(n, c.region) {
+        Some(n) => match E164Number::parse(n, c.region) {
             Ok(e164) => e164,
             Err(e) => {
                 errors.hint(
@@ -342,10 +343,4 @@ fn phone_contact(
         PhoneKind::Sms => crate::contacts::Contact::Sms { number, channel },
         PhoneKind::Voice => crate::contacts::Contact::Voice { number, channel },
     })
-}
-
-/// One plain address (no display name), as the SMTP sender will parse it:
-/// what loads is what can be sent to.
-fn valid_email(a: &str) -> bool {
-    a.parse::<lettre::Address>().is_ok()
 }

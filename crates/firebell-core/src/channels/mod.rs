@@ -648,11 +648,11 @@ mod twilio_tests {
             c.users["alice"].contacts,
             vec![
                 Contact::Voice {
-                    number: "+447700900123".into(),
+                    number: crate::contacts::E164Number::parse("+447700900123", None).unwrap(),
                     channel: "phone".into()
                 },
                 Contact::Sms {
-                    number: "+447700900123".into(),
+                    number: crate::contacts::E164Number::parse("+447700900123", None).unwrap(),
                     channel: "phone".into()
                 }
             ]

@@ -4,11 +4,9 @@
 use crate::support::*;
 use serde_json::{Value, json};
 
-const CONFIG: &str = r#"
-[server]
-data_dir = "{DATA_DIR}"
-admin_token = "test-admin-token"
-
+const CONFIG: &str = concat!(
+    server_section!(),
+    r#"
 [[users]]
 id = "alice"
 contacts = [ { kind = "webhook", url = "{SINK}" } ]
@@ -30,7 +28,8 @@ policy = "outage"
 ack_timeout = "30m"
 auto_resolve = "4h"
 integrations = [ { kind = "generic", key = "test-integration-key" } ]
-"#;
+"#
+);
 
 const TIMED_OUT: &str = "acknowledgement timed out after 30m; escalating again from the first step";
 const AUTO_RESOLVED: &str = "resolved automatically: no new trigger for 4h";

@@ -9,11 +9,9 @@ use std::process::{Command, Stdio};
 
 const KEY: &str = "alertmanager-integration-key";
 
-const AM_CONFIG: &str = r#"
-[server]
-data_dir = "{DATA_DIR}"
-admin_token = "test-admin-token"
-
+const AM_CONFIG: &str = concat!(
+    server_section!(),
+    r#"
 [[users]]
 id = "alice"
 contacts = [ { kind = "console" } ]
@@ -26,7 +24,8 @@ steps = [ { targets = ["user:alice"], wait = "5m" } ]
 id = "infra"
 policy = "p"
 integrations = [ { kind = "alertmanager", key = "alertmanager-integration-key" } ]
-"#;
+"#
+);
 
 async fn spawn_now() -> (TestApp, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();

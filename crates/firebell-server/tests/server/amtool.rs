@@ -13,11 +13,9 @@ const INFRA_KEY: &str = "infra-alertmanager-key";
 const WEB_KEY: &str = "web-alertmanager-key";
 const WEB_GENERIC_KEY: &str = "web-generic-key";
 
-const CONFIG: &str = r#"
-[server]
-data_dir = "{DATA_DIR}"
-admin_token = "test-admin-token"
-
+const CONFIG: &str = concat!(
+    server_section!(),
+    r#"
 [[users]]
 id = "alice"
 contacts = [ { kind = "console" } ]
@@ -38,7 +36,8 @@ integrations = [
   { kind = "alertmanager", key = "web-alertmanager-key" },
   { kind = "generic", key = "web-generic-key" },
 ]
-"#;
+"#
+);
 
 async fn spawn() -> (TestApp, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();

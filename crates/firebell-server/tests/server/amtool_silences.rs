@@ -12,11 +12,9 @@ use serde_json::Value;
 const INFRA_KEY: &str = "infra-alertmanager-key";
 const WEB_KEY: &str = "web-alertmanager-key";
 
-const CONFIG: &str = r#"
-[server]
-data_dir = "{DATA_DIR}"
-admin_token = "test-admin-token"
-
+const CONFIG: &str = concat!(
+    server_section!(),
+    r#"
 [[users]]
 id = "alice"
 contacts = [ { kind = "console" } ]
@@ -34,7 +32,8 @@ integrations = [ { kind = "alertmanager", key = "infra-alertmanager-key" } ]
 id = "web"
 policy = "p"
 integrations = [ { kind = "alertmanager", key = "web-alertmanager-key" } ]
-"#;
+"#
+);
 
 /// `GET /api/v2/alerts` as `key` sees it.
 async fn v2_alerts(app: &TestApp, key: &str) -> Vec<Value> {

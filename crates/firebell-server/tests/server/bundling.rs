@@ -6,11 +6,9 @@ use crate::support::*;
 use jiff::SignedDuration;
 use serde_json::Value;
 
-const GROUPED: &str = r#"
-[server]
-data_dir = "{DATA_DIR}"
-admin_token = "test-admin-token"
-
+const GROUPED: &str = concat!(
+    server_section!(),
+    r#"
 [[users]]
 id = "alice"
 contacts = [ { kind = "webhook", url = "{SINK}" } ]
@@ -29,7 +27,8 @@ name = "Checkout web"
 policy = "outage"
 group_window = "10s"
 integrations = [ { kind = "generic", key = "test-integration-key" } ]
-"#;
+"#
+);
 
 fn timeline_messages(view: &Value) -> Vec<String> {
     view["timeline"]
@@ -186,11 +185,9 @@ async fn an_acknowledged_alert_is_left_out_of_the_bundle() {
     );
 }
 
-const FALLBACK: &str = r#"
-[server]
-data_dir = "{DATA_DIR}"
-admin_token = "test-admin-token"
-
+const FALLBACK: &str = concat!(
+    server_section!(),
+    r#"
 [[users]]
 id = "alice"
 contacts = [ { kind = "webhook", url = "{SINK}" }, { kind = "console" } ]
@@ -206,7 +203,8 @@ name = "Checkout web"
 policy = "outage"
 group_window = "10s"
 integrations = [ { kind = "generic", key = "test-integration-key" } ]
-"#;
+"#
+);
 
 #[tokio::test]
 async fn a_failed_bundle_moves_every_alert_to_the_next_contact_method() {

@@ -127,7 +127,9 @@ async fn trigger(app: &TestApp, body: &str) -> i64 {
 }
 
 /// Runs `verify_signature.py` with the venv's Python: `Some(stdout)`.
-fn python_verify(secret: &str, header: &str, body: &[u8]) -> Option<(bool, String)> {
+/// Python's verdict on a signature, checked at `now` (unix seconds): the
+/// receiver lives in the test's world, where time is the manual clock's.
+fn python_verify(secret: &str, header: &str, body: &[u8], now: i64) -> Option<(bool, String)> {
     let python = python_with(&["hmac", "hashlib"])?;
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("body");
@@ -136,6 +138,7 @@ fn python_verify(secret: &str, header: &str, body: &[u8]) -> Option<(bool, Strin
         .arg(python_script("verify_signature.py"))
         .args([secret, header])
         .arg(&file)
+        .arg(now.to_string())
         .output()
         .unwrap();
     Some((
@@ -207,15 +210,19 @@ secret = "{SECRET}""#
     // Signed at the engine's clock (the test's manual one), not the wall
     // clock: the timestamp is the attempt's time.
     assert_eq!(t, app.clock.now().as_second(), "{header}");
-    if let Some((ok, said)) = python_verify(SECRET, &header, &req.body) {
+    let now = app.clock.now().as_second();
+    if let Some((ok, said)) = python_verify(SECRET, &header, &req.body, now) {
         assert!(ok, "Python says {said:?} for {header}");
-        // And it is a real check: another secret or a changed body fails.
-        let (ok, said) = python_verify("another-secret", &header, &req.body).unwrap();
+        // And it is a real check: another secret, a changed body or a
+        // replay ten minutes later fails.
+        let (ok, said) = python_verify("another-secret", &header, &req.body, now).unwrap();
         assert!(!ok && said == "signature mismatch", "{said}");
         let mut tampered = req.body.to_vec();
         tampered[10] ^= 1;
-        let (ok, _) = python_verify(SECRET, &header, &tampered).unwrap();
+        let (ok, _) = python_verify(SECRET, &header, &tampered, now).unwrap();
         assert!(!ok);
+        let (ok, said) = python_verify(SECRET, &header, &req.body, now + 600).unwrap();
+        assert!(!ok && said == "stale timestamp", "{said}");
     }
 
     // The API shows the page went out, without the URL's secret path.

@@ -422,11 +422,9 @@ async fn starttls_and_tls_verify_the_server_against_ca_file() {
 // Links on their own (no SMTP server needed).
 // ---------------------------------------------------------------------------
 
-const CONSOLE: &str = r#"
-[server]
-data_dir = "{DATA_DIR}"
-admin_token = "test-admin-token"
-public_url = "https://pager.example.com"
+const CONSOLE: &str = concat!(
+    server_section!(),
+    r#"public_url = "https://pager.example.com"
 link_secret = "test-link-secret-0123456789"
 
 [[users]]
@@ -441,7 +439,8 @@ steps = [ { targets = ["user:alice"], wait = "5m" } ]
 id = "checkout"
 policy = "p"
 integrations = [ { kind = "generic", key = "test-integration-key" } ]
-"#;
+"#
+);
 
 /// Signed links for `id`, as a page to alice queued now would carry.
 fn links_for(app: &TestApp, id: i64) -> links::ActionLinks {

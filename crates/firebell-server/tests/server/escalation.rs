@@ -78,11 +78,9 @@ async fn nobody_answers_nine_pages_in_order_then_exhausted() {
     assert_eq!(view["alert"]["status"], "triggered");
 }
 
-const PAIR_FIRST: &str = r#"
-[server]
-data_dir = "{DATA_DIR}"
-admin_token = "test-admin-token"
-
+const PAIR_FIRST: &str = concat!(
+    server_section!(),
+    r#"
 [[users]]
 id = "alice"
 contacts = [ { kind = "console" } ]
@@ -105,7 +103,8 @@ steps = [
 id = "checkout"
 policy = "outage"
 integrations = [ { kind = "generic", key = "test-integration-key" } ]
-"#;
+"#
+);
 
 #[tokio::test]
 async fn a_decline_from_every_target_advances_at_once() {

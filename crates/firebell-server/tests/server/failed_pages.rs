@@ -8,11 +8,9 @@ use firebell_store::prelude::*;
 use jiff::SignedDuration;
 
 /// alice: a webhook first (the sink), the console second.
-const WEBHOOK_THEN_CONSOLE: &str = r#"
-[server]
-data_dir = "{DATA_DIR}"
-admin_token = "test-admin-token"
-
+const WEBHOOK_THEN_CONSOLE: &str = concat!(
+    server_section!(),
+    r#"
 [[users]]
 id = "alice"
 contacts = [ { kind = "webhook", url = "{SINK}" }, { kind = "console" } ]
@@ -25,7 +23,8 @@ steps = [ { targets = ["user:alice"], wait = "10m" } ]
 id = "checkout"
 policy = "outage"
 integrations = [ { kind = "generic", key = "test-integration-key" } ]
-"#;
+"#
+);
 
 #[tokio::test]
 async fn a_crash_between_the_failure_and_the_next_contact_still_pages_the_next_contact() {

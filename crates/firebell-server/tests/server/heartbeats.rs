@@ -8,11 +8,9 @@ use serde_json::{Value, json};
 const HB_KEY: &str = "heartbeat-key-nightly";
 const VTM_KEY: &str = "vtm-key-for-tm-cluster";
 
-const CONFIG: &str = r#"
-[server]
-data_dir = "{DATA_DIR}"
-admin_token = "test-admin-token"
-max_body_bytes = 4096
+const CONFIG: &str = concat!(
+    server_section!(),
+    r#"max_body_bytes = 4096
 
 [[users]]
 id = "alice"
@@ -34,7 +32,8 @@ integrations = [
 id = "web"
 policy = "p"
 integrations = [ { kind = "vtm", key = "vtm-key-for-tm-cluster" } ]
-"#;
+"#
+);
 
 async fn ping_get(app: &TestApp, key: &str) -> (u16, Value) {
     let r = app

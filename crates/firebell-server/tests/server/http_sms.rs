@@ -113,11 +113,9 @@ impl Gateway {
 
 /// alice, texted at her UK number written nationally; the region comes from
 /// `[server] default_region`.
-const CONFIG: &str = r#"
-[server]
-data_dir = "{DATA_DIR}"
-admin_token = "test-admin-token"
-default_region = "GB"
+const CONFIG: &str = concat!(
+    server_section!(),
+    r#"default_region = "GB"
 
 [delivery]
 max_attempts = 3
@@ -139,7 +137,8 @@ id = "web"
 name = "Web front end"
 policy = "outage"
 integrations = [ { kind = "generic", key = "test-integration-key" } ]
-"#;
+"#
+);
 
 /// TextAnywhere's HTTP interface, as the first seed's program used it.
 const TEXTANYWHERE: &str = r#"

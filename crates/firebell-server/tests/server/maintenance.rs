@@ -7,11 +7,9 @@
 use crate::support::*;
 use serde_json::{Value, json};
 
-const CONFIG: &str = r#"
-[server]
-data_dir = "{DATA_DIR}"
-admin_token = "test-admin-token"
-
+const CONFIG: &str = concat!(
+    server_section!(),
+    r#"
 [[users]]
 id = "alice"
 contacts = [ { kind = "console" } ]
@@ -36,7 +34,8 @@ integrations = [ { kind = "generic", key = "test-integration-key" } ]
 id = "search"
 policy = "outage"
 integrations = [ { kind = "generic", key = "search-key" } ]
-"#;
+"#
+);
 
 fn messages(view: &Value) -> Vec<String> {
     view["timeline"]

@@ -5,11 +5,9 @@
 use crate::support::*;
 use jiff::Timestamp;
 
-const RULES: &str = r#"
-[server]
-data_dir = "{DATA_DIR}"
-admin_token = "test-admin-token"
-
+const RULES: &str = concat!(
+    server_section!(),
+    r#"
 [delivery]
 retry_initial = "10s"
 retry_max = "1m"
@@ -49,7 +47,8 @@ steps = [
 id = "checkout"
 policy = "outage"
 integrations = [ { kind = "generic", key = "test-integration-key" } ]
-"#;
+"#
+);
 
 /// Triggers an alert, lets it page, then resolves it so later clock jumps
 /// do not escalate it further.

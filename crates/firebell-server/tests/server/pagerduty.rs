@@ -4,11 +4,9 @@
 use crate::support::*;
 use serde_json::{Value, json};
 
-const PD: &str = r#"
-[server]
-data_dir = "{DATA_DIR}"
-admin_token = "test-admin-token"
-
+const PD: &str = concat!(
+    server_section!(),
+    r#"
 [[users]]
 id = "alice"
 contacts = [ { kind = "console" } ]
@@ -24,7 +22,8 @@ integrations = [
   { kind = "pagerduty", key = "R0123456789abcdef0123456789abcde" },
   { kind = "generic", key = "test-integration-key" },
 ]
-"#;
+"#
+);
 
 const ROUTING_KEY: &str = "R0123456789abcdef0123456789abcde";
 

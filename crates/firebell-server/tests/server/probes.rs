@@ -12,11 +12,9 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-const BASE: &str = r#"
-[server]
-data_dir = "{DATA_DIR}"
-admin_token = "test-admin-token"
-
+const BASE: &str = concat!(
+    server_section!(),
+    r#"
 [[users]]
 id = "alice"
 contacts = [ { kind = "console" } ]
@@ -28,7 +26,8 @@ steps = [ { targets = ["user:alice"], wait = "5m" } ]
 [[services]]
 id = "shop"
 policy = "p"
-"#;
+"#
+);
 
 fn secs(s: i64) -> SignedDuration {
     SignedDuration::from_secs(s)

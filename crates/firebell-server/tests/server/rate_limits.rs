@@ -43,11 +43,9 @@ impl Gateway {
     }
 }
 
-const CONFIG: &str = r#"
-[server]
-data_dir = "{DATA_DIR}"
-admin_token = "test-admin-token"
-
+const CONFIG: &str = concat!(
+    server_section!(),
+    r#"
 [delivery.rate_limits]
 sms = "5/15m"
 
@@ -75,7 +73,8 @@ id = "web"
 name = "Web"
 policy = "outage"
 integrations = [ { kind = "generic", key = "test-integration-key" } ]
-"#;
+"#
+);
 
 fn lines(view: &Value) -> Vec<String> {
     view["timeline"]

@@ -11,11 +11,9 @@ use std::collections::HashMap;
 /// A configuration with a schedule, a Twilio channel (its callbacks check
 /// signatures) and an SNS integration, so every route reaches its own
 /// credential check rather than a "no such thing" answer.
-const EVERYTHING: &str = r#"
-[server]
-data_dir = "{DATA_DIR}"
-admin_token = "test-admin-token"
-public_url = "https://firebell.example.com"
+const EVERYTHING: &str = concat!(
+    server_section!(),
+    r#"public_url = "https://firebell.example.com"
 
 [[channels]]
 name = "phone"
@@ -46,7 +44,8 @@ integrations = [
   { kind = "alertmanager", key = "test-alertmanager-key" },
   { kind = "vtm", key = "test-vtm-key-0001" },
 ]
-"#;
+"#
+);
 
 /// A concrete path for a route pattern.
 fn fill(pattern: &str) -> String {

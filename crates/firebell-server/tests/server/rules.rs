@@ -8,11 +8,9 @@ use serde_json::{Value, json};
 
 const VTM_KEY: &str = "vtm-key-for-tm-cluster";
 
-const CONFIG: &str = r#"
-[server]
-data_dir = "{DATA_DIR}"
-admin_token = "test-admin-token"
-
+const CONFIG: &str = concat!(
+    server_section!(),
+    r#"
 [[users]]
 id = "alice"
 contacts = [ { kind = "console" } ]
@@ -62,7 +60,8 @@ severity = "critical"
 [[rules]]
 name = "record only"
 suppress = true
-"#;
+"#
+);
 
 /// The seed's four selected events, as a traffic manager writes them.
 const PAGING: [&str; 4] = [

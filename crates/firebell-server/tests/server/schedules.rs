@@ -8,11 +8,9 @@ use serde_json::{Value, json};
 
 /// Weekly Monday 09:00 London rotation alice → bob; at t0 (Sunday 1 March
 /// 2026, 09:00 UTC) alice is on call. An empty "night" schedule.
-const SCHEDULED: &str = r#"
-[server]
-data_dir = "{DATA_DIR}"
-admin_token = "test-admin-token"
-public_url = "http://firebell.test"
+const SCHEDULED: &str = concat!(
+    server_section!(),
+    r#"public_url = "http://firebell.test"
 
 [[users]]
 id = "alice"
@@ -64,7 +62,8 @@ integrations = [ { kind = "generic", key = "test-integration-key" } ]
 id = "batch"
 policy = "nightly"
 integrations = [ { kind = "generic", key = "batch-integration-key" } ]
-"#;
+"#
+);
 
 #[tokio::test]
 async fn a_schedule_step_pages_whoever_is_on_call_and_an_override_changes_who() {

@@ -18,11 +18,9 @@ const TOPIC: &str = "arn:aws:sns:eu-west-1:123456789012:alarms";
 const OTHER_TOPIC: &str = "arn:aws:sns:eu-west-1:123456789012:elsewhere";
 const CERT_URL: &str = "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-local.pem";
 
-const SNS: &str = r#"
-[server]
-data_dir = "{DATA_DIR}"
-admin_token = "test-admin-token"
-max_body_bytes = 65536
+const SNS: &str = concat!(
+    server_section!(),
+    r#"max_body_bytes = 65536
 
 [[users]]
 id = "alice"
@@ -39,7 +37,8 @@ integrations = [
   { kind = "sns", key = "sns-key-0123456789abcdef", topics = ["arn:aws:sns:eu-west-1:123456789012:alarms"], test_endpoint_url = "{AWS}" },
   { kind = "generic", key = "test-integration-key" },
 ]
-"#;
+"#
+);
 
 async fn spawn_sns_app(aws: &str) -> (TestApp, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();

@@ -5,11 +5,9 @@
 use crate::support::*;
 use serde_json::{Value, json};
 
-const CONFIG: &str = r#"
-[server]
-data_dir = "{DATA_DIR}"
-admin_token = "test-admin-token"
-
+const CONFIG: &str = concat!(
+    server_section!(),
+    r#"
 [[users]]
 id = "alice"
 name = "Alice Smith"
@@ -23,7 +21,8 @@ steps = [ { targets = ["user:alice"], wait = "5m" } ]
 id = "web"
 policy = "p"
 integrations = [ { kind = "generic", key = "test-integration-key" } ]
-"#;
+"#
+);
 
 async fn test_channel(app: &TestApp, name: &str, body: Value) -> (u16, Value) {
     app.api_post(&format!("/api/v1/channels/{name}/test"), body)

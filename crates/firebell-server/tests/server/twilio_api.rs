@@ -27,11 +27,9 @@ const PUBLIC: &str = "https://pager.example.com";
 /// alice: a voice call, then the console; bob: SMS through the twilio
 /// channel. `{PHONE_EXTRA}` adds keys to the twilio channel, `{TARGETS}`
 /// says who the one step pages.
-const CONFIG: &str = r#"
-[server]
-data_dir = "{DATA_DIR}"
-admin_token = "test-admin-token"
-public_url = "https://pager.example.com"
+const CONFIG: &str = concat!(
+    server_section!(),
+    r#"public_url = "https://pager.example.com"
 default_region = "GB"
 
 [delivery]
@@ -72,7 +70,8 @@ id = "web"
 name = "Web front end"
 policy = "outage"
 integrations = [ { kind = "generic", key = "test-integration-key" } ]
-"#;
+"#
+);
 
 const BOTH: &str = r#""user:alice", "user:bob""#;
 

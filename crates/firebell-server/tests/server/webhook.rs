@@ -4,11 +4,9 @@
 
 use crate::support::*;
 
-const WEBHOOK_USERS: &str = r#"
-[server]
-data_dir = "{DATA_DIR}"
-admin_token = "test-admin-token"
-
+const WEBHOOK_USERS: &str = concat!(
+    server_section!(),
+    r#"
 [delivery]
 retry_initial = "10s"
 retry_max = "1m"
@@ -34,13 +32,12 @@ id = "checkout"
 name = "Checkout web"
 policy = "outage"
 integrations = [ { kind = "generic", key = "test-integration-key" } ]
-"#;
+"#
+);
 
-const WEBHOOK_ONLY: &str = r#"
-[server]
-data_dir = "{DATA_DIR}"
-admin_token = "test-admin-token"
-
+const WEBHOOK_ONLY: &str = concat!(
+    server_section!(),
+    r#"
 [delivery]
 retry_initial = "10s"
 retry_max = "1m"
@@ -65,7 +62,8 @@ steps = [
 id = "checkout"
 policy = "outage"
 integrations = [ { kind = "generic", key = "test-integration-key" } ]
-"#;
+"#
+);
 
 #[tokio::test]
 async fn the_webhook_body_has_the_documented_shape() {

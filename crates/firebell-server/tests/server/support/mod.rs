@@ -22,6 +22,17 @@ use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::oneshot;
 
+/// The `[server]` table of a test app, as a fragment to `concat!` in front
+/// of a test's own tables: its data directory (filled in by
+/// [`render_config`]) and the admin token [`ADMIN`]. More `[server]` keys
+/// may follow it directly.
+macro_rules! server_section {
+    () => {
+        "\n[server]\ndata_dir = \"{DATA_DIR}\"\nadmin_token = \"test-admin-token\"\n"
+    };
+}
+pub(crate) use server_section;
+
 pub const KEY: &str = "test-integration-key";
 pub const ADMIN: &str = "test-admin-token";
 
@@ -326,11 +337,9 @@ impl TestApp {
 
 /// Three single-person steps (1, 2 and 3 minutes), repeated 3 times; everyone
 /// on the console.
-pub const THREE_STEPS: &str = r#"
-[server]
-data_dir = "{DATA_DIR}"
-admin_token = "test-admin-token"
-
+pub const THREE_STEPS: &str = concat!(
+    server_section!(),
+    r#"
 [[users]]
 id = "alice"
 contacts = [ { kind = "console" } ]
@@ -354,7 +363,8 @@ steps = [
 id = "checkout"
 policy = "outage"
 integrations = [ { kind = "generic", key = "test-integration-key" } ]
-"#;
+"#
+);
 
 pub async fn spawn_app(template: &str) -> (TestApp, tempfile::TempDir, Sink) {
     let dir = tempfile::tempdir().unwrap();

@@ -3,7 +3,7 @@
 //! the `public_url` address), and reads the TwiML answers.
 
 use super::twilio_mock::{Recorded, TwilioMock};
-use super::{TestApp, render_config, spawn_app_at, t0};
+use super::{TestApp, render_config, server_section, spawn_app_at, t0};
 
 /// The twilio channel's auth token in these tests.
 pub const TOKEN: &str = "twilio-test-token-0123456789abcdef";
@@ -13,11 +13,9 @@ pub const PUBLIC_URL: &str = "https://pager.example.com";
 /// The start of a config for these tests: `[server]` with [`PUBLIC_URL`],
 /// and the twilio channel "tw" with [`TOKEN`], pointed at the mock
 /// (`{TWILIO}`). What follows it may add keys to the channel first.
-pub const SERVER_AND_CHANNEL: &str = r#"
-[server]
-data_dir = "{DATA_DIR}"
-admin_token = "test-admin-token"
-public_url = "https://pager.example.com"
+pub const SERVER_AND_CHANNEL: &str = concat!(
+    server_section!(),
+    r#"public_url = "https://pager.example.com"
 
 [[channels]]
 name = "tw"
@@ -26,7 +24,8 @@ account_sid = "AC0123456789abcdef0123456789abcdef"
 auth_token = "twilio-test-token-0123456789abcdef"
 from = "+15005550006"
 base_url = "{TWILIO}"
-"#;
+"#
+);
 
 /// An app sending through a mock Twilio, and Twilio's side of it.
 pub struct World {
