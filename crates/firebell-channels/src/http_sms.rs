@@ -202,3 +202,27 @@ async fn read_limited(mut resp: reqwest::Response) -> Result<String, reqwest::Er
     }
     Ok(String::from_utf8_lossy(&buf).into_owned())
 }
+
+/// A `[[channels]]` http_sms table, as the dispatcher builds it.
+pub(crate) struct Channel(HttpSmsChannel);
+
+impl Channel {
+    pub(crate) fn new(b: &crate::Build<'_>, settings: &HttpSmsSettings) -> Self {
+        let c = b.channel;
+        Self(HttpSmsChannel::new(
+            &c.name,
+            settings,
+            c.dry_run,
+            c.max_segments,
+            b.timeout,
+        ))
+    }
+
+    pub(crate) async fn deliver(&self, a: &crate::Attempt<'_>) -> Delivery {
+        self.0.deliver(a.config, a.alert, a.n).await
+    }
+
+    pub(crate) fn longest_attempt(&self, webhook: Duration) -> Duration {
+        webhook
+    }
+}

@@ -4,21 +4,13 @@
 //! engine's outbox dispatcher.
 #![forbid(unsafe_code)]
 
-pub mod http_sms;
-pub mod program;
-pub mod smtp;
-pub mod twilio;
-pub mod webhook;
-
 use firebell_core::alert::Alert;
-use firebell_core::channels::{ChannelKind, WebhookPreset, WebhookSettings};
+use firebell_core::channels::{ChannelConfig, ChannelKind, WebhookPreset, WebhookSettings};
 use firebell_core::config::Config;
 use firebell_core::notification::{Delivery, Notification};
 use firebell_core::render;
 use firebell_core::templates::Templates;
 use jiff::Timestamp;
-use program::ProgramChannel;
-use smtp::SmtpChannel;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use webhook::WebhookChannel;
@@ -47,22 +39,61 @@ pub fn stdout_sink() -> ConsoleSink {
     Arc::new(|line: &str| println!("{line}"))
 }
 
-/// A configured channel, ready to deliver.
-enum Backend {
-    Webhook {
-        settings: WebhookSettings,
-        dry_run: bool,
-    },
-    Program(ProgramChannel),
-    HttpSms(http_sms::HttpSmsChannel),
-    Twilio(twilio::TwilioChannel),
-    Smtp {
-        /// `Err` holds why the channel could not be set up; each page then
-        /// fails with it.
-        channel: Result<SmtpChannel, String>,
-        dry_run: bool,
-    },
+/// What building one `[[channels]]` table's backend may use.
+pub(crate) struct Build<'a> {
+    pub channel: &'a ChannelConfig,
+    /// `[delivery] webhook_timeout`: each network step's limit.
+    pub timeout: std::time::Duration,
 }
+
+/// What one delivery attempt may use.
+pub(crate) struct Attempt<'a> {
+    pub config: &'a Config,
+    pub templates: &'a Templates,
+    pub alert: &'a Alert,
+    pub n: &'a Notification,
+    /// The engine's clock at the attempt (webhook signatures carry it).
+    pub now: Timestamp,
+}
+
+/// The backend of every channel kind, generated from the one list of kinds
+/// in `firebell_core::channels` ([`firebell_core::channel_kinds`]): each kind
+/// is a module of this crate (`<kind>.rs`) with a `Channel` that has
+/// `new(&Build, &Settings)`, `deliver(&Attempt)` and
+/// `longest_attempt(webhook_timeout)`. Adding a kind adds no line here.
+macro_rules! backends {
+    ($($variant:ident $module:ident),* $(,)?) => {
+        $(pub mod $module;)*
+
+        /// A configured channel, ready to deliver.
+        enum Backend {
+            $($variant($module::Channel),)*
+        }
+
+        impl Backend {
+            fn new(channel: &ChannelConfig, timeout: std::time::Duration) -> Backend {
+                let b = Build { channel, timeout };
+                match &channel.kind {
+                    $(ChannelKind::$variant(s) => Backend::$variant($module::Channel::new(&b, s)),)*
+                }
+            }
+
+            async fn deliver(&self, a: &Attempt<'_>) -> Delivery {
+                match self {
+                    $(Backend::$variant(c) => c.deliver(a).await,)*
+                }
+            }
+
+            fn longest_attempt(&self, webhook: std::time::Duration) -> std::time::Duration {
+                match self {
+                    $(Backend::$variant(c) => c.longest_attempt(webhook),)*
+                }
+            }
+        }
+    };
+}
+
+firebell_core::channel_kinds!(backends);
 
 /// Every channel of one configuration, by name: the built-ins `console`
 /// and `webhook`, and each `[[channels]]` table. Built again on reload.
@@ -92,40 +123,7 @@ impl Channels {
         let named = config
             .channels
             .values()
-            .map(|c| {
-                let backend = match &c.kind {
-                    ChannelKind::Webhook(settings) => Backend::Webhook {
-                        settings: settings.clone(),
-                        dry_run: c.dry_run,
-                    },
-                    ChannelKind::Program(settings) => Backend::Program(ProgramChannel {
-                        name: c.name.clone(),
-                        settings: settings.clone(),
-                        dry_run: c.dry_run,
-                    }),
-                    ChannelKind::HttpSms(settings) => {
-                        Backend::HttpSms(http_sms::HttpSmsChannel::new(
-                            &c.name,
-                            settings,
-                            c.dry_run,
-                            c.max_segments,
-                            timeout,
-                        ))
-                    }
-                    ChannelKind::Twilio(settings) => Backend::Twilio(twilio::TwilioChannel::new(
-                        &c.name,
-                        settings,
-                        c.dry_run,
-                        c.max_segments,
-                        timeout,
-                    )),
-                    ChannelKind::Smtp(settings) => Backend::Smtp {
-                        channel: SmtpChannel::new(settings, timeout),
-                        dry_run: c.dry_run,
-                    },
-                };
-                (c.name.clone(), backend)
-            })
+            .map(|c| (c.name.clone(), Backend::new(c, timeout)))
             .collect();
         Self {
             inner: Arc::new(Inner {
@@ -145,12 +143,7 @@ impl Channels {
         let webhook = i.config.delivery.webhook_timeout.unsigned_abs();
         i.named
             .values()
-            .map(|b| match b {
-                Backend::Program(p) => p.longest_run(),
-                // A whole SMTP attempt is bounded at four network steps.
-                Backend::Smtp { .. } => webhook.saturating_mul(4),
-                _ => webhook,
-            })
+            .map(|b| b.longest_attempt(webhook))
             .fold(webhook, std::time::Duration::max)
     }
 
@@ -180,29 +173,16 @@ impl Channels {
                     .await
             }
             name => match i.named.get(name) {
-                Some(Backend::Webhook { settings, dry_run }) => {
-                    i.http
-                        .deliver(settings, *dry_run, &i.config, &i.templates, alert, n, now)
-                        .await
+                Some(backend) => {
+                    let attempt = Attempt {
+                        config: &i.config,
+                        templates: &i.templates,
+                        alert,
+                        n,
+                        now,
+                    };
+                    backend.deliver(&attempt).await
                 }
-                Some(Backend::Program(p)) => p.deliver(&i.config, &i.templates, alert, n).await,
-                Some(Backend::HttpSms(g)) => g.deliver(&i.config, alert, n).await,
-                Some(Backend::Twilio(t)) => t.deliver(&i.config, alert, n).await,
-                Some(Backend::Smtp { channel, dry_run }) => match channel {
-                    Err(error) => Delivery::Permanent {
-                        error: error.clone(),
-                    },
-                    Ok(_) if *dry_run => match smtp::render(&i.config, &i.templates, alert, n) {
-                        Ok(c) => Delivery::Delivered {
-                            detail: format!(
-                                "dry run: would email {} with subject {:?}",
-                                n.address, c.subject
-                            ),
-                        },
-                        Err(error) => Delivery::Permanent { error },
-                    },
-                    Ok(smtp) => smtp.deliver(&i.config, &i.templates, alert, n).await,
-                },
                 None => Delivery::Permanent {
                     error: format!("no channel named {name:?} in the configuration"),
                 },

@@ -396,6 +396,27 @@ async fn read_bounded<R: AsyncRead + Unpin>(r: Option<R>) -> Vec<u8> {
     kept
 }
 
+/// A `[[channels]]` program table, as the dispatcher builds it.
+pub(crate) struct Channel(ProgramChannel);
+
+impl Channel {
+    pub(crate) fn new(b: &crate::Build<'_>, settings: &ProgramSettings) -> Self {
+        Self(ProgramChannel {
+            name: b.channel.name.clone(),
+            settings: settings.clone(),
+            dry_run: b.channel.dry_run,
+        })
+    }
+
+    pub(crate) async fn deliver(&self, a: &crate::Attempt<'_>) -> Delivery {
+        self.0.deliver(a.config, a.templates, a.alert, a.n).await
+    }
+
+    pub(crate) fn longest_attempt(&self, _webhook: Duration) -> Duration {
+        self.0.longest_run()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -242,6 +242,45 @@ fn classify(e: &lettre::transport::smtp::Error) -> Delivery {
     }
 }
 
+/// A `[[channels]]` smtp table, as the dispatcher builds it. A channel
+/// that could not be set up fails each page with why.
+pub(crate) struct Channel {
+    channel: Result<SmtpChannel, String>,
+    dry_run: bool,
+}
+
+impl Channel {
+    pub(crate) fn new(b: &crate::Build<'_>, settings: &SmtpSettings) -> Self {
+        Self {
+            channel: SmtpChannel::new(settings, b.timeout),
+            dry_run: b.channel.dry_run,
+        }
+    }
+
+    pub(crate) async fn deliver(&self, a: &crate::Attempt<'_>) -> Delivery {
+        match &self.channel {
+            Err(error) => Delivery::Permanent {
+                error: error.clone(),
+            },
+            Ok(_) if self.dry_run => match render(a.config, a.templates, a.alert, a.n) {
+                Ok(c) => Delivery::Delivered {
+                    detail: format!(
+                        "dry run: would email {} with subject {:?}",
+                        a.n.address, c.subject
+                    ),
+                },
+                Err(error) => Delivery::Permanent { error },
+            },
+            Ok(smtp) => smtp.deliver(a.config, a.templates, a.alert, a.n).await,
+        }
+    }
+
+    /// A whole SMTP attempt is bounded at four network steps.
+    pub(crate) fn longest_attempt(&self, webhook: Duration) -> Duration {
+        webhook.saturating_mul(4)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -304,6 +304,30 @@ async fn read_limited(mut resp: reqwest::Response) -> Result<String, reqwest::Er
     Ok(String::from_utf8_lossy(&buf).into_owned())
 }
 
+/// A `[[channels]]` twilio table, as the dispatcher builds it.
+pub(crate) struct Channel(TwilioChannel);
+
+impl Channel {
+    pub(crate) fn new(b: &crate::Build<'_>, settings: &TwilioSettings) -> Self {
+        let c = b.channel;
+        Self(TwilioChannel::new(
+            &c.name,
+            settings,
+            c.dry_run,
+            c.max_segments,
+            b.timeout,
+        ))
+    }
+
+    pub(crate) async fn deliver(&self, a: &crate::Attempt<'_>) -> Delivery {
+        self.0.deliver(a.config, a.alert, a.n).await
+    }
+
+    pub(crate) fn longest_attempt(&self, webhook: Duration) -> Duration {
+        webhook
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

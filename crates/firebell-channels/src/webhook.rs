@@ -315,6 +315,42 @@ pub fn mattermost_body(text: &str) -> Value {
     json!({ "text": text })
 }
 
+/// A `[[channels]]` webhook table, as the dispatcher builds it (see
+/// `crate::Backend`).
+pub(crate) struct Channel {
+    http: WebhookChannel,
+    settings: WebhookSettings,
+    dry_run: bool,
+}
+
+impl Channel {
+    pub(crate) fn new(b: &crate::Build<'_>, settings: &WebhookSettings) -> Self {
+        Self {
+            http: WebhookChannel::new(b.timeout),
+            settings: settings.clone(),
+            dry_run: b.channel.dry_run,
+        }
+    }
+
+    pub(crate) async fn deliver(&self, a: &crate::Attempt<'_>) -> Delivery {
+        self.http
+            .deliver(
+                &self.settings,
+                self.dry_run,
+                a.config,
+                a.templates,
+                a.alert,
+                a.n,
+                a.now,
+            )
+            .await
+    }
+
+    pub(crate) fn longest_attempt(&self, webhook: Duration) -> Duration {
+        webhook
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

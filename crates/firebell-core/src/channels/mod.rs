@@ -33,6 +33,23 @@ use common::problem;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
+/// Every `[[channels]]` kind, listed once: the `ChannelKind` variant and the
+/// kind's module. Delivery (`firebell-channels`) generates its modules and
+/// dispatch from this list, so a new kind is a line here, this module's
+/// `mod` and `ChannelKind` arms, and the kind's two files.
+#[macro_export]
+macro_rules! channel_kinds {
+    ($callback:ident) => {
+        $callback! {
+            Webhook webhook,
+            Smtp smtp,
+            Program program,
+            HttpSms http_sms,
+            Twilio twilio,
+        }
+    };
+}
+
 /// Names of the channels that exist without a `[[channels]]` table.
 pub const BUILTIN_CHANNELS: [&str; 2] = ["console", "webhook"];
 
