@@ -32,6 +32,8 @@ mod bundles;
 pub use bundles::*;
 mod silences;
 pub use silences::*;
+mod timeouts;
+pub use timeouts::*;
 
 /// Generates one `#[tokio::test]` per contract test.
 #[macro_export]

@@ -8,11 +8,13 @@
 mod delivery;
 pub mod diag;
 mod policies;
+mod schedules;
 mod server;
 mod services;
 mod users;
 
 pub use delivery::DeliveryConfig;
+pub use schedules::MAX_HANDOFF_LEAD;
 pub use server::{DEFAULT_LINK_TTL, DEFAULT_MAX_BODY_BYTES, ServerConfig};
 pub use services::{
     DEFAULT_HEARTBEAT_GRACE, HeartbeatTiming, InsufficientData, Integration, IntegrationKind,
@@ -20,7 +22,7 @@ pub use services::{
 };
 
 pub use diag::{ConfigError, ConfigErrors, MapSecrets, SecretSource, parse_long_duration};
-use diag::{Errors, check_id, key_hash, known_list};
+use diag::{Errors, key_hash};
 
 pub use crate::contacts::{Contact, User};
 pub use crate::escalation::{Policy, Step};
@@ -67,9 +69,6 @@ struct RawConfig {
 // ---------------------------------------------------------------------------
 // Validated shape, as the program uses it.
 // ---------------------------------------------------------------------------
-
-/// The longest `schedules[].handoff_notice` lead.
-pub const MAX_HANDOFF_LEAD: SignedDuration = SignedDuration::from_hours(24 * 7);
 
 /// Default maximum request body, in bytes.
 #[derive(Debug, Clone)]
@@ -285,55 +284,7 @@ fn validate(raw: RawConfig, secrets: &dyn SecretSource) -> Result<Config, Config
         &mut errors,
     );
 
-    // [[schedules]]
-    let mut schedules = BTreeMap::new();
-    let mut handoff_notices = BTreeMap::new();
-    for (i, spec) in raw.schedules.iter().enumerate() {
-        let path = format!("schedules[{i}]");
-        if let Some(lead) = &spec.handoff_notice {
-            let lead_path = format!("{path}.handoff_notice");
-            match lead.parse::<SignedDuration>() {
-                Ok(d) if !d.is_negative() && d <= MAX_HANDOFF_LEAD => {
-                    handoff_notices.insert(spec.id.clone(), d);
-                }
-                _ => errors.hint(
-                    lead_path,
-                    format!("{lead:?} is not a duration from 0s to 7d"),
-                    "how long before a shift starts to tell the incoming person, such as \"15m\" (or \"0s\" at the start)",
-                ),
-            }
-        }
-        if !spec.id.is_empty() {
-            check_id(&mut errors, &format!("{path}.id"), &spec.id);
-        }
-        for (j, layer) in spec.layers.iter().enumerate() {
-            for (k, p) in layer.participants.iter().enumerate() {
-                if !p.is_empty() && !users.contains_key(p) {
-                    errors.hint(
-                        format!("{path}.layers[{j}].participants[{k}]"),
-                        format!("no user named {p:?}"),
-                        known_list(users.keys()),
-                    );
-                }
-            }
-        }
-        match spec.build() {
-            Ok(schedule) => {
-                if schedules.insert(spec.id.clone(), schedule).is_some() {
-                    errors.push(
-                        format!("{path}.id"),
-                        format!("duplicate schedule id {:?}", spec.id),
-                    );
-                }
-            }
-            Err(errs) => {
-                for e in errs {
-                    let e = e.within(&path);
-                    errors.push(e.field, e.message);
-                }
-            }
-        }
-    }
+    let (schedules, handoff_notices) = schedules::validate(&raw.schedules, &users, &mut errors);
 
     let policies = policies::validate(
         &raw.policies,

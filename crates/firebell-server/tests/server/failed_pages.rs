@@ -130,3 +130,58 @@ async fn a_reload_that_reorders_contacts_mid_escalation_pages_the_untried_one() 
     assert_eq!(app.pages().len(), 1);
     app.stop().await;
 }
+
+/// A store error at the worst moment, through the real dispatcher: a trigger
+/// in the database fails the write that follows up a failed page (the next
+/// contact method). The failure itself stays recorded, nothing is paged yet;
+/// after a restart with a healthy database the next contact is paged once.
+#[tokio::test]
+async fn a_store_error_on_the_follow_up_is_repaired_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let sink = Sink::start().await;
+    sink.set_status(404);
+    let config = render_config(WEBHOOK_THEN_CONSOLE, &data, &sink.url);
+    let app = spawn_app_at(&config, &data, t0(), None).await;
+    let db = rusqlite::Connection::open(data.join(firebell_sqlite::DB_FILE)).unwrap();
+    db.execute_batch(
+        "CREATE TRIGGER fail_follow_up BEFORE UPDATE OF follow_up ON notifications \
+         WHEN NEW.follow_up = 0 BEGIN SELECT RAISE(ABORT, 'injected fault'); END;",
+    )
+    .unwrap();
+    let id = app.trigger("disk-web1", "Disk full on web1").await;
+    app.engine.run_escalations_once().await.unwrap();
+    // The webhook answers 404: failed for good; the follow-up's write fails.
+    let err = app.engine.dispatch_once().await;
+    assert!(err.is_err(), "the injected fault reaches the dispatcher");
+    assert_eq!(sink.bodies().len(), 1);
+    assert!(app.pages().is_empty(), "nobody else paged yet");
+    let store = app.engine.store().clone();
+    let waiting = store.failed_pages_to_follow_up(10).await.unwrap();
+    assert_eq!(waiting.len(), 1, "the failure is recorded with its marker");
+    app.stop().await;
+    drop(store);
+
+    db.execute_batch("DROP TRIGGER fail_follow_up").unwrap();
+    drop(db);
+    let app = spawn_app_at(&config, &data, t0() + SignedDuration::from_secs(5), None).await;
+    app.settle().await;
+    assert_eq!(app.page_log(), vec![("alice".to_string(), 0)]);
+    assert_eq!(
+        sink.bodies().len(),
+        1,
+        "the failing webhook is not tried again"
+    );
+    let store = app.engine.store();
+    assert!(
+        store
+            .failed_pages_to_follow_up(10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(store.notifications(id).await.unwrap().len(), 2);
+    app.advance(SignedDuration::from_mins(1)).await;
+    assert_eq!(app.pages().len(), 1);
+    app.stop().await;
+}

@@ -334,3 +334,28 @@ pub async fn timeline_lines_and_the_latest_paged_alert<S: Store>(store: S) {
         None
     );
 }
+
+pub async fn alerts_are_read_by_id_in_one_call<S: Store>(store: S) {
+    let out = store
+        .ingest(vec![
+            item(EventAction::Trigger, "a", 0),
+            item(EventAction::Trigger, "b", 0),
+            item(EventAction::Trigger, "c", 0),
+        ])
+        .await
+        .unwrap();
+    let ids: Vec<i64> = out.iter().map(|o| o.alert_id.unwrap()).collect();
+    assert_eq!(store.get_alerts(vec![]).await.unwrap(), vec![]);
+    let got = store
+        .get_alerts(vec![ids[2], ids[0], 999_999])
+        .await
+        .unwrap();
+    assert_eq!(
+        got,
+        vec![
+            store.get_alert(ids[0]).await.unwrap().unwrap(),
+            store.get_alert(ids[2]).await.unwrap().unwrap()
+        ],
+        "existing ones, by id"
+    );
+}

@@ -1,8 +1,7 @@
 //! Contract tests: silences.
 
-use super::{at, item};
+use super::at;
 use crate::Store;
-use firebell_core::event::EventAction;
 use firebell_core::matcher::Matcher;
 use firebell_core::silence::Silence;
 
@@ -21,31 +20,6 @@ fn silence(id: &str, matchers: &[&str], from: i64, to: i64) -> Silence {
         expire_on_resolve: false,
         service: None,
     }
-}
-
-pub async fn alerts_are_read_by_id_in_one_call<S: Store>(store: S) {
-    let out = store
-        .ingest(vec![
-            item(EventAction::Trigger, "a", 0),
-            item(EventAction::Trigger, "b", 0),
-            item(EventAction::Trigger, "c", 0),
-        ])
-        .await
-        .unwrap();
-    let ids: Vec<i64> = out.iter().map(|o| o.alert_id.unwrap()).collect();
-    assert_eq!(store.get_alerts(vec![]).await.unwrap(), vec![]);
-    let got = store
-        .get_alerts(vec![ids[2], ids[0], 999_999])
-        .await
-        .unwrap();
-    assert_eq!(
-        got,
-        vec![
-            store.get_alert(ids[0]).await.unwrap().unwrap(),
-            store.get_alert(ids[2]).await.unwrap().unwrap()
-        ],
-        "existing ones, by id"
-    );
 }
 
 pub async fn silences_round_trip_list_expire_and_replace<S: Store>(store: S) {

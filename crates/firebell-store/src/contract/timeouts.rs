@@ -1,0 +1,200 @@
+//! Contract tests: the `ack_timeout` / `auto_resolve` candidates and their
+//! conditional writes.
+
+use super::*;
+use crate::Store;
+use firebell_core::alert::{AlertStatus, TimelineEntry, TimelineKind};
+use firebell_core::escalation::Phase;
+use firebell_core::event::EventAction;
+use firebell_core::notification::NotificationStatus;
+
+fn line(msg: &str) -> TimelineEntry {
+    TimelineEntry::new(at(0), TimelineKind::Escalated, msg)
+}
+
+pub async fn acknowledgement_timeouts_retrigger_once<S: Store>(store: S) {
+    let out = store
+        .ingest(vec![
+            item(EventAction::Trigger, "a", 0),
+            item(EventAction::Trigger, "b", 0),
+            item(EventAction::Trigger, "c", 0),
+            IngestItem {
+                event: event("other", EventAction::Trigger, "a"),
+                policy: Some("p".into()),
+                received_at: at(0),
+            },
+            item(EventAction::Acknowledge, "a", 10),
+            item(EventAction::Acknowledge, "b", 20),
+            IngestItem {
+                event: event("other", EventAction::Acknowledge, "a"),
+                policy: Some("p".into()),
+                received_at: at(5),
+            },
+        ])
+        .await
+        .unwrap();
+    let (a, b) = (out[0].alert_id.unwrap(), out[1].alert_id.unwrap());
+
+    // Only acknowledged alerts of the service, by acknowledgement time.
+    let found = store
+        .acknowledged_before("svc".into(), at(15), 10)
+        .await
+        .unwrap();
+    assert_eq!(found.iter().map(|x| x.id).collect::<Vec<_>>(), vec![a]);
+    let found = store
+        .acknowledged_before("svc".into(), at(20), 10)
+        .await
+        .unwrap();
+    assert_eq!(found.iter().map(|x| x.id).collect::<Vec<_>>(), vec![a, b]);
+    assert_eq!(
+        store
+            .acknowledged_before("svc".into(), at(20), 1)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+
+    let alert = store.get_alert(a).await.unwrap().unwrap();
+    let acked_at = alert.acknowledged_at.unwrap();
+    assert_eq!(acked_at, at(10));
+    let before = store.escalation(a).await.unwrap().unwrap();
+    assert_eq!(before.phase, Phase::Stopped);
+    assert!(
+        store
+            .retrigger(a, acked_at, line("acknowledgement timed out"), at(100))
+            .await
+            .unwrap()
+    );
+    let alert = store.get_alert(a).await.unwrap().unwrap();
+    assert_eq!(alert.status, AlertStatus::Triggered);
+    assert_eq!(alert.acknowledged_at, None);
+    let esc = store.escalation(a).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            esc.phase,
+            esc.step,
+            esc.loop_,
+            esc.due_at,
+            esc.retriggered,
+            esc.held
+        ),
+        (Phase::Pending, 0, 0, Some(at(100)), 1, None)
+    );
+    assert!(esc.targets.is_empty());
+    assert!(
+        esc.version > before.version,
+        "a re-trigger bumps the version"
+    );
+    let tl = store.timeline(a).await.unwrap();
+    assert_eq!(
+        tl.iter()
+            .filter(|l| l.message == "acknowledgement timed out")
+            .count(),
+        1
+    );
+    // A second node with the same view: nothing happens.
+    assert!(
+        !store
+            .retrigger(a, acked_at, line("acknowledgement timed out"), at(101))
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.escalation(a).await.unwrap().unwrap().retriggered, 1);
+    // No longer a candidate.
+    let found = store
+        .acknowledged_before("svc".into(), at(200), 10)
+        .await
+        .unwrap();
+    assert_eq!(found.iter().map(|x| x.id).collect::<Vec<_>>(), vec![b]);
+    // A stale acknowledgement time (acknowledged again since): nothing happens.
+    assert!(
+        !store
+            .retrigger(b, at(19), line("acknowledgement timed out"), at(100))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.get_alert(b).await.unwrap().unwrap().status,
+        AlertStatus::Acknowledged
+    );
+}
+
+pub async fn stale_alerts_resolve_only_if_unchanged<S: Store>(store: S) {
+    let out = store
+        .ingest(vec![
+            item(EventAction::Trigger, "quiet", 0),
+            item(EventAction::Trigger, "busy", 0),
+            item(EventAction::Trigger, "done", 0),
+            item(EventAction::Resolve, "done", 1),
+        ])
+        .await
+        .unwrap();
+    let (quiet, busy) = (out[0].alert_id.unwrap(), out[1].alert_id.unwrap());
+    queue(&store, quiet, vec![page(quiet, "alice", 0)]).await;
+    store
+        .ingest(vec![item(EventAction::Trigger, "busy", 50)])
+        .await
+        .unwrap();
+
+    // Open alerts not updated since: resolved ones never are candidates.
+    let found = store
+        .open_not_updated_since("svc".into(), at(10), 10)
+        .await
+        .unwrap();
+    assert_eq!(found.iter().map(|x| x.id).collect::<Vec<_>>(), vec![quiet]);
+    assert!(
+        store
+            .open_not_updated_since("other".into(), at(100), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let found = store
+        .open_not_updated_since("svc".into(), at(100), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        found.iter().map(|x| x.id).collect::<Vec<_>>(),
+        vec![quiet, busy]
+    );
+
+    // A repeated trigger since it was read: nothing happens.
+    assert!(
+        !store
+            .resolve_if_unchanged(busy, at(0), line("resolved automatically"), at(100))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.get_alert(busy).await.unwrap().unwrap().status,
+        AlertStatus::Triggered
+    );
+
+    let v = store.escalation(quiet).await.unwrap().unwrap().version;
+    let updated_at = found[0].updated_at;
+    assert!(
+        store
+            .resolve_if_unchanged(quiet, updated_at, line("resolved automatically"), at(100))
+            .await
+            .unwrap()
+    );
+    let alert = store.get_alert(quiet).await.unwrap().unwrap();
+    assert_eq!(alert.status, AlertStatus::Resolved);
+    assert_eq!(alert.resolved_at, Some(at(100)));
+    let esc = store.escalation(quiet).await.unwrap().unwrap();
+    assert_eq!((esc.phase, esc.due_at), (Phase::Stopped, None));
+    assert!(esc.version > v);
+    let pages = store.notifications(quiet).await.unwrap();
+    assert_eq!(pages[0].status, NotificationStatus::Cancelled);
+    let tl = store.timeline(quiet).await.unwrap();
+    assert_eq!(tl.last().unwrap().message, "resolved automatically");
+    // Twice (another node): nothing more.
+    assert!(
+        !store
+            .resolve_if_unchanged(quiet, updated_at, line("resolved automatically"), at(101))
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.timeline(quiet).await.unwrap().len(), tl.len());
+}
