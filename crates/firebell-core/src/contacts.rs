@@ -140,7 +140,7 @@ impl fmt::Display for TzName {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct User {
-    pub id: String,
+    pub id: crate::id::Id,
     pub name: String,
     pub timezone: TzName,
     /// Tried in order: the next one is used when the one before fails for good.

@@ -129,7 +129,7 @@ pub struct TargetState {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Policy {
-    pub id: String,
+    pub id: crate::id::Id,
     /// How many times the step list runs in total.
     pub repeat: u32,
     pub steps: Vec<Step>,
@@ -285,7 +285,7 @@ fn page(
         ),
         alert_id: Some(esc.alert_id),
         message: None,
-        user: user.id.clone(),
+        user: user.id.to_string(),
         contact_index: contact_index as u32,
         channel: contact.channel().to_string(),
         address: contact.address(),
@@ -710,7 +710,7 @@ mod tests {
         (
             id.to_string(),
             User {
-                id: id.to_string(),
+                id: crate::id::Id::parse(id).unwrap(),
                 name: id.to_string(),
                 timezone: crate::contacts::TzName::utc(),
                 contacts,
@@ -737,7 +737,7 @@ mod tests {
         .into_iter()
         .collect();
         let policy = Policy {
-            id: "p".into(),
+            id: crate::id::Id::parse("p").unwrap(),
             repeat: 2,
             steps: vec![
                 Step {

@@ -15,6 +15,7 @@ pub mod event;
 /// `kind = "http_sms"` (lives with the other channel kinds).
 pub use channels::http_sms;
 pub mod ical;
+pub mod id;
 pub mod labels;
 pub mod links;
 pub mod matcher;

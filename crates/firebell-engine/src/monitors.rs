@@ -80,7 +80,7 @@ fn sync(state: &mut MonitorState, config: &Config, now: Timestamp) {
     for s in config.services.values() {
         for i in &s.integrations {
             if let Some(timing) = i.heartbeat {
-                let k = (s.id.clone(), i.name.clone());
+                let k = (s.id.to_string(), i.name.clone());
                 state
                     .heartbeats
                     .entry(k.clone())

@@ -170,7 +170,7 @@ impl<S: Store> Engine<S> {
                 let first = self
                     .inner
                     .store
-                    .acknowledged_before(service.id.clone(), far, 1)
+                    .acknowledged_before(service.id.to_string(), far, 1)
                     .await?;
                 let at = first
                     .first()
@@ -182,7 +182,7 @@ impl<S: Store> Engine<S> {
                 let first = self
                     .inner
                     .store
-                    .open_not_updated_since(service.id.clone(), far, 1)
+                    .open_not_updated_since(service.id.to_string(), far, 1)
                     .await?;
                 let at = first
                     .first()

@@ -240,19 +240,10 @@ pub(crate) fn resolve_secret(
     Some(SecretString::from(resolved))
 }
 
-pub(crate) fn check_id(errors: &mut Errors, path: &str, id: &str) {
-    let ok = !id.is_empty()
-        && id.len() <= 64
-        && id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.');
-    if !ok {
-        errors.hint(
-            path,
-            format!("{id:?} is not a valid id"),
-            "use 1-64 letters, digits, '-', '_' or '.'",
-        );
-    }
+pub(crate) fn check_id(errors: &mut Errors, path: &str, id: &str) -> Option<crate::id::Id> {
+    crate::id::Id::parse(id)
+        .map_err(|e| errors.hint(path, e, crate::id::ID_RULE))
+        .ok()
 }
 
 pub(crate) fn known_list<'a>(names: impl Iterator<Item = &'a String>) -> String {

@@ -288,7 +288,7 @@ fn validate(raw: RawConfig, secrets: &dyn SecretSource) -> Result<Config, Config
 
     let policies = policies::validate(
         &raw.policies,
-        &users.keys().collect::<Vec<_>>(),
+        &raw.users.iter().map(|u| &u.id).collect::<Vec<_>>(),
         &raw.schedules.iter().map(|s| &s.id).collect::<Vec<_>>(),
         &mut errors,
     );

@@ -34,7 +34,7 @@ pub(super) fn validate(
     let mut policies = BTreeMap::new();
     for (i, p) in raw.iter().enumerate() {
         let path = format!("policies[{i}]");
-        check_id(errors, &format!("{path}.id"), &p.id);
+        let id = check_id(errors, &format!("{path}.id"), &p.id);
         let repeat = match p.repeat {
             None => 1,
             Some(n) if (1..=100).contains(&n) => n as u32,
@@ -90,11 +90,9 @@ pub(super) fn validate(
             }
             steps.push(Step { targets, wait });
         }
-        let policy = Policy {
-            id: p.id.clone(),
-            repeat,
-            steps,
-        };
+        // An invalid id is reported above; the configuration will not load.
+        let Some(id) = id else { continue };
+        let policy = Policy { id, repeat, steps };
         if policies.insert(p.id.clone(), policy).is_some() {
             errors.push(
                 format!("{path}.id"),

@@ -55,7 +55,7 @@ struct RawIntegration {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Service {
-    pub id: String,
+    pub id: crate::id::Id,
     pub name: String,
     pub policy: String,
     pub integrations: Vec<Integration>,
@@ -361,7 +361,7 @@ pub(super) fn validate(
     let mut integrations_by_key = HashMap::new();
     for (i, s) in raw.iter().enumerate() {
         let path = format!("services[{i}]");
-        check_id(errors, &format!("{path}.id"), &s.id);
+        let id = check_id(errors, &format!("{path}.id"), &s.id);
         let policy = match s.policy.as_deref() {
             Some(p) if policies.contains_key(p) => p.to_string(),
             Some(p) => {
@@ -443,8 +443,10 @@ pub(super) fn validate(
                 errors.hint(format!("{path}.templates.{name}"), e.to_string(), e.hint);
             }
         }
+        // An invalid id is reported above; the configuration will not load.
+        let Some(id) = id else { continue };
         let service = Service {
-            id: s.id.clone(),
+            id,
             name: s.name.clone().unwrap_or_else(|| s.id.clone()),
             policy,
             integrations,

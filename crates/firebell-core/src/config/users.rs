@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawUser {
-    id: String,
+    pub(super) id: String,
     name: Option<String>,
     timezone: Option<String>,
     /// Region of this user's national phone numbers (else the server's).
@@ -48,7 +48,7 @@ pub(super) fn validate(
     let mut users = BTreeMap::new();
     for (i, u) in raw.iter().enumerate() {
         let path = format!("users[{i}]");
-        check_id(errors, &format!("{path}.id"), &u.id);
+        let id = check_id(errors, &format!("{path}.id"), &u.id);
         let timezone = match u.timezone.as_deref().map(TzName::parse) {
             None => TzName::utc(),
             Some(Ok(tz)) => tz,
@@ -102,8 +102,10 @@ pub(super) fn validate(
         } else {
             Vec::new() // a contact is invalid: its error is reported already
         };
+        // An invalid id is reported above; the configuration will not load.
+        let Some(id) = id else { continue };
         let user = User {
-            id: u.id.clone(),
+            id,
             name: u.name.clone().unwrap_or_else(|| u.id.clone()),
             timezone,
             contacts,

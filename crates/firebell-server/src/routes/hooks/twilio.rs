@@ -575,7 +575,7 @@ fn user_by_number(config: &Config, number: &str) -> Option<String> {
                 Contact::Sms { number: n, .. } | Contact::Voice { number: n, .. } => n == number,
                 _ => false,
             })
-            .then(|| u.id.clone())
+            .then(|| u.id.to_string())
     })
 }
 
