@@ -110,15 +110,7 @@ pub(crate) fn ingest_one(conn: &Connection, ev: &PreparedEvent) -> R<IngestOutco
                 "UPDATE alerts SET count = count + 1, updated_at = ?2 WHERE id = ?1",
             )?
             .execute(params![id, now])?;
-            let message = format!("repeat trigger (count {})", count + 1);
-            add_line(
-                conn,
-                id,
-                now,
-                TimelineKind::Deduplicated.as_str(),
-                &message,
-                None,
-            )?;
+            note_repeat(conn, id, now, count + 1)?;
             Ok(outcome(Some(id), Some(status), true))
         }
         (EventAction::Trigger, None) => {
@@ -261,6 +253,55 @@ pub(crate) fn list_alerts(conn: &Connection, f: &AlertFilter) -> R<Vec<Alert>> {
             rows::collect(&mut stmt, params![before, f.limit, s, svc], rows::alert)
         }
     }
+}
+
+/// How long one `deduplicated` line gathers repeats before the next one starts.
+const REPEAT_WINDOW_MS: i64 = 60 * 60 * 1000;
+
+/// Records a repeated trigger on the timeline without a row per repeat: the
+/// alert's latest line, if it is a `deduplicated` line started less than
+/// [`REPEAT_WINDOW_MS`] ago, is updated ("repeated 60× since …"); otherwise
+/// one such line is added. In the ingest transaction, so the count is exact
+/// after a crash for every trigger that was answered 2xx.
+fn note_repeat(conn: &Connection, alert_id: AlertId, now: i64, count: i64) -> R<()> {
+    let latest: Option<(i64, String, i64, Option<String>)> = conn
+        .prepare_cached(
+            "SELECT id, kind, at, data FROM timeline WHERE alert_id = ?1 ORDER BY id DESC LIMIT 1",
+        )?
+        .query_row(params![alert_id], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })
+        .optional()?;
+    let kind = TimelineKind::Deduplicated.as_str();
+    if let Some((line, k, since, data)) = latest
+        && k == kind
+        && now.saturating_sub(since) < REPEAT_WINDOW_MS
+    {
+        let repeats = data
+            .as_deref()
+            .and_then(|d| serde_json::from_str::<serde_json::Value>(d).ok())
+            .and_then(|v| v.get("repeats").and_then(serde_json::Value::as_i64))
+            .unwrap_or(1)
+            + 1;
+        let (message, data) = repeat_line(repeats, since, count)?;
+        conn.prepare_cached("UPDATE timeline SET message = ?2, data = ?3 WHERE id = ?1")?
+            .execute(params![line, message, data])?;
+        return Ok(());
+    }
+    let (message, data) = repeat_line(1, now, count)?;
+    add_line(conn, alert_id, now, kind, &message, Some(&data))
+}
+
+/// The text and data of a `deduplicated` line.
+fn repeat_line(repeats: i64, since: i64, count: i64) -> R<(String, String)> {
+    let message = if repeats == 1 {
+        format!("repeat trigger (count {count})")
+    } else {
+        let since = firebell_core::clock::from_millis(since);
+        format!("repeated {repeats}× since {since} (count {count})")
+    };
+    let data = encode_json(&serde_json::json!({ "repeats": repeats, "count": count }))?;
+    Ok((message, data))
 }
 
 impl AlertStore for SqliteStore {

@@ -215,7 +215,11 @@ pub trait AlertStore: Clone + Send + Sync + 'static {
     /// per event. Concurrent calls may share one commit.
     ///
     /// - trigger: the open alert (not resolved) for (service, dedup_key) has its
-    ///   count raised, `updated_at` set and one `deduplicated` timeline line;
+    ///   count raised and `updated_at` set; on the timeline, the alert's
+    ///   latest line is updated if it is a `deduplicated` line started less
+    ///   than an hour before (its `data.repeats` raised, its message
+    ///   "repeated N× since …"), else one `deduplicated` line is added (so
+    ///   repeats add at most one row per alert per hour);
     ///   otherwise a new alert (count 1, `received` line) and, if `policy` is
     ///   set, `Escalation::start(id, policy, received_at)`.
     /// - acknowledge: a `triggered` open alert becomes `acknowledged`; its

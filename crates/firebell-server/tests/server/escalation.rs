@@ -3,6 +3,7 @@
 //! stop on acknowledge/resolve, restart mid-escalation.
 
 use crate::support::*;
+use firebell_store::prelude::*;
 use serde_json::json;
 
 fn users(log: &[(String, i64)]) -> Vec<&str> {
@@ -41,7 +42,19 @@ async fn hundred_identical_triggers_make_one_alert_and_one_page() {
     assert_eq!(app.page_log(), vec![("alice".to_string(), 0)]);
     let id = alerts[0]["id"].as_i64().unwrap();
     let kinds = app.timeline_kinds(id).await;
-    assert_eq!(kinds.iter().filter(|k| *k == "deduplicated").count(), 99);
+    // 99 repeats make one line that counts them, not 99 rows.
+    assert_eq!(kinds.iter().filter(|k| *k == "deduplicated").count(), 1);
+    let timeline = app.engine.store().timeline(id).await.unwrap();
+    let line = timeline
+        .iter()
+        .find(|e| e.kind.as_str() == "deduplicated")
+        .unwrap();
+    assert!(
+        line.message.starts_with("repeated 99× since "),
+        "{}",
+        line.message
+    );
+    assert_eq!(line.data["repeats"], 99);
     assert_eq!(kinds.iter().filter(|k| *k == "received").count(), 1);
 }
 

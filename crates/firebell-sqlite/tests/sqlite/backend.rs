@@ -136,6 +136,33 @@ async fn reopening_sees_everything_written() {
     store.ping().await.unwrap();
 }
 
+/// Coalesced repeats are exact after the store is closed and opened again:
+/// every trigger answered Ok is counted, on one timeline line.
+#[tokio::test]
+async fn coalesced_repeats_survive_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    let id = store
+        .ingest(vec![item(EventAction::Trigger, "k", 0)])
+        .await
+        .unwrap()[0]
+        .alert_id
+        .unwrap();
+    for i in 1..=5 {
+        store
+            .ingest(vec![item(EventAction::Trigger, "k", i)])
+            .await
+            .unwrap();
+    }
+    drop(store);
+    let store = SqliteStore::open(dir.path()).unwrap();
+    assert_eq!(store.get_alert(id).await.unwrap().unwrap().count, 6);
+    let tl = store.timeline(id).await.unwrap();
+    assert_eq!(tl.len(), 2, "{tl:?}");
+    assert_eq!(tl[1].data["repeats"], 5);
+    assert_eq!(tl[1].data["count"], 6);
+}
+
 #[tokio::test]
 async fn overrides_survive_reopening() {
     let dir = tempfile::tempdir().unwrap();
@@ -419,7 +446,10 @@ async fn concurrent_triggers_of_one_key_make_one_alert() {
     assert_eq!(alerts.len(), 1);
     assert_eq!(alerts[0].count, 200);
     assert_eq!(alerts[0].status, AlertStatus::Triggered);
-    assert_eq!(store.timeline(alerts[0].id).await.unwrap().len(), 200);
+    // One `received` line and one line counting the 199 repeats.
+    let tl = store.timeline(alerts[0].id).await.unwrap();
+    assert_eq!(tl.len(), 2, "{tl:?}");
+    assert_eq!(tl[1].data["repeats"], 199);
 }
 
 #[tokio::test]

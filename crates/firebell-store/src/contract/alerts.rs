@@ -56,21 +56,56 @@ pub async fn repeated_triggers_collapse<S: Store>(store: S) {
     let alert = store.get_alert(id).await.unwrap().unwrap();
     assert_eq!(alert.count, 100);
     assert_eq!(alert.updated_at, at(99));
-    let tl = store.timeline(id).await.unwrap();
-    assert_eq!(tl.len(), 100);
-    assert_eq!(
+    // The repeats are counted on one line, not a row each.
+    let dedup = |tl: &[TimelineEntry]| -> Vec<TimelineEntry> {
         tl.iter()
             .filter(|e| e.kind == TimelineKind::Deduplicated)
-            .count(),
-        99
-    );
-    // Separate batches collapse too.
+            .cloned()
+            .collect()
+    };
+    let tl = store.timeline(id).await.unwrap();
+    assert_eq!(tl.len(), 2, "received + one deduplicated line");
+    let lines = dedup(&tl);
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0].at, at(1), "the line starts at the first repeat");
+    assert_eq!(lines[0].data["repeats"], 99);
+    assert_eq!(lines[0].data["count"], 100);
+    assert!(lines[0].message.contains("99"), "{}", lines[0].message);
+    // Separate batches collapse too, on the same line within the hour.
     let out = store
         .ingest(vec![item(EventAction::Trigger, "same", 200)])
         .await
         .unwrap();
     assert_eq!(out[0].alert_id, Some(id));
     assert_eq!(store.get_alert(id).await.unwrap().unwrap().count, 101);
+    let lines = dedup(&store.timeline(id).await.unwrap());
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0].data["repeats"], 100);
+    // Another line in between, or an hour after the line began: a new line.
+    store
+        .add_timeline(
+            id,
+            vec![TimelineEntry::new(
+                at(300),
+                TimelineKind::Notified,
+                "paging alice",
+            )],
+        )
+        .await
+        .unwrap();
+    store
+        .ingest(vec![item(EventAction::Trigger, "same", 301)])
+        .await
+        .unwrap();
+    store
+        .ingest(vec![item(EventAction::Trigger, "same", 301 + 3600)])
+        .await
+        .unwrap();
+    let lines = dedup(&store.timeline(id).await.unwrap());
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert_eq!(lines[1].data["repeats"], 1);
+    assert_eq!(lines[2].data["count"], 103);
+    assert_eq!(store.get_alert(id).await.unwrap().unwrap().count, 103);
     assert_eq!(
         store
             .list_alerts(AlertFilter {
