@@ -70,3 +70,20 @@ pub fn from_millis(ms: i64) -> Timestamp {
         Timestamp::MAX
     })
 }
+
+#[cfg(test)]
+mod manual_clock_tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn advance_moves_the_clock() {
+        let t: Timestamp = "2026-03-01T09:00:00Z".parse().unwrap();
+        let c = ManualClock::new(t);
+        c.advance(jiff::SignedDuration::from_secs(61));
+        assert_eq!(
+            c.now(),
+            "2026-03-01T09:01:01Z".parse::<Timestamp>().unwrap()
+        );
+    }
+}

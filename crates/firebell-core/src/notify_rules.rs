@@ -310,7 +310,7 @@ mod tests {
     fn bad_rules_are_config_errors_with_their_path() {
         let text = r#"
 [server]
-admin_token = "t"
+admin_token = "notify-rules-admin-token"
 [[users]]
 id = "alice"
 contacts = [ { kind = "console" } ]

@@ -11,6 +11,11 @@ mod routes;
 
 pub use router::{PUBLIC, PublicRoute, Route, router, routes};
 
+/// The limits on failed authentication (see [`auth`]).
+pub mod auth_limits {
+    pub use crate::auth::{FAILURE_WINDOW, MAX_FAILURES};
+}
+
 use firebell_core::config::ConfigErrors;
 use firebell_engine::Engine;
 use firebell_store::Store;
@@ -31,6 +36,8 @@ pub struct AppState<S> {
     reload_lock: Mutex<()>,
     /// The SNS endpoint's HTTP client and certificate cache.
     sns: routes::hooks::sns::SnsState,
+    /// Failed authentications by client address (see [`auth`]).
+    auth_failures: auth::AuthFailures,
 }
 
 pub(crate) type Shared<S> = Arc<AppState<S>>;
@@ -43,6 +50,7 @@ impl<S: Store> AppState<S> {
             config_path,
             reload_lock: Mutex::new(()),
             sns: routes::hooks::sns::SnsState::default(),
+            auth_failures: auth::AuthFailures::default(),
         })
     }
 }
@@ -101,6 +109,8 @@ pub async fn serve<S: Store>(
         Some(engine.spawn(stop_rx.clone()))
     };
     spawn_sighup_reload(state);
+    // The client's address reaches the auth extractors (failure limits, logs).
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await;

@@ -345,7 +345,7 @@ mod tests {
     impl SecretSource for FakeSecrets {
         fn env(&self, name: &str) -> Option<String> {
             match name {
-                "FIREBELL_ADMIN_TOKEN" => Some("admin-secret".into()),
+                "FIREBELL_ADMIN_TOKEN" => Some("admin-secret-0123456789".into()),
                 "CHECKOUT_KEY" => Some("checkout-key-123".into()),
                 _ => None,
             }
@@ -413,8 +413,22 @@ integrations = [ { kind = "generic", key = "env:CHECKOUT_KEY" } ]
         let r = c.integration_for_key("checkout-key-123").unwrap();
         assert_eq!(r.service, "checkout");
         assert!(c.integration_for_key("wrong").is_none());
-        assert!(c.is_admin_token("admin-secret"));
+        assert!(c.is_admin_token("admin-secret-0123456789"));
         assert!(!c.is_admin_token("admin-secreT"));
+    }
+
+    #[test]
+    fn an_admin_token_shorter_than_16_characters_is_refused() {
+        let text = |t: &str| format!("[server]\nadmin_token = \"{t}\"\n");
+        let errs = parse(&text("fifteen-chars-x"), &MapSecrets::default()).unwrap_err();
+        assert_eq!(errs.0.len(), 1);
+        assert_eq!(errs.0[0].path, "server.admin_token");
+        assert!(errs.0[0].message.contains("shorter than 16"), "{errs}");
+        assert!(
+            !errs.to_string().contains("fifteen-chars-x"),
+            "never echo the token"
+        );
+        assert!(parse(&text("sixteen-chars-xx"), &MapSecrets::default()).is_ok());
     }
 
     #[test]

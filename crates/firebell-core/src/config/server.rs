@@ -10,6 +10,9 @@ use std::path::PathBuf;
 /// How long a one-click link works, unless `server.link_ttl` says otherwise.
 pub const DEFAULT_LINK_TTL: SignedDuration = SignedDuration::from_hours(24);
 
+/// The shortest admin token accepted.
+pub const MIN_ADMIN_TOKEN_CHARS: usize = 16;
+
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 
 #[derive(Debug, Default, Deserialize)]
@@ -76,6 +79,16 @@ pub(super) fn validate(
         .admin_token
         .as_deref()
         .and_then(|v| resolve_secret(errors, "server.admin_token", v, secrets));
+    if admin_token
+        .as_ref()
+        .is_some_and(|t| t.expose_secret().chars().count() < MIN_ADMIN_TOKEN_CHARS)
+    {
+        errors.hint(
+            "server.admin_token",
+            format!("shorter than {MIN_ADMIN_TOKEN_CHARS} characters"),
+            "it opens every API call and signs one-click links and calendar feeds: use a long random value (the starter configuration writes one)",
+        );
+    }
     let feed_secret = raw
         .feed_secret
         .as_deref()

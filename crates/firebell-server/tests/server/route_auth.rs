@@ -63,12 +63,15 @@ fn fill(pattern: &str) -> String {
         .replace("{name}", "ops")
 }
 
+/// One request; the (manual) clock moves a second first, so the failures of
+/// a whole walk never reach the per-address limit within its window.
 async fn status_of(
     app: &TestApp,
     method: &reqwest::Method,
     path: &str,
     token: Option<&str>,
 ) -> u16 {
+    app.clock.advance(jiff::SignedDuration::from_secs(1));
     let mut req = app
         .client
         .request(method.clone(), format!("{}{}", app.url, fill(path)))
@@ -181,5 +184,82 @@ async fn keys_open_only_their_own_routes() {
         }
         assert_ne!(got, 401, "{} {} refused the admin token", r.method, r.path);
     }
+    app.stop().await;
+}
+
+/// Guessing is limited: after 100 failures within a minute an address gets
+/// 429 with Retry-After on every authenticated route — even with the right
+/// token — while another address is unaffected; after the window it works.
+#[tokio::test]
+async fn failed_authentication_is_limited_per_address() {
+    let (app, _dir, _sink) = spawn_app(EVERYTHING).await;
+    let url = format!("{}/api/v1/alerts", app.url);
+    for i in 0..firebell_server::auth_limits::MAX_FAILURES {
+        let r = app
+            .client
+            .get(&url)
+            .bearer_auth(format!("guess-{i}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 401, "guess {i}");
+    }
+    let r = app
+        .client
+        .get(&url)
+        .bearer_auth("guess-last")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 429);
+    let wait: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&wait), "Retry-After {wait}");
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert!(
+        body["error"].as_str().unwrap().contains("too many failed"),
+        "{body}"
+    );
+    // Blocked means blocked: the right token too, and an ingest key.
+    let r = app
+        .client
+        .get(&url)
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 429);
+    let (status, _) = app
+        .post_events_with_key(r#"{"summary":"x"}"#, Some(KEY))
+        .await;
+    assert_eq!(status, 429);
+    // Another address on this machine is not.
+    let other = reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
+        .build()
+        .unwrap();
+    let r = other.get(&url).bearer_auth(ADMIN).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    // Public routes still answer.
+    let r = app
+        .client
+        .get(format!("{}/-/healthy", app.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    // A minute later the address may try again.
+    app.clock.advance(jiff::SignedDuration::from_secs(61));
+    let r = app
+        .client
+        .get(&url)
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
     app.stop().await;
 }

@@ -10,7 +10,7 @@ use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
 const KEY: &str = "vtm-integration-key-1";
-const ADMIN: &str = "vtm-admin-token";
+const ADMIN: &str = "vtm-admin-token-0001";
 
 /// The first seed's event line: the traffic manager says virtual server
 /// Olympus started.
