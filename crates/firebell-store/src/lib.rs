@@ -168,6 +168,15 @@ pub struct BundledPage {
     pub timeline: Vec<TimelineEntry>,
 }
 
+/// A page of an alert's timeline (see [`AlertStore::timeline_page`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct TimelinePage {
+    /// Oldest first.
+    pub entries: Vec<TimelineEntry>,
+    /// Pass as `before` for the older lines; `None` when these are the oldest.
+    pub next_before: Option<i64>,
+}
+
 /// An override as stored: which schedule, who made it and when.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoredOverride {
@@ -243,6 +252,17 @@ pub trait AlertStore: Clone + Send + Sync + 'static {
 
     /// Oldest first.
     fn timeline(&self, id: AlertId) -> impl Future<Output = Result<Vec<TimelineEntry>>> + Send;
+
+    /// The newest `limit` lines of an alert's timeline written before line
+    /// `before` (all lines when `None`), oldest first, and the cursor for the
+    /// page before them (`None` when there is none). Cursors are line ids:
+    /// they increase in the order lines are written and are never reused.
+    fn timeline_page(
+        &self,
+        id: AlertId,
+        before: Option<i64>,
+        limit: u32,
+    ) -> impl Future<Output = Result<TimelinePage>> + Send;
 
     /// Appends lines to an alert's timeline (what a provider reported about a
     /// page: a call's status, a text's delivery). Durable when Ok.

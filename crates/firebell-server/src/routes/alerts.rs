@@ -64,13 +64,49 @@ pub(crate) async fn list<S: Store>(
     Ok(axum::Json(json!({ "alerts": alerts, "next_before": next })).into_response())
 }
 
-async fn alert_view<S: Store>(state: &AppState<S>, id: AlertId) -> Result<Value, ApiError> {
+/// Timeline lines in one alert answer unless `timeline_limit` says otherwise.
+pub const TIMELINE_PAGE: u32 = 100;
+/// The most `timeline_limit` may ask for.
+pub const MAX_TIMELINE_PAGE: u32 = 1000;
+
+/// Which timeline lines an alert answer carries: the newest `limit` before
+/// the cursor `before`.
+#[derive(Clone, Copy, Debug)]
+struct TimelineWindow {
+    before: Option<i64>,
+    limit: u32,
+}
+
+impl Default for TimelineWindow {
+    fn default() -> Self {
+        Self {
+            before: None,
+            limit: TIMELINE_PAGE,
+        }
+    }
+}
+
+/// The query of `GET /api/v1/alerts/{id}`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AlertQuery {
+    timeline_limit: Option<u32>,
+    timeline_before: Option<i64>,
+}
+
+/// An alert, its escalation and pages, and a bounded page of its timeline
+/// (newest lines, oldest first; `timeline_next_before` pages back).
+async fn alert_view<S: Store>(
+    state: &AppState<S>,
+    id: AlertId,
+    window: TimelineWindow,
+) -> Result<Value, ApiError> {
     let store = state.engine.store();
     let alert = store
         .get_alert(id)
         .await?
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no alert with id {id}")))?;
-    let timeline = store.timeline(id).await?;
+    let page = store.timeline_page(id, window.before, window.limit).await?;
     let escalation = store.escalation(id).await?.map(|e| {
         json!({
             "policy": e.policy,
@@ -105,7 +141,8 @@ async fn alert_view<S: Store>(state: &AppState<S>, id: AlertId) -> Result<Value,
     Ok(json!({
         "alert": alert,
         "escalation": escalation,
-        "timeline": timeline,
+        "timeline": page.entries,
+        "timeline_next_before": page.next_before,
         "notifications": notifications,
     }))
 }
@@ -119,9 +156,24 @@ pub(crate) async fn get_one<S: Store>(
     _: Admin,
     State(state): State<Shared<S>>,
     Path(id): Path<String>,
+    query: Result<Query<AlertQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     let id = parse_id(&id)?;
-    Ok(axum::Json(alert_view(&state, id).await?).into_response())
+    let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let limit = q.timeline_limit.unwrap_or(TIMELINE_PAGE);
+    if limit == 0 || limit > MAX_TIMELINE_PAGE {
+        return Err(ApiError::fields(vec![
+            firebell_core::event::FieldError::new(
+                "timeline_limit",
+                format!("must be between 1 and {MAX_TIMELINE_PAGE}"),
+            ),
+        ]));
+    }
+    let window = TimelineWindow {
+        before: q.timeline_before,
+        limit,
+    };
+    Ok(axum::Json(alert_view(&state, id, window).await?).into_response())
 }
 
 #[derive(Deserialize)]
@@ -171,5 +223,5 @@ pub(crate) async fn answer<S: Store>(
         None => "api".to_string(),
     };
     state.engine.respond(id, &who, answer).await?;
-    Ok(axum::Json(alert_view(&state, id).await?).into_response())
+    Ok(axum::Json(alert_view(&state, id, TimelineWindow::default()).await?).into_response())
 }

@@ -282,3 +282,60 @@ async fn a_restart_mid_escalation_keeps_the_original_due_time_and_repeats_nothin
         .count();
     assert_eq!(delivered, 4, "alice, bob, carol, alice: each once");
 }
+
+/// An alert's answer carries a bounded timeline: the newest 100 lines and a
+/// cursor to page back; acknowledging answers with the same bounded view;
+/// a bad limit is refused naming the field.
+#[tokio::test]
+async fn a_long_timeline_is_answered_a_page_at_a_time() {
+    let (app, _dir, _sink) = spawn_app(THREE_STEPS).await;
+    let id = app.trigger("k", "Checkout down").await;
+    let lines: Vec<firebell_core::alert::TimelineEntry> = (0..300)
+        .map(|i| {
+            firebell_core::alert::TimelineEntry::new(
+                t0(),
+                firebell_core::alert::TimelineKind::Delivered,
+                format!("provider line {i}"),
+            )
+        })
+        .collect();
+    app.engine.store().add_timeline(id, lines).await.unwrap();
+
+    let view = app.alert(id).await;
+    let tl = view["timeline"].as_array().unwrap();
+    assert_eq!(tl.len(), 100);
+    assert_eq!(tl[99]["message"], "provider line 299", "newest last");
+    assert_eq!(tl[0]["message"], "provider line 200");
+    let mut before = view["timeline_next_before"].as_i64().unwrap();
+    let mut seen = tl.len();
+    loop {
+        let (status, page) = app
+            .api_get(&format!(
+                "/api/v1/alerts/{id}?timeline_before={before}&timeline_limit=1000"
+            ))
+            .await;
+        assert_eq!(status, 200);
+        seen += page["timeline"].as_array().unwrap().len();
+        match page["timeline_next_before"].as_i64() {
+            Some(b) => before = b,
+            None => break,
+        }
+    }
+    assert_eq!(seen, 301, "every line once: received + 300");
+
+    let (status, answer) = app
+        .api_post(&format!("/api/v1/alerts/{id}/acknowledge"), json!({}))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(answer["timeline"].as_array().unwrap().len(), 100);
+    assert_eq!(answer["alert"]["status"], "acknowledged");
+
+    for bad in ["0", "1001", "x"] {
+        let (status, body) = app
+            .api_get(&format!("/api/v1/alerts/{id}?timeline_limit={bad}"))
+            .await;
+        assert_eq!(status, 400, "{bad}: {body}");
+        assert!(body.to_string().contains("timeline_limit"), "{body}");
+    }
+    app.stop().await;
+}

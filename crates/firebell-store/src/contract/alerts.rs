@@ -394,3 +394,54 @@ pub async fn alerts_are_read_by_id_in_one_call<S: Store>(store: S) {
         "existing ones, by id"
     );
 }
+
+/// A long timeline is read newest page first, each page oldest first, the
+/// cursor walking back to the first line exactly once.
+pub async fn timelines_are_read_a_page_at_a_time<S: Store>(store: S) {
+    let id = store
+        .ingest(vec![item(EventAction::Trigger, "k", 0)])
+        .await
+        .unwrap()[0]
+        .alert_id
+        .unwrap();
+    let lines: Vec<TimelineEntry> = (1..=24)
+        .map(|i| TimelineEntry::new(at(i), TimelineKind::Notified, format!("line {i}")))
+        .collect();
+    store.add_timeline(id, lines).await.unwrap();
+    // 25 lines: "received" and 24 more.
+    let first = store.timeline_page(id, None, 10).await.unwrap();
+    let msgs = |p: &crate::TimelinePage| -> Vec<String> {
+        p.entries.iter().map(|e| e.message.clone()).collect()
+    };
+    assert_eq!(
+        msgs(&first),
+        (15..=24).map(|i| format!("line {i}")).collect::<Vec<_>>()
+    );
+    let cursor = first.next_before.expect("older lines exist");
+    let second = store.timeline_page(id, Some(cursor), 10).await.unwrap();
+    assert_eq!(
+        msgs(&second),
+        (5..=14).map(|i| format!("line {i}")).collect::<Vec<_>>()
+    );
+    let third = store
+        .timeline_page(id, second.next_before, 10)
+        .await
+        .unwrap();
+    assert_eq!(third.entries.len(), 5);
+    assert_eq!(third.entries[0].kind, TimelineKind::Received);
+    assert_eq!(third.next_before, None, "the oldest page says so");
+    // Exactly the whole timeline, in order, across the pages.
+    let all: Vec<String> = [third, second, first].iter().flat_map(msgs).collect();
+    let whole: Vec<String> = store
+        .timeline(id)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.message.clone())
+        .collect();
+    assert_eq!(all, whole);
+    // An exact fit has no next page.
+    let exact = store.timeline_page(id, None, 25).await.unwrap();
+    assert_eq!(exact.entries.len(), 25);
+    assert_eq!(exact.next_before, None);
+}
