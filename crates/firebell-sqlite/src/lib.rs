@@ -85,10 +85,8 @@ impl SqliteStore {
     /// Opens (creating if needed) `data_dir/firebell.db` and brings its schema
     /// up to date.
     pub fn open(data_dir: &Path) -> Result<SqliteStore> {
-        std::fs::create_dir_all(data_dir).map_err(|e| {
-            StoreError::Backend(format!("cannot create {}: {e}", data_dir.display()))
-        })?;
         let path = data_dir.join(DB_FILE);
+        private_files(data_dir, &path)?;
         let conn = schema::open_writer(&path).map_err(|e| match StoreError::from(e) {
             StoreError::Backend(m) => StoreError::Backend(format!("{}: {m}", path.display())),
             other => other,
@@ -147,6 +145,48 @@ impl SqliteStore {
         .await
         .map_err(|e| StoreError::Backend(format!("a read task failed: {e}")))?
     }
+}
+
+/// The database holds webhook URLs, addresses and timelines: its directory is
+/// created `0700` and the database file is made `0600` (SQLite creates its
+/// `-wal` and `-shm` files with the database's mode). An existing directory
+/// others can read is left as it is, with a warning.
+fn private_files(data_dir: &Path, db: &Path) -> Result<()> {
+    let cannot = |what: &Path, e: std::io::Error| {
+        StoreError::Backend(format!("cannot create {}: {e}", what.display()))
+    };
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+        if !data_dir.exists() {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(data_dir)
+                .map_err(|e| cannot(data_dir, e))?;
+        } else if let Ok(meta) = std::fs::metadata(data_dir)
+            && meta.permissions().mode() & 0o077 != 0
+        {
+            tracing::warn!(
+                data_dir = %data_dir.display(),
+                "the data directory can be read by other users; chmod 700 it"
+            );
+        }
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(db)
+            .map_err(|e| cannot(db, e))?;
+        std::fs::set_permissions(db, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| cannot(db, e))?;
+    }
+    #[cfg(not(unix))]
+    {
+        std::fs::create_dir_all(data_dir).map_err(|e| cannot(data_dir, e))?;
+        let _ = db;
+    }
+    Ok(())
 }
 
 impl Inner {

@@ -27,6 +27,17 @@ pub fn ensure(data_dir: &Path) -> Result<(PathBuf, bool)> {
     if path.exists() {
         return Ok((path, false));
     }
+    // The directory holds the keys and the database: its owner's only.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(data_dir)
+            .with_context(|| format!("creating data directory {}", data_dir.display()))?;
+    }
+    #[cfg(not(unix))]
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("creating data directory {}", data_dir.display()))?;
     let abs = std::fs::canonicalize(data_dir)

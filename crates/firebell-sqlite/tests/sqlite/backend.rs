@@ -136,6 +136,34 @@ async fn reopening_sees_everything_written() {
     store.ping().await.unwrap();
 }
 
+/// The database holds webhook URLs with secrets in their paths: only its
+/// owner may read it (directory 0700, database and WAL 0600).
+#[cfg(unix)]
+#[tokio::test]
+async fn the_data_directory_and_database_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let store = SqliteStore::open(&data).unwrap();
+    store
+        .ingest(vec![item(EventAction::Trigger, "k", 0)])
+        .await
+        .unwrap();
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&data), 0o700);
+    assert_eq!(mode(&data.join(firebell_sqlite::DB_FILE)), 0o600);
+    let wal = data.join(format!("{}-wal", firebell_sqlite::DB_FILE));
+    assert!(wal.exists());
+    assert_eq!(mode(&wal), 0o600);
+    // A database left readable by an older version is made private on open.
+    drop(store);
+    let db = data.join(firebell_sqlite::DB_FILE);
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let store = SqliteStore::open(&data).unwrap();
+    assert_eq!(mode(&db), 0o600);
+    assert_eq!(store.get_alert(1).await.unwrap().unwrap().count, 1);
+}
+
 /// Coalesced repeats are exact after the store is closed and opened again:
 /// every trigger answered Ok is counted, on one timeline line.
 #[tokio::test]

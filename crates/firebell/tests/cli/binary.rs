@@ -221,6 +221,14 @@ async fn first_run_with_no_config_pages_the_console() {
     wait_ready(&server.url).await;
     let starter = dir.path().join("firebell-data/firebell.toml");
     assert!(starter.exists());
+    // The keys and the database are their owner's only.
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir.path().join("firebell-data")), 0o700);
+        assert_eq!(mode(&starter), 0o600);
+        assert_eq!(mode(&dir.path().join("firebell-data/firebell.db")), 0o600);
+    }
 
     // The printed command, pointed at this port.
     let out = Command::new(BIN)
