@@ -219,8 +219,36 @@ pub fn classify(status: u16) -> Delivery {
 /// The address as it may be shown: a URL keeps only scheme, host and port,
 /// since its path or query may carry a secret (as chat webhooks' do).
 /// Any channel's address that is a URL is treated so (named webhook channels
-/// included); others (email addresses, program arguments) show as they are.
+/// included). A program contact's arguments show with the values of names
+/// containing key, secret, token, password or pass hidden; other addresses
+/// (email addresses, numbers) show as they are.
 pub fn redact_address(channel: &str, address: &str) -> String {
+    // A program contact's arguments: values of secret-looking names hidden.
+    if let Some(args) = firebell_core::channels::decode_args(address) {
+        let shown: Vec<String> = args.iter().map(|a| redact_arg(a)).collect();
+        return serde_json::to_string(&shown).unwrap_or_else(|_| "[]".to_string());
+    }
+    redact_url(channel, address)
+}
+
+/// Names whose values are never shown (as `firebell vtm-action` hides them).
+const SECRET_NAMES: [&str; 5] = ["key", "secret", "token", "password", "pass"];
+
+/// `--api_key=abc` → `--api_key=***`; other arguments as they are.
+fn redact_arg(arg: &str) -> String {
+    match arg.strip_prefix("--").and_then(|a| a.split_once('=')) {
+        Some((name, _))
+            if SECRET_NAMES
+                .iter()
+                .any(|s| name.to_ascii_lowercase().contains(s)) =>
+        {
+            format!("--{name}=***")
+        }
+        _ => arg.to_string(),
+    }
+}
+
+fn redact_url(channel: &str, address: &str) -> String {
     let is_url = address.starts_with("http://") || address.starts_with("https://");
     if channel != "webhook" && !is_url {
         return address.to_string();
@@ -271,6 +299,17 @@ mod tests {
         assert_eq!(
             redact_address("mail", "alice@example.com"),
             "alice@example.com"
+        );
+        let args = firebell_core::channels::encode_args(&[
+            ("destination".into(), "+447700900123".into()),
+            ("api_key".into(), "sk-live-123".into()),
+            ("Password".into(), "hunter2".into()),
+            ("passenger".into(), "x".into()),
+        ]);
+        let shown = redact_address("sms-gateway", &args);
+        assert_eq!(
+            shown,
+            r#"["--destination=+447700900123","--api_key=***","--Password=***","--passenger=***"]"#
         );
     }
 }

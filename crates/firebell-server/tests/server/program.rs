@@ -4,6 +4,7 @@
 //! a timeout, and (verbose) its output on the alert's timeline.
 
 use crate::support::*;
+use firebell_store::AlertStore;
 use serde_json::Value;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -412,5 +413,41 @@ verbose = true"#,
     assert_eq!(
         std::fs::read_to_string(&outbox).unwrap(),
         "To: 07700900123,07700900456\nDebug: 1\n\nSMS Events:\nINFO vservers/Olympus\nVirtual server started on port 80\n"
+    );
+}
+
+/// A contact's secret argument reaches the program, and nothing a person or
+/// a script reads: not the alert API, not the timeline.
+#[tokio::test]
+async fn a_secret_argument_reaches_the_program_and_is_never_shown() {
+    let tmp = tempfile::tempdir().unwrap();
+    let prog = recorder(tmp.path());
+    let channel = format!(
+        r#"[[channels]]
+name = "sms"
+kind = "program"
+path = {}"#,
+        toml_path(&prog)
+    );
+    let args = r#"{ destination = "+447700900123", api_key = "sk-live-SECRET-42" }"#;
+    let (app, _dir, _sink) = spawn_app(&config(&channel, args)).await;
+    let id = trigger(&app, SEED_EVENT).await;
+    app.settle().await;
+    assert!(
+        recorded(tmp.path(), "argv").contains(&"--api_key=sk-live-SECRET-42".to_string()),
+        "the program gets the real value"
+    );
+    let view = app.alert(id).await;
+    let text = view.to_string();
+    assert!(!text.contains("SECRET-42"), "{text}");
+    let address = view["notifications"][0]["address"].as_str().unwrap();
+    assert!(address.contains("--api_key=***"), "{address}");
+    assert!(address.contains("--destination=+447700900123"), "{address}");
+    let timeline = app.engine.store().timeline(id).await.unwrap();
+    assert!(
+        !serde_json::to_string(&timeline)
+            .unwrap()
+            .contains("SECRET-42"),
+        "{timeline:?}"
     );
 }
