@@ -234,7 +234,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 /// Parses and validates a whole configuration file.
 pub fn parse(text: &str, secrets: &dyn SecretSource) -> Result<Config, ConfigErrors> {
     let raw: RawConfig = toml::from_str(text).map_err(|e| {
-        let message = e.message().to_string();
+        let message = without_values(e.message());
         let path = match e.span() {
             Some(span) => {
                 let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
@@ -249,6 +249,38 @@ pub fn parse(text: &str, secrets: &dyn SecretSource) -> Result<Config, ConfigErr
         }])
     })?;
     validate(raw, secrets)
+}
+
+/// A parse error's message without the values it quotes (serde writes
+/// ``invalid type: integer `123…`, expected a string``): the value may be a
+/// secret written in the wrong type, and errors reach the log and the
+/// `/-/reload` answer. The line number says where it is.
+fn without_values(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some((before, after)) = rest.split_once(": ") {
+        out.push_str(before);
+        out.push_str(": ");
+        rest = after;
+        // `invalid type: integer `…`` / `invalid value: string "…"`
+        let kinds = [
+            "integer `",
+            "float `",
+            "string \"",
+            "boolean `",
+            "character `",
+        ];
+        if let Some(k) = kinds.iter().find(|k| rest.starts_with(**k)) {
+            let close = if k.ends_with('"') { '"' } else { '`' };
+            let body = &rest[k.len()..];
+            if let Some(end) = body.find(close) {
+                out.push_str(k[..k.len() - 1].trim_end());
+                rest = &body[end + 1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 fn validate(raw: RawConfig, secrets: &dyn SecretSource) -> Result<Config, ConfigErrors> {
@@ -415,6 +447,23 @@ integrations = [ { kind = "generic", key = "env:CHECKOUT_KEY" } ]
         assert!(c.integration_for_key("wrong").is_none());
         assert!(c.is_admin_token("admin-secret-0123456789"));
         assert!(!c.is_admin_token("admin-secreT"));
+    }
+
+    #[test]
+    fn a_secret_of_the_wrong_type_is_not_echoed() {
+        let errs = parse(
+            "[server]\nadmin_token = 98765432109876543\n",
+            &MapSecrets::default(),
+        )
+        .unwrap_err();
+        let text = errs.to_string();
+        assert!(!text.contains("98765432109876543"), "{text}");
+        assert!(text.contains("line 2"), "{text}");
+        assert!(text.contains("invalid type: integer"), "{text}");
+        assert_eq!(
+            without_values("invalid value: string \"hunter2\", expected one of `a`"),
+            "invalid value: string, expected one of `a`"
+        );
     }
 
     #[test]
