@@ -270,7 +270,7 @@ impl<S: Store> Engine<S> {
         }
         for o in outcomes.iter().filter(|o| !o.duplicate) {
             if let Some(alert_id) = o.alert_id {
-                tracing::debug!(alert_id, dedup_key = %o.dedup_key, status = ?o.status, "event recorded");
+                tracing::debug!(alert_id, dedup_key = ?o.dedup_key.as_str(), status = ?o.status, "event recorded");
             }
         }
         if outcomes.iter().any(|o| !o.duplicate) {

@@ -382,8 +382,8 @@ impl<S: Store> Engine<S> {
         let mut warnings = Vec::new();
         if !matches_any {
             tracing::warn!(
-                silence = %silence.id,
-                matchers = %silence.matchers_text(),
+                silence = ?silence.id,
+                matchers = ?silence.matchers_text(),
                 "silence {NO_MATCH_WARNING}"
             );
             warnings.push(NO_MATCH_WARNING.to_string());
@@ -394,10 +394,10 @@ impl<S: Store> Engine<S> {
             .await?;
         self.inner.silences.clear();
         tracing::info!(
-            silence = %silence.id,
-            matchers = %silence.matchers_text(),
+            silence = ?silence.id,
+            matchers = ?silence.matchers_text(),
             ends_at = %silence.ends_at,
-            created_by = %silence.created_by,
+            created_by = ?silence.created_by,
             "silence created"
         );
         if req.replaces.is_some() {
@@ -435,7 +435,7 @@ impl<S: Store> Engine<S> {
         let now = self.now();
         if self.inner.store.expire_silence(id.to_string(), now).await? {
             self.inner.silences.clear();
-            tracing::info!(silence = %id, "silence expired");
+            tracing::info!(silence = ?id, "silence expired");
             self.release_held().await?;
         }
         self.get_silence(id, scope)
@@ -518,7 +518,7 @@ impl<S: Store> Engine<S> {
                 }
                 if self.inner.store.expire_silence(s.id.clone(), now).await? {
                     self.inner.silences.clear();
-                    tracing::info!(silence = %s.id, "silence expired: every alert it matched has resolved");
+                    tracing::info!(silence = ?s.id, "silence expired: every alert it matched has resolved");
                 }
             }
         }

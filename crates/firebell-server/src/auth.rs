@@ -149,7 +149,7 @@ fn guarded<S: firebell_store::Store, T>(
     check().map_err(|e| {
         tracing::warn!(
             client = %addr.map_or_else(|| "unknown".to_string(), |a| a.to_string()),
-            path = %parts.uri.path().escape_debug(),
+            path = ?parts.uri.path(),
             reason = %e.error,
             "authentication failed"
         );

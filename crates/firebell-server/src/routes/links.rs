@@ -263,7 +263,7 @@ pub(crate) async fn act<S: Store>(
     };
     match state.engine.respond(alert.id, &who, answer).await {
         Ok(after) => {
-            tracing::info!(alert_id = alert.id, action = %claim.action, user = %claim.user, "action link used");
+            tracing::info!(alert_id = alert.id, action = %claim.action, user = ?claim.user, "action link used");
             Page::new(
                 StatusCode::OK,
                 format!("Alert #{} {}", after.id, claim.action.past()),

@@ -100,3 +100,68 @@ async fn log_format_json_writes_one_object_per_line() {
     assert_eq!(delivered["span"]["alert_id"], 1, "{delivered}");
     assert!(delivered["span"]["notification_id"].is_u64(), "{delivered}");
 }
+
+/// A value a client sends (an Alertmanager silence's `createdBy`) cannot
+/// forge a log line: its newline is escaped, not written.
+#[tokio::test]
+async fn a_newline_in_client_input_cannot_forge_a_log_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = dir.path().join("firebell.toml");
+    let key = "log-test-alertmanager-key";
+    let text = one_service_config(
+        dir.path(),
+        port,
+        "log-test-admin-token",
+        "outage",
+        "checkout",
+        ("alertmanager", key),
+    );
+    std::fs::write(&config, text).unwrap();
+    let mut child = Command::new(BIN)
+        .args(["serve", "--config"])
+        .arg(&config)
+        .env_remove("FIREBELL_LOG_FORMAT")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stderr.read_to_string(&mut s);
+        s
+    });
+    let server = Server::new(child, port);
+    wait_ready(&server.url).await;
+    let forged = "2026-12-06T00:00:00.000000Z  INFO firebell: FORGED admin token accepted";
+    let body = serde_json::json!({
+        "matchers": [{ "name": "alertname", "value": "DiskFull", "isRegex": false, "isEqual": true }],
+        "startsAt": "2026-01-01T00:00:00Z",
+        "endsAt": "2099-01-01T00:00:00Z",
+        "createdBy": format!("mallory\n{forged}"),
+        "comment": "log injection",
+    });
+    let r = reqwest::Client::new()
+        .post(format!("{}/api/v2/silences", server.url))
+        .bearer_auth(key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200, "{}", r.text().await.unwrap());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    drop(server);
+    let log = reader.join().unwrap();
+    assert!(log.contains("silence created"), "{log}");
+    assert!(
+        !log.lines()
+            .any(|l| l.starts_with("2026-12-06T00:00:00.000000Z")),
+        "a forged line:\n{log}"
+    );
+    assert!(
+        log.contains("mallory\\n2026-12-06"),
+        "escaped, not dropped:\n{log}"
+    );
+}

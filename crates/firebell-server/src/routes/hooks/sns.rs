@@ -230,20 +230,20 @@ pub(crate) async fn receive<S: Store>(
                 .map_err(forbidden)?;
             match state.sns.confirm(&url, test_endpoint).await {
                 Ok(()) => {
-                    tracing::info!(%service, topic = %msg.topic_arn, "SNS subscription confirmed");
+                    tracing::info!(%service, topic = ?msg.topic_arn, "SNS subscription confirmed");
                     Ok(
                         axum::Json(json!({ "status": "confirmed", "topic": msg.topic_arn }))
                             .into_response(),
                     )
                 }
                 Err(e) => {
-                    tracing::warn!(%service, topic = %msg.topic_arn, error = %e.error, "SNS subscription not confirmed; SNS will send the confirmation again");
+                    tracing::warn!(%service, topic = ?msg.topic_arn, error = %e.error, "SNS subscription not confirmed; SNS will send the confirmation again");
                     Err(e)
                 }
             }
         }
         MessageType::UnsubscribeConfirmation => {
-            tracing::warn!(%service, topic = %msg.topic_arn, "SNS says this endpoint was unsubscribed from the topic; messages from it stop");
+            tracing::warn!(%service, topic = ?msg.topic_arn, "SNS says this endpoint was unsubscribed from the topic; messages from it stop");
             Ok(
                 axum::Json(json!({ "status": "unsubscribed", "topic": msg.topic_arn }))
                     .into_response(),
@@ -258,7 +258,7 @@ pub(crate) async fn receive<S: Store>(
             )?;
             match outcome {
                 Outcome::Ignored(reason) => {
-                    tracing::info!(%service, topic = %msg.topic_arn, %reason, "SNS message ignored");
+                    tracing::info!(%service, topic = ?msg.topic_arn, %reason, "SNS message ignored");
                     Ok(
                         axum::Json(json!({ "status": "ignored", "reason": reason }))
                             .into_response(),

@@ -100,11 +100,11 @@ fn verify<S: Store>(
             Ok(Callback { settings, params })
         }
         Some(_) => {
-            tracing::warn!(channel, path = %uri.0.path(), "twilio callback with a wrong signature refused");
+            tracing::warn!(channel, path = ?uri.0.path(), "twilio callback with a wrong signature refused");
             Err((StatusCode::FORBIDDEN, "bad X-Twilio-Signature"))
         }
         None => {
-            tracing::warn!(channel, path = %uri.0.path(), "twilio callback without a signature refused");
+            tracing::warn!(channel, path = ?uri.0.path(), "twilio callback without a signature refused");
             Err((StatusCode::FORBIDDEN, "missing X-Twilio-Signature"))
         }
     }
@@ -156,11 +156,11 @@ pub(crate) async fn call_hook<S: Store>(
     let result = match (action.as_str(), page) {
         ("status", Some(n)) => status(&state, &taken, &cb, n).await,
         ("status", None) => {
-            tracing::warn!(channel, notification = %nid, "twilio status for a page Firebell does not know; ignored");
+            tracing::warn!(channel, notification = ?nid, "twilio status for a page Firebell does not know; ignored");
             Ok(twiml(Twiml::new()))
         }
         (_, None) => {
-            tracing::warn!(channel, notification = %nid, "twilio call for a page Firebell does not know; hanging up");
+            tracing::warn!(channel, notification = ?nid, "twilio call for a page Firebell does not know; hanging up");
             Ok(twiml(
                 Twiml::new()
                     .say("This call is not known to Firebell. Goodbye.")
@@ -175,7 +175,7 @@ pub(crate) async fn call_hook<S: Store>(
             match alert {
                 Err(r) => Err(r),
                 Ok(None) => {
-                    tracing::warn!(channel, notification = %nid, "twilio call for a page about no alert; hanging up");
+                    tracing::warn!(channel, notification = ?nid, "twilio call for a page about no alert; hanging up");
                     Ok(twiml(Twiml::new().say("Goodbye.").hangup()))
                 }
                 Ok(Some(alert)) => {
