@@ -1,7 +1,8 @@
 //! Maintenance windows: while one is in force for a service, its alerts are
 //! recorded as usual but nobody is paged; the escalation is held until the
-//! window's end (see [`crate::quiet`]). What is still open when the window
-//! ends pages then; ending a window early releases held escalations at once.
+//! window's end (the quiet context asks these windows). What is still open
+//! when the window ends pages then; ending a window early releases held
+//! escalations at once.
 
 use crate::{Engine, Result};
 use firebell_core::alert::Alert;

@@ -39,7 +39,7 @@ pub struct ServerConfig {
     /// Signs calendar feed URLs; without it they derive from the admin token.
     pub feed_secret: Option<SecretString>,
     /// Signs the one-click acknowledge/resolve links in pages; without it
-    /// they derive from the admin token (see [`crate::links`]).
+    /// they derive from the admin token (the `links` module signs them).
     pub link_secret: Option<SecretString>,
     /// How long such a link works after its page was queued.
     pub link_ttl: SignedDuration,

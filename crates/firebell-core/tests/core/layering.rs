@@ -1,6 +1,7 @@
 //! No module of `firebell-core` or `firebell-engine` imports a module that
 //! imports it back (directly or round a longer loop): each file's
-//! `crate::…` and `super::…` references, outside its tests and comments,
+//! `crate::…` and `super::…` references (doc links included), outside its
+//! tests and plain comments,
 //! must form a graph without cycles. The crate root (`lib.rs`) composes the
 //! modules and is left out.
 
@@ -38,7 +39,8 @@ fn modules(src: &Path) -> BTreeMap<String, PathBuf> {
     out
 }
 
-/// The code of a file without its tests and comment lines.
+/// The code of a file without its tests and plain comments. Doc comments
+/// stay: an intra-doc link (`[`crate::quiet`]`) is a dependency too.
 fn code(path: &Path) -> String {
     let text = std::fs::read_to_string(path).unwrap();
     let text = match text.find("#[cfg(test)]") {
@@ -46,7 +48,10 @@ fn code(path: &Path) -> String {
         None => &text[..],
     };
     text.lines()
-        .filter(|l| !l.trim_start().starts_with("//"))
+        .filter(|l| {
+            let l = l.trim_start();
+            !l.starts_with("//") || l.starts_with("///") || l.starts_with("//!")
+        })
         .collect::<Vec<_>>()
         .join("\n")
 }
@@ -60,15 +65,25 @@ fn longest_known<'a>(parts: &[&str], known: &'a BTreeMap<String, PathBuf>) -> Op
     })
 }
 
+/// The lowercase path segments `s` starts with: `quiet::Hold` → `[quiet]`,
+/// `config::diag::{Errors}` → `[config, diag]`, `quiet`]) …` → `[quiet]`.
 fn identifiers(s: &str) -> Vec<&str> {
-    s.split("::")
-        .map(|p| p.trim_matches(|c: char| !(c.is_ascii_alphanumeric() || c == '_')))
-        .take_while(|p| {
-            !p.is_empty()
-                && p.chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-        })
-        .collect()
+    let mut out = Vec::new();
+    let mut rest = s.trim_start();
+    loop {
+        let end = rest
+            .find(|c: char| !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'))
+            .unwrap_or(rest.len());
+        if end == 0 {
+            break;
+        }
+        out.push(&rest[..end]);
+        match rest[end..].strip_prefix("::") {
+            Some(next) => rest = next,
+            None => break,
+        }
+    }
+    out
 }
 
 /// Module → the modules its code refers to.
@@ -243,4 +258,15 @@ fn the_check_finds_a_cycle_when_there_is_one() {
     )
     .unwrap();
     assert_eq!(cycles(&graph(src)).len(), 1);
+
+    // An intra-doc link back is a dependency too.
+    std::fs::write(src.join("config/kinds.rs"), "pub struct Kind;\n").unwrap();
+    assert!(cycles(&graph(src)).is_empty());
+    std::fs::write(
+        src.join("config/kinds.rs"),
+        "//! Read by [`crate::rules`], which uses them.\npub struct Kind;\n",
+    )
+    .unwrap();
+    std::fs::write(src.join("rules.rs"), "use crate::config::kinds::Kind;\n").unwrap();
+    assert_eq!(cycles(&graph(src)).len(), 1, "{:?}", cycles(&graph(src)));
 }
