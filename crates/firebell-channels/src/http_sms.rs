@@ -33,21 +33,20 @@ pub struct HttpSmsChannel {
 }
 
 impl HttpSmsChannel {
-    pub fn new(
-        name: &str,
-        settings: &HttpSmsSettings,
-        dry_run: bool,
-        max_segments: u8,
-        timeout: Duration,
-    ) -> Self {
-        let client = crate::http_client(timeout);
+    /// The channel of one `[[channels]]` table (see `crate::Backend`).
+    pub(crate) fn new(b: &crate::Build<'_>, settings: &HttpSmsSettings) -> Self {
+        let c = b.channel;
         Self {
-            name: name.to_string(),
+            name: c.name.clone(),
             settings: settings.clone(),
-            dry_run,
-            max_segments,
-            client,
+            dry_run: c.dry_run,
+            max_segments: c.max_segments,
+            client: crate::http_client(b.timeout),
         }
+    }
+
+    pub(crate) fn longest_attempt(&self, webhook: Duration) -> Duration {
+        webhook
     }
 
     /// The text of a page, as the phone shows it.
@@ -68,7 +67,8 @@ impl HttpSmsChannel {
     }
 
     /// One attempt to text `n.address` about `alert`.
-    pub async fn deliver(&self, config: &Config, alert: &Alert, n: &Notification) -> Delivery {
+    pub(crate) async fn deliver(&self, a: &crate::Attempt<'_>) -> Delivery {
+        let (config, alert, n) = (a.config, a.alert, a.n);
         let number = match sms::parse_number(&n.address, None) {
             Ok(number) => number,
             Err(e) => {
@@ -203,26 +203,5 @@ async fn read_limited(mut resp: reqwest::Response) -> Result<String, reqwest::Er
     Ok(String::from_utf8_lossy(&buf).into_owned())
 }
 
-/// A `[[channels]]` http_sms table, as the dispatcher builds it.
-pub(crate) struct Channel(HttpSmsChannel);
-
-impl Channel {
-    pub(crate) fn new(b: &crate::Build<'_>, settings: &HttpSmsSettings) -> Self {
-        let c = b.channel;
-        Self(HttpSmsChannel::new(
-            &c.name,
-            settings,
-            c.dry_run,
-            c.max_segments,
-            b.timeout,
-        ))
-    }
-
-    pub(crate) async fn deliver(&self, a: &crate::Attempt<'_>) -> Delivery {
-        self.0.deliver(a.config, a.alert, a.n).await
-    }
-
-    pub(crate) fn longest_attempt(&self, webhook: Duration) -> Duration {
-        webhook
-    }
-}
+/// The dispatcher's name for this kind's channel (see `crate::Backend`).
+pub(crate) type Channel = HttpSmsChannel;

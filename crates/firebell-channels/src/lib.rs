@@ -44,6 +44,8 @@ pub(crate) struct Build<'a> {
     pub channel: &'a ChannelConfig,
     /// `[delivery] webhook_timeout`: each network step's limit.
     pub timeout: std::time::Duration,
+    /// The webhook client every webhook channel shares (one connection pool).
+    pub http: &'a WebhookChannel,
 }
 
 /// What one delivery attempt may use.
@@ -71,8 +73,12 @@ macro_rules! backends {
         }
 
         impl Backend {
-            fn new(channel: &ChannelConfig, timeout: std::time::Duration) -> Backend {
-                let b = Build { channel, timeout };
+            fn new(
+                channel: &ChannelConfig,
+                timeout: std::time::Duration,
+                http: &WebhookChannel,
+            ) -> Backend {
+                let b = Build { channel, timeout, http };
                 match &channel.kind {
                     $(ChannelKind::$variant(s) => Backend::$variant($module::Channel::new(&b, s)),)*
                 }
@@ -120,15 +126,16 @@ const BUILTIN_WEBHOOK: WebhookSettings = WebhookSettings {
 impl Channels {
     pub fn new(config: &Config, console: ConsoleSink) -> Self {
         let timeout = config.delivery.webhook_timeout.unsigned_abs();
+        let http = WebhookChannel::new(timeout);
         let named = config
             .channels
             .values()
-            .map(|c| (c.name.clone(), Backend::new(c, timeout)))
+            .map(|c| (c.name.clone(), Backend::new(c, timeout, &http)))
             .collect();
         Self {
             inner: Arc::new(Inner {
                 console,
-                http: WebhookChannel::new(timeout),
+                http,
                 config: Arc::new(config.clone()),
                 templates: config.templates(),
                 named,

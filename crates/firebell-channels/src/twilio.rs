@@ -101,21 +101,20 @@ pub fn hook_url(public_url: &str, channel: &str, what: &str, n: &Notification) -
 }
 
 impl TwilioChannel {
-    pub fn new(
-        name: &str,
-        settings: &TwilioSettings,
-        dry_run: bool,
-        max_segments: u8,
-        timeout: Duration,
-    ) -> Self {
-        let client = crate::http_client(timeout);
+    /// The channel of one `[[channels]]` table (see `crate::Backend`).
+    pub(crate) fn new(b: &crate::Build<'_>, settings: &TwilioSettings) -> Self {
+        let c = b.channel;
         Self {
-            name: name.to_string(),
+            name: c.name.clone(),
             settings: settings.clone(),
-            dry_run,
-            max_segments,
-            client,
+            dry_run: c.dry_run,
+            max_segments: c.max_segments,
+            client: crate::http_client(b.timeout),
         }
+    }
+
+    pub(crate) fn longest_attempt(&self, webhook: Duration) -> Duration {
+        webhook
     }
 
     /// The text of a page sent by SMS: the service, the event, the reply
@@ -179,7 +178,8 @@ impl TwilioChannel {
     }
 
     /// One attempt to text or call `n.address` about `alert`.
-    pub async fn deliver(&self, config: &Config, alert: &Alert, n: &Notification) -> Delivery {
+    pub(crate) async fn deliver(&self, a: &crate::Attempt<'_>) -> Delivery {
+        let (config, alert, n) = (a.config, a.alert, a.n);
         let to = match sms::parse_number(&n.address, None) {
             Ok(number) => number,
             Err(e) => {
@@ -304,29 +304,8 @@ async fn read_limited(mut resp: reqwest::Response) -> Result<String, reqwest::Er
     Ok(String::from_utf8_lossy(&buf).into_owned())
 }
 
-/// A `[[channels]]` twilio table, as the dispatcher builds it.
-pub(crate) struct Channel(TwilioChannel);
-
-impl Channel {
-    pub(crate) fn new(b: &crate::Build<'_>, settings: &TwilioSettings) -> Self {
-        let c = b.channel;
-        Self(TwilioChannel::new(
-            &c.name,
-            settings,
-            c.dry_run,
-            c.max_segments,
-            b.timeout,
-        ))
-    }
-
-    pub(crate) async fn deliver(&self, a: &crate::Attempt<'_>) -> Delivery {
-        self.0.deliver(a.config, a.alert, a.n).await
-    }
-
-    pub(crate) fn longest_attempt(&self, webhook: Duration) -> Duration {
-        webhook
-    }
-}
+/// The dispatcher's name for this kind's channel (see `crate::Backend`).
+pub(crate) type Channel = TwilioChannel;
 
 #[cfg(test)]
 mod tests {

@@ -326,7 +326,7 @@ pub(crate) struct Channel {
 impl Channel {
     pub(crate) fn new(b: &crate::Build<'_>, settings: &WebhookSettings) -> Self {
         Self {
-            http: WebhookChannel::new(b.timeout),
+            http: b.http.clone(),
             settings: settings.clone(),
             dry_run: b.channel.dry_run,
         }

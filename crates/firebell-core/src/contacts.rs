@@ -40,15 +40,8 @@ impl fmt::Display for E164Number {
 
 impl fmt::Debug for E164Number {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let tail: String = self
-            .0
-            .chars()
-            .rev()
-            .take(4)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect();
+        // E.164 is ASCII: `+` and digits.
+        let tail = &self.0[self.0.len().saturating_sub(4)..];
         write!(f, "E164Number(…{tail})")
     }
 }
@@ -116,12 +109,6 @@ impl TzName {
 
     pub fn as_str(&self) -> &str {
         &self.0
-    }
-
-    /// The zone itself.
-    pub fn zone(&self) -> jiff::tz::TimeZone {
-        // Checked in `parse`; the bundled database does not change at run time.
-        jiff::tz::TimeZone::get(&self.0).unwrap_or(jiff::tz::TimeZone::UTC)
     }
 }
 

@@ -13,7 +13,7 @@ pub use router::{PUBLIC, PublicRoute, Route, router, routes};
 
 /// The limits on failed authentication (see [`auth`]).
 pub mod auth_limits {
-    pub use crate::auth::{FAILURE_WINDOW, MAX_FAILURES};
+    pub use crate::auth::MAX_FAILURES;
 }
 
 use firebell_core::config::ConfigErrors;

@@ -345,30 +345,13 @@ impl AlertStore for SqliteStore {
         self.read(move |conn| {
             // One more than asked: whether an older page exists.
             let mut stmt = conn.prepare_cached(
-                "SELECT id, at, kind, message, data FROM timeline \
+                "SELECT at, kind, message, data, id FROM timeline \
                  WHERE alert_id = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3",
             )?;
             let mut rows = stmt.query(params![id, before, i64::from(limit) + 1])?;
             let mut lines: Vec<(i64, TimelineEntry)> = Vec::new();
             while let Some(row) = rows.next()? {
-                let line_id: i64 = row.get(0)?;
-                let kind: String = row.get(2)?;
-                let data: Option<String> = row.get(4)?;
-                lines.push((
-                    line_id,
-                    TimelineEntry {
-                        at: firebell_core::clock::from_millis(row.get(1)?),
-                        kind: kind
-                            .parse::<TimelineKind>()
-                            .map_err(|e| crate::error::corrupt("timeline kind", e))?,
-                        message: row.get(3)?,
-                        data: match data {
-                            Some(s) => serde_json::from_str(&s)
-                                .map_err(|e| crate::error::corrupt("timeline data", e))?,
-                            None => serde_json::Value::Null,
-                        },
-                    },
-                ));
+                lines.push((row.get(4)?, rows::timeline(row)?));
             }
             let more = lines.len() > limit as usize;
             lines.truncate(limit as usize);

@@ -69,16 +69,6 @@ impl MapSecrets {
         self.env.insert(name.to_string(), value.to_string());
         self
     }
-
-    pub fn with_file(mut self, path: &str, contents: &str) -> Self {
-        self.files.insert(path.to_string(), contents.to_string());
-        self
-    }
-
-    pub fn with_programs_under(mut self, dir: impl Into<PathBuf>) -> Self {
-        self.programs.push(dir.into());
-        self
-    }
 }
 
 impl SecretSource for MapSecrets {
