@@ -59,6 +59,27 @@ Scenarios:
               `all`. FIREBELL_BENCH_NO_RULES=1 or FIREBELL_BENCH_NO_SILENCES=1
               leaves one of the two out of the second run, to see each cost.
 
+  vs-alertmanager
+              Firebell and the real Prometheus Alertmanager side by side
+              (Debian's prometheus-alertmanager from PATH, or --alertmanager),
+              same load generator, same run, alternating which goes first,
+              each run on a freshly started server, --rounds times. Every
+              workload posts Prometheus-shaped alerts to POST /api/v2/alerts:
+              new alerts for --duration s; 10,000 firing alerts re-sent over
+              and over; new alerts into a grouping service (Firebell
+              group_window = 30s, Alertmanager group_by [alertname] with
+              group_wait 30s); GET /api/v2/alerts with two label matchers at
+              100,000 open alerts (10 match; median of 9); alert -> webhook
+              page at half of Alertmanager's new-alert rate (Alertmanager with
+              group_by ['...'] and group_wait 0s, so it sends each alert at
+              once as Firebell pages it); RSS at 100,000 and 1,000,000 open
+              alerts. Server CPU (user + system from /proc/<pid>/stat) is read
+              from the start of a load until the server is idle again, so
+              work a load causes later counts too. Prints one table with both
+              servers' figures and the per-round ratio. --quick runs every
+              workload for about a second with small counts: it proves the
+              harness works and measures nothing. Not part of `all`.
+
 Results are printed as Markdown tables (ready for docs/benchmarks.md); with
 --json one JSON object per scenario is printed as well, one per line. Progress
 goes to stderr.
@@ -120,6 +141,21 @@ pub struct Args {
     /// Also print one JSON object per scenario (one line each).
     #[arg(long)]
     pub json: bool,
+
+    /// vs-alertmanager: the Alertmanager binary. Default:
+    /// prometheus-alertmanager or alertmanager on PATH.
+    #[arg(long, value_name = "PATH")]
+    pub alertmanager: Option<PathBuf>,
+
+    /// vs-alertmanager: how many times to run every workload on both servers.
+    #[arg(long, value_name = "N", default_value_t = 3,
+          value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub rounds: u32,
+
+    /// vs-alertmanager: a smoke run of a few seconds per workload (small
+    /// counts, one round); measures nothing.
+    #[arg(long)]
+    pub quick: bool,
 }
 
 /// The `--scenario` values.
@@ -135,6 +171,8 @@ pub enum ScenarioArg {
     Alertmanager,
     /// Throughput with 200 rules and 1,000 silences vs none.
     Rules,
+    /// Firebell and the real Alertmanager side by side.
+    VsAlertmanager,
 }
 
 /// One scenario that runs on its own fresh server.
@@ -167,8 +205,8 @@ impl ScenarioArg {
             ScenarioArg::All => vec![Scenario::Throughput, Scenario::Latency, Scenario::Memory],
             ScenarioArg::Schedules => vec![],
             ScenarioArg::Alertmanager => vec![Scenario::Alertmanager],
-            // Runs its own pair of servers (see `rules.rs`).
-            ScenarioArg::Rules => vec![],
+            // Run their own servers (see `rules.rs`, `versus.rs`).
+            ScenarioArg::Rules | ScenarioArg::VsAlertmanager => vec![],
         }
     }
 }
@@ -189,7 +227,8 @@ mod tests {
         assert_eq!(a.rate, 1000);
         assert_eq!(a.alerts, 100_000);
         assert_eq!(a.port, None);
-        assert!(!a.keep && !a.json);
+        assert!(!a.keep && !a.json && !a.quick);
+        assert_eq!(a.rounds, 3);
         assert_eq!(ScenarioArg::All.expand().len(), 3);
         let a = Args::parse_from(["firebell-bench", "--scenario", "alertmanager"]);
         assert_eq!(a.scenario.expand(), [Scenario::Alertmanager]);

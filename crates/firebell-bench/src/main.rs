@@ -3,6 +3,7 @@
 //! `firebell-bench --help`.
 #![forbid(unsafe_code)]
 
+mod alertmanager;
 mod cli;
 mod config;
 mod load;
@@ -13,6 +14,7 @@ mod schedules;
 mod server;
 mod sink;
 mod stats;
+mod versus;
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
@@ -73,6 +75,9 @@ async fn run(args: &Args) -> Result<()> {
     if args.scenario == cli::ScenarioArg::Rules {
         return rules::run(args, &binary, &machine).await;
     }
+    if args.scenario == cli::ScenarioArg::VsAlertmanager {
+        return vs_alertmanager(args, &binary).await;
+    }
     for scenario in args.scenario.expand() {
         eprintln!("== {} ==", scenario.name());
         // On Ctrl-C / SIGTERM the scenario future is dropped, and with it the
@@ -99,6 +104,48 @@ async fn run(args: &Args) -> Result<()> {
         if args.json {
             println!("{json}");
             println!();
+        }
+    }
+    Ok(())
+}
+
+/// `--scenario vs-alertmanager`: both servers, every workload, one table.
+async fn vs_alertmanager(args: &Args, binary: &Path) -> Result<()> {
+    let am = alertmanager::find_binary(args.alertmanager.as_deref())?;
+    let version = std::process::Command::new(&am)
+        .arg("--version")
+        .output()
+        .map(|o| {
+            let text = String::from_utf8_lossy(&o.stdout).into_owned()
+                + &String::from_utf8_lossy(&o.stderr);
+            text.lines().next().unwrap_or("").to_string()
+        })
+        .unwrap_or_default();
+    println!("alertmanager: {} ({version})", am.display());
+    println!();
+    let params = if args.quick {
+        versus::Params::quick(args.keep)
+    } else {
+        versus::Params::full(
+            args.rounds,
+            args.workers,
+            args.batch,
+            Duration::from_secs(args.duration),
+            args.keep,
+        )
+    };
+    let bins = versus::Binaries {
+        firebell: binary,
+        alertmanager: &am,
+    };
+    let runs = tokio::select! {
+        r = versus::run(&bins, &params) => r?,
+        sig = shutdown_signal() => bail!("interrupted by {sig}; the servers were killed"),
+    };
+    println!("{}", versus::report(&runs, &params));
+    if args.json {
+        for r in &runs {
+            println!("{}", serde_json::to_string(r)?);
         }
     }
     Ok(())

@@ -80,14 +80,60 @@ pub fn read_memory(pid: u32) -> Result<Memory> {
     parse_status(&text).with_context(|| format!("no VmRSS/VmHWM in {path}"))
 }
 
+/// 127.0.0.1 with `port`, or with a port that was free a moment ago.
+pub fn loopback(port: Option<u16>) -> Result<SocketAddr> {
+    let port = match port {
+        Some(p) => p,
+        None => free_port()?,
+    };
+    Ok(SocketAddr::from((Ipv4Addr::LOCALHOST, port)))
+}
+
+/// The kernel reports /proc times in USER_HZ ticks, 100 per second on Linux
+/// whatever the kernel's own HZ (`sysconf(_SC_CLK_TCK)` answers the same).
+const USER_HZ: f64 = 100.0;
+
+/// CPU time (user + system) a process has used so far, from /proc/<pid>/stat.
+pub fn read_cpu(pid: u32) -> Result<Duration> {
+    let path = format!("/proc/{pid}/stat");
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+    let ticks = parse_stat_ticks(&text).with_context(|| format!("no utime/stime in {path}"))?;
+    Ok(Duration::from_secs_f64(ticks as f64 / USER_HZ))
+}
+
+/// utime + stime (fields 14 and 15) of a /proc/<pid>/stat line, in clock
+/// ticks. The command name (field 2) may hold spaces and parentheses, so the
+/// fields are counted from the last ')'.
+pub fn parse_stat_ticks(stat: &str) -> Option<u64> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // rest starts at field 3 (state): utime is field 14, stime field 15.
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some(utime + stime)
+}
+
 /// Where the run's files live: removed on drop unless kept.
-enum Workdir {
+pub(crate) enum Workdir {
     Temp(TempDir),
     Kept(PathBuf),
 }
 
 impl Workdir {
-    fn path(&self) -> &Path {
+    /// A fresh temporary directory named `prefix…`, kept after the run if asked.
+    pub(crate) fn new(prefix: &str, keep: bool) -> Result<Workdir> {
+        let tmp = tempfile::Builder::new()
+            .prefix(prefix)
+            .tempdir()
+            .context("creating the temporary directory")?;
+        Ok(if keep {
+            Workdir::Kept(tmp.keep())
+        } else {
+            Workdir::Temp(tmp)
+        })
+    }
+
+    pub(crate) fn path(&self) -> &Path {
         match self {
             Workdir::Temp(t) => t.path(),
             Workdir::Kept(p) => p,
@@ -126,23 +172,11 @@ impl Server {
         let binary = binary
             .canonicalize()
             .with_context(|| format!("resolving {}", binary.display()))?;
-        let tmp = tempfile::Builder::new()
-            .prefix("firebell-bench-")
-            .tempdir()
-            .context("creating the temporary directory")?;
-        let workdir = if keep {
-            Workdir::Kept(tmp.keep())
-        } else {
-            Workdir::Temp(tmp)
-        };
+        let workdir = Workdir::new("firebell-bench-", keep)?;
         let dir = workdir.path().to_path_buf();
         let data_dir = dir.join("data");
         std::fs::create_dir_all(&data_dir).context("creating the data directory")?;
-        let port = match port {
-            Some(p) => p,
-            None => free_port()?,
-        };
-        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+        let addr = loopback(port)?;
         let config_path = dir.join("firebell.toml");
         let text = config::render(&ConfigParams {
             listen: addr,
@@ -151,19 +185,35 @@ impl Server {
         }) + extra;
         std::fs::write(&config_path, text)
             .with_context(|| format!("writing {}", config_path.display()))?;
+        let mut command = Command::new(&binary);
+        command.arg("serve").arg("--config").arg(&config_path);
+        Server::launch(command, workdir, addr)
+    }
+
+    /// Starts `command` in `workdir` (stdout and stderr to `server.stdout.log`
+    /// and `server.stderr.log` there) as a server that will listen on `addr`
+    /// and answer 200 on `GET /-/ready` once ready. Does not wait.
+    pub(crate) fn launch(
+        mut command: Command,
+        workdir: Workdir,
+        addr: SocketAddr,
+    ) -> Result<Server> {
+        let dir = workdir.path();
         let stdout = File::create(dir.join("server.stdout.log"))?;
         let stderr = File::create(dir.join("server.stderr.log"))?;
-        let child = Command::new(&binary)
-            .arg("serve")
-            .arg("--config")
-            .arg(&config_path)
-            .current_dir(&dir)
+        let program = command
+            .as_std()
+            .get_program()
+            .to_string_lossy()
+            .into_owned();
+        let child = command
+            .current_dir(dir)
             .stdin(Stdio::null())
             .stdout(Stdio::from(stdout))
             .stderr(Stdio::from(stderr))
             .kill_on_drop(true)
             .spawn()
-            .with_context(|| format!("starting {}", binary.display()))?;
+            .with_context(|| format!("starting {program}"))?;
         let pid = child.id().context("the server exited at once")?;
         Ok(Server {
             child,
@@ -274,6 +324,21 @@ impl Drop for Server {
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn cpu_ticks_are_read_past_the_command_name() {
+        let stat = "4242 (a (b) c) S 1 2 3 4 5 6 7 8 9 10 250 30 0 0 20 0 1 0";
+        assert_eq!(parse_stat_ticks(stat), Some(280));
+        assert_eq!(parse_stat_ticks("1 (x) S 1"), None);
+        let before = read_cpu(std::process::id()).unwrap();
+        let mut x = 0u64;
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_millis(150) {
+            x = x.wrapping_add(std::hint::black_box(1));
+        }
+        assert!(x > 0);
+        assert!(read_cpu(std::process::id()).unwrap() > before);
+    }
 
     #[test]
     fn status_lines_are_parsed() {

@@ -1,5 +1,9 @@
 //! The webhook sink: an axum server on 127.0.0.1 that answers every page with
-//! 204 and records when the first page for each dedup key arrived.
+//! 204 and records when the first page for each alert arrived. It reads
+//! Firebell's `alert.notify` page (one alert) and Alertmanager's webhook
+//! payload (many), so the same sink times both. An alert is known by its
+//! `key` label when it has one (what the Alertmanager-shaped load sets), else
+//! by its dedup key.
 
 use crate::config::SINK_PATH;
 use anyhow::{Context, Result};
@@ -18,15 +22,43 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-/// The part of the `alert.notify` body the sink reads.
+/// The part of a page the sink reads.
 #[derive(Deserialize)]
-struct Page {
-    alert: PageAlert,
+#[serde(untagged)]
+enum Page {
+    /// Firebell's `alert.notify`.
+    Firebell { alert: PageAlert },
+    /// Alertmanager's webhook payload (version 4).
+    Alertmanager { alerts: Vec<AmAlert> },
 }
 
 #[derive(Deserialize)]
 struct PageAlert {
     dedup_key: String,
+    #[serde(default)]
+    labels: KeyLabel,
+}
+
+#[derive(Deserialize)]
+struct AmAlert {
+    labels: KeyLabel,
+}
+
+#[derive(Deserialize, Default)]
+struct KeyLabel {
+    key: Option<String>,
+}
+
+impl Page {
+    /// The keys of the alerts this page is about.
+    fn keys(self) -> Vec<String> {
+        match self {
+            Page::Firebell { alert } => vec![alert.labels.key.unwrap_or(alert.dedup_key)],
+            Page::Alertmanager { alerts } => {
+                alerts.into_iter().filter_map(|a| a.labels.key).collect()
+            }
+        }
+    }
 }
 
 /// What the sink has seen. Shared with the axum handler.
@@ -34,11 +66,11 @@ struct PageAlert {
 pub struct SinkState {
     /// Every POST to the hook, well-formed or not.
     pages: AtomicU64,
-    /// Pages for a dedup key that had already paged.
+    /// Pages for an alert that had already paged.
     repeats: AtomicU64,
-    /// Bodies that were not an `alert.notify` page with `alert.dedup_key`.
+    /// Bodies that were neither an `alert.notify` page nor an Alertmanager payload.
     malformed: AtomicU64,
-    /// First arrival per dedup key.
+    /// First arrival per alert key.
     arrivals: Mutex<HashMap<String, Instant>>,
 }
 
@@ -51,14 +83,19 @@ impl SinkState {
     pub fn record(&self, at: Instant, body: &[u8]) {
         self.pages.fetch_add(1, Ordering::Relaxed);
         match serde_json::from_slice::<Page>(body) {
-            Ok(page) => match self.arrivals().entry(page.alert.dedup_key) {
-                Entry::Occupied(_) => {
-                    self.repeats.fetch_add(1, Ordering::Relaxed);
+            Ok(page) => {
+                let mut arrivals = self.arrivals();
+                for key in page.keys() {
+                    match arrivals.entry(key) {
+                        Entry::Occupied(_) => {
+                            self.repeats.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Entry::Vacant(v) => {
+                            v.insert(at);
+                        }
+                    }
                 }
-                Entry::Vacant(v) => {
-                    v.insert(at);
-                }
-            },
+            }
             Err(_) => {
                 self.malformed.fetch_add(1, Ordering::Relaxed);
             }
@@ -224,6 +261,18 @@ mod tests {
                 .unwrap();
             assert_eq!(r.status(), 204);
         }
+        // An Alertmanager payload with two alerts, one new; a Firebell page
+        // for an alert with a `key` label is known by that label.
+        let am = json!({
+            "version": "4", "status": "firing", "receiver": "sink",
+            "alerts": [ { "labels": { "key": "k3" } }, { "labels": { "key": "k1" } } ]
+        });
+        let mut labelled = page("fingerprint");
+        labelled["alert"]["labels"] = json!({ "key": "k4" });
+        for body in [am, labelled] {
+            let r = client.post(sink.url()).json(&body).send().await.unwrap();
+            assert_eq!(r.status(), 204);
+        }
         let r = client
             .post(sink.url())
             .body("not json")
@@ -235,16 +284,18 @@ mod tests {
         assert_eq!(
             sink.counts(),
             SinkCounts {
-                pages: 4,
-                distinct: 2,
-                repeats: 1,
+                pages: 6,
+                distinct: 4,
+                repeats: 2,
                 malformed: 1
             }
         );
         let arrivals = sink.arrivals();
         assert!(arrivals["k1"] >= before && arrivals["k1"] <= arrivals["k2"]);
+        assert!(arrivals["k2"] <= arrivals["k3"] && arrivals["k3"] <= arrivals["k4"]);
+        assert!(!arrivals.contains_key("fingerprint"));
         let waited = sink
-            .wait_for(2, Duration::from_secs(5), Duration::from_secs(5))
+            .wait_for(4, Duration::from_secs(5), Duration::from_secs(5))
             .await;
         assert!(waited < Duration::from_secs(1));
         sink.stop().await;
