@@ -256,6 +256,51 @@ pub(crate) fn list_alerts(conn: &Connection, f: &AlertFilter) -> R<Vec<Alert>> {
     }
 }
 
+/// The index is asked how many alerts carry a label up to this many; the
+/// pair with the fewest is read, the others are checked on what it found.
+const LABEL_PROBE: i64 = 10_000;
+
+pub(crate) fn open_alerts_labelled(
+    conn: &Connection,
+    labels: &[(String, String)],
+) -> R<Vec<Alert>> {
+    let mut probe = conn.prepare_cached(
+        "SELECT count(*) FROM (SELECT 1 FROM alert_labels WHERE name = ?1 AND value = ?2 LIMIT ?3)",
+    )?;
+    let mut best: Option<(i64, &(String, String))> = None;
+    for pair in labels {
+        let n: i64 = probe.query_row(params![pair.0, pair.1, LABEL_PROBE], |r| r.get(0))?;
+        if best.is_none_or(|(m, _)| n < m) {
+            best = Some((n, pair));
+        }
+        if n == 0 {
+            break;
+        }
+    }
+    let Some((n, (name, value))) = best else {
+        return Ok(Vec::new());
+    };
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    let mut stmt = conn.prepare_cached(concat!(
+        "SELECT ",
+        alert_cols!(),
+        " FROM alerts WHERE id IN \
+         (SELECT alert_id FROM alert_labels WHERE name = ?1 AND value = ?2) \
+         AND status != 'resolved' ORDER BY id"
+    ))?;
+    let found = rows::collect(&mut stmt, params![name, value], rows::alert)?;
+    Ok(found
+        .into_iter()
+        .filter(|a| {
+            labels
+                .iter()
+                .all(|(k, v)| a.labels.get(k).is_some_and(|x| x == v))
+        })
+        .collect())
+}
+
 /// How long one `deduplicated` line gathers repeats before the next one starts.
 const REPEAT_WINDOW_MS: i64 = 60 * 60 * 1000;
 
@@ -323,6 +368,14 @@ impl AlertStore for SqliteStore {
 
     async fn list_alerts(&self, filter: AlertFilter) -> Result<Vec<Alert>> {
         self.read(move |conn| list_alerts(conn, &filter)).await
+    }
+
+    async fn open_alerts_labelled(&self, labels: Vec<(String, String)>) -> Result<Vec<Alert>> {
+        if labels.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.read(move |conn| open_alerts_labelled(conn, &labels))
+            .await
     }
 
     async fn timeline(&self, id: AlertId) -> Result<Vec<TimelineEntry>> {

@@ -17,6 +17,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0008_maintenance.sql"),
     include_str!("../migrations/0009_bundles.sql"),
     include_str!("../migrations/0010_follow_up.sql"),
+    include_str!("../migrations/0011_alert_labels.sql"),
 ];
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);

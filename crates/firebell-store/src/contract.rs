@@ -74,6 +74,7 @@ macro_rules! store_contract_tests {
                 silences_round_trip_list_expire_and_replace,
                 alerts_are_read_by_id_in_one_call,
                 timelines_are_read_a_page_at_a_time,
+                open_alerts_are_found_by_label,
             );
         }
     };

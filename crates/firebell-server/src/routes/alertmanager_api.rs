@@ -309,6 +309,20 @@ async fn open_alerts<S: Store>(store: &S, scope: &Scope) -> Result<Vec<Alert>, A
     Ok(out)
 }
 
+/// The equality matchers the label index can answer: `name="value"` with a
+/// value (`name=""` matches alerts without the label), except `alertname`,
+/// which Firebell shows for alerts that do not store it (their dedup key).
+/// `None` when there are none: then every open alert is read. Every matcher
+/// is still applied to what the index finds.
+fn indexed_labels(filter: &[Matcher]) -> Option<Vec<(String, String)>> {
+    let pairs: Vec<(String, String)> = filter
+        .iter()
+        .filter(|m| m.op() == MatchOp::Equal && !m.value().is_empty() && m.name() != "alertname")
+        .map(|m| (m.name().to_string(), m.value().to_string()))
+        .collect();
+    (!pairs.is_empty()).then_some(pairs)
+}
+
 /// The alerts a query asks for, sorted by fingerprint as Alertmanager sorts them.
 async fn query<S: Store>(
     state: &AppState<S>,
@@ -316,9 +330,22 @@ async fn query<S: Store>(
     raw: Option<&str>,
 ) -> Result<Vec<GettableAlert>, Response> {
     let params = Params::parse(raw).map_err(bad_request)?;
-    let alerts = open_alerts(state.engine.store(), &scope)
-        .await
-        .map_err(IntoResponse::into_response)?;
+    let store = state.engine.store();
+    let alerts = match indexed_labels(&params.filter) {
+        Some(pairs) => {
+            let mut found = store
+                .open_alerts_labelled(pairs)
+                .await
+                .map_err(|e| ApiError::from(e).into_response())?;
+            if let Some(service) = scope.service() {
+                found.retain(|a| a.service == service);
+            }
+            found
+        }
+        None => open_alerts(store, &scope)
+            .await
+            .map_err(IntoResponse::into_response)?,
+    };
     let suppression = state
         .engine
         .suppression(&alerts)

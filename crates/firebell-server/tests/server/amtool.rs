@@ -161,12 +161,34 @@ async fn amtool_adds_queries_and_filters_alerts() {
         "{}",
         r.stdout
     );
+    // Equality matchers are answered from the label index, with the other
+    // matchers applied to what it found.
+    let r = must(
+        am(&["alert", "query", "instance=db1"]).await,
+        "query instance=db1",
+    );
+    assert_eq!(alertnames(&r.stdout), ["DiskFull"], "{}", r.stdout);
+    let r = must(
+        am(&["alert", "query", "severity=warning", "alertname=~Lat.*"]).await,
+        "query severity=warning alertname=~Lat.*",
+    );
+    assert_eq!(alertnames(&r.stdout), ["Latency"], "{}", r.stdout);
+    let r = must(
+        am(&["alert", "query", "severity=critical", "instance=db2"]).await,
+        "query severity=critical instance=db2",
+    );
+    assert!(alertnames(&r.stdout).is_empty(), "{}", r.stdout);
     let (s, _) = app
         .api_post(&format!("/api/v1/alerts/{id}/resolve"), json!({}))
         .await;
     assert_eq!(s, 200);
     let r = must(am(&["alert", "query"]).await, "query after resolve");
     assert_eq!(alertnames(&r.stdout), ["Latency"], "{}", r.stdout);
+    let r = must(
+        am(&["alert", "query", "instance=db1"]).await,
+        "query instance=db1 after resolve",
+    );
+    assert!(alertnames(&r.stdout).is_empty(), "{}", r.stdout);
 
     // `--end` in the past resolves, as Alertmanager would end it.
     must(

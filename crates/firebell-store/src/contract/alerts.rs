@@ -445,3 +445,90 @@ pub async fn timelines_are_read_a_page_at_a_time<S: Store>(store: S) {
     assert_eq!(exact.entries.len(), 25);
     assert_eq!(exact.next_before, None);
 }
+
+pub async fn open_alerts_are_found_by_label<S: Store>(store: S) {
+    let labelled = |key: &str, team: &str, host: &str, action| {
+        let mut it = item(action, key, 0);
+        it.event.labels = [
+            ("team".to_string(), team.to_string()),
+            ("host".to_string(), host.to_string()),
+        ]
+        .into();
+        it
+    };
+    let out = store
+        .ingest(vec![
+            labelled("a", "db", "web1", EventAction::Trigger),
+            labelled("b", "db", "web2", EventAction::Trigger),
+            labelled("c", "web", "web1", EventAction::Trigger),
+        ])
+        .await
+        .unwrap();
+    let (a, b, c) = (
+        out[0].alert_id.unwrap(),
+        out[1].alert_id.unwrap(),
+        out[2].alert_id.unwrap(),
+    );
+    let find = |pairs: &[(&str, &str)]| {
+        let pairs: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let store = &store;
+        async move {
+            let mut ids: Vec<i64> = store
+                .open_alerts_labelled(pairs)
+                .await
+                .unwrap()
+                .iter()
+                .map(|x| x.id)
+                .collect();
+            ids.sort_unstable();
+            ids
+        }
+    };
+    assert_eq!(find(&[("team", "db")]).await, [a, b]);
+    assert_eq!(find(&[("host", "web1")]).await, [a, c]);
+    assert_eq!(find(&[("team", "db"), ("host", "web1")]).await, [a]);
+    assert_eq!(find(&[("host", "web1"), ("team", "db")]).await, [a]);
+    assert_eq!(find(&[("team", "ops")]).await, Vec::<i64>::new());
+    assert_eq!(
+        find(&[("team", "db"), ("host", "nowhere")]).await,
+        Vec::<i64>::new()
+    );
+    assert_eq!(find(&[]).await, Vec::<i64>::new());
+    // Acknowledged alerts are open; resolved ones are not, whatever resolved them.
+    store
+        .ingest(vec![
+            labelled("a", "db", "web1", EventAction::Acknowledge),
+            labelled("b", "db", "web2", EventAction::Resolve),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(find(&[("team", "db")]).await, [a]);
+    let esc = store.escalation(c).await.unwrap().unwrap();
+    let mut t = Transition::unchanged(&esc);
+    t.alert_status = Some(AlertStatus::Resolved);
+    t.escalation.phase = Phase::Stopped;
+    t.escalation.due_at = None;
+    assert_eq!(
+        store.commit(esc.version, t, at(5)).await.unwrap(),
+        CommitResult::Applied
+    );
+    assert_eq!(find(&[("host", "web1")]).await, [a]);
+    // A new trigger of a resolved alert's key opens a new alert, found again.
+    let out = store
+        .ingest(vec![labelled("b", "db", "web2", EventAction::Trigger)])
+        .await
+        .unwrap();
+    let b2 = out[0].alert_id.unwrap();
+    assert_ne!(b2, b);
+    assert_eq!(find(&[("team", "db")]).await, [a, b2]);
+    let found = store
+        .open_alerts_labelled(vec![("host".into(), "web2".into())])
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].dedup_key.as_str(), "b");
+    assert_eq!(found[0].labels["team"], "db");
+}
