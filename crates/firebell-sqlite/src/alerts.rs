@@ -14,6 +14,7 @@ use firebell_store::{
     TimelinePage,
 };
 use rusqlite::{Connection, OptionalExtension, params};
+use std::collections::HashMap;
 
 /// The columns of a new alert, encoded.
 pub(crate) struct NewAlert {
@@ -69,10 +70,78 @@ impl PreparedEvent {
     }
 }
 
+/// Repeats of one alert within a batch, written once at the end of it (or
+/// before an acknowledge or resolve of the same alert in the batch).
+struct Repeats {
+    alert_id: AlertId,
+    status: Option<AlertStatus>,
+    /// Triggers not yet written.
+    n: i64,
+    first: i64,
+    last: i64,
+}
+
+impl Repeats {
+    fn write(&self, conn: &Connection) -> R<()> {
+        if self.n == 0 {
+            return Ok(());
+        }
+        let count: i64 = conn
+            .prepare_cached(
+                "UPDATE alerts SET count = count + ?2, updated_at = ?3 WHERE id = ?1 \
+                 RETURNING count",
+            )?
+            .query_row(params![self.alert_id, self.n, self.last], |r| r.get(0))?;
+        note_repeats(conn, self.alert_id, self.first, self.n, count)
+    }
+}
+
+/// Records a batch in order. A trigger of an alert that an earlier event of
+/// the same batch opened or repeated only raises a counter here: each alert's
+/// repeats are written as one update (count, last seen, one timeline line)
+/// in the same transaction, so what was answered 2xx is exact after a crash.
 pub(crate) fn ingest(conn: &Connection, events: &[PreparedEvent]) -> R<Vec<IngestOutcome>> {
     let mut out = Vec::with_capacity(events.len());
+    let mut repeats: HashMap<(&str, &str), Repeats> = HashMap::new();
     for ev in events {
-        out.push(ingest_one(conn, ev)?);
+        let key = (ev.service.as_str(), ev.dedup_key.as_str());
+        if ev.action == EventAction::Trigger {
+            if let Some(r) = repeats.get_mut(&key) {
+                r.n += 1;
+                if r.n == 1 {
+                    r.first = ev.received_at;
+                }
+                r.last = ev.received_at;
+                out.push(IngestOutcome {
+                    alert_id: Some(r.alert_id),
+                    dedup_key: ev.dedup_key.clone(),
+                    status: r.status,
+                    duplicate: true,
+                });
+                continue;
+            }
+        } else if let Some(r) = repeats.remove(&key) {
+            r.write(conn)?;
+        }
+        let outcome = ingest_one(conn, ev)?;
+        if ev.action == EventAction::Trigger
+            && let Some(alert_id) = outcome.alert_id
+        {
+            repeats.insert(
+                key,
+                Repeats {
+                    alert_id,
+                    status: outcome.status,
+                    n: 0,
+                    first: ev.received_at,
+                    last: ev.received_at,
+                },
+            );
+        }
+        out.push(outcome);
+    }
+    for r in repeats.values() {
+        r.write(conn)?;
     }
     Ok(out)
 }
@@ -111,7 +180,7 @@ pub(crate) fn ingest_one(conn: &Connection, ev: &PreparedEvent) -> R<IngestOutco
                 "UPDATE alerts SET count = count + 1, updated_at = ?2 WHERE id = ?1",
             )?
             .execute(params![id, now])?;
-            note_repeat(conn, id, now, count + 1)?;
+            note_repeats(conn, id, now, 1, count + 1)?;
             Ok(outcome(Some(id), Some(status), true))
         }
         (EventAction::Trigger, None) => {
@@ -304,12 +373,12 @@ pub(crate) fn open_alerts_labelled(
 /// How long one `deduplicated` line gathers repeats before the next one starts.
 const REPEAT_WINDOW_MS: i64 = 60 * 60 * 1000;
 
-/// Records a repeated trigger on the timeline without a row per repeat: the
-/// alert's latest line, if it is a `deduplicated` line started less than
-/// [`REPEAT_WINDOW_MS`] ago, is updated ("repeated 60× since …"); otherwise
-/// one such line is added. In the ingest transaction, so the count is exact
-/// after a crash for every trigger that was answered 2xx.
-fn note_repeat(conn: &Connection, alert_id: AlertId, now: i64, count: i64) -> R<()> {
+/// Records `n` repeated triggers, the first at `first`, on the timeline
+/// without a row per repeat: the alert's latest line, if it is a
+/// `deduplicated` line started less than [`REPEAT_WINDOW_MS`] before `first`,
+/// is updated ("repeated 60× since …"); otherwise one such line is added.
+/// `count` is the alert's count after them.
+fn note_repeats(conn: &Connection, alert_id: AlertId, first: i64, n: i64, count: i64) -> R<()> {
     let latest: Option<(i64, String, i64, Option<String>)> = conn
         .prepare_cached(
             "SELECT id, kind, at, data FROM timeline WHERE alert_id = ?1 ORDER BY id DESC LIMIT 1",
@@ -321,21 +390,21 @@ fn note_repeat(conn: &Connection, alert_id: AlertId, now: i64, count: i64) -> R<
     let kind = TimelineKind::Deduplicated.as_str();
     if let Some((line, k, since, data)) = latest
         && k == kind
-        && now.saturating_sub(since) < REPEAT_WINDOW_MS
+        && first.saturating_sub(since) < REPEAT_WINDOW_MS
     {
         let repeats = data
             .as_deref()
             .and_then(|d| serde_json::from_str::<serde_json::Value>(d).ok())
             .and_then(|v| v.get("repeats").and_then(serde_json::Value::as_i64))
             .unwrap_or(1)
-            + 1;
+            + n;
         let (message, data) = repeat_line(repeats, since, count)?;
         conn.prepare_cached("UPDATE timeline SET message = ?2, data = ?3 WHERE id = ?1")?
             .execute(params![line, message, data])?;
         return Ok(());
     }
-    let (message, data) = repeat_line(1, now, count)?;
-    add_line(conn, alert_id, now, kind, &message, Some(&data))
+    let (message, data) = repeat_line(n, first, count)?;
+    add_line(conn, alert_id, first, kind, &message, Some(&data))
 }
 
 /// The text and data of a `deduplicated` line.

@@ -75,6 +75,7 @@ macro_rules! store_contract_tests {
                 alerts_are_read_by_id_in_one_call,
                 timelines_are_read_a_page_at_a_time,
                 open_alerts_are_found_by_label,
+                repeats_in_a_batch_are_counted_around_acknowledge_and_resolve,
             );
         }
     };

@@ -532,3 +532,56 @@ pub async fn open_alerts_are_found_by_label<S: Store>(store: S) {
     assert_eq!(found[0].dedup_key.as_str(), "b");
     assert_eq!(found[0].labels["team"], "db");
 }
+
+pub async fn repeats_in_a_batch_are_counted_around_acknowledge_and_resolve<S: Store>(store: S) {
+    let mut items: Vec<_> = (0..50)
+        .map(|i| item(EventAction::Trigger, "k", i))
+        .collect();
+    items.push(item(EventAction::Acknowledge, "k", 50));
+    items.extend((51..61).map(|i| item(EventAction::Trigger, "k", i)));
+    items.push(item(EventAction::Resolve, "k", 61));
+    items.extend((62..67).map(|i| item(EventAction::Trigger, "k", i)));
+    let out = store.ingest(items).await.unwrap();
+    assert_eq!(out.len(), 67, "one outcome per event");
+    let a = out[0].alert_id.unwrap();
+    assert!(out[..62].iter().all(|o| o.alert_id == Some(a)));
+    assert!(out[1..50].iter().all(|o| o.duplicate));
+    assert_eq!(out[50].status, Some(AlertStatus::Acknowledged));
+    assert!(
+        out[51..61]
+            .iter()
+            .all(|o| o.duplicate && o.status == Some(AlertStatus::Acknowledged))
+    );
+    assert_eq!(out[61].status, Some(AlertStatus::Resolved));
+    let b = out[62].alert_id.unwrap();
+    assert_ne!(a, b, "a trigger after the resolve opens a new alert");
+    assert!(!out[62].duplicate && out[63..].iter().all(|o| o.duplicate));
+
+    let alert_a = store.get_alert(a).await.unwrap().unwrap();
+    assert_eq!(alert_a.count, 60);
+    assert_eq!(alert_a.status, AlertStatus::Resolved);
+    let alert_b = store.get_alert(b).await.unwrap().unwrap();
+    assert_eq!(alert_b.count, 5);
+    assert_eq!(alert_b.updated_at, at(66), "last seen is the last repeat");
+
+    let tl = store.timeline(a).await.unwrap();
+    let kinds: Vec<TimelineKind> = tl.iter().map(|e| e.kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            TimelineKind::Received,
+            TimelineKind::Deduplicated,
+            TimelineKind::Acknowledged,
+            TimelineKind::Deduplicated,
+            TimelineKind::Resolved
+        ]
+    );
+    assert_eq!(tl[1].data["repeats"], 49);
+    assert_eq!(tl[1].at, at(1));
+    assert_eq!(tl[3].data["repeats"], 10);
+    assert_eq!(tl[3].data["count"], 60);
+    let tl = store.timeline(b).await.unwrap();
+    assert_eq!(tl.len(), 2);
+    assert_eq!(tl[1].data["repeats"], 4);
+    assert_eq!(tl[1].at, at(63));
+}

@@ -90,6 +90,32 @@ async fn events_that_got_202_survive_sigkill() {
     }
     assert_eq!(accepted.len(), 2000);
 
+    // Repeats are coalesced per batch (one write per alert): 10 batches of
+    // the same alert 20 times, from 4 senders at once, then SIGKILL.
+    let mut repeaters = Vec::new();
+    for _ in 0..4 {
+        let url = server.url.clone();
+        repeaters.push(tokio::spawn(async move {
+            let mut ids = Vec::new();
+            for _ in 0..10 {
+                let batch: Vec<Value> = (0..20)
+                    .map(|_| json!({"action": "trigger", "dedup_key": "k-0-0-0", "summary": "durable"}))
+                    .collect();
+                let (status, body) = post(&url, KEY, Value::Array(batch)).await;
+                assert_eq!(status, 202, "{body}");
+                ids.extend(body["alerts"].as_array().unwrap().iter().map(|a| a["id"].as_i64().unwrap()));
+            }
+            ids
+        }));
+    }
+    let mut repeated = Vec::new();
+    for t in repeaters {
+        repeated.extend(t.await.unwrap());
+    }
+    assert_eq!(repeated.len(), 800);
+    let repeated_id = repeated[0];
+    assert!(repeated.iter().all(|id| *id == repeated_id));
+
     // No goodbye: SIGKILL.
     server.child.kill().unwrap();
     server.child.wait().unwrap();
@@ -100,6 +126,27 @@ async fn events_that_got_202_survive_sigkill() {
     found.sort_unstable();
     accepted.sort_unstable();
     assert_eq!(found, accepted, "every alert that got a 202 is there");
+    let alert: Value = reqwest::Client::new()
+        .get(format!("{}/api/v1/alerts/{repeated_id}", server.url))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        alert["alert"]["count"], 801,
+        "every repeat that got a 202 is counted"
+    );
+    let repeats: Vec<&Value> = alert["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["kind"] == "deduplicated")
+        .collect();
+    assert_eq!(repeats.len(), 1, "one line for all repeats: {repeats:?}");
+    assert_eq!(repeats[0]["data"]["repeats"], 800);
 }
 
 #[test]
