@@ -152,6 +152,12 @@ pub struct Args {
           value_parser = clap::value_parser!(u32).range(1..=20))]
     pub rounds: u32,
 
+    /// vs-alertmanager: only these workloads (comma-separated): new, resent,
+    /// grouped, query, latency, memory. Default: all.
+    #[arg(long, value_name = "NAMES", value_delimiter = ',',
+          value_parser = clap::builder::PossibleValuesParser::new(crate::versus::Workload::NAMES))]
+    pub only: Vec<String>,
+
     /// vs-alertmanager: a smoke run of a few seconds per workload (small
     /// counts, one round); measures nothing.
     #[arg(long)]

@@ -22,6 +22,18 @@ pub struct ConfigParams<'a> {
     pub data_dir: &'a Path,
     /// Full URL of the webhook sink, e.g. `http://127.0.0.1:4242/hook`.
     pub sink_url: &'a str,
+    /// How the one user is paged.
+    pub paging: Paging,
+}
+
+/// The one user's contact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Paging {
+    /// A webhook to the harness's sink, which times every page.
+    Webhook,
+    /// The console (a line on the server's stdout), as the issue that set the
+    /// side-by-side workloads measured them.
+    Console,
 }
 
 /// Renders the TOML configuration: one user paged by webhook, one policy with
@@ -47,7 +59,7 @@ webhook_timeout = "10s"
 
 [[users]]
 id = "bench"
-contacts = [ {{ kind = "webhook", url = {sink_url} }} ]
+contacts = [ {contact} ]
 
 [[policies]]
 id = "p"
@@ -66,7 +78,13 @@ integrations = [
         public_url = toml_string(&public_url),
         data_dir = toml_string(&data_dir),
         admin_token = toml_string(ADMIN_TOKEN),
-        sink_url = toml_string(p.sink_url),
+        contact = match p.paging {
+            Paging::Webhook => format!(
+                "{{ kind = \"webhook\", url = {} }}",
+                toml_string(p.sink_url)
+            ),
+            Paging::Console => "{ kind = \"console\" }".to_string(),
+        },
         key = toml_string(INTEGRATION_KEY),
         am_key = toml_string(ALERTMANAGER_KEY),
     );
@@ -106,6 +124,7 @@ mod tests {
             listen: "127.0.0.1:18080".parse().unwrap(),
             data_dir: &dir,
             sink_url: "http://127.0.0.1:4242/hook",
+            paging: Paging::Webhook,
         });
         let v: toml::Table = toml::from_str(&text).unwrap();
 
@@ -156,7 +175,16 @@ mod tests {
             listen: "127.0.0.1:1".parse().unwrap(),
             data_dir: &dir,
             sink_url: "http://127.0.0.1:2/hook",
+            paging: Paging::Console,
         });
+        let console: toml::Table = toml::from_str(&text).unwrap();
+        assert_eq!(
+            console["users"].as_array().unwrap()[0]["contacts"]
+                .as_array()
+                .unwrap()[0]["kind"]
+                .as_str(),
+            Some("console")
+        );
         let v: toml::Table = toml::from_str(&text).unwrap();
         assert_eq!(
             v["server"]["data_dir"].as_str(),

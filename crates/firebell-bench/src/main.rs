@@ -123,7 +123,7 @@ async fn vs_alertmanager(args: &Args, binary: &Path) -> Result<()> {
         .unwrap_or_default();
     println!("alertmanager: {} ({version})", am.display());
     println!();
-    let params = if args.quick {
+    let mut params = if args.quick {
         versus::Params::quick(args.keep)
     } else {
         versus::Params::full(
@@ -134,6 +134,7 @@ async fn vs_alertmanager(args: &Args, binary: &Path) -> Result<()> {
             args.keep,
         )
     };
+    params.only.clone_from(&args.only);
     let bins = versus::Binaries {
         firebell: binary,
         alertmanager: &am,

@@ -232,6 +232,7 @@ mod tests {
     #[test]
     fn the_rules_load_and_none_match_except_the_label_ones() {
         let text = config::render(&config::ConfigParams {
+            paging: config::Paging::Webhook,
             listen: "127.0.0.1:18080".parse().unwrap(),
             data_dir: Path::new("/tmp/x"),
             sink_url: "http://127.0.0.1:1/hook",

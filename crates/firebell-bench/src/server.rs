@@ -3,7 +3,7 @@
 //! from /proc, stop. The child is always killed: by [`Server::stop`] on the
 //! normal path, and by `Drop` (SIGKILL) on errors, panics and Ctrl-C.
 
-use crate::config::{self, ConfigParams};
+use crate::config::{self, ConfigParams, Paging};
 use anyhow::{Context, Result, bail};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
@@ -169,6 +169,18 @@ impl Server {
         keep: bool,
         extra: &str,
     ) -> Result<Server> {
+        Server::start_paging(binary, port, sink_url, keep, extra, Paging::Webhook)
+    }
+
+    /// [`Server::start_with`], paging the user as `paging` says.
+    pub fn start_paging(
+        binary: &Path,
+        port: Option<u16>,
+        sink_url: &str,
+        keep: bool,
+        extra: &str,
+        paging: Paging,
+    ) -> Result<Server> {
         let binary = binary
             .canonicalize()
             .with_context(|| format!("resolving {}", binary.display()))?;
@@ -182,6 +194,7 @@ impl Server {
             listen: addr,
             data_dir: &data_dir,
             sink_url,
+            paging,
         }) + extra;
         std::fs::write(&config_path, text)
             .with_context(|| format!("writing {}", config_path.display()))?;

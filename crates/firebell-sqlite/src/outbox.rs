@@ -2,18 +2,28 @@
 
 use crate::SqliteStore;
 use crate::error::{Error, Result as R};
-use crate::ops::{Line, add_lines};
-use crate::rows::{self, alert_cols, notification_cols};
-use firebell_core::alert::{AlertId, TimelineEntry};
+use crate::ops::{Line, add_lines, encode_json};
+use crate::rows::{self, notification_cols};
+use firebell_core::alert::{Alert, AlertId, TimelineEntry};
 use firebell_core::clock::{from_millis, to_millis};
 use firebell_core::notification::{NewNotification, Notification, NotificationId};
 
-use firebell_store::{Claimed, Finish, OutboxStore, Result};
+use firebell_store::{Claimed, Finish, OutboxStore, Result, StoreError};
 use jiff::{SignedDuration, Timestamp};
 use rusqlite::{Connection, params};
 use std::collections::HashMap;
 
-pub(crate) fn claim(conn: &Connection, now: i64, lease_until: i64, limit: u32) -> R<Vec<Claimed>> {
+/// Leases the pages due at `now` (pending, or sending with an expired lease),
+/// earliest first, in two statements whatever their number: the ids, then
+/// one `UPDATE … RETURNING`. The alerts they are about are read afterwards on
+/// a reader connection (see [`OutboxStore::claim_notifications`]), so the one
+/// writer spends nothing on decoding them.
+pub(crate) fn claim(
+    conn: &Connection,
+    now: i64,
+    lease_until: i64,
+    limit: u32,
+) -> R<Vec<(Notification, bool)>> {
     if limit == 0 {
         return Ok(Vec::new());
     }
@@ -30,44 +40,26 @@ pub(crate) fn claim(conn: &Connection, now: i64, lease_until: i64, limit: u32) -
         let rows = stmt.query_map(params![now, limit], |r| r.get(0))?;
         rows.collect::<rusqlite::Result<_>>()?
     };
-    let mut alerts = HashMap::new();
-    let mut out = Vec::with_capacity(ids.len());
-    for id in ids {
-        let (notification, held) = conn
-            .prepare_cached(concat!(
-                "UPDATE notifications SET status = 'sending', lease_until = ?2, updated_at = ?3 \
-                 WHERE id = ?1 RETURNING ",
-                notification_cols!(),
-                ", held_back"
-            ))?
-            .query_row(params![id, lease_until, now], |r| {
-                Ok((rows::notification(r), r.get::<_, bool>("held_back")?))
-            })?;
-        let notification = notification?;
-        let alert = match notification.alert_id {
-            None => None,
-            Some(alert_id) => Some(match alerts.get(&alert_id) {
-                Some(a) => Clone::clone(a),
-                None => {
-                    let a = conn
-                        .prepare_cached(concat!(
-                            "SELECT ",
-                            alert_cols!(),
-                            " FROM alerts WHERE id = ?1"
-                        ))?
-                        .query_row(params![alert_id], |r| Ok(rows::alert(r)))??;
-                    alerts.insert(alert_id, a.clone());
-                    a
-                }
-            }),
-        };
-        out.push(Claimed {
-            notification,
-            alert,
-            held,
-        });
+    if ids.is_empty() {
+        return Ok(Vec::new());
     }
-    Ok(out)
+    let encoded = encode_json(&ids)?;
+    let mut stmt = conn.prepare_cached(concat!(
+        "UPDATE notifications SET status = 'sending', lease_until = ?2, updated_at = ?3 \
+         WHERE id IN (SELECT value FROM json_each(?1)) RETURNING ",
+        notification_cols!(),
+        ", held_back"
+    ))?;
+    let mut rows = stmt.query(params![encoded, lease_until, now])?;
+    let mut by_id: HashMap<NotificationId, (Notification, bool)> =
+        HashMap::with_capacity(ids.len());
+    while let Some(r) = rows.next()? {
+        let n = rows::notification(r)?;
+        let held = r.get::<_, bool>("held_back")?;
+        by_id.insert(n.id, (n, held));
+    }
+    // In the order they were due.
+    Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
 }
 
 pub(crate) struct PreparedFinish {
@@ -213,7 +205,40 @@ impl OutboxStore for SqliteStore {
     ) -> Result<Vec<Claimed>> {
         let until = to_millis(lease_end(now, lease));
         let now = to_millis(now);
-        self.write(move |conn| claim(conn, now, until, limit)).await
+        let leased = self
+            .write(move |conn| claim(conn, now, until, limit))
+            .await?;
+        let mut alert_ids: Vec<AlertId> = leased.iter().filter_map(|(n, _)| n.alert_id).collect();
+        alert_ids.sort_unstable();
+        alert_ids.dedup();
+        let alerts: HashMap<AlertId, Alert> = if alert_ids.is_empty() {
+            HashMap::new()
+        } else {
+            self.read(move |conn| crate::silences::alerts_by_id(conn, &alert_ids))
+                .await?
+                .into_iter()
+                .map(|a| (a.id, a))
+                .collect()
+        };
+        leased
+            .into_iter()
+            .map(|(notification, held)| {
+                let alert = match notification.alert_id {
+                    None => None,
+                    Some(id) => Some(alerts.get(&id).cloned().ok_or_else(|| {
+                        StoreError::Backend(format!(
+                            "notification {} is about alert {id}, which does not exist",
+                            notification.id
+                        ))
+                    })?),
+                };
+                Ok(Claimed {
+                    notification,
+                    alert,
+                    held,
+                })
+            })
+            .collect()
     }
 
     async fn next_notification_due(&self) -> Result<Option<Timestamp>> {

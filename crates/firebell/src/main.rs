@@ -17,6 +17,13 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+/// mimalloc instead of glibc's allocator: the server allocates and frees many
+/// small buffers per alert on several threads (HTTP bodies, events, SQL
+/// values), where glibc's arenas spent a fifth of the CPU in a profile (see
+/// docs/benchmarks.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "firebell",

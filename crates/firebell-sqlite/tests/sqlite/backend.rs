@@ -588,3 +588,173 @@ async fn ingest_throughput() {
         );
     }
 }
+
+/// CPU time this process has used (user + system), from /proc/self/stat.
+fn cpu_now() -> std::time::Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+    let rest = &stat[stat.rfind(')').unwrap() + 1..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap();
+    std::time::Duration::from_millis(ticks * 10)
+}
+
+/// What the store spends on each new alert's whole life, as the engine drives
+/// it: ingest (8 callers, batches of 100 Prometheus-shaped alerts), the first
+/// step's commit (one page, one timeline line), the claim, the delivered
+/// finish. Prints process CPU per alert for each phase. A measurement, not a
+/// test: `cargo test --release -p firebell-sqlite --test sqlite -- lifecycle_cost --ignored --nocapture`
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement; run with --ignored --nocapture"]
+async fn lifecycle_cost() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    const CALLERS: usize = 8;
+    const BATCHES: usize = 40;
+    const SIZE: usize = 100;
+    let n = CALLERS * BATCHES * SIZE;
+    let labelled = |c: usize, b: usize, i: usize| {
+        let k = (c * BATCHES + b) * SIZE + i;
+        let mut it = item(
+            EventAction::Trigger,
+            &format!("{:016x}", (k as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)),
+            0,
+        );
+        it.event.labels = [
+            ("alertname", "FirebellBench".to_string()),
+            ("key", format!("new-{k}")),
+            ("team", format!("t{}", k % 50)),
+            ("severity", "critical".to_string()),
+            ("instance", format!("bench-{}:9100", k % 97)),
+            ("job", "bench".to_string()),
+        ]
+        .into_iter()
+        .map(|(a, b)| (a.to_string(), b))
+        .collect();
+        it
+    };
+    let cpu = cpu_now();
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..CALLERS)
+        .map(|c| {
+            let store = store.clone();
+            let batches: Vec<Vec<IngestItem>> = (0..BATCHES)
+                .map(|b| (0..SIZE).map(|i| labelled(c, b, i)).collect())
+                .collect();
+            tokio::spawn(async move {
+                for batch in batches {
+                    store.ingest(batch).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let report = |what: &str, cpu0: std::time::Duration, start: Instant| {
+        let used = cpu_now().saturating_sub(cpu0);
+        println!(
+            "{what}: {:.1} µs CPU per alert ({:.2} s CPU, {:.2} s wall for {n})",
+            used.as_secs_f64() * 1e6 / n as f64,
+            used.as_secs_f64(),
+            start.elapsed().as_secs_f64()
+        );
+    };
+    report("ingest", cpu, start);
+
+    let (cpu, start) = (cpu_now(), Instant::now());
+    loop {
+        let due = store.due_escalations(at(1), 500).await.unwrap();
+        if due.is_empty() {
+            break;
+        }
+        let commits: Vec<_> = due
+            .into_iter()
+            .map(|esc| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    let mut next = esc.clone();
+                    next.phase = Phase::Waiting;
+                    next.due_at = Some(at(1800));
+                    let page = NewNotification {
+                        idem_key: format!(
+                            "{}:0:0:bench:webhook:http://127.0.0.1:1/hook",
+                            esc.alert_id
+                        ),
+                        alert_id: Some(esc.alert_id),
+                        message: None,
+                        user: "bench".into(),
+                        contact_index: 0,
+                        channel: "webhook".into(),
+                        address: "http://127.0.0.1:1/hook".into(),
+                        kind: NotificationKind::Notify,
+                        step: 0,
+                        loop_: 0,
+                        due_at: at(1),
+                    };
+                    let t = firebell_core::escalation::Transition {
+                        escalation: next,
+                        notifications: vec![page],
+                        timeline: vec![TimelineEntry::new(
+                            at(1),
+                            TimelineKind::Escalated,
+                            "step 1: paging bench",
+                        )],
+                        alert_status: None,
+                        settles: None,
+                    };
+                    store.commit(esc.version, t, at(1)).await.unwrap()
+                })
+            })
+            .collect();
+        for c in commits {
+            assert_eq!(c.await.unwrap(), CommitResult::Applied);
+        }
+    }
+    report("first step", cpu, start);
+
+    let (cpu, start) = (cpu_now(), Instant::now());
+    let mut claimed = Vec::new();
+    loop {
+        let c = store
+            .claim_notifications(at(2), SignedDuration::from_secs(30), 64)
+            .await
+            .unwrap();
+        if c.is_empty() {
+            break;
+        }
+        claimed.extend(c.into_iter().map(|c| c.notification.id));
+    }
+    assert_eq!(claimed.len(), n);
+    report("claim", cpu, start);
+
+    let (cpu, start) = (cpu_now(), Instant::now());
+    for chunk in claimed.chunks(64) {
+        let finishes: Vec<_> = chunk
+            .iter()
+            .map(|id| {
+                let (store, id) = (store.clone(), *id);
+                tokio::spawn(async move {
+                    store
+                        .finish_notification(
+                            id,
+                            Finish::Delivered {
+                                detail: "HTTP 204".into(),
+                            },
+                            vec![TimelineEntry::new(
+                                at(2),
+                                TimelineKind::Delivered,
+                                "delivered to bench via webhook (HTTP 204)",
+                            )],
+                            None,
+                        )
+                        .await
+                        .unwrap()
+                })
+            })
+            .collect();
+        for f in finishes {
+            assert!(f.await.unwrap());
+        }
+    }
+    report("finish", cpu, start);
+}
