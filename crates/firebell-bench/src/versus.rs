@@ -714,7 +714,11 @@ fn k(v: f64) -> String {
 }
 
 fn ratio(v: f64) -> String {
-    format!("{v:.2}×")
+    if v > 0.0 && v < 0.1 {
+        format!("1/{:.0}", 1.0 / v)
+    } else {
+        format!("{v:.2}×")
+    }
 }
 
 /// One table row: each system's values over the rounds and the per-round
@@ -890,6 +894,7 @@ mod tests {
         assert_eq!(thousands(999), "999");
         assert_eq!(range(&[12_345.0, 45_678.0], k), "12.3k–45.7k");
         assert_eq!(range(&[2.0, 2.0], ratio), "2.00×");
+        assert_eq!(ratio(0.55 / 428.0), "1/778");
     }
 
     /// The firebell binary `cargo test --workspace` built beside this test.

@@ -18,10 +18,10 @@
 //!   bundle's outcome and its alert's timeline says so.
 
 use crate::{Engine, Result};
-use firebell_core::alert::{TimelineEntry, TimelineKind};
+use firebell_core::alert::{AlertId, TimelineEntry, TimelineKind};
 use firebell_core::bundling::{BundleItem, RateLimit, bundle_alert};
 use firebell_core::config::Config;
-use firebell_core::notification::{Delivery, Notification, NotificationKind};
+use firebell_core::notification::{Delivery, Notification, NotificationId, NotificationKind};
 use firebell_store::{BundleScope, BundledPage, Claimed, Finish, Store};
 use jiff::SignedDuration;
 use serde_json::json;
@@ -93,6 +93,14 @@ fn short_address(address: &str) -> String {
     format!("…{tail}")
 }
 
+/// A page that waits until its group window closes.
+struct WindowHold {
+    id: NotificationId,
+    ready: jiff::Timestamp,
+    line: TimelineEntry,
+    alert_id: Option<AlertId>,
+}
+
 impl<S: Store> Engine<S> {
     /// Splits a claimed batch into pages for the plain path and lanes.
     pub(crate) fn split_batch(
@@ -127,8 +135,13 @@ impl<S: Store> Engine<S> {
         // is at least three of the slowest channel's attempts).
         let started = std::time::Instant::now();
         let budget = self.lease().unsigned_abs() / 2;
+        // Pages that wait out their group window, written together (one
+        // commit for a flood, not one each) before anything else the lane
+        // does, so a later bundle in the lane still finds them waiting.
+        let mut holds: Vec<WindowHold> = Vec::new();
         while let Some(c) = queue.pop_front() {
             if started.elapsed() > budget {
+                self.hold_for_windows(&mut holds).await?;
                 let now = self.now();
                 for m in std::iter::once(c).chain(queue.drain(..)) {
                     let n = &m.notification;
@@ -143,6 +156,7 @@ impl<S: Store> Engine<S> {
             let config = self.config();
             let now = self.now();
             let Some(alert) = c.alert.clone() else {
+                self.hold_for_windows(&mut holds).await?;
                 self.deliver(c).await?;
                 continue;
             };
@@ -164,12 +178,15 @@ impl<S: Store> Engine<S> {
                     ),
                 )
                 .with_data(json!({ "notification_id": n.id, "user": n.user, "until": ready.to_string() }));
-                self.inner
-                    .store
-                    .hold_notification(n.id, ready, false, vec![line], n.alert_id)
-                    .await?;
+                holds.push(WindowHold {
+                    id: n.id,
+                    ready,
+                    line,
+                    alert_id: n.alert_id,
+                });
                 continue;
             }
+            self.hold_for_windows(&mut holds).await?;
             let limited = limit_of(&config, n);
             if let Some((kind, limit)) = limited {
                 let rate_key = format!("{kind}:{}", n.address);
@@ -279,6 +296,23 @@ impl<S: Store> Engine<S> {
                 ),
             };
             self.deliver_bundle(c, members, &title).await?;
+        }
+        self.hold_for_windows(&mut holds).await
+    }
+
+    /// Writes the group-window holds gathered so far, all at once (the
+    /// writes share a commit).
+    async fn hold_for_windows(&self, holds: &mut Vec<WindowHold>) -> Result<()> {
+        if holds.is_empty() {
+            return Ok(());
+        }
+        let writes = holds.drain(..).map(|h| {
+            self.inner
+                .store
+                .hold_notification(h.id, h.ready, false, vec![h.line], h.alert_id)
+        });
+        for r in futures::future::join_all(writes).await {
+            r?;
         }
         Ok(())
     }

@@ -26,12 +26,6 @@ const STATEMENT_CACHE: usize = 64;
 /// indexes ingest touches stay in memory.
 const WRITER_CACHE_KIB: i64 = -16_384;
 
-/// Pages the write-ahead log may hold before it is copied into the database.
-/// SQLite's default (1,000 pages, 4 MiB) checkpoints every other commit under
-/// load, copying the same hot index pages again each time; 10,000 pages (40
-/// MiB of log at most between checkpoints) copy each page once per many commits.
-const WAL_CHECKPOINT_PAGES: i64 = 10_000;
-
 /// Opens the read-write connection the writer thread owns, and migrates.
 pub(crate) fn open_writer(path: &Path) -> Result<Connection> {
     let mut conn = Connection::open_with_flags(
@@ -56,7 +50,6 @@ pub(crate) fn open_writer(path: &Path) -> Result<Connection> {
     // operation of a batch runs in its own savepoint.
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     conn.pragma_update(None, "cache_size", WRITER_CACHE_KIB)?;
-    conn.pragma_update(None, "wal_autocheckpoint", WAL_CHECKPOINT_PAGES)?;
     migrate(&mut conn)?;
     Ok(conn)
 }
