@@ -50,6 +50,19 @@ pub fn alert_labels(alert: &Alert) -> BTreeMap<String, String> {
     labels
 }
 
+/// An alert's label as the store's label index holds it: the stored label,
+/// or for `alertname` on an alert without one, its dedup key. A superset of
+/// [`alert_labels`] (which gives no alertname to an Alertmanager alert
+/// without one), so a query answered from the index and then filtered on
+/// [`alert_labels`] misses nothing.
+pub fn indexed_label<'a>(alert: &'a Alert, name: &str) -> Option<&'a str> {
+    match alert.labels.get(name) {
+        Some(v) => Some(v),
+        None if name == "alertname" => Some(alert.dedup_key.as_str()),
+        None => None,
+    }
+}
+
 /// The labels silences and inhibition rules match: [`alert_labels`] plus
 /// `service` and `severity` where the alert has no such label.
 pub fn match_labels(alert: &Alert) -> BTreeMap<String, String> {

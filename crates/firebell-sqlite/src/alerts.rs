@@ -365,7 +365,7 @@ pub(crate) fn open_alerts_labelled(
         .filter(|a| {
             labels
                 .iter()
-                .all(|(k, v)| a.labels.get(k).is_some_and(|x| x == v))
+                .all(|(k, v)| firebell_core::labels::indexed_label(a, k).is_some_and(|x| x == v))
         })
         .collect())
 }

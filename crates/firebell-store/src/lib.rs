@@ -251,10 +251,12 @@ pub trait AlertStore: Clone + Send + Sync + 'static {
     fn list_alerts(&self, filter: AlertFilter) -> impl Future<Output = Result<Vec<Alert>>> + Send;
 
     /// The open alerts (not resolved) whose labels include every `(name,
-    /// value)` pair, by id; an empty list finds nothing. Answered from an
-    /// index the database keeps in the same transactions that open and
-    /// resolve alerts, so it costs what it finds, not how many are open, and
-    /// every connection sees the same answer at once.
+    /// value)` pair, by id; an empty list finds nothing. An alert without an
+    /// `alertname` label counts its dedup key as its alertname (see
+    /// [`firebell_core::labels::indexed_label`]). Answered from an index the database keeps in the
+    /// same transactions that open and resolve alerts, so it costs what it
+    /// finds, not how many are open, and every connection sees the same
+    /// answer at once.
     fn open_alerts_labelled(
         &self,
         labels: Vec<(String, String)>,

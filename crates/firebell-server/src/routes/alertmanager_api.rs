@@ -310,14 +310,13 @@ async fn open_alerts<S: Store>(store: &S, scope: &Scope) -> Result<Vec<Alert>, A
 }
 
 /// The equality matchers the label index can answer: `name="value"` with a
-/// value (`name=""` matches alerts without the label), except `alertname`,
-/// which Firebell shows for alerts that do not store it (their dedup key).
-/// `None` when there are none: then every open alert is read. Every matcher
-/// is still applied to what the index finds.
+/// value (`name=""` matches alerts without the label). `None` when there are
+/// none: then every open alert is read. Every matcher is still applied to
+/// what the index finds, on the labels this API shows.
 fn indexed_labels(filter: &[Matcher]) -> Option<Vec<(String, String)>> {
     let pairs: Vec<(String, String)> = filter
         .iter()
-        .filter(|m| m.op() == MatchOp::Equal && !m.value().is_empty() && m.name() != "alertname")
+        .filter(|m| m.op() == MatchOp::Equal && !m.value().is_empty())
         .map(|m| (m.name().to_string(), m.value().to_string()))
         .collect();
     (!pairs.is_empty()).then_some(pairs)

@@ -424,6 +424,66 @@ async fn the_read_api_answers_and_refuses_like_alertmanager() {
         assert!(a.get(field).is_some(), "{field} missing: {a}");
     }
 
+    // Equality matchers are answered from the label index; an alert from
+    // another source is found by the alertname it is shown with (its dedup key).
+    let (s, body) = app
+        .post_events_with_key(
+            r#"{"action": "trigger", "dedup_key": "disk-web1", "summary": "disk", "labels": {"team": "web"}}"#,
+            Some(WEB_GENERIC_KEY),
+        )
+        .await;
+    assert_eq!(s, 202, "{body}");
+    let (s, found) = get(
+        &app,
+        "/api/v2/alerts?filter=alertname%3D%22disk-web1%22",
+        Some(WEB_KEY),
+    )
+    .await;
+    assert_eq!(s, 200, "{found}");
+    let found = found.as_array().unwrap();
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(
+        found[0]["labels"],
+        json!({"alertname": "disk-web1", "team": "web"})
+    );
+    let (_, found) = get(
+        &app,
+        "/api/v2/alerts?filter=team%3D%22web%22&filter=alertname%3D~%22disk.*%22",
+        Some(WEB_KEY),
+    )
+    .await;
+    assert_eq!(found.as_array().unwrap().len(), 1, "{found}");
+    // A key bound to another service does not see it, whatever the matcher.
+    let (_, found) = get(
+        &app,
+        "/api/v2/alerts?filter=team%3D%22web%22",
+        Some(INFRA_KEY),
+    )
+    .await;
+    assert_eq!(found, json!([]));
+    let (_, found) = get(
+        &app,
+        "/api/v2/alerts?filter=alertname%3D%22B%22",
+        Some(INFRA_KEY),
+    )
+    .await;
+    assert_eq!(found.as_array().unwrap().len(), 1, "{found}");
+    // Resolved, it leaves the index.
+    let (s, body) = app
+        .post_events_with_key(
+            r#"{"action": "resolve", "dedup_key": "disk-web1"}"#,
+            Some(WEB_GENERIC_KEY),
+        )
+        .await;
+    assert_eq!(s, 202, "{body}");
+    let (_, found) = get(
+        &app,
+        "/api/v2/alerts?filter=team%3D%22web%22",
+        Some(WEB_KEY),
+    )
+    .await;
+    assert_eq!(found, json!([]));
+
     // Malformed input: 400 with Alertmanager's message as a JSON string.
     for (query, msg) in [
         ("filter=bad", "bad matcher format: bad"),

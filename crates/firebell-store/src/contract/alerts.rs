@@ -497,6 +497,17 @@ pub async fn open_alerts_are_found_by_label<S: Store>(store: S) {
         Vec::<i64>::new()
     );
     assert_eq!(find(&[]).await, Vec::<i64>::new());
+    // An alert without an alertname is found by its dedup key as alertname;
+    // one with an alertname only by that.
+    assert_eq!(find(&[("alertname", "a")]).await, [a]);
+    assert_eq!(find(&[("alertname", "a"), ("team", "db")]).await, [a]);
+    let mut named = item(EventAction::Trigger, "d", 0);
+    named.event.labels = [("alertname".to_string(), "DiskFull".to_string())].into();
+    let d = store.ingest(vec![named]).await.unwrap()[0]
+        .alert_id
+        .unwrap();
+    assert_eq!(find(&[("alertname", "DiskFull")]).await, [d]);
+    assert_eq!(find(&[("alertname", "d")]).await, Vec::<i64>::new());
     // Acknowledged alerts are open; resolved ones are not, whatever resolved them.
     store
         .ingest(vec![
