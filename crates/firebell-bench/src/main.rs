@@ -310,13 +310,8 @@ async fn run_scenario(scenario: Scenario, args: &Args, binary: &Path) -> Result<
         Ok::<_, anyhow::Error>((result, ready.as_secs_f64() * 1000.0))
     }
     .await;
-    let stopped = server.stop().await;
-    if server.kept() {
-        eprintln!("kept {}", server.dir().display());
-    }
-    drop(server);
-    sink.stop().await;
+    let stopped = crate::server::stop_run(server, sink).await;
     let outcome = outcome?;
-    stopped.context("stopping the server")?;
+    stopped?;
     Ok(outcome)
 }

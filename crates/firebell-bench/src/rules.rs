@@ -156,11 +156,9 @@ async fn one_run(
         Ok::<_, anyhow::Error>((r, ready.as_secs_f64() * 1000.0))
     }
     .await;
-    let stopped = server.stop().await;
-    drop(server);
-    sink.stop().await;
+    let stopped = crate::server::stop_run(server, sink).await;
     let outcome = outcome?;
-    stopped.context("stopping the server")?;
+    stopped?;
     Ok(outcome)
 }
 

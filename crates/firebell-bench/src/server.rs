@@ -324,6 +324,19 @@ impl Server {
     }
 }
 
+/// Stops a run's server and its sink, saying where the files are if they
+/// were kept. Errors from stopping the server are returned after the sink
+/// has stopped too.
+pub async fn stop_run(mut server: Server, sink: crate::sink::Sink) -> Result<()> {
+    let stopped = server.stop().await;
+    if server.kept() {
+        eprintln!("kept {}", server.dir().display());
+    }
+    drop(server);
+    sink.stop().await;
+    stopped.context("stopping the server")
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         if !self.reaped {

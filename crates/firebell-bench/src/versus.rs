@@ -390,14 +390,9 @@ async fn one(
         Ok::<_, anyhow::Error>(m)
     }
     .await;
-    let stopped = server.stop().await;
-    if server.kept() {
-        eprintln!("kept {}", server.dir().display());
-    }
-    drop(server);
-    sink.stop().await;
+    let stopped = crate::server::stop_run(server, sink).await;
     let m = result?;
-    stopped.context("stopping the server")?;
+    stopped?;
     Ok(m)
 }
 

@@ -59,6 +59,41 @@ async fn alert_ids(url: &str) -> Vec<i64> {
     }
 }
 
+/// `senders` tasks at once, each posting `batches` batches made by
+/// `batch(sender, n)`; every answer must be 202. The alert ids answered, in
+/// no particular order.
+async fn send_concurrently(
+    url: &str,
+    senders: usize,
+    batches: usize,
+    batch: fn(usize, usize) -> Vec<Value>,
+) -> Vec<i64> {
+    let mut tasks = Vec::new();
+    for w in 0..senders {
+        let url = url.to_string();
+        tasks.push(tokio::spawn(async move {
+            let mut ids = Vec::new();
+            for b in 0..batches {
+                let (status, body) = post(&url, KEY, Value::Array(batch(w, b))).await;
+                assert_eq!(status, 202, "{body}");
+                ids.extend(
+                    body["alerts"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|a| a["id"].as_i64().unwrap()),
+                );
+            }
+            ids
+        }));
+    }
+    let mut ids = Vec::new();
+    for t in tasks {
+        ids.extend(t.await.unwrap());
+    }
+    ids
+}
+
 #[tokio::test]
 async fn events_that_got_202_survive_sigkill() {
     let dir = tempfile::tempdir().unwrap();
@@ -68,50 +103,22 @@ async fn events_that_got_202_survive_sigkill() {
     let mut server = start(&path, port).await;
 
     // 20 concurrent senders, 10 batches of 10 distinct events each: 2,000 events.
-    let mut tasks = Vec::new();
-    for w in 0..20 {
-        let url = server.url.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut accepted = Vec::new();
-            for b in 0..10 {
-                let batch: Vec<Value> = (0..10)
-                    .map(|i| json!({"action": "trigger", "dedup_key": format!("k-{w}-{b}-{i}"), "summary": "durable"}))
-                    .collect();
-                let (status, body) = post(&url, KEY, Value::Array(batch)).await;
-                assert_eq!(status, 202, "{body}");
-                accepted.extend(body["alerts"].as_array().unwrap().iter().map(|a| a["id"].as_i64().unwrap()));
-            }
-            accepted
-        }));
-    }
-    let mut accepted = Vec::new();
-    for t in tasks {
-        accepted.extend(t.await.unwrap());
-    }
+    let mut accepted = send_concurrently(&server.url, 20, 10, |w, b| {
+        (0..10)
+            .map(|i| json!({"action": "trigger", "dedup_key": format!("k-{w}-{b}-{i}"), "summary": "durable"}))
+            .collect()
+    })
+    .await;
     assert_eq!(accepted.len(), 2000);
 
     // Repeats are coalesced per batch (one write per alert): 10 batches of
     // the same alert 20 times, from 4 senders at once, then SIGKILL.
-    let mut repeaters = Vec::new();
-    for _ in 0..4 {
-        let url = server.url.clone();
-        repeaters.push(tokio::spawn(async move {
-            let mut ids = Vec::new();
-            for _ in 0..10 {
-                let batch: Vec<Value> = (0..20)
-                    .map(|_| json!({"action": "trigger", "dedup_key": "k-0-0-0", "summary": "durable"}))
-                    .collect();
-                let (status, body) = post(&url, KEY, Value::Array(batch)).await;
-                assert_eq!(status, 202, "{body}");
-                ids.extend(body["alerts"].as_array().unwrap().iter().map(|a| a["id"].as_i64().unwrap()));
-            }
-            ids
-        }));
-    }
-    let mut repeated = Vec::new();
-    for t in repeaters {
-        repeated.extend(t.await.unwrap());
-    }
+    let repeated = send_concurrently(&server.url, 4, 10, |_, _| {
+        (0..20)
+            .map(|_| json!({"action": "trigger", "dedup_key": "k-0-0-0", "summary": "durable"}))
+            .collect()
+    })
+    .await;
     assert_eq!(repeated.len(), 800);
     let repeated_id = repeated[0];
     assert!(repeated.iter().all(|id| *id == repeated_id));
