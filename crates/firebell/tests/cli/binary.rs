@@ -27,24 +27,28 @@ async fn post(url: &str, key: &str, body: Value) -> (u16, Value) {
     (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
 }
 
+/// GET with the admin token; the JSON answer.
+async fn admin_get(url: String) -> Value {
+    reqwest::Client::new()
+        .get(url)
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 async fn alert_ids(url: &str) -> Vec<i64> {
     let mut ids = Vec::new();
     let mut before: Option<i64> = None;
-    let client = reqwest::Client::new();
     loop {
         let mut u = format!("{url}/api/v1/alerts?limit=500");
         if let Some(b) = before {
             u.push_str(&format!("&before={b}"));
         }
-        let body: Value = client
-            .get(u)
-            .bearer_auth(ADMIN)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let body = admin_get(u).await;
         ids.extend(
             body["alerts"]
                 .as_array()
@@ -133,15 +137,7 @@ async fn events_that_got_202_survive_sigkill() {
     found.sort_unstable();
     accepted.sort_unstable();
     assert_eq!(found, accepted, "every alert that got a 202 is there");
-    let alert: Value = reqwest::Client::new()
-        .get(format!("{}/api/v1/alerts/{repeated_id}", server.url))
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let alert = admin_get(format!("{}/api/v1/alerts/{repeated_id}", server.url)).await;
     assert_eq!(
         alert["alert"]["count"], 801,
         "every repeat that got a 202 is counted"
