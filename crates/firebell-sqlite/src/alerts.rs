@@ -25,6 +25,9 @@ pub(crate) struct NewAlert {
     details: String,
     /// The `received` line.
     message: String,
+    /// What the label index gets: every label, and the dedup key as
+    /// `alertname` when there is none (see `indexed_label`).
+    index: Vec<(String, String)>,
 }
 
 pub(crate) struct PreparedEvent {
@@ -46,6 +49,15 @@ impl PreparedEvent {
         } = item;
         let new_alert = match event.action {
             EventAction::Trigger => Some(NewAlert {
+                index: event
+                    .labels
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .chain(
+                        (!event.labels.contains_key("alertname"))
+                            .then(|| ("alertname".to_string(), event.dedup_key.as_str().to_string())),
+                    )
+                    .collect(),
                 message: if event.source.is_empty() {
                     format!("triggered: {}", event.summary)
                 } else {
@@ -203,6 +215,12 @@ pub(crate) fn ingest_one(conn: &Connection, ev: &PreparedEvent) -> R<IngestOutco
                 now
             ])?;
             let id = conn.last_insert_rowid();
+            let mut index = conn.prepare_cached(
+                "INSERT OR IGNORE INTO alert_labels (name, value, alert_id) VALUES (?1, ?2, ?3)",
+            )?;
+            for (name, value) in &a.index {
+                index.execute(params![name, value, id])?;
+            }
             add_line(
                 conn,
                 id,
