@@ -53,10 +53,12 @@ impl PreparedEvent {
                     .labels
                     .iter()
                     .map(|(k, v)| (k.clone(), v.clone()))
-                    .chain(
-                        (!event.labels.contains_key("alertname"))
-                            .then(|| ("alertname".to_string(), event.dedup_key.as_str().to_string())),
-                    )
+                    .chain((!event.labels.contains_key("alertname")).then(|| {
+                        (
+                            "alertname".to_string(),
+                            event.dedup_key.as_str().to_string(),
+                        )
+                    }))
                     .collect(),
                 message: if event.source.is_empty() {
                     format!("triggered: {}", event.summary)
