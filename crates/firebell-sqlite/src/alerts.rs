@@ -345,9 +345,14 @@ pub(crate) fn list_alerts(conn: &Connection, f: &AlertFilter) -> R<Vec<Alert>> {
     }
 }
 
-/// The index is asked how many alerts carry a label up to this many; the
-/// pair with the fewest is read, the others are checked on what it found.
-const LABEL_PROBE: i64 = 10_000;
+/// The index is asked how many alerts carry each label, counting up to a
+/// bound that starts at [`LABEL_PROBE_FIRST`] and grows 16-fold up to
+/// [`LABEL_PROBE_MAX`] until some pair stays under it; the pair with the
+/// fewest is read, the others are checked on what it found. A selective
+/// matcher beside `alertname="…"` (every alert of a rule) costs a few index
+/// steps, not a count of the whole rule.
+const LABEL_PROBE_FIRST: i64 = 64;
+const LABEL_PROBE_MAX: i64 = 65_536;
 
 pub(crate) fn open_alerts_labelled(
     conn: &Connection,
@@ -356,18 +361,25 @@ pub(crate) fn open_alerts_labelled(
     let mut probe = conn.prepare_cached(
         "SELECT count(*) FROM (SELECT 1 FROM alert_labels WHERE name = ?1 AND value = ?2 LIMIT ?3)",
     )?;
-    let mut best: Option<(i64, &(String, String))> = None;
-    for pair in labels {
-        let n: i64 = probe.query_row(params![pair.0, pair.1, LABEL_PROBE], |r| r.get(0))?;
-        if best.is_none_or(|(m, _)| n < m) {
-            best = Some((n, pair));
+    let mut bound = LABEL_PROBE_FIRST;
+    let (n, (name, value)) = loop {
+        let mut best: Option<(i64, &(String, String))> = None;
+        for pair in labels {
+            let n: i64 = probe.query_row(params![pair.0, pair.1, bound], |r| r.get(0))?;
+            if best.is_none_or(|(m, _)| n < m) {
+                best = Some((n, pair));
+            }
+            if n == 0 {
+                break;
+            }
         }
-        if n == 0 {
-            break;
+        let Some((n, pair)) = best else {
+            return Ok(Vec::new());
+        };
+        if n < bound || bound >= LABEL_PROBE_MAX {
+            break (n, pair);
         }
-    }
-    let Some((n, (name, value))) = best else {
-        return Ok(Vec::new());
+        bound *= 16;
     };
     if n == 0 {
         return Ok(Vec::new());

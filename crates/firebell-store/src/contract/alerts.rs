@@ -508,6 +508,25 @@ pub async fn open_alerts_are_found_by_label<S: Store>(store: S) {
         .unwrap();
     assert_eq!(find(&[("alertname", "DiskFull")]).await, [d]);
     assert_eq!(find(&[("alertname", "d")]).await, Vec::<i64>::new());
+    // Many alerts of one rule: all found, and the one that also has a rarer
+    // label found through it.
+    let many: Vec<_> = (0..100)
+        .map(|i| {
+            labelled(
+                &format!("r{i}"),
+                "rule",
+                if i == 42 { "special" } else { "web9" },
+                EventAction::Trigger,
+            )
+        })
+        .collect();
+    let out = store.ingest(many).await.unwrap();
+    assert_eq!(find(&[("team", "rule")]).await.len(), 100);
+    assert_eq!(
+        find(&[("team", "rule"), ("host", "special")]).await,
+        [out[42].alert_id.unwrap()]
+    );
+    assert_eq!(find(&[("host", "web9"), ("team", "rule")]).await.len(), 99);
     // Acknowledged alerts are open; resolved ones are not, whatever resolved them.
     store
         .ingest(vec![
