@@ -228,7 +228,8 @@ pub trait AlertStore: Clone + Send + Sync + 'static {
     ///   latest line is updated if it is a `deduplicated` line started less
     ///   than an hour before (its `data.repeats` raised, its message
     ///   "repeated N× since …"), else one `deduplicated` line is added (so
-    ///   repeats add at most one row per alert per hour);
+    ///   repeats add at most one row per alert per hour; repeats of one alert
+    ///   within a batch may be written as one update, with the same result);
     ///   otherwise a new alert (count 1, `received` line) and, if `policy` is
     ///   set, `Escalation::start(id, policy, received_at)`.
     /// - acknowledge: a `triggered` open alert becomes `acknowledged`; its
