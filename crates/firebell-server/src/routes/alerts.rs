@@ -6,7 +6,7 @@ use crate::error::ApiError;
 use crate::{AppState, MAX_PAGE, Shared};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use firebell_channels::redact_address;
@@ -25,37 +25,84 @@ pub(crate) struct ListQuery {
     before: Option<AlertId>,
 }
 
+fn field(name: &str, msg: String) -> ApiError {
+    ApiError::fields(vec![firebell_core::event::FieldError::new(name, msg)])
+}
+
+/// The list's query: `label` repeats, which the typed query cannot hold, so
+/// it is taken out first and the rest is read as [`ListQuery`].
+fn list_query(raw: &str) -> Result<(ListQuery, Vec<(String, String)>), ApiError> {
+    let mut labels: Vec<(String, String)> = Vec::new();
+    let mut rest = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in form_urlencoded::parse(raw.as_bytes()) {
+        if k != "label" {
+            rest.append_pair(&k, &v);
+            continue;
+        }
+        match v.split_once('=') {
+            Some((name, value)) if !name.is_empty() && !value.is_empty() => {
+                labels.push((name.to_string(), value.to_string()));
+            }
+            _ => {
+                return Err(field(
+                    "label",
+                    format!("expected name=value with both parts, not {v:?}"),
+                ));
+            }
+        }
+    }
+    let uri: axum::http::Uri = format!("/?{}", rest.finish())
+        .parse()
+        .map_err(|_| ApiError::bad_request("malformed query"))?;
+    let Query(q) =
+        Query::<ListQuery>::try_from_uri(&uri).map_err(|e| ApiError::bad_request(e.body_text()))?;
+    Ok((q, labels))
+}
+
+/// `GET /api/v1/alerts`: newest first, by `status`, `service`, `before`,
+/// `limit`, and `label=name=value` (repeatable: alerts with every one of
+/// those labels; open alerts only, found through the label index).
 pub(crate) async fn list<S: Store>(
     _: Admin,
     State(state): State<Shared<S>>,
-    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+    RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
-    let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let (q, labels) = list_query(raw.as_deref().unwrap_or(""))?;
     let status = match q.status.as_deref() {
         None | Some("") | Some("all") => None,
-        Some(s) => Some(s.parse::<AlertStatus>().map_err(|m| {
-            ApiError::fields(vec![firebell_core::event::FieldError::new("status", m)])
-        })?),
+        Some(s) => Some(s.parse::<AlertStatus>().map_err(|m| field("status", m))?),
     };
     let limit = q.limit.unwrap_or(50);
     if limit == 0 || limit > MAX_PAGE {
-        return Err(ApiError::fields(vec![
-            firebell_core::event::FieldError::new(
-                "limit",
-                format!("must be between 1 and {MAX_PAGE}"),
-            ),
-        ]));
+        return Err(field("limit", format!("must be between 1 and {MAX_PAGE}")));
     }
-    let alerts = state
-        .engine
-        .store()
-        .list_alerts(AlertFilter {
-            status,
-            service: q.service,
-            before: q.before,
-            limit,
-        })
-        .await?;
+    let store = state.engine.store();
+    let alerts = if labels.is_empty() {
+        store
+            .list_alerts(AlertFilter {
+                status,
+                service: q.service,
+                before: q.before,
+                limit,
+            })
+            .await?
+    } else {
+        if status == Some(AlertStatus::Resolved) {
+            return Err(field(
+                "label",
+                "label filters find open alerts only; leave out status=resolved".into(),
+            ));
+        }
+        let mut found = store.open_alerts_labelled(labels).await?;
+        found.retain(|a| {
+            status.is_none_or(|s| a.status == s)
+                && q.service.as_ref().is_none_or(|s| &a.service == s)
+                && q.before.is_none_or(|b| a.id < b)
+        });
+        found.sort_unstable_by_key(|a| std::cmp::Reverse(a.id));
+        found.truncate(limit as usize);
+        found
+    };
     let next = if alerts.len() == limit as usize {
         alerts.last().map(|a| a.id)
     } else {

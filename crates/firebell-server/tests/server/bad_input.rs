@@ -184,3 +184,76 @@ async fn operations_endpoints_answer() {
     assert_eq!(status, 400);
     assert_eq!(fields(&body), vec!["status"]);
 }
+
+/// `label=name=value` filters the alert list through the label index: open
+/// alerts only, newest first, paged like the rest; a malformed label or a
+/// label filter on resolved alerts is a 400 naming `label`.
+#[tokio::test]
+async fn alerts_are_listed_by_label() {
+    let (app, _dir, _sink) = spawn_app(THREE_STEPS).await;
+    for (key, team) in [("a", "db"), ("b", "db"), ("c", "web")] {
+        let (s, body) = app
+            .post_events(&format!(
+                r#"{{"action": "trigger", "dedup_key": "{key}", "summary": "s", "labels": {{"team": "{team}"}}}}"#
+            ))
+            .await;
+        assert_eq!(s, 202, "{body}");
+    }
+    let keys = |v: &Value| -> Vec<String> {
+        v["alerts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["dedup_key"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let (s, v) = app.api_get("/api/v1/alerts?label=team%3Ddb").await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(keys(&v), ["b", "a"], "newest first");
+    let (_, v) = app
+        .api_get("/api/v1/alerts?label=team%3Ddb&label=alertname%3Da")
+        .await;
+    assert_eq!(
+        keys(&v),
+        ["a"],
+        "every label; alertname is the dedup key here"
+    );
+    let (_, v) = app.api_get("/api/v1/alerts?label=team%3Ddb&limit=1").await;
+    assert_eq!(keys(&v), ["b"]);
+    let next = v["next_before"].as_i64().expect("a next page");
+    let (_, v) = app
+        .api_get(&format!(
+            "/api/v1/alerts?label=team%3Ddb&limit=1&before={next}"
+        ))
+        .await;
+    assert_eq!(keys(&v), ["a"]);
+    let (_, v) = app
+        .api_get("/api/v1/alerts?label=team%3Ddb&service=nowhere")
+        .await;
+    assert_eq!(keys(&v), Vec::<String>::new());
+
+    // Resolved, an alert leaves the label filter (and stays in the plain list).
+    let (s, _) = app
+        .post_events(r#"{"action": "resolve", "dedup_key": "b"}"#)
+        .await;
+    assert_eq!(s, 202);
+    let (_, v) = app.api_get("/api/v1/alerts?label=team%3Ddb").await;
+    assert_eq!(keys(&v), ["a"]);
+    let (_, v) = app.api_get("/api/v1/alerts?status=resolved").await;
+    assert_eq!(keys(&v), ["b"]);
+
+    for bad in [
+        "/api/v1/alerts?label=team",
+        "/api/v1/alerts?label=%3Ddb",
+        "/api/v1/alerts?label=team%3D",
+        "/api/v1/alerts?label=team%3Ddb&status=resolved",
+    ] {
+        let (s, body) = app.api_get(bad).await;
+        assert_eq!(s, 400, "{bad}: {body}");
+        assert_eq!(fields(&body), vec!["label"], "{bad}");
+    }
+    let (s, body) = app
+        .api_get("/api/v1/alerts?label=team%3Ddb&colour=red")
+        .await;
+    assert_eq!(s, 400, "unknown parameters are still refused: {body}");
+}
