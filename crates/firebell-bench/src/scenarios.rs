@@ -16,9 +16,9 @@ use tokio::task::JoinSet;
 use tokio::time::MissedTickBehavior;
 
 /// Upper bound on requests per throughput worker, on top of the time limit.
-const MAX_REQUESTS_PER_WORKER: u64 = 10_000_000;
+pub(crate) const MAX_REQUESTS_PER_WORKER: u64 = 10_000_000;
 /// After a transport error, a worker pauses this long (no hot spin on a dead server).
-const ERROR_BACKOFF: Duration = Duration::from_millis(10);
+pub(crate) const ERROR_BACKOFF: Duration = Duration::from_millis(10);
 /// Throughput: how long to wait after the load for pages still on their way.
 const THROUGHPUT_DRAIN_MAX: Duration = Duration::from_secs(30);
 /// Latency: how long after the end a page may still arrive.

@@ -14,6 +14,7 @@
 use crate::alertmanager::{self, Routing};
 use crate::config::{self, Paging, toml_string};
 use crate::load::{self, Api, LoadStats, Outcome, Target};
+use crate::scenarios::{ERROR_BACKOFF, MAX_REQUESTS_PER_WORKER};
 use crate::server::{READY_TIMEOUT, Server, read_cpu, read_memory};
 use crate::sink::Sink;
 use crate::stats::{self, LatencySummary};
@@ -60,8 +61,6 @@ const IDLE_SAMPLE: Duration = Duration::from_millis(250);
 const LATENCY_MAX_IN_FLIGHT: usize = 1024;
 /// Latency: how long after the load a page may still arrive.
 const LATENCY_GRACE: Duration = Duration::from_secs(10);
-/// Per-worker bound on requests, on top of the deadline.
-const MAX_REQUESTS: u64 = 10_000_000;
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -472,7 +471,7 @@ async fn drive(
         set.spawn(async move {
             let client = load::client()?;
             let mut stats = LoadStats::default();
-            for _ in 0..MAX_REQUESTS {
+            for _ in 0..MAX_REQUESTS_PER_WORKER {
                 if deadline.is_some_and(|d| Instant::now() >= d) {
                     break;
                 }
@@ -484,7 +483,7 @@ async fn drive(
                 let failed = matches!(outcome, Outcome::Failed(_));
                 stats.add(outcome, n);
                 if failed {
-                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    tokio::time::sleep(ERROR_BACKOFF).await;
                 }
             }
             Ok::<_, anyhow::Error>(stats)

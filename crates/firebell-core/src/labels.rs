@@ -50,17 +50,26 @@ pub fn alert_labels(alert: &Alert) -> BTreeMap<String, String> {
     labels
 }
 
-/// An alert's label as the store's label index holds it: the stored label,
-/// or for `alertname` on an alert without one, its dedup key. A superset of
-/// [`alert_labels`] (which gives no alertname to an Alertmanager alert
-/// without one), so a query answered from the index and then filtered on
-/// [`alert_labels`] misses nothing.
+/// The `(name, value)` pairs the store's label index holds for an alert with
+/// these labels and dedup key: every label, and the dedup key as `alertname`
+/// when there is no such label. A superset of [`alert_labels`] (which gives
+/// no alertname to an Alertmanager alert without one), so a query answered
+/// from the index and then filtered on [`alert_labels`] misses nothing.
+pub fn index_pairs<'a>(
+    labels: &'a BTreeMap<String, String>,
+    dedup_key: &'a str,
+) -> impl Iterator<Item = (&'a str, &'a str)> {
+    labels
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .chain((!labels.contains_key("alertname")).then_some(("alertname", dedup_key)))
+}
+
+/// An alert's label as the label index holds it (see [`index_pairs`]).
 pub fn indexed_label<'a>(alert: &'a Alert, name: &str) -> Option<&'a str> {
-    match alert.labels.get(name) {
-        Some(v) => Some(v),
-        None if name == "alertname" => Some(alert.dedup_key.as_str()),
-        None => None,
-    }
+    index_pairs(&alert.labels, alert.dedup_key.as_str())
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
 }
 
 /// The labels silences and inhibition rules match: [`alert_labels`] plus
@@ -131,5 +140,18 @@ mod tests {
         assert_eq!(m["severity"], "warning");
         assert_eq!(m["service"], "checkout");
         assert_eq!(m["host"], "web1");
+    }
+
+    #[test]
+    fn the_index_holds_every_label_and_an_alertname_where_none_is_stored() {
+        let generic = alert(&[("team", "db")], Some("disk-web1"));
+        let pairs: Vec<_> = index_pairs(&generic.labels, generic.dedup_key.as_str()).collect();
+        assert_eq!(pairs, [("team", "db"), ("alertname", "disk-web1")]);
+        assert_eq!(indexed_label(&generic, "alertname"), Some("disk-web1"));
+        assert_eq!(indexed_label(&generic, "host"), None);
+        let named = alert(&[("alertname", "DiskFull")], Some("k"));
+        let pairs: Vec<_> = index_pairs(&named.labels, named.dedup_key.as_str()).collect();
+        assert_eq!(pairs, [("alertname", "DiskFull")]);
+        assert_eq!(indexed_label(&named, "alertname"), Some("DiskFull"));
     }
 }

@@ -25,8 +25,7 @@ pub(crate) struct NewAlert {
     details: String,
     /// The `received` line.
     message: String,
-    /// What the label index gets: every label, and the dedup key as
-    /// `alertname` when there is none (see `indexed_label`).
+    /// What the label index gets (`firebell_core::labels::index_pairs`).
     index: Vec<(String, String)>,
 }
 
@@ -49,16 +48,8 @@ impl PreparedEvent {
         } = item;
         let new_alert = match event.action {
             EventAction::Trigger => Some(NewAlert {
-                index: event
-                    .labels
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .chain((!event.labels.contains_key("alertname")).then(|| {
-                        (
-                            "alertname".to_string(),
-                            event.dedup_key.as_str().to_string(),
-                        )
-                    }))
+                index: firebell_core::labels::index_pairs(&event.labels, event.dedup_key.as_str())
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
                     .collect(),
                 message: if event.source.is_empty() {
                     format!("triggered: {}", event.summary)
@@ -110,10 +101,10 @@ impl Repeats {
     }
 }
 
-/// Records a batch in order. A trigger of an alert that an earlier event of
-/// the same batch opened or repeated only raises a counter here: each alert's
-/// repeats are written as one update (count, last seen, one timeline line)
-/// in the same transaction, so what was answered 2xx is exact after a crash.
+/// Records a batch in order. A trigger of an alert that is already open only
+/// raises a counter here: each alert's repeats in the batch are written as
+/// one update (count, last seen, one timeline line) in the same transaction,
+/// so what was answered 2xx is exact after a crash.
 pub(crate) fn ingest(conn: &Connection, events: &[PreparedEvent]) -> R<Vec<IngestOutcome>> {
     let mut out = Vec::with_capacity(events.len());
     let mut repeats: HashMap<(&str, &str), Repeats> = HashMap::new();
@@ -141,12 +132,13 @@ pub(crate) fn ingest(conn: &Connection, events: &[PreparedEvent]) -> R<Vec<Inges
         if ev.action == EventAction::Trigger
             && let Some(alert_id) = outcome.alert_id
         {
+            // A new alert has no repeats yet; an open one has this one.
             repeats.insert(
                 key,
                 Repeats {
                     alert_id,
                     status: outcome.status,
-                    n: 0,
+                    n: i64::from(outcome.duplicate),
                     first: ev.received_at,
                     last: ev.received_at,
                 },
@@ -160,23 +152,25 @@ pub(crate) fn ingest(conn: &Connection, events: &[PreparedEvent]) -> R<Vec<Inges
     Ok(out)
 }
 
-pub(crate) fn ingest_one(conn: &Connection, ev: &PreparedEvent) -> R<IngestOutcome> {
-    let open: Option<(AlertId, String, i64)> = conn
+/// One event whose alert no earlier event of the batch touched. A trigger of
+/// an open alert writes nothing here: it is answered as a duplicate and
+/// [`ingest`] counts it with the batch's other repeats of that alert.
+fn ingest_one(conn: &Connection, ev: &PreparedEvent) -> R<IngestOutcome> {
+    let open: Option<(AlertId, String)> = conn
         .prepare_cached(
-            "SELECT id, status, count FROM alerts \
+            "SELECT id, status FROM alerts \
              WHERE service = ?1 AND dedup_key = ?2 AND status != 'resolved'",
         )?
         .query_row(params![ev.service, ev.dedup_key.as_str()], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            Ok((r.get(0)?, r.get(1)?))
         })
         .optional()?;
     let open = match open {
-        Some((id, status, count)) => Some((
+        Some((id, status)) => Some((
             id,
             status
                 .parse::<AlertStatus>()
                 .map_err(|e| crate::error::corrupt("alert status", e))?,
-            count,
         )),
         None => None,
     };
@@ -189,14 +183,7 @@ pub(crate) fn ingest_one(conn: &Connection, ev: &PreparedEvent) -> R<IngestOutco
     };
 
     match (ev.action, open) {
-        (EventAction::Trigger, Some((id, status, count))) => {
-            conn.prepare_cached(
-                "UPDATE alerts SET count = count + 1, updated_at = ?2 WHERE id = ?1",
-            )?
-            .execute(params![id, now])?;
-            note_repeats(conn, id, now, 1, count + 1)?;
-            Ok(outcome(Some(id), Some(status), true))
-        }
+        (EventAction::Trigger, Some((id, status))) => Ok(outcome(Some(id), Some(status), true)),
         (EventAction::Trigger, None) => {
             let Some(a) = &ev.new_alert else {
                 return Err(Error::Other("a trigger without alert fields".into()));
@@ -238,10 +225,10 @@ pub(crate) fn ingest_one(conn: &Connection, ev: &PreparedEvent) -> R<IngestOutco
             Ok(outcome(Some(id), Some(AlertStatus::Triggered), false))
         }
         (EventAction::Acknowledge | EventAction::Resolve, None) => Ok(outcome(None, None, false)),
-        (EventAction::Acknowledge, Some((id, AlertStatus::Acknowledged, _))) => {
+        (EventAction::Acknowledge, Some((id, AlertStatus::Acknowledged))) => {
             Ok(outcome(Some(id), Some(AlertStatus::Acknowledged), true))
         }
-        (EventAction::Acknowledge, Some((id, _, _))) => {
+        (EventAction::Acknowledge, Some((id, _))) => {
             conn.prepare_cached(
                 "UPDATE alerts SET status = 'acknowledged', acknowledged_at = ?2, updated_at = ?2 \
                  WHERE id = ?1",
@@ -258,7 +245,7 @@ pub(crate) fn ingest_one(conn: &Connection, ev: &PreparedEvent) -> R<IngestOutco
             )?;
             Ok(outcome(Some(id), Some(AlertStatus::Acknowledged), false))
         }
-        (EventAction::Resolve, Some((id, _, _))) => {
+        (EventAction::Resolve, Some((id, _))) => {
             conn.prepare_cached(
                 "UPDATE alerts SET status = 'resolved', resolved_at = ?2, updated_at = ?2 \
                  WHERE id = ?1",

@@ -99,7 +99,8 @@ pub(crate) async fn list<S: Store>(
                 && q.service.as_ref().is_none_or(|s| &a.service == s)
                 && q.before.is_none_or(|b| a.id < b)
         });
-        found.sort_unstable_by_key(|a| std::cmp::Reverse(a.id));
+        // The store answers by id; the list is newest first.
+        found.reverse();
         found.truncate(limit as usize);
         found
     };
