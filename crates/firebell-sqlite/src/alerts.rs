@@ -2,12 +2,13 @@
 
 use crate::SqliteStore;
 use crate::error::{Error, Result as R};
-use crate::ops::{self, Line, add_line, add_lines, encode_json, stop_alert};
+use crate::ops::{Line, add_line, add_lines, encode_json, stop_alert};
 use crate::rows::{self, alert_cols};
 use firebell_core::alert::{Alert, AlertId, AlertStatus, TimelineEntry, TimelineKind};
 use firebell_core::clock::to_millis;
 use firebell_core::escalation::Escalation;
-use firebell_core::event::{DedupKey, EventAction};
+use firebell_core::event::EventAction;
+use firebell_store::backend::{EncodedEvent, REPEAT_WINDOW_MS, repeat_line, repeats_in};
 
 use firebell_store::{
     AlertCounts, AlertFilter, AlertStore, IngestItem, IngestOutcome, Result, StoreError,
@@ -15,65 +16,6 @@ use firebell_store::{
 };
 use rusqlite::{Connection, OptionalExtension, params};
 use std::collections::HashMap;
-
-/// The columns of a new alert, encoded.
-pub(crate) struct NewAlert {
-    summary: String,
-    severity: &'static str,
-    source: String,
-    labels: String,
-    details: String,
-    /// The `received` line.
-    message: String,
-    /// What the label index gets (`firebell_core::labels::index_pairs`).
-    index: Vec<(String, String)>,
-}
-
-pub(crate) struct PreparedEvent {
-    action: EventAction,
-    service: String,
-    dedup_key: DedupKey,
-    received_at: i64,
-    policy: Option<String>,
-    /// Set for triggers only.
-    new_alert: Option<NewAlert>,
-}
-
-impl PreparedEvent {
-    pub(crate) fn encode(item: IngestItem) -> R<Self> {
-        let IngestItem {
-            event,
-            policy,
-            received_at,
-        } = item;
-        let new_alert = match event.action {
-            EventAction::Trigger => Some(NewAlert {
-                index: firebell_core::labels::index_pairs(&event.labels, event.dedup_key.as_str())
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-                    .collect(),
-                message: if event.source.is_empty() {
-                    format!("triggered: {}", event.summary)
-                } else {
-                    format!("triggered by {}: {}", event.source, event.summary)
-                },
-                labels: encode_json(&event.labels)?,
-                details: encode_json(&event.details)?,
-                summary: event.summary,
-                severity: event.severity.as_str(),
-                source: event.source,
-            }),
-            EventAction::Acknowledge | EventAction::Resolve => None,
-        };
-        Ok(PreparedEvent {
-            action: event.action,
-            service: event.service,
-            dedup_key: event.dedup_key,
-            received_at: to_millis(received_at),
-            policy,
-            new_alert,
-        })
-    }
-}
 
 /// Repeats of one alert within a batch, written once at the end of it (or
 /// before an acknowledge or resolve of the same alert in the batch).
@@ -105,7 +47,7 @@ impl Repeats {
 /// raises a counter here: each alert's repeats in the batch are written as
 /// one update (count, last seen, one timeline line) in the same transaction,
 /// so what was answered 2xx is exact after a crash.
-pub(crate) fn ingest(conn: &Connection, events: &[PreparedEvent]) -> R<Vec<IngestOutcome>> {
+pub(crate) fn ingest(conn: &Connection, events: &[EncodedEvent]) -> R<Vec<IngestOutcome>> {
     let mut out = Vec::with_capacity(events.len());
     let mut repeats: HashMap<(&str, &str), Repeats> = HashMap::new();
     for ev in events {
@@ -155,7 +97,7 @@ pub(crate) fn ingest(conn: &Connection, events: &[PreparedEvent]) -> R<Vec<Inges
 /// One event whose alert no earlier event of the batch touched. A trigger of
 /// an open alert writes nothing here: it is answered as a duplicate and
 /// [`ingest`] counts it with the batch's other repeats of that alert.
-fn ingest_one(conn: &Connection, ev: &PreparedEvent) -> R<IngestOutcome> {
+fn ingest_one(conn: &Connection, ev: &EncodedEvent) -> R<IngestOutcome> {
     let open: Option<(AlertId, String)> = conn
         .prepare_cached(
             "SELECT id, status FROM alerts \
@@ -389,9 +331,6 @@ pub(crate) fn open_alerts_labelled(
         .collect())
 }
 
-/// How long one `deduplicated` line gathers repeats before the next one starts.
-const REPEAT_WINDOW_MS: i64 = 60 * 60 * 1000;
-
 /// Records `n` repeated triggers, the first at `first`, on the timeline
 /// without a row per repeat: the alert's latest line, if it is a
 /// `deduplicated` line started less than [`REPEAT_WINDOW_MS`] before `first`,
@@ -411,31 +350,21 @@ fn note_repeats(conn: &Connection, alert_id: AlertId, first: i64, n: i64, count:
         && k == kind
         && first.saturating_sub(since) < REPEAT_WINDOW_MS
     {
-        let repeats = data
-            .as_deref()
-            .and_then(|d| serde_json::from_str::<serde_json::Value>(d).ok())
-            .and_then(|v| v.get("repeats").and_then(serde_json::Value::as_i64))
-            .unwrap_or(1)
-            + n;
-        let (message, data) = repeat_line(repeats, since, count)?;
+        let (message, data) = repeat_line(repeats_in(data.as_deref()) + n, since, count);
+        let data = encode_json(&data)?;
         conn.prepare_cached("UPDATE timeline SET message = ?2, data = ?3 WHERE id = ?1")?
             .execute(params![line, message, data])?;
         return Ok(());
     }
-    let (message, data) = repeat_line(n, first, count)?;
-    add_line(conn, alert_id, first, kind, &message, Some(&data))
-}
-
-/// The text and data of a `deduplicated` line.
-fn repeat_line(repeats: i64, since: i64, count: i64) -> R<(String, String)> {
-    let message = if repeats == 1 {
-        format!("repeat trigger (count {count})")
-    } else {
-        let since = firebell_core::clock::from_millis(since);
-        format!("repeated {repeats}× since {since} (count {count})")
-    };
-    let data = encode_json(&serde_json::json!({ "repeats": repeats, "count": count }))?;
-    Ok((message, data))
+    let (message, data) = repeat_line(n, first, count);
+    add_line(
+        conn,
+        alert_id,
+        first,
+        kind,
+        &message,
+        Some(&encode_json(&data)?),
+    )
 }
 
 impl AlertStore for SqliteStore {
@@ -445,8 +374,8 @@ impl AlertStore for SqliteStore {
         }
         let events = items
             .into_iter()
-            .map(PreparedEvent::encode)
-            .collect::<R<Vec<_>>>()?;
+            .map(EncodedEvent::encode)
+            .collect::<Result<Vec<_>>>()?;
         self.write(move |conn| ingest(conn, &events)).await
     }
 
@@ -533,7 +462,7 @@ impl AlertStore for SqliteStore {
     }
 
     async fn add_timeline(&self, alert_id: AlertId, lines: Vec<TimelineEntry>) -> Result<()> {
-        let lines = lines.iter().map(ops::Line::encode).collect::<R<Vec<_>>>()?;
+        let lines = Line::encode_all(&lines)?;
         self.write(move |conn| add_timeline(conn, alert_id, &lines))
             .await
     }

@@ -1,23 +1,18 @@
 //! Grouping, bundling and rate limits: the store side (schema version 9).
 
 use crate::SqliteStore;
-use crate::error::{Error, Result};
-use crate::ops::{Line, add_lines};
-use crate::outbox::lease_end;
-use crate::overrides::floor_millis;
+use crate::error::Result;
+use crate::ops::{Line, add_lines, encode_json};
 use crate::rows::{self, alert_cols, notification_cols};
 use firebell_core::alert::{Alert, AlertId, TimelineEntry};
 use firebell_core::clock::{from_millis, to_millis};
 use firebell_core::notification::NotificationId;
 use firebell_store::BundleStore;
+use firebell_store::backend::{bundled_detail, floor_millis, lease_end, time_of};
 use firebell_store::{BundleScope, BundledPage, Claimed, Finish};
 use jiff::{SignedDuration, Timestamp};
 use rusqlite::{Connection, params};
 use std::collections::HashMap;
-
-fn encode_json<T: serde::Serialize>(v: &T) -> Result<String> {
-    serde_json::to_string(v).map_err(|e| Error::Other(format!("could not encode JSON: {e}")))
-}
 
 pub(crate) fn count_sends(
     conn: &Connection,
@@ -53,16 +48,12 @@ impl PreparedHold {
         timeline: &[TimelineEntry],
         alert_id: Option<AlertId>,
     ) -> Result<Self> {
-        let now = timeline
-            .iter()
-            .map(|e| e.at)
-            .max()
-            .unwrap_or_else(jiff::Timestamp::now);
+        let now = time_of(timeline);
         Ok(PreparedHold {
             id,
             until: firebell_core::clock::to_millis(until),
             held_back,
-            timeline: timeline.iter().map(Line::encode).collect::<Result<_>>()?,
+            timeline: Line::encode_all(timeline)?,
             alert_id,
             now: firebell_core::clock::to_millis(now),
         })
@@ -195,7 +186,7 @@ impl PreparedBundled {
             pages: pages
                 .into_iter()
                 .map(|p| {
-                    let lines = p.timeline.iter().map(Line::encode).collect::<Result<_>>()?;
+                    let lines = Line::encode_all(&p.timeline)?;
                     Ok((p.id, p.alert_id, lines))
                 })
                 .collect::<Result<_>>()?,
@@ -210,7 +201,7 @@ pub(crate) fn finish_bundled(
     b: &PreparedBundled,
 ) -> Result<Vec<NotificationId>> {
     let mut changed_ids = Vec::new();
-    let detail = format!("in bundled page #{}", b.leader);
+    let detail = bundled_detail(b.leader);
     for (id, alert_id, lines) in &b.pages {
         let changed = match &b.finish {
             Finish::Delivered { .. } => conn

@@ -9,6 +9,14 @@ pub(crate) enum Error {
     Corrupt(String),
     /// Anything else: a value that could not be encoded, a bad setting.
     Other(String),
+    /// An error already in the contract's terms (from a shared helper).
+    Store(StoreError),
+}
+
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Self {
+        Error::Store(e)
+    }
 }
 
 pub(crate) type Result<T> = std::result::Result<T, Error>;
@@ -30,6 +38,7 @@ impl From<Error> for StoreError {
             Error::Db(e) => StoreError::Backend(e.to_string()),
             Error::Corrupt(m) => StoreError::Corrupt(m),
             Error::Other(m) => StoreError::Backend(m),
+            Error::Store(e) => e,
         }
     }
 }

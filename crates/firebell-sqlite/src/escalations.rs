@@ -31,7 +31,7 @@ impl PreparedCommit {
             targets: encode_json(&t.escalation.targets)?,
             escalation: t.escalation,
             notifications: t.notifications,
-            timeline: t.timeline.iter().map(Line::encode).collect::<R<_>>()?,
+            timeline: Line::encode_all(&t.timeline)?,
             alert_status: t.alert_status,
             settles: t.settles,
             now: to_millis(now),

@@ -5,37 +5,11 @@
 //! queued, in a `Prepared*` value, so the single writer thread does as little
 //! as possible per row.
 
-use crate::error::{Error, Result};
-use firebell_core::alert::{AlertId, TimelineEntry};
-use firebell_core::clock::to_millis;
+use crate::error::Result;
+use firebell_core::alert::AlertId;
 use rusqlite::{Connection, params};
 
-/// A timeline line, encoded.
-pub(crate) struct Line {
-    at: i64,
-    kind: &'static str,
-    message: String,
-    data: Option<String>,
-}
-
-impl Line {
-    pub(crate) fn encode(e: &TimelineEntry) -> Result<Self> {
-        Ok(Line {
-            at: to_millis(e.at),
-            kind: e.kind.as_str(),
-            message: e.message.clone(),
-            data: if e.data.is_null() {
-                None
-            } else {
-                Some(encode_json(&e.data)?)
-            },
-        })
-    }
-}
-
-pub(crate) fn encode_json<T: serde::Serialize>(v: &T) -> Result<String> {
-    serde_json::to_string(v).map_err(|e| Error::Other(format!("could not encode JSON: {e}")))
-}
+pub(crate) use firebell_store::backend::{Line, encode_json};
 
 pub(crate) fn add_line(
     conn: &Connection,

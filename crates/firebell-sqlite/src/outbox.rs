@@ -8,6 +8,7 @@ use firebell_core::alert::{Alert, AlertId, TimelineEntry};
 use firebell_core::clock::{from_millis, to_millis};
 use firebell_core::notification::{NewNotification, Notification, NotificationId};
 
+use firebell_store::backend::{lease_end, time_of};
 use firebell_store::{Claimed, Finish, OutboxStore, Result, StoreError};
 use jiff::{SignedDuration, Timestamp};
 use rusqlite::{Connection, params};
@@ -79,15 +80,11 @@ impl PreparedFinish {
     ) -> R<Self> {
         // The trait passes no "now"; the row's bookkeeping `updated_at` takes
         // the time of the attempt's timeline line when there is one.
-        let now = timeline
-            .iter()
-            .map(|e| e.at)
-            .max()
-            .unwrap_or_else(jiff::Timestamp::now);
+        let now = time_of(&timeline);
         Ok(PreparedFinish {
             id,
             finish,
-            timeline: timeline.iter().map(Line::encode).collect::<R<_>>()?,
+            timeline: Line::encode_all(&timeline)?,
             alert_id,
             now: to_millis(now),
         })
@@ -186,14 +183,6 @@ pub(crate) fn settle_failed(conn: &Connection, id: NotificationId) -> R<bool> {
         .prepare_cached("UPDATE notifications SET follow_up = 0 WHERE id = ?1 AND follow_up = 1")?
         .execute(params![id])?;
     Ok(cleared > 0)
-}
-
-pub(crate) fn lease_end(now: Timestamp, lease: SignedDuration) -> Timestamp {
-    now.checked_add(lease).unwrap_or(if lease.is_negative() {
-        Timestamp::MIN
-    } else {
-        Timestamp::MAX
-    })
 }
 
 impl OutboxStore for SqliteStore {

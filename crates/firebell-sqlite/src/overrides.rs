@@ -6,6 +6,7 @@ use crate::rows::{self, override_cols};
 use firebell_core::clock::{from_millis, to_millis};
 use firebell_core::schedule::{Override, OverrideKind};
 
+use firebell_store::backend::{ceil_millis, floor_millis};
 use firebell_store::{OverrideStore, Result, StoredOverride};
 use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -91,17 +92,6 @@ pub(crate) fn delete_override(conn: &Connection, id: i64) -> R<bool> {
         .prepare_cached("DELETE FROM schedule_overrides WHERE id = ?1")?
         .execute(params![id])?;
     Ok(n > 0)
-}
-
-/// `t` in whole milliseconds, rounded down (`to_millis` truncates toward zero).
-pub(crate) fn floor_millis(t: Timestamp) -> i64 {
-    // Any Timestamp's millisecond count fits an i64.
-    t.as_nanosecond().div_euclid(1_000_000) as i64
-}
-
-/// `t` in whole milliseconds, rounded up.
-pub(crate) fn ceil_millis(t: Timestamp) -> i64 {
-    -((-t.as_nanosecond()).div_euclid(1_000_000)) as i64
 }
 
 pub(crate) fn overrides(

@@ -2,11 +2,11 @@
 
 use crate::SqliteStore;
 use crate::error::{Error, Result, corrupt};
-use crate::overrides::floor_millis;
 use crate::rows::alert_cols;
 use firebell_core::clock::{from_millis, to_millis};
 use firebell_core::silence::{MatcherSpec, Silence};
 use firebell_store::SilenceStore;
+use firebell_store::backend::floor_millis;
 use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 

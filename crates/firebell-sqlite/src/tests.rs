@@ -18,7 +18,8 @@ fn db() -> (tempfile::TempDir, Connection) {
 }
 
 fn trigger(key: &str) -> (writer::Job, Reply<Vec<IngestOutcome>>) {
-    let ev = crate::alerts::PreparedEvent::encode(item(EventAction::Trigger, key, 0)).unwrap();
+    let ev =
+        firebell_store::backend::EncodedEvent::encode(item(EventAction::Trigger, key, 0)).unwrap();
     writer::job(move |c: &Connection| crate::alerts::ingest(c, std::slice::from_ref(&ev)))
 }
 
@@ -48,10 +49,12 @@ fn a_failing_op_rolls_back_only_itself() {
     let (j3, mut r3) = writer::job(|c: &Connection| -> crate::error::Result<()> {
         crate::alerts::ingest(
             c,
-            &[
-                crate::alerts::PreparedEvent::encode(item(EventAction::Trigger, "undone", 0))
-                    .unwrap(),
-            ],
+            &[firebell_store::backend::EncodedEvent::encode(item(
+                EventAction::Trigger,
+                "undone",
+                0,
+            ))
+            .unwrap()],
         )?;
         Err(Error::Other("changed my mind".into()))
     });

@@ -3,10 +3,10 @@
 use crate::SqliteStore;
 use crate::error::Result as R;
 use crate::ops::{self, Line};
-use crate::overrides::floor_millis;
 use crate::rows::{self, alert_cols};
 use firebell_core::alert::{Alert, AlertId, TimelineEntry};
 use firebell_core::clock::to_millis;
+use firebell_store::backend::floor_millis;
 
 use firebell_store::{Result, TimeoutStore};
 use jiff::Timestamp;
@@ -119,7 +119,7 @@ impl TimeoutStore for SqliteStore {
         line: TimelineEntry,
         now: Timestamp,
     ) -> Result<bool> {
-        let line = ops::Line::encode(&line)?;
+        let line = Line::encode(&line)?;
         let (at, now) = (to_millis(acknowledged_at), to_millis(now));
         self.write(move |conn| retrigger(conn, alert_id, at, &line, now))
             .await
@@ -132,7 +132,7 @@ impl TimeoutStore for SqliteStore {
         line: TimelineEntry,
         now: Timestamp,
     ) -> Result<bool> {
-        let line = ops::Line::encode(&line)?;
+        let line = Line::encode(&line)?;
         let (at, now) = (to_millis(updated_at), to_millis(now));
         self.write(move |conn| resolve_if_unchanged(conn, alert_id, at, &line, now))
             .await

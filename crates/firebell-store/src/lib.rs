@@ -36,6 +36,7 @@
 //!   insert is a no-op, never an error.
 #![forbid(unsafe_code)]
 
+pub mod backend;
 #[cfg(feature = "contract-tests")]
 pub mod contract;
 pub mod maintenance;

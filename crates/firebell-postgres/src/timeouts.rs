@@ -1,0 +1,122 @@
+//! The `ack_timeout` / `auto_resolve` candidates and conditional writes.
+
+use crate::alerts::{add_lines, stop_alert};
+use crate::rows::{self, alert_cols};
+use crate::sql::{collect, exec, query};
+use crate::{PgStore, in_tx, with_client};
+use firebell_core::alert::{Alert, AlertId, TimelineEntry};
+use firebell_core::clock::to_millis;
+use firebell_store::backend::{Line, floor_millis};
+use firebell_store::{Result, TimeoutStore};
+use jiff::Timestamp;
+
+impl TimeoutStore for PgStore {
+    async fn acknowledged_before(
+        &self,
+        service: String,
+        acknowledged_by: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<Alert>> {
+        let by = floor_millis(acknowledged_by);
+        with_client!(self, |c| {
+            collect(
+                query(
+                    &c,
+                    concat!(
+                        "SELECT ",
+                        alert_cols!(),
+                        " FROM alerts WHERE status = 'acknowledged' AND service = $1 \
+                         AND acknowledged_at <= $2 ORDER BY acknowledged_at LIMIT $3"
+                    ),
+                    &[&service, &by, &i64::from(limit)],
+                )
+                .await?,
+                rows::alert,
+            )
+        })
+    }
+
+    async fn open_not_updated_since(
+        &self,
+        service: String,
+        updated_by: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<Alert>> {
+        let by = floor_millis(updated_by);
+        with_client!(self, |c| {
+            collect(
+                query(
+                    &c,
+                    concat!(
+                        "SELECT ",
+                        alert_cols!(),
+                        " FROM alerts WHERE status <> 'resolved' AND service = $1 \
+                         AND updated_at <= $2 ORDER BY updated_at LIMIT $3"
+                    ),
+                    &[&service, &by, &i64::from(limit)],
+                )
+                .await?,
+                rows::alert,
+            )
+        })
+    }
+
+    async fn retrigger(
+        &self,
+        alert_id: AlertId,
+        acknowledged_at: Timestamp,
+        line: TimelineEntry,
+        now: Timestamp,
+    ) -> Result<bool> {
+        let line = [Line::encode(&line)?];
+        let (at, now) = (to_millis(acknowledged_at), to_millis(now));
+        in_tx!(self, |tx| {
+            let n = exec(
+                &tx,
+                "UPDATE alerts SET status = 'triggered', acknowledged_at = NULL, updated_at = $3 \
+                 WHERE id = $1 AND status = 'acknowledged' AND acknowledged_at = $2",
+                &[&alert_id, &at, &now],
+            )
+            .await?;
+            if n == 0 {
+                return Ok(false);
+            }
+            exec(
+                &tx,
+                "UPDATE escalations SET phase = 'pending', step = 0, loop = 0, due_at = $2, \
+                 targets = '[]', held = NULL, retriggered = retriggered + 1, \
+                 version = version + 1 WHERE alert_id = $1",
+                &[&alert_id, &now],
+            )
+            .await?;
+            add_lines(&tx, alert_id, &line).await?;
+            Ok(true)
+        })
+    }
+
+    async fn resolve_if_unchanged(
+        &self,
+        alert_id: AlertId,
+        updated_at: Timestamp,
+        line: TimelineEntry,
+        now: Timestamp,
+    ) -> Result<bool> {
+        let line = [Line::encode(&line)?];
+        let (at, now) = (to_millis(updated_at), to_millis(now));
+        in_tx!(self, |tx| {
+            let n = exec(
+                &tx,
+                "UPDATE alerts SET status = 'resolved', resolved_at = $3, updated_at = $3 \
+                 WHERE id = $1 AND status <> 'resolved' AND updated_at = $2",
+                &[&alert_id, &at, &now],
+            )
+            .await?;
+            if n == 0 {
+                return Ok(false);
+            }
+            stop_alert(&tx, alert_id, now).await?;
+            add_lines(&tx, alert_id, &line).await?;
+            Ok(true)
+        })
+    }
+}

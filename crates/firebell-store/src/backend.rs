@@ -1,0 +1,174 @@
+//! Rules every backend applies the same way, so that SQLite and PostgreSQL
+//! store the same values: instants in whole milliseconds, lease ends,
+//! the text of repeat lines.
+
+use firebell_core::alert::TimelineEntry;
+use jiff::{SignedDuration, Timestamp};
+
+/// `t` in whole milliseconds, rounded down (`clock::to_millis` truncates
+/// toward zero).
+pub fn floor_millis(t: Timestamp) -> i64 {
+    // Any Timestamp's millisecond count fits an i64.
+    t.as_nanosecond().div_euclid(1_000_000) as i64
+}
+
+/// `t` in whole milliseconds, rounded up.
+pub fn ceil_millis(t: Timestamp) -> i64 {
+    -((-t.as_nanosecond()).div_euclid(1_000_000)) as i64
+}
+
+/// When a lease taken at `now` ends (saturating at the ends of time).
+pub fn lease_end(now: Timestamp, lease: SignedDuration) -> Timestamp {
+    now.checked_add(lease).unwrap_or(if lease.is_negative() {
+        Timestamp::MIN
+    } else {
+        Timestamp::MAX
+    })
+}
+
+/// The row's bookkeeping `updated_at` for a write whose trait method passes
+/// no "now": the time of its newest timeline line, else the clock.
+pub fn time_of(timeline: &[TimelineEntry]) -> Timestamp {
+    timeline
+        .iter()
+        .map(|e| e.at)
+        .max()
+        .unwrap_or_else(Timestamp::now)
+}
+
+/// How long one `deduplicated` line gathers repeats before the next one
+/// starts (see [`crate::AlertStore::ingest`]).
+pub const REPEAT_WINDOW_MS: i64 = 60 * 60 * 1000;
+
+/// The text and data of a `deduplicated` line: `repeats` repeats since
+/// `since` (ms), the alert's count now `count`.
+pub fn repeat_line(repeats: i64, since: i64, count: i64) -> (String, serde_json::Value) {
+    let message = if repeats == 1 {
+        format!("repeat trigger (count {count})")
+    } else {
+        let since = firebell_core::clock::from_millis(since);
+        format!("repeated {repeats}× since {since} (count {count})")
+    };
+    (
+        message,
+        serde_json::json!({ "repeats": repeats, "count": count }),
+    )
+}
+
+/// How many repeats a `deduplicated` line's data says it holds.
+pub fn repeats_in(data: Option<&str>) -> i64 {
+    data.and_then(|d| serde_json::from_str::<serde_json::Value>(d).ok())
+        .and_then(|v| v.get("repeats").and_then(serde_json::Value::as_i64))
+        .unwrap_or(1)
+}
+
+/// A new alert's `received` line.
+pub fn received_message(source: &str, summary: &str) -> String {
+    if source.is_empty() {
+        format!("triggered: {summary}")
+    } else {
+        format!("triggered by {source}: {summary}")
+    }
+}
+
+/// The detail of a page carried by bundled page `leader`.
+pub fn bundled_detail(leader: i64) -> String {
+    format!("in bundled page #{leader}")
+}
+
+/// JSON as stored (TEXT on every backend).
+pub fn encode_json<T: serde::Serialize>(v: &T) -> crate::Result<String> {
+    serde_json::to_string(v)
+        .map_err(|e| crate::StoreError::Backend(format!("could not encode JSON: {e}")))
+}
+
+/// A timeline line, encoded as stored.
+#[derive(Clone, Debug)]
+pub struct Line {
+    pub at: i64,
+    pub kind: &'static str,
+    pub message: String,
+    /// JSON; `None` when the line has no data.
+    pub data: Option<String>,
+}
+
+impl Line {
+    pub fn encode(e: &TimelineEntry) -> crate::Result<Self> {
+        Ok(Line {
+            at: firebell_core::clock::to_millis(e.at),
+            kind: e.kind.as_str(),
+            message: e.message.clone(),
+            data: if e.data.is_null() {
+                None
+            } else {
+                Some(encode_json(&e.data)?)
+            },
+        })
+    }
+
+    pub fn encode_all(lines: &[TimelineEntry]) -> crate::Result<Vec<Self>> {
+        lines.iter().map(Line::encode).collect()
+    }
+}
+
+/// The columns of a new alert, encoded.
+#[derive(Clone, Debug)]
+pub struct NewAlertRow {
+    pub summary: String,
+    pub severity: &'static str,
+    pub source: String,
+    /// JSON object.
+    pub labels: String,
+    /// JSON object.
+    pub details: String,
+    /// The `received` line.
+    pub message: String,
+    /// What the label index gets (`firebell_core::labels::index_pairs`).
+    pub index: Vec<(String, String)>,
+}
+
+/// An event to record, encoded (see [`crate::AlertStore::ingest`]).
+#[derive(Clone, Debug)]
+pub struct EncodedEvent {
+    pub action: firebell_core::event::EventAction,
+    pub service: String,
+    pub dedup_key: firebell_core::event::DedupKey,
+    /// Milliseconds.
+    pub received_at: i64,
+    pub policy: Option<String>,
+    /// Set for triggers only.
+    pub new_alert: Option<NewAlertRow>,
+}
+
+impl EncodedEvent {
+    pub fn encode(item: crate::IngestItem) -> crate::Result<Self> {
+        use firebell_core::event::EventAction;
+        let crate::IngestItem {
+            event,
+            policy,
+            received_at,
+        } = item;
+        let new_alert = match event.action {
+            EventAction::Trigger => Some(NewAlertRow {
+                index: firebell_core::labels::index_pairs(&event.labels, event.dedup_key.as_str())
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+                message: received_message(&event.source, &event.summary),
+                labels: encode_json(&event.labels)?,
+                details: encode_json(&event.details)?,
+                summary: event.summary,
+                severity: event.severity.as_str(),
+                source: event.source,
+            }),
+            EventAction::Acknowledge | EventAction::Resolve => None,
+        };
+        Ok(EncodedEvent {
+            action: event.action,
+            service: event.service,
+            dedup_key: event.dedup_key,
+            received_at: firebell_core::clock::to_millis(received_at),
+            policy,
+            new_alert,
+        })
+    }
+}
