@@ -158,6 +158,11 @@ fn page(alert_id: i64, user: &str, secs: i64) -> NewNotification {
     }
 }
 
+/// Queues one page to "alice" on the alert's escalation, due at 0 s.
+pub async fn queue_one_page<S: Store>(store: &S, alert_id: i64) {
+    queue(store, alert_id, vec![page(alert_id, "alice", 0)]).await;
+}
+
 /// Commits a transition that queues `pages` on the alert's escalation.
 async fn queue<S: Store>(store: &S, alert_id: i64, pages: Vec<NewNotification>) {
     let esc = store.escalation(alert_id).await.unwrap().unwrap();

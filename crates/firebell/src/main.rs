@@ -13,6 +13,7 @@ use firebell_core::clock::SystemClock;
 use firebell_engine::Engine;
 use firebell_server::config_file;
 use firebell_sqlite::SqliteStore;
+use secrecy::ExposeSecret;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -415,11 +416,75 @@ async fn serve(
         config.server.listen = addr;
     }
     let data_dir = config.server.data_dir.clone();
-    let store = SqliteStore::open(&data_dir)
-        .with_context(|| format!("opening the database in {}", data_dir.display()))?;
     let listener = tokio::net::TcpListener::bind(config.server.listen)
         .await
         .with_context(|| format!("listening on {}", config.server.listen))?;
+    let started = Started {
+        path,
+        first_run,
+        listener,
+    };
+    match config.database.url.clone() {
+        None => {
+            let store = SqliteStore::open(&data_dir)
+                .with_context(|| format!("opening the database in {}", data_dir.display()))?;
+            serve_on(store, config, started).await
+        }
+        Some(url) => {
+            let Some(store) = connect_postgres(url.expose_secret(), &config).await else {
+                return Ok(ExitCode::FAILURE);
+            };
+            serve_on(store, config, started).await
+        }
+    }
+}
+
+/// What `serve` prepared before the store was open.
+struct Started {
+    path: PathBuf,
+    first_run: bool,
+    listener: tokio::net::TcpListener,
+}
+
+/// Connects to PostgreSQL, trying again every few seconds while it is
+/// unreachable (a node started before its database comes up waits for it);
+/// `None` when stopped by a signal first.
+async fn connect_postgres(
+    url: &str,
+    config: &firebell_core::config::Config,
+) -> Option<firebell_postgres::PgStore> {
+    let what = config.database.describe();
+    let mut stop = std::pin::pin!(shutdown_signal());
+    loop {
+        match firebell_postgres::PgStore::connect(url, config.database.pool_size).await {
+            Ok(store) => {
+                tracing::info!(database = %what, "connected to the database");
+                return Some(store);
+            }
+            Err(e) => {
+                tracing::error!(database = %what, "cannot use the database, trying again in 2s: {e}");
+            }
+        }
+        tokio::select! {
+            _ = &mut stop => return None,
+            _ = tokio::time::sleep(std::time::Duration::from_secs(2)) => {}
+        }
+    }
+}
+
+/// Runs the engine and the HTTP server on an open store until a signal.
+async fn serve_on<S: firebell_store::Store>(
+    store: S,
+    config: firebell_core::config::Config,
+    started: Started,
+) -> Result<ExitCode> {
+    let Started {
+        path,
+        first_run,
+        listener,
+    } = started;
+    let data_dir = config.server.data_dir.clone();
+    let database = config.database.describe();
     let addr = listener.local_addr()?;
     let public_url = config.server.public_url.clone();
     if config.server.admin_token.is_none() {
@@ -431,7 +496,7 @@ async fn serve(
         Arc::new(SystemClock),
         firebell_channels::stdout_sink(),
     );
-    tracing::info!(%addr, data_dir = %data_dir.display(), config = %path.display(), "Firebell listening");
+    tracing::info!(%addr, data_dir = %data_dir.display(), %database, config = %path.display(), "Firebell listening");
     println!(
         "Firebell {} listening on http://{addr} (config {}, data in {})",
         env!("CARGO_PKG_VERSION"),

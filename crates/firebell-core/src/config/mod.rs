@@ -5,6 +5,7 @@
 //! outside world; it goes through the [`SecretSource`] trait so this module
 //! stays pure.
 
+mod database;
 mod delivery;
 pub mod diag;
 mod policies;
@@ -13,6 +14,7 @@ mod server;
 mod services;
 mod users;
 
+pub use database::{DEFAULT_POOL_SIZE, DatabaseConfig};
 pub use delivery::DeliveryConfig;
 pub use schedules::MAX_HANDOFF_LEAD;
 pub use server::{DEFAULT_LINK_TTL, DEFAULT_MAX_BODY_BYTES, ServerConfig};
@@ -44,6 +46,8 @@ struct RawConfig {
     #[serde(default)]
     server: server::RawServer,
     #[serde(default)]
+    database: database::RawDatabase,
+    #[serde(default)]
     delivery: delivery::RawDelivery,
     #[serde(default)]
     users: Vec<users::RawUser>,
@@ -74,6 +78,7 @@ struct RawConfig {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub server: ServerConfig,
+    pub database: DatabaseConfig,
     pub delivery: DeliveryConfig,
     pub users: BTreeMap<String, User>,
     pub schedules: BTreeMap<String, Schedule>,
@@ -146,9 +151,10 @@ impl Config {
     pub fn summary(&self) -> String {
         let integrations: usize = self.services.values().map(|s| s.integrations.len()).sum();
         format!(
-            "listen {}; data_dir {}; {} user(s), {} schedule(s), {} policy(ies), {} service(s), {} integration(s); admin token {}",
+            "listen {}; data_dir {}; database {}; {} user(s), {} schedule(s), {} policy(ies), {} service(s), {} integration(s); admin token {}",
             self.server.listen,
             self.server.data_dir.display(),
+            self.database.describe(),
             self.users.len(),
             self.schedules.len(),
             self.policies.len(),
@@ -287,6 +293,7 @@ fn validate(raw: RawConfig, secrets: &dyn SecretSource) -> Result<Config, Config
     let mut errors = Errors(Vec::new());
 
     let server = server::validate(&raw.server, secrets, &mut errors);
+    let database = database::validate(&raw.database, secrets, &mut errors);
     let delivery = delivery::validate(&raw.delivery, &mut errors);
 
     // [[channels]]
@@ -355,6 +362,7 @@ fn validate(raw: RawConfig, secrets: &dyn SecretSource) -> Result<Config, Config
     }
     Ok(Config {
         server,
+        database,
         delivery,
         users,
         schedules,
@@ -447,6 +455,52 @@ integrations = [ { kind = "generic", key = "env:CHECKOUT_KEY" } ]
         assert!(c.integration_for_key("wrong").is_none());
         assert!(c.is_admin_token("admin-secret-0123456789"));
         assert!(!c.is_admin_token("admin-secreT"));
+    }
+
+    #[test]
+    fn the_database_url_is_a_secret_that_is_never_echoed() {
+        // Absent: the embedded SQLite.
+        let c = parse("", &MapSecrets::default()).unwrap();
+        assert!(c.database.url.is_none());
+        assert_eq!(c.database.describe(), "sqlite");
+        // From the environment; described without user or password.
+        let secrets = MapSecrets::default().with_env(
+            "FIREBELL_DATABASE_URL",
+            "postgres://firebell:hunter2-secret@db1:5432,db2/firebell?target_session_attrs=read-write",
+        );
+        let c = parse(
+            "[database]\nurl = \"env:FIREBELL_DATABASE_URL\"\npool_size = 8\n[server]\nnode_name = \"pager-1\"\n",
+            &secrets,
+        )
+        .unwrap();
+        assert_eq!(c.database.pool_size, 8);
+        assert_eq!(c.server.node_name.as_deref(), Some("pager-1"));
+        assert_eq!(c.database.describe(), "postgres db1:5432,db2/firebell");
+        assert!(!c.summary().contains("hunter2"), "{}", c.summary());
+        // Not a PostgreSQL URL: named, not echoed; and a bad node name.
+        let errs = parse(
+            "[database]\nurl = \"mysql://root:hunter2-secret@db/x\"\npool_size = 1\n[server]\nnode_name = \"a b\"\n",
+            &MapSecrets::default(),
+        )
+        .unwrap_err();
+        let text = errs.to_string();
+        assert!(
+            text.contains("database.url: is not a PostgreSQL URL"),
+            "{text}"
+        );
+        assert!(text.contains("database.pool_size"), "{text}");
+        assert!(text.contains("server.node_name"), "{text}");
+        assert!(!text.contains("hunter2"), "{text}");
+        // Unset variable: named.
+        let errs = parse(
+            "[database]\nurl = \"env:NOPE_NOT_SET\"\n",
+            &MapSecrets::default(),
+        )
+        .unwrap_err();
+        assert!(
+            errs.to_string()
+                .contains("database.url: environment variable NOPE_NOT_SET is not set")
+        );
     }
 
     #[test]

@@ -28,6 +28,8 @@ pub(super) struct RawServer {
     max_body_bytes: Option<usize>,
     /// Region (ISO 3166 code) of phone numbers written without a country code.
     default_region: Option<String>,
+    /// This node's name among the nodes sharing a database.
+    node_name: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -46,6 +48,9 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// Region (e.g. `GB`) for phone numbers without a country code.
     pub default_region: Option<String>,
+    /// This node's name among the nodes sharing a database; `None`: the
+    /// host name (looked up by the server at start).
+    pub node_name: Option<String>,
 }
 
 /// How notifications are retried.
@@ -117,7 +122,22 @@ pub(super) fn validate(
     if max_body_bytes < 1024 {
         errors.push("server.max_body_bytes", "must be at least 1024");
     }
+    let node_name = raw.node_name.clone();
+    if let Some(n) = &node_name
+        && (n.is_empty()
+            || n.len() > 64
+            || !n
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')))
+    {
+        errors.hint(
+            "server.node_name",
+            format!("{n:?} is not a node name"),
+            "1 to 64 letters, digits, '.', '-' or '_', e.g. \"pager-1\"",
+        );
+    }
     ServerConfig {
+        node_name,
         listen,
         public_url: public_url.trim_end_matches('/').to_string(),
         data_dir: raw

@@ -6,6 +6,7 @@
 
 mod binary;
 mod check_templates;
+mod cluster;
 mod common;
 mod logging;
 mod maintenance_cli;
