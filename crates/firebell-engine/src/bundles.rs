@@ -25,27 +25,10 @@ use firebell_core::notification::{Delivery, Notification, NotificationId, Notifi
 use firebell_store::{BundleScope, BundledPage, Claimed, Finish, Store};
 use jiff::SignedDuration;
 use serde_json::json;
-use std::collections::{HashMap, VecDeque};
-use std::sync::Arc;
+use std::collections::VecDeque;
 
 /// Most pages one bundled message carries; more wait for the next one.
 const MAX_BUNDLE: u32 = 500;
-
-/// One async lock per lane, so two deliveries never count the same
-/// address's sends at once.
-#[derive(Default)]
-pub(crate) struct LaneLocks(std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>);
-
-impl LaneLocks {
-    fn get(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
-        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        // Forget locks nobody holds, so the map stays small.
-        if map.len() > 1024 {
-            map.retain(|_, l| Arc::strong_count(l) > 1);
-        }
-        map.entry(key.to_string()).or_default().clone()
-    }
-}
 
 /// The contact kind (`sms`, `voice`, …) a page was queued for, if its
 /// user's contact is still configured on that channel.
@@ -124,8 +107,9 @@ impl<S: Store> Engine<S> {
 
     /// Delivers one lane's pages in order (see the module docs).
     pub(crate) async fn deliver_lane(&self, key: String, lane: Vec<Claimed>) -> Result<()> {
-        let lock = self.inner.lane_locks.get(&key);
-        let _guard = lock.lock().await;
+        // One holder per lane across every node sharing the store, so two
+        // deliveries never count the same address's sends at once.
+        let _lane = self.inner.store.lock_lane(key.clone()).await?;
         let mut queue: VecDeque<Claimed> = lane.into();
         // The lane's pages were claimed together, under one lease. Sending
         // them one after another must not outlast it, or another pass could

@@ -22,6 +22,7 @@ pub mod hold;
 pub mod maintenance;
 pub mod metrics;
 pub mod monitors;
+pub mod nodes;
 mod probe_check;
 pub mod quiet;
 pub mod silences;
@@ -86,10 +87,12 @@ struct Inner<S> {
     metrics: Metrics,
     /// Heartbeat and probe state (see [`monitors`]).
     monitors: tokio::sync::Mutex<monitors::MonitorState>,
-    /// Per-address locks of rate-limited and grouped pages (see [`bundles`]).
-    lane_locks: bundles::LaneLocks,
     /// Silences not yet ended, in memory (see [`silences`]).
     silences: silences::SilenceCache,
+    /// This node among those sharing the store (see [`nodes`]).
+    identity: nodes::Identity,
+    /// How this node's configuration differs from the live nodes', if it does.
+    config_mismatch: std::sync::Mutex<Option<String>>,
 }
 
 /// One configuration and its channels.
@@ -127,8 +130,11 @@ fn std_duration(d: SignedDuration) -> Duration {
 
 impl<S: Store> Engine<S> {
     pub fn new(store: S, config: Config, clock: Arc<dyn Clock>, console: ConsoleSink) -> Self {
+        let identity = nodes::Identity::new(config.server.node_name.as_deref(), clock.now());
         Self {
             inner: Arc::new(Inner {
+                identity,
+                config_mismatch: std::sync::Mutex::new(None),
                 store,
                 clock,
                 current: ArcSwap::from_pointee(Current::new(config, &console)),
@@ -137,7 +143,6 @@ impl<S: Store> Engine<S> {
                 wake_dispatch: Notify::new(),
                 metrics: Metrics::default(),
                 monitors: tokio::sync::Mutex::new(monitors::MonitorState::default()),
-                lane_locks: bundles::LaneLocks::default(),
                 silences: silences::SilenceCache::default(),
             }),
         }
@@ -814,6 +819,9 @@ impl<S: Store> Engine<S> {
         let e = self.clone();
         let sd = shutdown.clone();
         set.spawn(async move { e.timeouts_loop(sd).await });
+        let e = self.clone();
+        let sd = shutdown.clone();
+        set.spawn(async move { e.node_loop(sd).await });
         let e = self.clone();
         set.spawn(async move { e.monitor_loop(shutdown).await });
         set

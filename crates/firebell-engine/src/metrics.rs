@@ -37,6 +37,8 @@ pub struct Metrics {
     pub pages_queued: Counter,
     pub ingest_commit_seconds: Histogram,
     pub events_dropped: Family<RuleLabel, Counter>,
+    /// 1 while this node's configuration differs from another live node's.
+    pub config_mismatch: Gauge,
 }
 
 impl Default for Metrics {
@@ -92,6 +94,12 @@ impl Default for Metrics {
             "Events a rule dropped (not recorded), by rule name",
             events_dropped.clone(),
         );
+        let config_mismatch = Gauge::default();
+        registry.register(
+            "config_mismatch",
+            "1 while this node's configuration differs from another live node's sharing the database",
+            config_mismatch.clone(),
+        );
         Self {
             registry,
             events_received,
@@ -102,6 +110,7 @@ impl Default for Metrics {
             pages_queued,
             ingest_commit_seconds,
             events_dropped,
+            config_mismatch,
         }
     }
 }

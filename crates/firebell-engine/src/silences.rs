@@ -3,9 +3,10 @@
 //! - **Silences** live in the store. The engine keeps the ones that have not
 //!   ended in memory ([`SilenceSet`]), indexed by one equality matcher each,
 //!   so checking an alert against a thousand silences that do not match it
-//!   is a few hash lookups. The set is reloaded after every change made
-//!   through this engine and at least every [`RELOAD`] (changes made by
-//!   another node).
+//!   is a few hash lookups. The set is read again when the store's silences
+//!   generation moved (a silence written by any node: checked on every use,
+//!   one cheap read, so a silence made on one node holds on every node at
+//!   once) and at least every [`RELOAD`].
 //! - **Inhibition** ([`Inhibitions`]) is built once per escalation pass when
 //!   `[[inhibit_rules]]` exist, from the open alerts: per rule, the source
 //!   alerts by their values of the `equal` labels.
@@ -47,6 +48,9 @@ pub struct SilenceSet {
     /// Silences without such a matcher: checked for every alert.
     unindexed: Vec<usize>,
     loaded_at: Option<Timestamp>,
+    /// The store's silences generation when read (see
+    /// `SilenceStore::silences_generation`).
+    generation: Option<i64>,
 }
 
 fn index_key(s: &Silence) -> Option<&Matcher> {
@@ -75,6 +79,7 @@ impl SilenceSet {
             by_equal,
             unindexed,
             loaded_at: Some(loaded_at),
+            generation: None,
         }
     }
 
@@ -134,9 +139,12 @@ impl fmt::Debug for SilenceCache {
 }
 
 impl SilenceCache {
-    fn get(&self, now: Timestamp) -> Option<Arc<SilenceSet>> {
+    fn get(&self, now: Timestamp, generation: i64) -> Option<Arc<SilenceSet>> {
         let guard = self.current.lock().unwrap_or_else(|p| p.into_inner());
         guard.as_ref().and_then(|set| {
+            if set.generation != Some(generation) {
+                return None;
+            }
             let at = set.loaded_at?;
             let fresh = at <= now && at.checked_add(RELOAD).is_ok_and(|until| now < until);
             fresh.then(|| set.clone())
@@ -301,13 +309,18 @@ fn visible(s: &Silence, scope: Option<&str>) -> bool {
 }
 
 impl<S: Store> Engine<S> {
-    /// The silences that have not ended, from memory when fresh.
+    /// The silences that have not ended, from memory while no node wrote a
+    /// silence since they were read (one cheap read of the store's
+    /// generation) and they are younger than [`RELOAD`].
     pub(crate) async fn silence_set(&self, now: Timestamp) -> Result<Arc<SilenceSet>> {
-        if let Some(set) = self.inner.silences.get(now) {
+        let generation = self.inner.store.silences_generation().await?;
+        if let Some(set) = self.inner.silences.get(now, generation) {
             return Ok(set);
         }
         let list = self.inner.store.silences(Some(now)).await?;
-        let set = Arc::new(SilenceSet::new(list, now));
+        let mut set = SilenceSet::new(list, now);
+        set.generation = Some(generation);
+        let set = Arc::new(set);
         self.inner.silences.put(set.clone());
         Ok(set)
     }

@@ -191,6 +191,15 @@ $$;
 CREATE TRIGGER alert_labels_status AFTER UPDATE OF status OR DELETE ON alerts
     FOR EACH ROW EXECUTE FUNCTION alert_labels_keep();
 
+-- Counters bumped in the transaction of every write to what nodes keep in
+-- memory ('silences'), so each node knows to read it again.
+CREATE TABLE generations (
+    name TEXT   PRIMARY KEY,
+    n    BIGINT NOT NULL
+);
+
+INSERT INTO generations (name, n) VALUES ('silences', 0);
+
 -- The nodes sharing this database: each writes its row at start and
 -- refreshes `last_seen` while it runs.
 CREATE TABLE nodes (

@@ -229,4 +229,8 @@ impl BundleStore for PgStore {
         in_tx!(self, |tx| finish_bundled(&tx, leader, &pages, &finish, now)
             .await)
     }
+
+    async fn lock_lane(&self, key: String) -> Result<firebell_store::LaneLock> {
+        self.lane(&key).await
+    }
 }

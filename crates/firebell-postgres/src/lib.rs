@@ -24,6 +24,7 @@ mod changes;
 mod error;
 mod escalations;
 mod maintenance;
+mod nodes;
 mod outbox;
 mod overrides;
 mod receipts;

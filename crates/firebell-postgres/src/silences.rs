@@ -2,7 +2,7 @@
 
 use crate::error::{Error, Result as R, corrupt};
 use crate::rows::get;
-use crate::sql::{collect, exec, query, query_opt};
+use crate::sql::{collect, exec, query, query_one, query_opt};
 use crate::{PgStore, in_tx, with_client};
 use deadpool_postgres::GenericClient;
 use firebell_core::clock::{from_millis, to_millis};
@@ -39,16 +39,31 @@ fn row(r: &Row) -> R<Silence> {
     })
 }
 
+/// Moves the silences' generation (see `SilenceStore::silences_generation`).
+async fn bump<C: GenericClient>(c: &C) -> R<()> {
+    exec(
+        c,
+        "UPDATE generations SET n = n + 1 WHERE name = 'silences'",
+        &[],
+    )
+    .await?;
+    Ok(())
+}
+
 /// Ends a silence that has not ended; true when one changed.
 async fn expire<C: GenericClient>(c: &C, id: &str, now: i64) -> R<bool> {
-    Ok(exec(
+    let changed = exec(
         c,
         "UPDATE silences SET ends_at = $2, starts_at = LEAST(starts_at, $2), updated_at = $2 \
          WHERE id = $1 AND ends_at > $2",
         &[&id, &now],
     )
     .await?
-        > 0)
+        > 0;
+    if changed {
+        bump(c).await?;
+    }
+    Ok(changed)
 }
 
 impl SilenceStore for PgStore {
@@ -66,6 +81,7 @@ impl SilenceStore for PgStore {
             if let Some(old) = &replaces {
                 expire(&tx, old, now).await?;
             }
+            bump(&tx).await?;
             exec(
                 &tx,
                 "INSERT INTO silences (id, matchers, starts_at, ends_at, created_by, comment, \
@@ -124,5 +140,15 @@ impl SilenceStore for PgStore {
     async fn expire_silence(&self, id: String, now: Timestamp) -> Result<bool> {
         let now = to_millis(now);
         in_tx!(self, |tx| expire(&tx, &id, now).await)
+    }
+
+    async fn silences_generation(&self) -> Result<i64> {
+        with_client!(self, |c| {
+            Ok(
+                query_one(&c, "SELECT n FROM generations WHERE name = 'silences'", &[])
+                    .await?
+                    .get(0),
+            )
+        })
     }
 }

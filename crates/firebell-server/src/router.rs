@@ -220,6 +220,7 @@ fn table<S: Store>() -> Table<S> {
     .get("/links/alerts/{id}/{action}", links::confirm::<S>)
     .post("/links/alerts/{id}/{action}", links::act::<S>)
     // Operations.
+    .get("/api/v1/nodes", ops::nodes::<S>)
     .post("/-/reload", ops::reload::<S>)
     .get("/-/healthy", ops::healthy)
     .get("/-/ready", ops::ready::<S>)

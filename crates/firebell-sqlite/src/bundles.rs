@@ -292,4 +292,8 @@ impl BundleStore for SqliteStore {
         let b = PreparedBundled::encode(leader, pages, finish, now)?;
         self.write(move |conn| finish_bundled(conn, &b)).await
     }
+
+    async fn lock_lane(&self, key: String) -> firebell_store::Result<firebell_store::LaneLock> {
+        Ok(self.inner.lanes.lock(&key).await)
+    }
 }

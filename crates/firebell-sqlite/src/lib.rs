@@ -16,6 +16,7 @@ mod changes;
 mod error;
 mod escalations;
 mod maintenance;
+mod nodes;
 mod ops;
 mod outbox;
 mod overrides;
@@ -52,6 +53,8 @@ struct Inner {
     jobs: Option<mpsc::Sender<writer::Job>>,
     writer: Option<JoinHandle<()>>,
     readers: Mutex<Vec<Connection>>,
+    /// Delivery lanes held (see `BundleStore::lock_lane`).
+    lanes: nodes::Lanes,
 }
 
 impl fmt::Debug for SqliteStore {
@@ -104,6 +107,7 @@ impl SqliteStore {
                 jobs: Some(jobs),
                 writer: Some(writer),
                 readers: Mutex::new(vec![reader]),
+                lanes: nodes::Lanes::default(),
             }),
         })
     }

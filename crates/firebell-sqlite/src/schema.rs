@@ -18,6 +18,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0009_bundles.sql"),
     include_str!("../migrations/0010_follow_up.sql"),
     include_str!("../migrations/0011_alert_labels.sql"),
+    include_str!("../migrations/0012_nodes.sql"),
 ];
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);

@@ -43,10 +43,18 @@ impl PreparedSilence {
     }
 }
 
+/// Moves the silences' generation (see `SilenceStore::silences_generation`).
+fn bump(conn: &Connection) -> Result<()> {
+    conn.prepare_cached("UPDATE generations SET n = n + 1 WHERE name = 'silences'")?
+        .execute([])?;
+    Ok(())
+}
+
 pub(crate) fn add(conn: &Connection, p: &PreparedSilence) -> Result<()> {
     if let Some(old) = &p.replaces {
         expire(conn, old, p.now)?;
     }
+    bump(conn)?;
     let s = &p.silence;
     conn.prepare_cached(
         "INSERT INTO silences (id, matchers, starts_at, ends_at, created_by, comment, \
@@ -74,6 +82,9 @@ pub(crate) fn expire(conn: &Connection, id: &str, now: i64) -> Result<bool> {
              WHERE id = ?1 AND ends_at > ?2",
         )?
         .execute(params![id, now])?;
+    if n > 0 {
+        bump(conn)?;
+    }
     Ok(n > 0)
 }
 
@@ -155,5 +166,14 @@ impl SilenceStore for SqliteStore {
     async fn expire_silence(&self, id: String, now: Timestamp) -> firebell_store::Result<bool> {
         let now = to_millis(now);
         self.write(move |conn| expire(conn, &id, now)).await
+    }
+
+    async fn silences_generation(&self) -> firebell_store::Result<i64> {
+        self.read(|conn| {
+            Ok(conn
+                .prepare_cached("SELECT n FROM generations WHERE name = 'silences'")?
+                .query_row([], |r| r.get(0))?)
+        })
+        .await
     }
 }

@@ -23,6 +23,8 @@ mod escalations;
 pub use escalations::*;
 mod maintenance;
 pub use maintenance::*;
+mod nodes;
+pub use nodes::*;
 mod outbox;
 pub use outbox::*;
 mod overrides;
@@ -77,6 +79,9 @@ macro_rules! store_contract_tests {
                 timelines_are_read_a_page_at_a_time,
                 open_alerts_are_found_by_label,
                 repeats_in_a_batch_are_counted_around_acknowledge_and_resolve,
+                nodes_are_recorded_and_refreshed,
+                the_silences_generation_moves_with_every_silence_write,
+                a_lane_is_held_by_one_holder_at_a_time,
             );
         }
     };

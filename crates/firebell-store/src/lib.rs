@@ -1,10 +1,10 @@
 //! The storage contract, split by capability: [`AlertStore`],
 //! [`EscalationStore`], [`OutboxStore`], [`BundleStore`], [`OverrideStore`],
-//! [`ChangeStore`], [`ReceiptStore`], [`MaintenanceStore`], [`TimeoutStore`]
-//! and [`SilenceStore`]. [`Store`] is their union (a blanket impl), so the
+//! [`ChangeStore`], [`ReceiptStore`], [`MaintenanceStore`], [`TimeoutStore`],
+//! [`SilenceStore`] and [`NodeStore`]. [`Store`] is their union (a blanket impl), so the
 //! engine and the server stay generic over `S: Store`. `firebell-sqlite`
-//! implements it today; a second backend (PostgreSQL, many nodes) implements
-//! the same traits and must pass the same suite, `contract` (behind the
+//! (one node) and `firebell-postgres` (many nodes) implement the traits and
+//! pass the same suite, `contract` (behind the
 //! `contract-tests` feature, so production builds do not compile it).
 //! Callers with a concrete store bring the traits in with
 //! `use firebell_store::prelude::*`.
@@ -46,8 +46,8 @@ pub use maintenance::{MaintenanceFilter, MaintenanceWindow, NewMaintenance};
 /// Every capability trait, for callers that hold a concrete store.
 pub mod prelude {
     pub use crate::{
-        AlertStore, BundleStore, ChangeStore, EscalationStore, MaintenanceStore, OutboxStore,
-        OverrideStore, ReceiptStore, SilenceStore, Store, TimeoutStore,
+        AlertStore, BundleStore, ChangeStore, EscalationStore, MaintenanceStore, NodeStore,
+        OutboxStore, OverrideStore, ReceiptStore, SilenceStore, Store, TimeoutStore,
     };
 }
 
@@ -202,6 +202,7 @@ pub trait Store:
     + MaintenanceStore
     + TimeoutStore
     + SilenceStore
+    + NodeStore
 {
 }
 
@@ -216,6 +217,7 @@ impl<T> Store for T where
         + MaintenanceStore
         + TimeoutStore
         + SilenceStore
+        + NodeStore
 {
 }
 
@@ -454,6 +456,13 @@ pub trait BundleStore: Clone + Send + Sync + 'static {
         finish: Finish,
         now: Timestamp,
     ) -> impl Future<Output = Result<Vec<NotificationId>>> + Send;
+
+    /// Waits until no other node works lane `key` (an address's rate limit
+    /// and bundles: count, send, record), then holds it until the returned
+    /// lock is dropped, or the holder's connection ends (a node that dies
+    /// lets go). A single-node store may return [`LaneLock::local`] at once
+    /// (the engine also locks lanes within its process).
+    fn lock_lane(&self, key: String) -> impl Future<Output = Result<LaneLock>> + Send;
 }
 
 /// Schedule overrides.
@@ -638,4 +647,53 @@ pub trait SilenceStore: Clone + Send + Sync + 'static {
         id: String,
         now: Timestamp,
     ) -> impl Future<Output = Result<bool>> + Send;
+
+    /// A number that changes in the same transaction as every silence
+    /// written (added, replaced or expired), by any caller on any node: a
+    /// node keeps the silences in memory and reads them again when this
+    /// moved. One cheap read.
+    fn silences_generation(&self) -> impl Future<Output = Result<i64>> + Send;
+}
+
+/// The nodes sharing the store (one, for an embedded database).
+pub trait NodeStore: Clone + Send + Sync + 'static {
+    /// Records that `node` runs: inserts its row, or replaces it (a node
+    /// restarted under the same name). Durable when Ok.
+    fn node_seen(&self, node: NodeRecord) -> impl Future<Output = Result<()>> + Send;
+
+    /// Every node that ever recorded itself, by name.
+    fn nodes(&self) -> impl Future<Output = Result<Vec<NodeRecord>>> + Send;
+}
+
+/// A node as recorded in the store.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeRecord {
+    pub name: String,
+    pub version: String,
+    pub started_at: Timestamp,
+    pub last_seen: Timestamp,
+    /// SHA-256 (hex) of the configuration the nodes must share.
+    pub config_digest: String,
+}
+
+/// Held while a node works a delivery lane (see
+/// [`BundleStore::lock_lane`]); dropping it lets the next one in.
+pub struct LaneLock(#[allow(dead_code)] Option<Box<dyn Send>>);
+
+impl LaneLock {
+    /// A lock that holds nothing beyond the process (one node).
+    pub fn local() -> Self {
+        LaneLock(None)
+    }
+
+    /// A lock whose release is `guard`'s drop.
+    pub fn held(guard: impl Send + 'static) -> Self {
+        LaneLock(Some(Box::new(guard)))
+    }
+}
+
+impl std::fmt::Debug for LaneLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LaneLock")
+    }
 }

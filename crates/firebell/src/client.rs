@@ -388,6 +388,46 @@ pub(crate) async fn get_json(api: &Api, path: &str, query: &[(&str, String)]) ->
     answer(resp).await
 }
 
+/// `firebell nodes`: one line per node sharing the database.
+pub async fn nodes(conn: &ApiConn) -> Result<ExitCode> {
+    let api = api(conn)?;
+    let body = get_json(&api, "/api/v1/nodes", &[]).await?;
+    if api.json {
+        println!("{}", serde_json::to_string_pretty(&body)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let nodes = body["nodes"].as_array().cloned().unwrap_or_default();
+    println!(
+        "{:<2}{:<24} {:<6} {:<10} {:<20} {:<20} config",
+        "", "NODE", "STATUS", "VERSION", "STARTED", "LAST SEEN"
+    );
+    for n in &nodes {
+        let text = |k: &str| n[k].as_str().unwrap_or("?").to_string();
+        let config = if n["same_config"].as_bool() == Some(true) {
+            "same".to_string()
+        } else {
+            format!(
+                "DIFFERS ({})",
+                &text("config_digest")[..12.min(text("config_digest").len())]
+            )
+        };
+        println!(
+            "{:<2}{:<24} {:<6} {:<10} {:<20} {:<20} {config}",
+            if n["this_node"].as_bool() == Some(true) {
+                "*"
+            } else {
+                ""
+            },
+            text("name"),
+            text("status"),
+            text("version"),
+            short_time(&n["started_at"]),
+            short_time(&n["last_seen"]),
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 pub async fn oncall(
     conn: &ApiConn,
     schedule: Option<String>,

@@ -76,6 +76,12 @@ enum Command {
         #[command(flatten)]
         conn: client::ApiConn,
     },
+    /// The nodes sharing this server's database: up or lost, and whether
+    /// their configuration agrees.
+    Nodes {
+        #[command(flatten)]
+        conn: client::ApiConn,
+    },
     /// Forward a traffic manager's event (install as a Stingray/vTM action
     /// program; see `firebell vtm-action --help`).
     VtmAction(vtm_action::Args),
@@ -276,6 +282,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             AlertsCommand::Resolve(a) => client::answer_alert(&conn, a.id, "resolve", a.user).await,
         },
         Command::Oncall { schedule, at, conn } => client::oncall(&conn, schedule, at).await,
+        Command::Nodes { conn } => client::nodes(&conn).await,
         // Normally run by `vtm_action::intercept` before clap parses anything.
         Command::VtmAction(a) => Ok(vtm_action::run_cli(a.args).await),
         Command::Rules(c) => rules_test::run(c),

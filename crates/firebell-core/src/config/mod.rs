@@ -97,6 +97,9 @@ pub struct Config {
     pub inhibit_rules: Vec<crate::silence::InhibitRule>,
     /// SHA-256 of each integration key → the integration it opens.
     integrations_by_key: HashMap<[u8; 32], IntegrationRef>,
+    /// SHA-256 (hex) of the configuration nodes sharing a database must
+    /// agree on: the file without its `[server]` and `[database]` tables.
+    pub digest: String,
 }
 
 impl Config {
@@ -254,7 +257,25 @@ pub fn parse(text: &str, secrets: &dyn SecretSource) -> Result<Config, ConfigErr
             hint: Some("see docs/configuration.md for every key".into()),
         }])
     })?;
-    validate(raw, secrets)
+    let mut config = validate(raw, secrets)?;
+    config.digest = shared_digest(text);
+    Ok(config)
+}
+
+/// SHA-256 (hex) of what every node sharing a database must agree on: the
+/// file without `[server]` and `[database]`, which are each node's own
+/// (where it listens, its name, how it reaches the database).
+fn shared_digest(text: &str) -> String {
+    let shared = match toml::from_str::<toml::Table>(text) {
+        Ok(mut t) => {
+            t.remove("server");
+            t.remove("database");
+            toml::to_string(&t).unwrap_or_default()
+        }
+        Err(_) => text.to_string(),
+    };
+    let hash = Sha256::digest(shared.as_bytes());
+    hash.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// A parse error's message without the values it quotes (serde writes
@@ -374,6 +395,7 @@ fn validate(raw: RawConfig, secrets: &dyn SecretSource) -> Result<Config, Config
         rules,
         inhibit_rules,
         integrations_by_key,
+        digest: String::new(),
     })
 }
 
@@ -455,6 +477,23 @@ integrations = [ { kind = "generic", key = "env:CHECKOUT_KEY" } ]
         assert!(c.integration_for_key("wrong").is_none());
         assert!(c.is_admin_token("admin-secret-0123456789"));
         assert!(!c.is_admin_token("admin-secreT"));
+    }
+
+    #[test]
+    fn nodes_agree_on_everything_but_their_own_server_and_database_tables() {
+        let node = |listen: &str, name: &str, policy_wait: &str| {
+            format!(
+                "[server]\nlisten = \"{listen}\"\nnode_name = \"{name}\"\n\
+                 [[users]]\nid = \"alice\"\ncontacts = [ {{ kind = \"console\" }} ]\n\
+                 [[policies]]\nid = \"p\"\nsteps = [ {{ targets = [\"user:alice\"], wait = \"{policy_wait}\" }} ]\n"
+            )
+        };
+        let a = parse(&node("127.0.0.1:1", "a", "5m"), &MapSecrets::default()).unwrap();
+        let b = parse(&node("127.0.0.1:2", "b", "5m"), &MapSecrets::default()).unwrap();
+        let c = parse(&node("127.0.0.1:3", "c", "10m"), &MapSecrets::default()).unwrap();
+        assert_eq!(a.digest.len(), 64);
+        assert_eq!(a.digest, b.digest, "only [server] differs");
+        assert_ne!(a.digest, c.digest, "a policy differs");
     }
 
     #[test]

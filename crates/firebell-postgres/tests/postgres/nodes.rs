@@ -9,12 +9,18 @@ use firebell_store::prelude::*;
 use firebell_store::{AlertFilter, IngestOutcome};
 
 async fn three_nodes() -> Option<Vec<PgStore>> {
+    Some(three_nodes_on().await?.1)
+}
+
+/// The database's name and three stores on it.
+async fn three_nodes_on() -> Option<(String, Vec<PgStore>)> {
     let url = fresh_url().await?;
     let mut stores = Vec::new();
     for _ in 0..3 {
         stores.push(PgStore::connect(&url, 8).await.unwrap());
     }
-    Some(stores)
+    let db = url.rsplit('/').next().unwrap().to_string();
+    Some((db, stores))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -105,4 +111,50 @@ async fn a_due_page_is_claimed_by_one_node_only() {
     all.dedup();
     assert_eq!(all.len(), n, "a page was handed to two claimers");
     assert_eq!(n, 20, "every due page was claimed once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lane_held_on_one_node_makes_the_others_wait_until_it_lets_go_or_dies() {
+    let Some((db, nodes)) = three_nodes_on().await else {
+        return;
+    };
+    use std::time::Duration;
+    let lane = "sms:+447700900123".to_string();
+    let held = nodes[0].lock_lane(lane.clone()).await.unwrap();
+    let waiter = {
+        let (store, lane) = (nodes[1].clone(), lane.clone());
+        tokio::spawn(async move { store.lock_lane(lane).await.unwrap() })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !waiter.is_finished(),
+        "node 2 waits while node 1 holds the lane"
+    );
+    drop(held);
+    let second = tokio::time::timeout(Duration::from_secs(5), waiter)
+        .await
+        .expect("released")
+        .unwrap();
+    // Node 2's connection ends while it holds the lane (its machine died):
+    // the lane frees.
+    let third = {
+        let (store, lane) = (nodes[2].clone(), lane.clone());
+        tokio::spawn(async move { store.lock_lane(lane).await.unwrap() })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!third.is_finished());
+    std::mem::forget(second);
+    let server = firebell_postgres::testing::shared().unwrap();
+    let ended = server.psql(
+        "postgres",
+        &format!(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_locks WHERE locktype = 'advisory' \
+             AND granted AND database = (SELECT oid FROM pg_database WHERE datname = '{db}')"
+        ),
+    );
+    assert_eq!(ended, "1", "one session held the lane");
+    tokio::time::timeout(Duration::from_secs(5), third)
+        .await
+        .expect("a dead holder lets go")
+        .unwrap();
 }

@@ -45,7 +45,16 @@ pub(crate) async fn healthy() -> &'static str {
 
 pub(crate) async fn ready<S: Store>(State(state): State<Shared<S>>) -> Response {
     match state.engine.store().ping().await {
-        Ok(()) => (StatusCode::OK, "Firebell is Ready.\n").into_response(),
+        // Still ready (it works on what it was given), but whoever looks
+        // at the load balancer's checks sees the drift.
+        Ok(()) => match state.engine.config_mismatch() {
+            Some(m) => (
+                StatusCode::OK,
+                format!("Firebell is Ready. Warning: {m}.\n"),
+            )
+                .into_response(),
+            None => (StatusCode::OK, "Firebell is Ready.\n").into_response(),
+        },
         Err(e) => (
             StatusCode::SERVICE_UNAVAILABLE,
             format!("Firebell is not ready: {e}\n"),
@@ -66,4 +75,28 @@ pub(crate) async fn metrics<S: Store>(State(state): State<Shared<S>>) -> Respons
         state.engine.metrics().encode(),
     )
         .into_response()
+}
+
+/// `GET /api/v1/nodes`: the nodes sharing the database, this one included.
+pub(crate) async fn nodes<S: Store>(
+    _: Admin,
+    State(state): State<Shared<S>>,
+) -> Result<Response, ApiError> {
+    let nodes = state.engine.nodes().await?;
+    let body: Vec<serde_json::Value> = nodes
+        .into_iter()
+        .map(|n| {
+            serde_json::json!({
+                "name": n.record.name,
+                "version": n.record.version,
+                "started_at": n.record.started_at.to_string(),
+                "last_seen": n.record.last_seen.to_string(),
+                "config_digest": n.record.config_digest,
+                "status": if n.lost { "lost" } else { "up" },
+                "same_config": n.same_config,
+                "this_node": n.this_node,
+            })
+        })
+        .collect();
+    Ok(axum::Json(serde_json::json!({ "nodes": body })).into_response())
 }

@@ -18,6 +18,7 @@ mod heartbeats;
 mod http_sms;
 mod inhibition;
 mod maintenance;
+mod nodes;
 mod notification_rules;
 mod pagerduty;
 mod probes;

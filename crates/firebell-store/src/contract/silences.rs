@@ -5,7 +5,7 @@ use crate::Store;
 use firebell_core::matcher::Matcher;
 use firebell_core::silence::Silence;
 
-fn silence(id: &str, matchers: &[&str], from: i64, to: i64) -> Silence {
+pub(super) fn silence(id: &str, matchers: &[&str], from: i64, to: i64) -> Silence {
     Silence {
         id: id.into(),
         matchers: matchers

@@ -1,0 +1,20 @@
+-- Schema version 12: what nodes sharing a store need (the same tables as
+-- the PostgreSQL backend; one node here).
+--
+-- generations: counters bumped in the transaction of every write to what a
+--              node keeps in memory ('silences'), so it knows to read again.
+-- nodes:       each node's row, refreshed while it runs.
+CREATE TABLE generations (
+    name TEXT    PRIMARY KEY,
+    n    INTEGER NOT NULL
+) WITHOUT ROWID;
+
+INSERT INTO generations (name, n) VALUES ('silences', 0);
+
+CREATE TABLE nodes (
+    name          TEXT    PRIMARY KEY,
+    version       TEXT    NOT NULL,
+    started_at    INTEGER NOT NULL,
+    last_seen     INTEGER NOT NULL,
+    config_digest TEXT    NOT NULL
+);

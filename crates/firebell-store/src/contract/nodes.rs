@@ -1,0 +1,76 @@
+//! Nodes, silence generations and lane locks: what many nodes share.
+
+use super::*;
+use crate::{NodeRecord, NodeStore};
+use std::time::Duration;
+
+fn node(name: &str, started: i64, seen: i64, digest: &str) -> NodeRecord {
+    NodeRecord {
+        name: name.into(),
+        version: "0.1.0".into(),
+        started_at: at(started),
+        last_seen: at(seen),
+        config_digest: digest.into(),
+    }
+}
+
+pub async fn nodes_are_recorded_and_refreshed<S: Store>(store: S) {
+    assert_eq!(store.nodes().await.unwrap(), vec![]);
+    store.node_seen(node("b", 0, 0, "d1")).await.unwrap();
+    store.node_seen(node("a", 5, 5, "d1")).await.unwrap();
+    store.node_seen(node("b", 0, 30, "d2")).await.unwrap();
+    assert_eq!(
+        store.nodes().await.unwrap(),
+        vec![node("a", 5, 5, "d1"), node("b", 0, 30, "d2")],
+        "by name; the second sighting of b replaced its row"
+    );
+}
+
+pub async fn the_silences_generation_moves_with_every_silence_write<S: Store>(store: S) {
+    let g0 = store.silences_generation().await.unwrap();
+    assert_eq!(
+        store.silences_generation().await.unwrap(),
+        g0,
+        "reads move nothing"
+    );
+    let a = super::silences::silence("00000000-0000-4000-8000-0000000000a1", &["a=b"], 0, 600);
+    store.add_silence(a.clone(), None, at(0)).await.unwrap();
+    let g1 = store.silences_generation().await.unwrap();
+    assert_ne!(g1, g0, "an added silence");
+    let b = super::silences::silence("00000000-0000-4000-8000-0000000000b1", &["a=c"], 0, 600);
+    store
+        .add_silence(b.clone(), Some(a.id.clone()), at(10))
+        .await
+        .unwrap();
+    let g2 = store.silences_generation().await.unwrap();
+    assert!(g2 != g1 && g2 != g0, "a replacement");
+    assert!(store.expire_silence(b.id.clone(), at(20)).await.unwrap());
+    let g3 = store.silences_generation().await.unwrap();
+    assert!(![g0, g1, g2].contains(&g3), "an expiry");
+    assert!(!store.expire_silence(b.id.clone(), at(30)).await.unwrap());
+    let _ = store.silences(None).await.unwrap();
+    assert_eq!(
+        store.silences_generation().await.unwrap(),
+        g3,
+        "no change, no move"
+    );
+}
+
+pub async fn a_lane_is_held_by_one_holder_at_a_time<S: Store>(store: S) {
+    let first = store.lock_lane("sms:+447700900123".into()).await.unwrap();
+    // Another lane is free meanwhile.
+    let other = store.lock_lane("sms:+447700900456".into()).await.unwrap();
+    drop(other);
+    let s2 = store.clone();
+    let second = tokio::spawn(async move {
+        let lock = s2.lock_lane("sms:+447700900123".into()).await.unwrap();
+        drop(lock);
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!second.is_finished(), "the second holder waits");
+    drop(first);
+    tokio::time::timeout(Duration::from_secs(10), second)
+        .await
+        .expect("the lane is free again once the holder lets go")
+        .unwrap();
+}
