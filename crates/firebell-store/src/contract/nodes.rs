@@ -1,7 +1,7 @@
 //! Nodes, silence generations and lane locks: what many nodes share.
 
 use super::*;
-use crate::{NodeRecord, NodeStore};
+use crate::NodeRecord;
 use std::time::Duration;
 
 fn node(name: &str, started: i64, seen: i64, digest: &str) -> NodeRecord {
