@@ -152,6 +152,23 @@ impl<S: Store> Engine<S> {
         &self.inner.store
     }
 
+    /// Names this node in the data of a decision's timeline lines, so an
+    /// alert's timeline says which node paged (many nodes share a store).
+    fn stamp_node(&self, mut t: Transition) -> Transition {
+        for line in &mut t.timeline {
+            match &mut line.data {
+                serde_json::Value::Object(m) => {
+                    m.insert("node".into(), self.node_name().into());
+                }
+                serde_json::Value::Null => {
+                    line.data = serde_json::json!({ "node": self.node_name() });
+                }
+                _ => {}
+            }
+        }
+        t
+    }
+
     pub fn config(&self) -> Arc<Config> {
         self.inner.current.load().config.clone()
     }
@@ -445,6 +462,7 @@ impl<S: Store> Engine<S> {
                 (_, None) => policy_gone(&esc, now),
             };
             let queued = t.notifications.len() as u64;
+            let t = self.stamp_node(t);
             match self.inner.store.commit(esc.version, t, now).await? {
                 CommitResult::Applied => {
                     self.inner.metrics.pages_queued.inc_by(queued);
@@ -758,6 +776,7 @@ impl<S: Store> Engine<S> {
             return Ok(CommitResult::Applied);
         }
         let queued = t.notifications.len() as u64;
+        let t = self.stamp_node(t);
         let result = store.commit(esc.version, t, now).await?;
         if result == CommitResult::Applied {
             self.inner.metrics.pages_queued.inc_by(queued);

@@ -55,9 +55,46 @@ impl Gateway {
     }
 }
 
-/// The config every node shares (only `listen`, `node_name` and `data_dir`
-/// differ): alice and bob texted through the gateway by one policy.
-fn node_config(dir: &Path, port: u16, name: &str, db: &str, gateway: &str, extra: &str) -> PathBuf {
+/// The gateway channel and the two people it texts.
+const PEOPLE: &str = r#"
+[[channels]]
+name = "gateway"
+kind = "http_sms"
+method = "POST"
+encoding = "json"
+url = "{GW}/v1/Message/"
+from = "+14155550100"
+fields = { src = "{{ from }}", dst = "{{ to }}", text = "{{ body }}" }
+success = { status = [202] }
+
+[[users]]
+id = "alice"
+contacts = [ { kind = "sms", number = "+447700900123" } ]
+
+[[users]]
+id = "bob"
+contacts = [ { kind = "sms", number = "+447700900456" } ]
+"#;
+
+const ALICE: &str = "+447700900123";
+const BOB: &str = "+447700900456";
+
+/// The seed's cluster: both people texted at once by one policy.
+const BOTH_AT_ONCE: &str = r#"
+[[policies]]
+id = "outage"
+repeat = 1
+steps = [ { targets = ["user:alice", "user:bob"], wait = "1h" } ]
+
+[[services]]
+id = "web"
+policy = "outage"
+integrations = [ { kind = "vtm", key = "vtm-integration-key-1" }, { kind = "generic", key = "generic-key-0001" } ]
+"#;
+
+/// The config file of one node: its own `[server]` and `[database]`, then
+/// `shared` (the same on every node) with the gateway's URL filled in.
+fn node_config(dir: &Path, port: u16, name: &str, db: &str, shared: &str) -> PathBuf {
     let config = format!(
         r#"
 [server]
@@ -69,35 +106,7 @@ node_name = "{name}"
 [database]
 url = "{db}"
 pool_size = 8
-{extra}
-[[channels]]
-name = "gateway"
-kind = "http_sms"
-method = "POST"
-encoding = "json"
-url = "{gateway}/v1/Message/"
-from = "+14155550100"
-fields = {{ src = "{{{{ from }}}}", dst = "{{{{ to }}}}", text = "{{{{ body }}}}" }}
-success = {{ status = [202] }}
-
-[[users]]
-id = "alice"
-contacts = [ {{ kind = "sms", number = "+447700900123" }} ]
-
-[[users]]
-id = "bob"
-contacts = [ {{ kind = "sms", number = "+447700900456" }} ]
-
-[[policies]]
-id = "outage"
-repeat = 1
-steps = [ {{ targets = ["user:alice", "user:bob"], wait = "1h" }} ]
-
-[[services]]
-id = "web"
-policy = "outage"
-integrations = [ {{ kind = "vtm", key = "{KEY}" }}, {{ kind = "generic", key = "generic-key-0001" }} ]
-"#,
+{shared}"#,
         data = dir.join(format!("data-{name}")).display(),
     );
     let path = dir.join(format!("{name}.toml"));
@@ -159,13 +168,15 @@ pub async fn fresh_database() -> Option<String> {
         .unwrap()
 }
 
-/// `n` nodes on database `db`, each ready.
-pub async fn nodes(dir: &Path, db: &str, gateway: &str, extra: &str, n: usize) -> Vec<Node> {
+/// `n` nodes on database `db` sharing `shared` (`{GW}` filled with the
+/// gateway's URL; [`PEOPLE`] added), each ready.
+pub async fn nodes(dir: &Path, db: &str, gateway: &str, shared: &str, n: usize) -> Vec<Node> {
+    let shared = format!("{PEOPLE}{shared}").replace("{GW}", gateway);
     let mut nodes = Vec::new();
     for i in 1..=n {
         let port = free_port();
         let name = format!("node-{i}");
-        let config = node_config(dir, port, &name, db, gateway, extra);
+        let config = node_config(dir, port, &name, db, &shared);
         nodes.push(spawn_node(&config, port, &name, dir));
     }
     for n in &nodes {
@@ -220,7 +231,7 @@ async fn a_cluster_reporting_pool_died_fifty_times_on_three_nodes_texts_each_per
     };
     let dir = tempfile::tempdir().unwrap();
     let (gw, gw_url) = Gateway::start().await;
-    let nodes = nodes(dir.path(), &db, &gw_url, "", 3).await;
+    let nodes = nodes(dir.path(), &db, &gw_url, BOTH_AT_ONCE, 3).await;
 
     // Every machine of the traffic-manager cluster runs the action at once,
     // each against its own Firebell node; fifty times over.
@@ -260,8 +271,224 @@ async fn a_cluster_reporting_pool_died_fifty_times_on_three_nodes_texts_each_per
     to.sort();
     assert_eq!(
         to,
-        ["+447700900123", "+447700900456"],
+        [ALICE, BOB],
         "exactly one text per person: {:#?}",
         gw.texts()
     );
+}
+
+/// Sends a trigger to a node's generic integration; returns the HTTP status
+/// and the alert id.
+pub async fn trigger(url: &str, key: &str, summary: &str) -> (u16, Option<i64>) {
+    let r = reqwest::Client::new()
+        .post(format!("{url}/api/v1/events"))
+        .bearer_auth("generic-key-0001")
+        .json(&serde_json::json!({
+            "action": "trigger", "dedup_key": key, "summary": summary,
+            "severity": "critical", "source": "test",
+        }))
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await;
+    match r {
+        Ok(r) => {
+            let status = r.status().as_u16();
+            let body: Value = r.json().await.unwrap_or(Value::Null);
+            (status, body["alerts"][0]["id"].as_i64())
+        }
+        Err(_) => (0, None),
+    }
+}
+
+async fn admin_get(url: &str, path: &str) -> Value {
+    reqwest::Client::new()
+        .get(format!("{url}{path}"))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// Alice first; if nobody acknowledges within 3 s, Bob.
+const TWO_STEPS: &str = r#"
+[[policies]]
+id = "outage"
+repeat = 1
+steps = [ { targets = ["user:alice"], wait = "3s" }, { targets = ["user:bob"], wait = "1h" } ]
+
+[[services]]
+id = "web"
+policy = "outage"
+integrations = [ { kind = "generic", key = "generic-key-0001" } ]
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_node_that_dies_after_step_one_leaves_step_two_to_another_node_once() {
+    let Some(db) = fresh_database().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (gw, gw_url) = Gateway::start().await;
+    let mut nodes = nodes(dir.path(), &db, &gw_url, TWO_STEPS, 3).await;
+
+    let (status, id) = trigger(&nodes[0].server.url, "db-down", "Database down").await;
+    assert_eq!(status, 202);
+    let id = id.unwrap();
+    assert!(
+        eventually(Duration::from_secs(10), || gw.texts().len() == 1).await,
+        "alice is texted: {:#?}",
+        gw.texts()
+    );
+    assert_eq!(gw.texts()[0].0, ALICE);
+    let stepped = std::time::Instant::now();
+    // The timeline names the node that fired step 1: kill it.
+    let view = admin_get(&nodes[1].server.url, &format!("/api/v1/alerts/{id}")).await;
+    let fired_by = view["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["kind"] == "notified")
+        .and_then(|l| l["data"]["node"].as_str())
+        .unwrap_or_else(|| panic!("no node on the notified line: {view:#}"))
+        .to_string();
+    let i = nodes.iter().position(|n| n.name == fired_by).unwrap();
+    let dead = nodes.remove(i);
+    let mut server = dead.server;
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+
+    // Step 2 is due 3 s after step 1: another node texts Bob, once.
+    assert!(
+        eventually(Duration::from_secs(15), || gw.texts().len() >= 2).await,
+        "bob is texted by a surviving node: {:#?}",
+        gw.texts()
+    );
+    let waited = stepped.elapsed();
+    assert!(
+        waited >= Duration::from_millis(2500),
+        "not before its due time: {waited:?}"
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let texts = gw.texts();
+    assert_eq!(texts.len(), 2, "step 2 paged once: {texts:#?}");
+    assert_eq!(texts[1].0, BOB);
+    let view = admin_get(&nodes[0].server.url, &format!("/api/v1/alerts/{id}")).await;
+    let step2 = view["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["kind"] == "notified")
+        .nth(1)
+        .cloned()
+        .unwrap();
+    assert_ne!(step2["data"]["node"], fired_by.as_str(), "{view:#}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_silence_made_on_one_node_holds_an_alert_sent_to_another_at_once() {
+    let Some(db) = fresh_database().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (gw, gw_url) = Gateway::start().await;
+    let nodes = nodes(dir.path(), &db, &gw_url, TWO_STEPS, 2).await;
+    // Each node pages an alert first, so each has read the (empty)
+    // silences into memory before the silence is made.
+    for (i, n) in nodes.iter().enumerate() {
+        let (status, _) = trigger(&n.server.url, &format!("warm-{i}"), "Warm up").await;
+        assert_eq!(status, 202);
+    }
+    assert!(eventually(Duration::from_secs(10), || gw.texts().len() == 2).await);
+    let r = reqwest::Client::new()
+        .post(format!("{}/api/v1/silences", nodes[0].server.url))
+        .bearer_auth(ADMIN)
+        .json(&serde_json::json!({
+            "matchers": ["alertname=\"db-down\""], "duration": "1h",
+            "comment": "failover drill", "created_by": "ops",
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+    // At once, on the other node.
+    let (status, id) = trigger(&nodes[1].server.url, "db-down", "Database down").await;
+    assert_eq!(status, 202);
+    let id = id.unwrap();
+    let held = eventually(Duration::from_secs(10), || {
+        let url = nodes[1].server.url.clone();
+        let view = std::thread::spawn(move || {
+            tokio::runtime::Runtime::new()
+                .unwrap()
+                .block_on(admin_get(&url, &format!("/api/v1/alerts/{id}")))
+        })
+        .join()
+        .unwrap();
+        view["timeline"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l["kind"] == "held")
+    })
+    .await;
+    assert!(held, "the alert's escalation is held by the silence");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        gw.texts().len(),
+        2,
+        "nobody texted about it: {:#?}",
+        gw.texts()
+    );
+}
+
+/// Texts are limited to 3 per 10 s per number.
+const LIMITED: &str = r#"
+[delivery.rate_limits]
+sms = "3/10s"
+
+[[policies]]
+id = "outage"
+repeat = 1
+steps = [ { targets = ["user:alice"], wait = "1h" } ]
+
+[[services]]
+id = "web"
+policy = "outage"
+integrations = [ { kind = "generic", key = "generic-key-0001" } ]
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn texts_to_one_number_through_three_nodes_stay_within_the_limit() {
+    let Some(db) = fresh_database().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (gw, gw_url) = Gateway::start().await;
+    let nodes = nodes(dir.path(), &db, &gw_url, LIMITED, 3).await;
+    // Nine alerts at once, three through each node.
+    let sends: Vec<_> = (0..9)
+        .map(|i| {
+            let url = nodes[i % 3].server.url.clone();
+            async move { trigger(&url, &format!("disk-{i}"), &format!("Disk full on web{i}")).await }
+        })
+        .collect();
+    for (status, _) in futures::future::join_all(sends).await {
+        assert_eq!(status, 202);
+    }
+    assert!(eventually(Duration::from_secs(10), || gw.texts().len() >= 3).await);
+    // Well inside the window: no fourth text from any node.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(gw.texts().len(), 3, "3 per 10 s: {:#?}", gw.texts());
+    // After the window, what was held goes out once, as one bundle.
+    assert!(
+        eventually(Duration::from_secs(20), || gw.texts().len() >= 4).await,
+        "{:#?}",
+        gw.texts()
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let texts = gw.texts();
+    assert_eq!(texts.len(), 4, "one bundle for the six held: {texts:#?}");
+    assert!(texts[3].1.contains("6 alerts"), "{}", texts[3].1);
 }
