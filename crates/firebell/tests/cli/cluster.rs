@@ -492,3 +492,134 @@ async fn texts_to_one_number_through_three_nodes_stay_within_the_limit() {
     assert_eq!(texts.len(), 4, "one bundle for the six held: {texts:#?}");
     assert!(texts[3].1.contains("6 alerts"), "{}", texts[3].1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn nodes_killed_under_load_lose_no_accepted_event_and_page_each_alert_once() {
+    let Some(db) = fresh_database().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (gw, gw_url) = Gateway::start().await;
+    let mut nodes = nodes(dir.path(), &db, &gw_url, LIMITLESS, 3).await;
+    let urls: Vec<String> = nodes.iter().map(|n| n.server.url.clone()).collect();
+
+    // 100 events a second for 8 s, round-robin over the three nodes, each
+    // a new alert; which ones were answered 2xx is noted.
+    let load = tokio::spawn(async move {
+        let mut sent = tokio::task::JoinSet::new();
+        let start = Instant::now();
+        for i in 0..800usize {
+            let due = start + Duration::from_millis(10 * i as u64);
+            tokio::time::sleep_until(due.into()).await;
+            let url = urls[i % 3].clone();
+            sent.spawn(async move {
+                let (status, _) =
+                    trigger(&url, &format!("load-{i:04}"), &format!("load event {i:04}")).await;
+                (i, status)
+            });
+        }
+        sent.join_all().await
+    });
+    // Two nodes are killed mid-run (SIGKILL) and started again a second
+    // later: node 2 at 2 s, node 3 at 5 s.
+    let run = Instant::now();
+    for (at, victim) in [(2_000u64, 1usize), (5_000, 2)] {
+        tokio::time::sleep_until((run + Duration::from_millis(at)).into()).await;
+        let n = &mut nodes[victim];
+        n.server.child.kill().unwrap();
+        n.server.child.wait().unwrap();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let again = spawn_node(&n.config, n.port, &n.name, dir.path());
+        nodes[victim] = again;
+        ready_or_log(&nodes[victim], dir.path()).await;
+    }
+    let results = load.await.unwrap();
+    let accepted: Vec<usize> = results
+        .iter()
+        .filter(|(_, s)| (200..300).contains(s))
+        .map(|(i, _)| *i)
+        .collect();
+    let refused = results.len() - accepted.len();
+    assert!(
+        accepted.len() >= 500,
+        "most events were accepted ({refused} not)"
+    );
+    assert!(refused > 0, "the kills were felt by some senders");
+    eprintln!("{} events answered 2xx, {refused} not", accepted.len());
+
+    // Every accepted event is an alert.
+    let mut keys = std::collections::BTreeSet::new();
+    let mut before: Option<i64> = None;
+    loop {
+        let path = match before {
+            Some(b) => format!("/api/v1/alerts?status=all&limit=500&before={b}"),
+            None => "/api/v1/alerts?status=all&limit=500".to_string(),
+        };
+        let body = admin_get(&nodes[0].server.url, &path).await;
+        let page = body["alerts"].as_array().unwrap().clone();
+        if page.is_empty() {
+            break;
+        }
+        for a in &page {
+            keys.insert(a["dedup_key"].as_str().unwrap().to_string());
+        }
+        before = page.last().unwrap()["id"].as_i64();
+    }
+    for i in &accepted {
+        assert!(
+            keys.contains(&format!("load-{i:04}")),
+            "event {i} was answered 2xx but is lost"
+        );
+    }
+    // Every alert is texted once: pages a killed node had claimed go out
+    // after its lease (30 s) from another node.
+    let want = keys.len();
+    let all_sent = eventually(Duration::from_secs(60), || {
+        let texts = gw.texts();
+        keys.iter().all(|k| {
+            let tag = format!("load event {}", &k[5..]);
+            texts.iter().any(|(_, t)| t.contains(&tag))
+        })
+    })
+    .await;
+    if !all_sent {
+        for n in &nodes {
+            let log = node_log(dir.path(), n);
+            let bad: Vec<&str> = log
+                .lines()
+                .filter(|l| l.contains("WARN") || l.contains("ERROR"))
+                .take(20)
+                .collect();
+            eprintln!("{}:\n{}", n.name, bad.join("\n"));
+        }
+        eprintln!("texts: {:#?}", &gw.texts()[..gw.texts().len().min(3)]);
+    }
+    assert!(
+        all_sent,
+        "every alert is texted ({want} alerts, {} texts)",
+        gw.texts().len()
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let texts = gw.texts();
+    for k in &keys {
+        let tag = format!("load event {}", &k[5..]);
+        let n = texts.iter().filter(|(_, t)| t.contains(&tag)).count();
+        assert_eq!(n, 1, "alert {k} texted {n} times");
+    }
+}
+
+/// One step, texts without a limit.
+const LIMITLESS: &str = r#"
+[delivery.rate_limits]
+sms = "off"
+
+[[policies]]
+id = "outage"
+repeat = 1
+steps = [ { targets = ["user:alice"], wait = "1h" } ]
+
+[[services]]
+id = "web"
+policy = "outage"
+integrations = [ { kind = "generic", key = "generic-key-0001" } ]
+"#;
