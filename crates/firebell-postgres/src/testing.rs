@@ -142,6 +142,75 @@ impl PgServer {
         dir
     }
 
+    /// Makes a streaming standby of this (running) server in a new
+    /// temporary directory with `pg_basebackup -R`: it follows the primary
+    /// as `cluster_name` (its name for synchronous replication), and has no
+    /// synchronous standby of its own once promoted. Start it with
+    /// [`PgServer::start`].
+    pub fn standby(&self, cluster_name: &str) -> PathBuf {
+        let dir = tempfile::Builder::new()
+            .prefix("firebell-pg-standby-")
+            .tempdir()
+            .unwrap()
+            .keep();
+        if running_as_root() {
+            let ok = Command::new("chown")
+                .args(["-R", "postgres:"])
+                .arg(&dir)
+                .status()
+                .unwrap()
+                .success();
+            assert!(ok);
+        }
+        let data = dir.join("data");
+        let out = as_server_user(&self.bin.join("pg_basebackup"))
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "postgres",
+            ])
+            .arg("-D")
+            .arg(&data)
+            .args(["-R", "-X", "stream", "--no-sync", "--checkpoint=fast"])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "pg_basebackup failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        append(
+            &data.join("postgresql.conf"),
+            &format!(
+                "\nunix_socket_directories = '{}'\ncluster_name = '{cluster_name}'\n\
+                 synchronous_standby_names = ''\n",
+                dir.display()
+            ),
+        );
+        dir
+    }
+
+    /// Promotes a standby to primary and waits until it accepts writes.
+    pub fn promote(&self) {
+        let out = as_server_user(&self.bin.join("pg_ctl"))
+            .arg("promote")
+            .arg("-D")
+            .arg(self.dir.join("data"))
+            .arg("-w")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "pg_ctl promote failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     /// Starts the cluster in `dir` (made by [`PgServer::init`]) on `port` and
     /// waits until it accepts connections.
     pub fn start(bin: &Path, dir: &Path, port: u16) -> PgServer {

@@ -623,3 +623,170 @@ id = "web"
 policy = "outage"
 integrations = [ { kind = "generic", key = "generic-key-0001" } ]
 "#;
+
+/// Alice first; if nobody acknowledges within 8 s, Bob. Texts unlimited.
+const SLOW_TWO_STEPS: &str = r#"
+[delivery.rate_limits]
+sms = "off"
+
+[[policies]]
+id = "outage"
+repeat = 1
+steps = [ { targets = ["user:alice"], wait = "8s" }, { targets = ["user:bob"], wait = "1h" } ]
+
+[[services]]
+id = "web"
+policy = "outage"
+integrations = [ { kind = "generic", key = "generic-key-0001" } ]
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_database_fails_over_to_its_standby_and_the_nodes_follow() {
+    use firebell_postgres::testing::{PgServer, available, free_port};
+    let Some(bin) = available() else {
+        return;
+    };
+    // A primary with a synchronous streaming standby.
+    let bin2 = bin.clone();
+    let (primary, standby) = tokio::task::spawn_blocking(move || {
+        let dir = PgServer::init(
+            &bin2,
+            "wal_level = replica\nmax_wal_senders = 5\nhot_standby = on\nsynchronous_commit = on\n",
+        );
+        let primary = PgServer::start(&bin2, &dir, free_port());
+        primary.psql("postgres", "CREATE DATABASE firebell");
+        let sdir = primary.standby("standby1");
+        let standby = PgServer::start(&bin2, &sdir, free_port());
+        // Synchronous from now on: a commit returns once the standby has it.
+        primary.psql(
+            "postgres",
+            "ALTER SYSTEM SET synchronous_standby_names = 'standby1'",
+        );
+        primary.psql("postgres", "SELECT pg_reload_conf()");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while primary.psql(
+            "postgres",
+            "SELECT count(*) FROM pg_stat_replication WHERE sync_state = 'sync'",
+        ) != "1"
+        {
+            assert!(
+                Instant::now() < deadline,
+                "the standby did not become synchronous"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        (primary, standby)
+    })
+    .await
+    .unwrap();
+    let db = format!(
+        "postgres://postgres@127.0.0.1:{},127.0.0.1:{}/firebell?target_session_attrs=read-write",
+        primary.port, standby.port
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let (gw, gw_url) = Gateway::start().await;
+    let nodes = nodes(dir.path(), &db, &gw_url, SLOW_TWO_STEPS, 2).await;
+    let urls: Vec<String> = nodes.iter().map(|n| n.server.url.clone()).collect();
+
+    // An escalation in flight: step 1 texts alice now, step 2 is due in 8 s.
+    let t0 = Instant::now();
+    let (status, id) = trigger(&urls[0], "db-primary", "Primary database down").await;
+    assert_eq!(status, 202);
+    let id = id.unwrap();
+    assert!(eventually(Duration::from_secs(10), || gw.texts().len() == 1).await);
+
+    // Load on both nodes through the failover: 40 events a second for 10 s.
+    let load_urls = urls.clone();
+    let load = tokio::spawn(async move {
+        let mut sent = tokio::task::JoinSet::new();
+        let start = Instant::now();
+        for i in 0..400usize {
+            tokio::time::sleep_until((start + Duration::from_millis(25 * i as u64)).into()).await;
+            let url = load_urls[i % 2].clone();
+            sent.spawn(async move {
+                let (status, _) = trigger(
+                    &url,
+                    &format!("fo-{i:04}"),
+                    &format!("failover event {i:04}"),
+                )
+                .await;
+                (i, status, start.elapsed())
+            });
+        }
+        sent.join_all().await
+    });
+    // The primary dies at 2 s; the standby is promoted 2 s later.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    primary.kill();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    standby.promote();
+    let results = load.await.unwrap();
+    eprintln!("load done at {:?}", t0.elapsed());
+
+    let accepted: Vec<usize> = results
+        .iter()
+        .filter(|(_, s, _)| *s == 202)
+        .map(|(i, _, _)| *i)
+        .collect();
+    let refused: Vec<u16> = results
+        .iter()
+        .filter(|(_, s, _)| *s != 202)
+        .map(|(_, s, _)| *s)
+        .collect();
+    eprintln!(
+        "{} events accepted, {} refused: {:?}",
+        accepted.len(),
+        refused.len(),
+        {
+            let mut r = refused.clone();
+            r.dedup();
+            r
+        }
+    );
+    assert!(!refused.is_empty(), "the gap was felt");
+    assert!(
+        refused.iter().all(|s| *s == 503),
+        "during the gap ingest answers 503, nothing else: {refused:?}"
+    );
+    assert!(
+        accepted.len() >= 200,
+        "ingest came back: {} accepted",
+        accepted.len()
+    );
+    // Every accepted event is on the promoted database.
+    let count = standby.psql(
+        "firebell",
+        "SELECT count(*) FROM alerts WHERE dedup_key LIKE 'fo-%'",
+    );
+    let keys = standby.psql(
+        "firebell",
+        "SELECT string_agg(dedup_key, ',') FROM alerts WHERE dedup_key LIKE 'fo-%'",
+    );
+    let keys: std::collections::BTreeSet<&str> = keys.split(',').collect();
+    for i in &accepted {
+        assert!(
+            keys.contains(format!("fo-{i:04}").as_str()),
+            "event {i} answered 202 is lost (of {count})"
+        );
+    }
+    // The escalation goes on: bob is texted for step 2, once.
+    let about = format!("Alert #{id}");
+    let step2 = |texts: Vec<(String, String)>| {
+        texts
+            .into_iter()
+            .filter(|(to, t)| to == BOB && t.ends_with(&about))
+            .count()
+    };
+    let bob = eventually(Duration::from_secs(40), || step2(gw.texts()) > 0).await;
+    assert!(bob, "step 2 was paged after the failover");
+    eprintln!("step 2 paged at {:?}", t0.elapsed());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(step2(gw.texts()), 1, "step 2 paged once");
+    for n in &nodes {
+        let log = node_log(dir.path(), n);
+        assert!(!log.contains("panicked"), "{}: {log}", n.name);
+    }
+    drop(nodes);
+    standby.stop();
+    primary.stop();
+}
