@@ -790,3 +790,126 @@ async fn the_database_fails_over_to_its_standby_and_the_nodes_follow() {
     standby.stop();
     primary.stop();
 }
+
+/// A program on the PATH; under `CI` its absence fails the test, otherwise
+/// the test is skipped with a loud message.
+fn program(name: &str) -> Option<PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join(name))
+            .find(|p| p.is_file())
+    });
+    if found.is_none() {
+        let msg = format!("{name} is not installed (run .ci/run, or apt-get install {name})");
+        assert!(std::env::var_os("CI").is_none(), "{msg}");
+        eprintln!("\n!!!!!!!! SKIPPING: {msg} !!!!!!!!\n");
+    }
+    found
+}
+
+/// Prometheus's alerts: one rule, two series (two fingerprints).
+const PROM_SERVICE: &str = r#"
+[delivery.rate_limits]
+sms = "off"
+
+[[policies]]
+id = "outage"
+repeat = 1
+steps = [ { targets = ["user:alice"], wait = "1h" } ]
+
+[[services]]
+id = "infra"
+policy = "outage"
+integrations = [ { kind = "alertmanager", key = "alertmanager-key-0001" } ]
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_ha_pair_of_prometheus_servers_on_two_nodes_is_one_alert_and_one_page_per_fingerprint() {
+    let Some(prometheus) = program("prometheus") else {
+        return;
+    };
+    let Some(db) = fresh_database().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (gw, gw_url) = Gateway::start().await;
+    let nodes = nodes(dir.path(), &db, &gw_url, PROM_SERVICE, 2).await;
+    // The same rules on both replicas: one alert, two instances.
+    let rules = dir.path().join("rules.yml");
+    std::fs::write(
+        &rules,
+        "groups:\n- name: ha\n  interval: 1s\n  rules:\n  - alert: DiskFull\n    \
+         expr: label_replace(vector(1), \"instance\", \"web1\", \"\", \"\") or \
+         label_replace(vector(1), \"instance\", \"web2\", \"\", \"\")\n    \
+         labels:\n      severity: critical\n    annotations:\n      summary: Disk full\n",
+    )
+    .unwrap();
+    let mut replicas = Vec::new();
+    for (i, n) in nodes.iter().enumerate() {
+        let config = dir.path().join(format!("prometheus-{i}.yml"));
+        std::fs::write(
+            &config,
+            format!(
+                "global:\n  evaluation_interval: 1s\nrule_files:\n- {}\nalerting:\n  alertmanagers:\n  \
+                 - api_version: v2\n    authorization:\n      credentials: alertmanager-key-0001\n    \
+                 static_configs:\n    - targets: ['127.0.0.1:{}']\n",
+                rules.display(),
+                n.port
+            ),
+        )
+        .unwrap();
+        let child = Command::new(&prometheus)
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.path().join(format!("tsdb-{i}")).display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{}", free_port()))
+            .arg("--rules.alert.resend-delay=1s")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        replicas.push(Server::new(child, 0));
+    }
+    // Both replicas send both alerts, over and over, each to its own node.
+    let resent = eventually(Duration::from_secs(60), || {
+        let url = nodes[0].server.url.clone();
+        let all = std::thread::spawn(move || {
+            tokio::runtime::Runtime::new()
+                .unwrap()
+                .block_on(alerts(&url))
+        })
+        .join()
+        .unwrap();
+        all.len() == 2 && all.iter().all(|a| a["count"].as_i64().unwrap_or(0) >= 6)
+    })
+    .await;
+    let all = alerts(&nodes[1].server.url).await;
+    assert!(
+        resent,
+        "two alerts, each sent at least 6 times by the pair: {all:#?}"
+    );
+    assert_eq!(all.len(), 2, "one alert per fingerprint: {all:#?}");
+    let mut instances: Vec<&str> = all
+        .iter()
+        .map(|a| a["labels"]["instance"].as_str().unwrap())
+        .collect();
+    instances.sort();
+    assert_eq!(instances, ["web1", "web2"]);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let texts = gw.texts();
+    assert_eq!(texts.len(), 2, "one page per alert: {texts:#?}");
+    for a in &all {
+        let id = a["id"].as_i64().unwrap();
+        assert_eq!(
+            texts
+                .iter()
+                .filter(|(_, t)| t.ends_with(&format!("Alert #{id}")))
+                .count(),
+            1,
+            "{texts:#?}"
+        );
+    }
+    drop(replicas);
+}
