@@ -21,6 +21,7 @@
 mod alerts;
 mod bundles;
 mod changes;
+pub mod copy;
 mod error;
 mod escalations;
 mod maintenance;

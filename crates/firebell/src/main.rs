@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 mod client;
+mod db_copy;
 mod rules_test;
 mod silence_cmd;
 mod starter;
@@ -76,6 +77,12 @@ enum Command {
         #[command(flatten)]
         conn: client::ApiConn,
     },
+    /// The database: `firebell db copy` moves one node's SQLite database
+    /// into an empty PostgreSQL database shared by many nodes.
+    Db {
+        #[command(subcommand)]
+        command: DbCommand,
+    },
     /// The nodes sharing this server's database: up or lost, and whether
     /// their configuration agrees.
     Nodes {
@@ -115,6 +122,23 @@ enum Command {
         command: TestCommand,
         #[command(flatten)]
         conn: client::ApiConn,
+    },
+}
+
+#[derive(Subcommand)]
+enum DbCommand {
+    /// Copy everything (alerts, timelines, escalations in flight, the
+    /// outbox, overrides, silences, maintenance, receipts, changes) from a
+    /// stopped node's SQLite database into an empty PostgreSQL database,
+    /// in one transaction, and check every table's count.
+    Copy {
+        /// sqlite:PATH: the firebell.db file or its data directory.
+        #[arg(long)]
+        from: String,
+        /// postgres://USER@HOST/DB, or env:NAME holding it (keeps a
+        /// password out of the process list).
+        #[arg(long)]
+        to: String,
     },
 }
 
@@ -283,6 +307,9 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         },
         Command::Oncall { schedule, at, conn } => client::oncall(&conn, schedule, at).await,
         Command::Nodes { conn } => client::nodes(&conn).await,
+        Command::Db {
+            command: DbCommand::Copy { from, to },
+        } => db_copy::run(&from, &to).await,
         // Normally run by `vtm_action::intercept` before clap parses anything.
         Command::VtmAction(a) => Ok(vtm_action::run_cli(a.args).await),
         Command::Rules(c) => rules_test::run(c),

@@ -718,7 +718,28 @@ async fn the_database_fails_over_to_its_standby_and_the_nodes_follow() {
     // The primary dies at 2 s; the standby is promoted 2 s later.
     tokio::time::sleep(Duration::from_secs(2)).await;
     primary.kill();
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // While no primary answers, the nodes say they are not ready (a load
+    // balancer stops sending to them).
+    let gap = Instant::now();
+    let mut not_ready = None;
+    while gap.elapsed() < Duration::from_secs(2) && not_ready.is_none() {
+        let r = reqwest::Client::new()
+            .get(format!("{}/-/ready", urls[1]))
+            .send()
+            .await
+            .unwrap();
+        if r.status() == 503 {
+            not_ready = Some(r.text().await.unwrap());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let not_ready = not_ready.expect("/-/ready answered 503 while the database was away");
+    assert!(not_ready.contains("database unreachable"), "{not_ready}");
+    assert!(
+        !not_ready.contains("postgres@"),
+        "no URL in the answer: {not_ready}"
+    );
+    tokio::time::sleep(Duration::from_secs(2).saturating_sub(gap.elapsed())).await;
     standby.promote();
     let results = load.await.unwrap();
     eprintln!("load done at {:?}", t0.elapsed());
@@ -912,4 +933,128 @@ async fn an_ha_pair_of_prometheus_servers_on_two_nodes_is_one_alert_and_one_page
         );
     }
     drop(replicas);
+}
+
+/// Alice first; if nobody acknowledges within 6 s, Bob.
+const SIX_SECOND_STEP: &str = r#"
+[[policies]]
+id = "outage"
+repeat = 1
+steps = [ { targets = ["user:alice"], wait = "6s" }, { targets = ["user:bob"], wait = "1h" } ]
+
+[[services]]
+id = "web"
+policy = "outage"
+integrations = [ { kind = "generic", key = "generic-key-0001" } ]
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn db_copy_moves_a_node_mid_escalation_and_the_next_step_pages_on_time() {
+    let Some(db) = fresh_database().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (gw, gw_url) = Gateway::start().await;
+    let shared = format!("{PEOPLE}{SIX_SECOND_STEP}").replace("{GW}", &gw_url);
+    // One node on its embedded SQLite database.
+    let port = free_port();
+    let sqlite_config = dir.path().join("single.toml");
+    let data = dir.path().join("data-single");
+    std::fs::write(
+        &sqlite_config,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:{port}\"\ndata_dir = \"{}\"\nadmin_token = \"{ADMIN}\"\n{shared}",
+            data.display()
+        ),
+    )
+    .unwrap();
+    let single = spawn_node(&sqlite_config, port, "single", dir.path());
+    ready_or_log(&single, dir.path()).await;
+    let (status, id) = trigger(&single.server.url, "db-down", "Database down").await;
+    assert_eq!(status, 202);
+    let id = id.unwrap();
+    assert!(eventually(Duration::from_secs(10), || gw.texts().len() == 1).await);
+    let stepped = Instant::now();
+    // A silence, so more than alerts travels.
+    let r = reqwest::Client::new()
+        .post(format!("{}/api/v1/silences", single.server.url))
+        .bearer_auth(ADMIN)
+        .json(&serde_json::json!({"matchers": ["team=\"db\""], "duration": "1h", "comment": "c", "created_by": "ops"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    drop(single);
+
+    // Copy it into PostgreSQL (the URL through the environment).
+    let copy = |env_url: &str| {
+        Command::new(BIN)
+            .args(["db", "copy", "--from"])
+            .arg(format!("sqlite:{}", data.display()))
+            .args(["--to", "env:TEST_TARGET_URL"])
+            .env("TEST_TARGET_URL", env_url)
+            .output()
+            .unwrap()
+    };
+    let out = copy(&db);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let said = text(&out.stdout);
+    for line in [
+        "alerts",
+        "timeline",
+        "escalations",
+        "notifications",
+        "silences",
+        "alert_labels",
+    ] {
+        assert!(
+            said.lines()
+                .any(|l| l.trim_start().starts_with(line) && l.contains("counts match")),
+            "{said}"
+        );
+    }
+    assert!(
+        said.contains("alerts                          1 rows"),
+        "{said}"
+    );
+    // Copying again into a database that holds data is refused, and says why.
+    let again = copy(&db);
+    assert!(!again.status.success());
+    assert!(
+        text(&again.stderr).contains("not empty"),
+        "{}",
+        text(&again.stderr)
+    );
+
+    // The node comes back on PostgreSQL: step 2 pages Bob at its due time, once.
+    let nodes = nodes(dir.path(), &db, &gw_url, SIX_SECOND_STEP, 1).await;
+    assert!(
+        eventually(Duration::from_secs(20), || gw.texts().len() >= 2).await,
+        "{:#?}",
+        gw.texts()
+    );
+    let waited = stepped.elapsed();
+    assert!(
+        waited >= Duration::from_millis(5500),
+        "not before its due time: {waited:?}"
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let texts = gw.texts();
+    assert_eq!(texts.len(), 2, "{texts:#?}");
+    assert_eq!(texts[1].0, BOB);
+    assert!(texts[1].1.ends_with(&format!("Alert #{id}")), "{texts:#?}");
+    // The silence came along; new ids follow the old ones.
+    let silences = admin_get(&nodes[0].server.url, "/api/v1/silences").await;
+    assert_eq!(
+        silences["silences"].as_array().map(Vec::len),
+        Some(1),
+        "{silences}"
+    );
+    let (_, next) = trigger(&nodes[0].server.url, "other", "Another").await;
+    assert!(next.unwrap() > id);
 }
