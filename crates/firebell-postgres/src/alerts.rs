@@ -476,6 +476,83 @@ async fn list_alerts<C: GenericClient>(c: &C, f: &AlertFilter) -> R<Vec<Alert>> 
     collect(rows, rows::alert)
 }
 
+/// One ingest call waiting to share a transaction (see [`Gatherer`]).
+pub(crate) struct Pending {
+    events: Vec<EncodedEvent>,
+    reply: tokio::sync::oneshot::Sender<Result<Vec<IngestOutcome>>>,
+}
+
+/// Group commit: concurrent ingest calls on this node share transactions.
+/// [`GATHER_WORKERS`] workers each take every call queued when they are
+/// free (up to [`GATHER_MAX_EVENTS`] events) and record them in one
+/// transaction, so a burst costs a few commits, not one each, while several
+/// transactions still run at once. If a shared transaction fails, each call
+/// in it is run on its own, so one bad call fails alone.
+#[derive(Clone)]
+pub(crate) struct Gatherer {
+    queue: tokio::sync::mpsc::UnboundedSender<Pending>,
+}
+
+const GATHER_WORKERS: usize = 4;
+const GATHER_MAX_EVENTS: usize = 4096;
+
+impl Gatherer {
+    pub(crate) fn start(store: PgStore) -> Gatherer {
+        let (queue, rx) = tokio::sync::mpsc::unbounded_channel::<Pending>();
+        let rx = std::sync::Arc::new(tokio::sync::Mutex::new(rx));
+        for _ in 0..GATHER_WORKERS {
+            let (rx, store) = (rx.clone(), store.clone());
+            tokio::spawn(async move {
+                loop {
+                    let batch = {
+                        let mut rx = rx.lock().await;
+                        let Some(first) = rx.recv().await else {
+                            return; // every store handle is gone
+                        };
+                        let mut n = first.events.len();
+                        let mut batch = vec![first];
+                        while n < GATHER_MAX_EVENTS {
+                            match rx.try_recv() {
+                                Ok(p) => {
+                                    n += p.events.len();
+                                    batch.push(p);
+                                }
+                                Err(_) => break,
+                            }
+                        }
+                        batch
+                    };
+                    store.ingest_together(batch).await;
+                }
+            });
+        }
+        Gatherer { queue }
+    }
+}
+
+impl PgStore {
+    async fn ingest_together(&self, batch: Vec<Pending>) {
+        if batch.len() > 1 {
+            let all: Vec<EncodedEvent> = batch.iter().flat_map(|p| p.events.clone()).collect();
+            if let Ok(mut outcomes) = self.ingest_now(&all).await {
+                for p in batch.into_iter().rev() {
+                    let mine = outcomes.split_off(outcomes.len() - p.events.len());
+                    let _ = p.reply.send(Ok(mine));
+                }
+                return;
+            }
+        }
+        for p in batch {
+            let out = self.ingest_now(&p.events).await;
+            let _ = p.reply.send(out);
+        }
+    }
+
+    async fn ingest_now(&self, events: &[EncodedEvent]) -> Result<Vec<IngestOutcome>> {
+        in_tx!(self, |tx| ingest(&tx, events).await)
+    }
+}
+
 impl AlertStore for PgStore {
     async fn ingest(&self, items: Vec<IngestItem>) -> Result<Vec<IngestOutcome>> {
         if items.is_empty() {
@@ -485,7 +562,17 @@ impl AlertStore for PgStore {
             .into_iter()
             .map(EncodedEvent::encode)
             .collect::<Result<Vec<_>>>()?;
-        in_tx!(self, |tx| ingest(&tx, &events).await)
+        let Some(gatherer) = self.gatherer.get() else {
+            return self.ingest_now(&events).await;
+        };
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        gatherer
+            .queue
+            .send(Pending { events, reply })
+            .map_err(|_| firebell_store::StoreError::Closed)?;
+        answer
+            .await
+            .map_err(|_| firebell_store::StoreError::Closed)?
     }
 
     async fn get_alert(&self, id: AlertId) -> Result<Option<Alert>> {

@@ -59,6 +59,8 @@ const ATTEMPTS: u32 = 4;
 #[derive(Clone)]
 pub struct PgStore {
     pool: Pool,
+    /// Group commit for ingest (see `alerts::Gatherer`); set once connected.
+    gatherer: std::sync::Arc<std::sync::OnceLock<alerts::Gatherer>>,
 }
 
 impl fmt::Debug for PgStore {
@@ -94,11 +96,21 @@ impl PgStore {
             .create_timeout(Some(CONNECT_TIMEOUT + Duration::from_secs(1)))
             .build()
             .map_err(|e| StoreError::Backend(format!("database pool: {e}")))?;
-        let store = PgStore { pool };
+        let store = PgStore {
+            pool,
+            gatherer: std::sync::Arc::new(std::sync::OnceLock::new()),
+        };
         {
             let mut client = store.client().await?;
             schema::migrate(&mut client).await?;
         }
+        // The workers hold a handle without the gatherer, so the last handle
+        // a caller drops closes the queue and ends them.
+        let gatherer = alerts::Gatherer::start(PgStore {
+            pool: store.pool.clone(),
+            gatherer: std::sync::Arc::new(std::sync::OnceLock::new()),
+        });
+        let _ = store.gatherer.set(gatherer);
         Ok(store)
     }
 

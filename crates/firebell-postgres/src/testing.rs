@@ -366,8 +366,10 @@ impl PgServer {
 }
 
 fn signal(pid: u32, sig: &str) {
+    // The process may be gone already (a SIGKILLed postmaster's runuser).
     let _ = Command::new("kill")
         .args([&format!("-{sig}"), &pid.to_string()])
+        .stderr(Stdio::null())
         .status();
 }
 

@@ -17,7 +17,7 @@ const POOL_DIED: &str = "SERIOUS\tpools/web\tpooldied\tPool has no back-end node
 
 /// An HTTP SMS gateway (Plivo-like: POST JSON, 202) that records every text.
 #[derive(Clone, Default)]
-pub struct Gateway(Arc<Mutex<Vec<Value>>>);
+pub struct Gateway(Arc<Mutex<Vec<(Instant, Value)>>>);
 
 impl Gateway {
     pub async fn start() -> (Gateway, String) {
@@ -25,7 +25,7 @@ impl Gateway {
         let app = Router::new()
             .fallback(
                 |State(gw): State<Gateway>, axum::Json(v): axum::Json<Value>| async move {
-                    gw.0.lock().unwrap().push(v);
+                    gw.0.lock().unwrap().push((Instant::now(), v));
                     (
                         axum::http::StatusCode::ACCEPTED,
                         r#"{"message_uuid":["m-1"]}"#,
@@ -45,12 +45,22 @@ impl Gateway {
             .lock()
             .unwrap()
             .iter()
-            .map(|v| {
+            .map(|(_, v)| {
                 (
                     v["dst"].as_str().unwrap_or_default().to_string(),
                     v["text"].as_str().unwrap_or_default().to_string(),
                 )
             })
+            .collect()
+    }
+
+    /// When each text arrived, with its text.
+    pub fn arrivals(&self) -> Vec<(Instant, String)> {
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(at, v)| (*at, v["text"].as_str().unwrap_or_default().to_string()))
             .collect()
     }
 }
@@ -523,10 +533,12 @@ async fn nodes_killed_under_load_lose_no_accepted_event_and_page_each_alert_once
     // Two nodes are killed mid-run (SIGKILL) and started again a second
     // later: node 2 at 2 s, node 3 at 5 s.
     let run = Instant::now();
+    let mut kills = Vec::new();
     for (at, victim) in [(2_000u64, 1usize), (5_000, 2)] {
         tokio::time::sleep_until((run + Duration::from_millis(at)).into()).await;
         let n = &mut nodes[victim];
         n.server.child.kill().unwrap();
+        kills.push(Instant::now());
         n.server.child.wait().unwrap();
         tokio::time::sleep(Duration::from_secs(1)).await;
         let again = spawn_node(&n.config, n.port, &n.name, dir.path());
@@ -600,12 +612,38 @@ async fn nodes_killed_under_load_lose_no_accepted_event_and_page_each_alert_once
         gw.texts().len()
     );
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let texts = gw.texts();
+    // Once each; the one exception DESIGN.md allows: the gateway took a text
+    // from a node that was killed before it could record the send, and
+    // another node sent it again when that node's lease ran out. Such a
+    // pair is a first copy just before a kill and a second one a lease
+    // (30 s) later; anything else is a page sent twice.
+    let arrivals = gw.arrivals();
+    let mut twice = 0;
     for k in &keys {
         let tag = format!("load event {}", &k[5..]);
-        let n = texts.iter().filter(|(_, t)| t.contains(&tag)).count();
-        assert_eq!(n, 1, "alert {k} texted {n} times");
+        let copies: Vec<Instant> = arrivals
+            .iter()
+            .filter(|(_, t)| t.contains(&tag))
+            .map(|(at, _)| *at)
+            .collect();
+        match copies.as_slice() {
+            [_] => {}
+            [first, second] => {
+                let cut_short = kills.iter().any(|kill| {
+                    *first <= *kill
+                        && kill.duration_since(*first) < Duration::from_secs(1)
+                        && second.duration_since(*kill) >= Duration::from_secs(25)
+                });
+                assert!(
+                    cut_short,
+                    "alert {k} was texted twice, not by a killed node's lease"
+                );
+                twice += 1;
+            }
+            _ => panic!("alert {k} texted {} times", copies.len()),
+        }
     }
+    eprintln!("{twice} texts sent again after a kill cut their record short");
 }
 
 /// One step, texts without a limit.
