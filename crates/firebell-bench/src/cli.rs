@@ -179,6 +179,8 @@ pub enum ScenarioArg {
     Rules,
     /// Firebell and the real Alertmanager side by side.
     VsAlertmanager,
+    /// Throughput on SQLite, on PostgreSQL with one node and with three.
+    Nodes,
 }
 
 /// One scenario that runs on its own fresh server.
@@ -212,7 +214,7 @@ impl ScenarioArg {
             ScenarioArg::Schedules => vec![],
             ScenarioArg::Alertmanager => vec![Scenario::Alertmanager],
             // Run their own servers (see `rules.rs`, `versus.rs`).
-            ScenarioArg::Rules | ScenarioArg::VsAlertmanager => vec![],
+            ScenarioArg::Rules | ScenarioArg::VsAlertmanager | ScenarioArg::Nodes => vec![],
         }
     }
 }

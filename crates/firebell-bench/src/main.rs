@@ -7,6 +7,7 @@ mod alertmanager;
 mod cli;
 mod config;
 mod load;
+mod nodes;
 mod report;
 mod rules;
 mod scenarios;
@@ -77,6 +78,12 @@ async fn run(args: &Args) -> Result<()> {
     }
     if args.scenario == cli::ScenarioArg::VsAlertmanager {
         return vs_alertmanager(args, &binary).await;
+    }
+    if args.scenario == cli::ScenarioArg::Nodes {
+        return tokio::select! {
+            r = nodes::run(args, &binary) => r,
+            sig = shutdown_signal() => bail!("interrupted by {sig}; the servers were killed"),
+        };
     }
     for scenario in args.scenario.expand() {
         eprintln!("== {} ==", scenario.name());

@@ -77,7 +77,7 @@ pub struct ThroughputResult {
     pub memory_end: Option<Memory>,
 }
 
-async fn throughput_worker(
+pub(crate) async fn throughput_worker(
     id: u32,
     target: Arc<Target>,
     api: Api,
