@@ -8,8 +8,8 @@
 //! CPU the Firebell nodes and the PostgreSQL server spent.
 
 use crate::cli::Args;
-use crate::scenarios::throughput_worker;
 use crate::config::Paging;
+use crate::scenarios::throughput_worker;
 use crate::server::{Server, read_cpu};
 use crate::sink::Sink;
 use anyhow::{Context, Result, bail};
@@ -63,7 +63,10 @@ fn postgres_pids(postmaster: u32) -> Vec<u32> {
             let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
                 continue;
             };
-            let ppid = rest.split_whitespace().nth(1).and_then(|p| p.parse::<u32>().ok());
+            let ppid = rest
+                .split_whitespace()
+                .nth(1)
+                .and_then(|p| p.parse::<u32>().ok());
             if ppid == Some(postmaster) {
                 pids.push(pid);
             }
@@ -148,7 +151,10 @@ async fn one(
                     pg.psql(&db, "SELECT pg_stat_statements_reset()");
                 });
             }
-            (n, format!("\n[database]\nurl = \"{url}\"\npool_size = 16\n"))
+            (
+                n,
+                format!("\n[database]\nurl = \"{url}\"\npool_size = 16\n"),
+            )
         }
     };
     let mut servers = Vec::new();

@@ -3,10 +3,16 @@
 //! TCP port). Both only produce events, through [`Engine::accept`] like every
 //! other source.
 //!
-//! State is in memory: the last ping of each heartbeat and the run of
-//! failures/successes of each probe. A start (or a reload that adds a monitor)
-//! counts as a ping, so a restart never triggers falsely; the first ping or
-//! good check after a start sends a resolve, so an alert left open before the
+//! A heartbeat's last ping and whether it is overdue live in the store
+//! ([`firebell_store::HeartbeatStore`]), so a ping that reached any node
+//! counts on every node, and of the nodes that find it overdue exactly one
+//! triggers. A node starting to watch a heartbeat (a start, or a reload that
+//! adds one) counts as a ping, so a restart never triggers falsely; the ping
+//! that ends an overdue spell resolves its alert, even across restarts.
+//!
+//! Probes keep their run of failures/successes in memory, per node: every
+//! node runs them (the alert is one, by its dedup key). The first good
+//! check after a start sends a resolve, so an alert left open before the
 //! restart still closes.
 
 use crate::probe_check::{self, Clients};
@@ -31,8 +37,14 @@ enum Status {
 
 struct Beat {
     timing: HeartbeatTiming,
+    /// This node has told the store it watches the heartbeat.
+    watched: bool,
+    /// The last ping and overdue flag this node read or wrote, for
+    /// [`Engine::next_monitor_due`]; the store is asked before acting.
     last_ping: Timestamp,
-    status: Status,
+    overdue: bool,
+    /// A ping reached this node since it started watching.
+    pinged: bool,
 }
 
 struct ProbeState {
@@ -87,8 +99,10 @@ fn sync(state: &mut MonitorState, config: &Config, now: Timestamp) {
                     .and_modify(|b| b.timing = timing)
                     .or_insert(Beat {
                         timing,
+                        watched: false,
                         last_ping: now,
-                        status: Status::Unknown,
+                        overdue: false,
+                        pinged: false,
                     });
                 seen.insert(k);
             }
@@ -200,18 +214,25 @@ impl<S: Store> Engine<S> {
         let mut state = self.inner.monitors.lock().await;
         let now = self.now();
         sync(&mut state, &config, now);
+        self.watch_heartbeats(&mut state, now).await?;
         let key = (service.to_string(), name.clone());
         let Some(beat) = state.heartbeats.get_mut(&key) else {
             return Err(crate::EngineError::Internal(format!(
                 "heartbeat {name:?} is not known"
             )));
         };
-        let before = beat.status;
-        beat.last_ping = now;
-        beat.status = Status::Up;
+        let store = &self.inner.store;
+        let was_overdue = store
+            .heartbeat_pinged(service.to_string(), name.clone(), now)
+            .await?;
+        beat.last_ping = beat.last_ping.max(now);
+        beat.overdue = false;
+        // The first ping this node sees resolves too: an alert opened before
+        // a restart (or before the store kept heartbeats) still closes.
+        let first = !std::mem::replace(&mut beat.pinged, true);
         let overdue_at = now.checked_add(beat.timing.deadline()).unwrap_or(now);
         let mut resolved = false;
-        if before != Status::Up {
+        if was_overdue || first {
             let event = heartbeat_event(
                 service,
                 &name,
@@ -230,9 +251,10 @@ impl<S: Store> Engine<S> {
                     }
                 }
                 Err(e) => {
-                    if let Some(b) = state.heartbeats.get_mut(&key) {
-                        b.status = before;
-                    }
+                    // Overdue again, so the next ping resolves the alert.
+                    let _ = store
+                        .heartbeat_overdue(service.to_string(), name.clone(), now)
+                        .await;
                     return Err(e);
                 }
             }
@@ -244,6 +266,21 @@ impl<S: Store> Engine<S> {
         })
     }
 
+    /// Tells the store about heartbeats this node has not watched yet (a
+    /// start counts as a ping).
+    async fn watch_heartbeats(&self, state: &mut MonitorState, now: Timestamp) -> Result<()> {
+        for ((service, name), beat) in state.heartbeats.iter_mut() {
+            if !beat.watched {
+                self.inner
+                    .store
+                    .heartbeat_watched(service.clone(), name.clone(), now)
+                    .await?;
+                beat.watched = true;
+            }
+        }
+        Ok(())
+    }
+
     /// Triggers overdue heartbeats and runs the probes that are due. Returns
     /// how many heartbeats triggered plus how many probes ran.
     pub async fn run_monitors_once(&self) -> Result<usize> {
@@ -252,18 +289,43 @@ impl<S: Store> Engine<S> {
         let now = self.now();
         sync(&mut state, &config, now);
 
-        // Heartbeats.
+        // Heartbeats: the store says when each was last pinged, on any node.
+        self.watch_heartbeats(&mut state, now).await?;
         let mut events = Vec::new();
         let mut flipped = Vec::new();
-        for ((service, name), beat) in state.heartbeats.iter_mut() {
-            let due = beat
-                .last_ping
-                .checked_add(beat.timing.deadline())
-                .unwrap_or(now);
-            if beat.status != Status::Down && now >= due {
-                let silent = rounded(now.duration_since(beat.last_ping));
+        if !state.heartbeats.is_empty() {
+            let recorded: HashMap<(String, String), (Timestamp, bool)> = self
+                .inner
+                .store
+                .heartbeats()
+                .await?
+                .into_iter()
+                .map(|r| ((r.service, r.name), (r.last_ping, r.overdue)))
+                .collect();
+            for ((service, name), beat) in state.heartbeats.iter_mut() {
+                let Some(&(last_ping, overdue)) = recorded.get(&(service.clone(), name.clone()))
+                else {
+                    continue;
+                };
+                beat.last_ping = last_ping;
+                beat.overdue = overdue;
+                let due = last_ping.checked_add(beat.timing.deadline()).unwrap_or(now);
+                if overdue || now < due {
+                    continue;
+                }
+                // Exactly one node marks it, and only if no ping came since.
+                if !self
+                    .inner
+                    .store
+                    .heartbeat_overdue(service.clone(), name.clone(), last_ping)
+                    .await?
+                {
+                    continue;
+                }
+                beat.overdue = true;
+                let silent = rounded(now.duration_since(last_ping));
                 let mut details = Map::new();
-                details.insert("last_ping".into(), json!(beat.last_ping));
+                details.insert("last_ping".into(), json!(last_ping));
                 details.insert(
                     "interval".into(),
                     json!(format!("{:#}", beat.timing.interval)),
@@ -277,8 +339,7 @@ impl<S: Store> Engine<S> {
                     details,
                     now,
                 )?);
-                flipped.push(((service.clone(), name.clone()), beat.status));
-                beat.status = Status::Down;
+                flipped.push((service.clone(), name.clone(), last_ping));
                 tracing::warn!(service = %service, heartbeat = %name, %silent, "heartbeat overdue");
             }
         }
@@ -286,9 +347,15 @@ impl<S: Store> Engine<S> {
         if !events.is_empty()
             && let Err(e) = self.accept(events).await
         {
-            for (k, before) in flipped {
-                if let Some(b) = state.heartbeats.get_mut(&k) {
-                    b.status = before;
+            // Not overdue after all, so a later pass triggers again.
+            for (service, name, last_ping) in flipped {
+                let _ = self
+                    .inner
+                    .store
+                    .heartbeat_pinged(service.clone(), name.clone(), last_ping)
+                    .await;
+                if let Some(b) = state.heartbeats.get_mut(&(service, name)) {
+                    b.overdue = false;
                 }
             }
             return Err(e);
@@ -473,7 +540,7 @@ impl<S: Store> Engine<S> {
         let beats = state
             .heartbeats
             .values()
-            .filter(|b| b.status != Status::Down)
+            .filter(|b| !b.overdue)
             .filter_map(|b| b.last_ping.checked_add(b.timing.deadline()).ok());
         let probes = state.probes.values().map(|p| p.next_run);
         beats.chain(probes).min()

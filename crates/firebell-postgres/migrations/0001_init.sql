@@ -209,3 +209,13 @@ CREATE TABLE nodes (
     last_seen     BIGINT NOT NULL,
     config_digest TEXT   NOT NULL
 );
+
+-- Each heartbeat's last ping and whether it is overdue: a ping that reached
+-- any node counts on every node.
+CREATE TABLE heartbeats (
+    service   TEXT    NOT NULL,
+    name      TEXT    NOT NULL,
+    last_ping BIGINT  NOT NULL,
+    overdue   BOOLEAN NOT NULL DEFAULT false,
+    PRIMARY KEY (service, name)
+);

@@ -576,17 +576,12 @@ impl AlertStore for PgStore {
     }
 
     async fn get_alert(&self, id: AlertId) -> Result<Option<Alert>> {
-        with_client!(self, |c| {
-            query_opt(
-                &c,
-                concat!("SELECT ", alert_cols!(), " FROM alerts WHERE id = $1"),
-                &[&id],
-            )
-            .await?
-            .as_ref()
-            .map(rows::alert)
-            .transpose()
-        })
+        self.read_opt(
+            concat!("SELECT ", alert_cols!(), " FROM alerts WHERE id = $1"),
+            &[&id],
+            rows::alert,
+        )
+        .await
     }
 
     async fn get_alerts(&self, ids: Vec<AlertId>) -> Result<Vec<Alert>> {
@@ -608,17 +603,12 @@ impl AlertStore for PgStore {
     }
 
     async fn timeline(&self, id: AlertId) -> Result<Vec<TimelineEntry>> {
-        with_client!(self, |c| {
-            collect(
-                query(
-                    &c,
-                    "SELECT at, kind, message, data FROM timeline WHERE alert_id = $1 ORDER BY id",
-                    &[&id],
-                )
-                .await?,
-                rows::timeline,
-            )
-        })
+        self.read_all(
+            "SELECT at, kind, message, data FROM timeline WHERE alert_id = $1 ORDER BY id",
+            &[&id],
+            rows::timeline,
+        )
+        .await
     }
 
     async fn timeline_page(

@@ -1,8 +1,8 @@
 //! Change events on a service's change timeline.
 
 use crate::rows;
-use crate::sql::{collect, query, query_one};
-use crate::{PgStore, in_tx, with_client};
+use crate::sql::query_one;
+use crate::{PgStore, in_tx};
 use firebell_core::change::{Change, NewChange};
 use firebell_core::clock::{from_millis, to_millis};
 use firebell_store::backend::encode_json;
@@ -42,18 +42,13 @@ impl ChangeStore for PgStore {
         before: Option<i64>,
         limit: u32,
     ) -> Result<Vec<Change>> {
-        with_client!(self, |c| {
-            collect(
-                query(
-                    &c,
-                    "SELECT id, service, summary, source, occurred_at, received_at, details \
+        self.read_all(
+            "SELECT id, service, summary, source, occurred_at, received_at, details \
                      FROM changes WHERE ($1::text IS NULL OR service = $1) \
                      AND ($2::bigint IS NULL OR id < $2) ORDER BY id DESC LIMIT $3",
-                    &[&service, &before, &i64::from(limit)],
-                )
-                .await?,
-                rows::change,
-            )
-        })
+            &[&service, &before, &i64::from(limit)],
+            rows::change,
+        )
+        .await
     }
 }

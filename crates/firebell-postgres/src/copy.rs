@@ -216,6 +216,17 @@ pub const TABLES: &[Table] = &[
         order: "id",
     },
     Table {
+        name: "heartbeats",
+        columns: &[
+            ("service", Text),
+            ("name", Text),
+            ("last_ping", Int),
+            ("overdue", Bool),
+        ],
+        id: None,
+        order: "service, name",
+    },
+    Table {
         name: "alert_labels",
         columns: &[("name", Text), ("value", Text), ("alert_id", Int)],
         id: None,

@@ -3,7 +3,7 @@
 use crate::alerts::{add_lines, cancel_pages};
 use crate::error::Result as R;
 use crate::rows::{self, escalation_cols};
-use crate::sql::{collect, exec, query, query_one, query_opt};
+use crate::sql::{exec, query_one};
 use crate::{PgStore, in_tx, with_client};
 use deadpool_postgres::GenericClient;
 use firebell_core::alert::{AlertId, AlertStatus};
@@ -127,41 +127,31 @@ async fn commit<C: GenericClient>(
 
 impl EscalationStore for PgStore {
     async fn escalation(&self, id: AlertId) -> Result<Option<Escalation>> {
-        with_client!(self, |c| {
-            query_opt(
-                &c,
-                concat!(
-                    "SELECT ",
-                    escalation_cols!(),
-                    " FROM escalations WHERE alert_id = $1"
-                ),
-                &[&id],
-            )
-            .await?
-            .as_ref()
-            .map(rows::escalation)
-            .transpose()
-        })
+        self.read_opt(
+            concat!(
+                "SELECT ",
+                escalation_cols!(),
+                " FROM escalations WHERE alert_id = $1"
+            ),
+            &[&id],
+            rows::escalation,
+        )
+        .await
     }
 
     async fn due_escalations(&self, now: Timestamp, limit: u32) -> Result<Vec<Escalation>> {
         let now = to_millis(now);
-        with_client!(self, |c| {
-            collect(
-                query(
-                    &c,
-                    concat!(
-                        "SELECT ",
-                        escalation_cols!(),
-                        " FROM escalations WHERE phase IN ('pending', 'waiting') \
+        self.read_all(
+            concat!(
+                "SELECT ",
+                escalation_cols!(),
+                " FROM escalations WHERE phase IN ('pending', 'waiting') \
                          AND due_at <= $1 ORDER BY due_at, alert_id LIMIT $2"
-                    ),
-                    &[&now, &i64::from(limit)],
-                )
-                .await?,
-                rows::escalation,
-            )
-        })
+            ),
+            &[&now, &i64::from(limit)],
+            rows::escalation,
+        )
+        .await
     }
 
     async fn next_escalation_due(&self) -> Result<Option<Timestamp>> {

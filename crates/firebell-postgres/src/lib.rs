@@ -24,6 +24,7 @@ mod changes;
 pub mod copy;
 mod error;
 mod escalations;
+mod heartbeats;
 mod maintenance;
 mod nodes;
 mod outbox;
@@ -170,3 +171,32 @@ macro_rules! with_client {
     }};
 }
 pub(crate) use with_client;
+
+impl PgStore {
+    /// Every row one read returns, decoded by `decode`.
+    async fn read_all<T>(
+        &self,
+        sql: &str,
+        params: sql::Params<'_>,
+        decode: fn(&tokio_postgres::Row) -> error::Result<T>,
+    ) -> Result<Vec<T>> {
+        with_client!(self, |c| sql::collect(
+            sql::query(&c, sql, params).await?,
+            decode
+        ))
+    }
+
+    /// The row one read returns, if any, decoded by `decode`.
+    async fn read_opt<T>(
+        &self,
+        sql: &str,
+        params: sql::Params<'_>,
+        decode: fn(&tokio_postgres::Row) -> error::Result<T>,
+    ) -> Result<Option<T>> {
+        with_client!(self, |c| sql::query_opt(&c, sql, params)
+            .await?
+            .as_ref()
+            .map(decode)
+            .transpose())
+    }
+}

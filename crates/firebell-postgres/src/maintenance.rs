@@ -2,7 +2,7 @@
 
 use crate::error::Result as R;
 use crate::rows::get;
-use crate::sql::{collect, exec, query, query_one, query_opt};
+use crate::sql::{exec, query_one, query_opt};
 use crate::{PgStore, in_tx, with_client};
 use deadpool_postgres::GenericClient;
 use firebell_core::clock::{from_millis, to_millis};
@@ -89,23 +89,18 @@ impl MaintenanceStore for PgStore {
             return Ok(Vec::new());
         }
         let active = f.active_at.map(to_millis);
-        with_client!(self, |c| {
-            collect(
-                query(
-                    &c,
-                    concat!(
-                        "SELECT ",
-                        maintenance_cols!(),
-                        " FROM maintenance_windows \
+        self.read_all(
+            concat!(
+                "SELECT ",
+                maintenance_cols!(),
+                " FROM maintenance_windows \
                          WHERE ($1::bigint IS NULL OR (ends_at > $1 AND starts_at <= $1)) \
                          AND ($2::text IS NULL OR service = $2) ORDER BY id DESC LIMIT $3"
-                    ),
-                    &[&active, &f.service, &i64::from(f.limit)],
-                )
-                .await?,
-                window,
-            )
-        })
+            ),
+            &[&active, &f.service, &i64::from(f.limit)],
+            window,
+        )
+        .await
     }
 
     async fn get_maintenance(&self, id: i64) -> Result<Option<MaintenanceWindow>> {

@@ -2,8 +2,8 @@
 
 use crate::error::Result as R;
 use crate::rows::get;
-use crate::sql::{collect, exec, query};
-use crate::{PgStore, in_tx, with_client};
+use crate::sql::exec;
+use crate::{PgStore, in_tx};
 use firebell_core::clock::{from_millis, to_millis};
 use firebell_store::{LaneLock, NodeRecord, NodeStore, Result};
 use std::time::Duration;
@@ -106,17 +106,12 @@ impl NodeStore for PgStore {
     }
 
     async fn nodes(&self) -> Result<Vec<NodeRecord>> {
-        with_client!(self, |c| {
-            collect(
-                query(
-                    &c,
-                    "SELECT name, version, started_at, last_seen, config_digest FROM nodes \
+        self.read_all(
+            "SELECT name, version, started_at, last_seen, config_digest FROM nodes \
                      ORDER BY name",
-                    &[],
-                )
-                .await?,
-                node,
-            )
-        })
+            &[],
+            node,
+        )
+        .await
     }
 }

@@ -3,18 +3,17 @@
 //! failed pages' follow-up markers.
 
 use crate::alerts::{add_lines, alerts_by_id};
-use crate::error::{Error, Result as R};
+use crate::error::Result as R;
 use crate::rows::{self, notification_cols};
 use crate::sql::{collect, exec, query, query_one};
 use crate::{PgStore, in_tx, with_client};
 use deadpool_postgres::GenericClient;
-use firebell_core::alert::{Alert, AlertId, TimelineEntry};
+use firebell_core::alert::{AlertId, TimelineEntry};
 use firebell_core::clock::{from_millis, to_millis};
 use firebell_core::notification::{NewNotification, Notification, NotificationId};
-use firebell_store::backend::{Line, lease_end, time_of};
+use firebell_store::backend::{Line, alert_ids, attach_alerts, lease_end, time_of};
 use firebell_store::{Claimed, Finish, OutboxStore, Result, StoreError};
 use jiff::{SignedDuration, Timestamp};
-use std::collections::HashMap;
 
 /// Leases the pages due at `now` (pending, or sending with an expired lease),
 /// earliest first: the rows are locked, skipping any another node holds, and
@@ -64,37 +63,13 @@ pub(crate) async fn with_alerts<C: GenericClient>(
     c: &C,
     leased: Vec<(Notification, bool)>,
 ) -> R<Vec<Claimed>> {
-    let mut ids: Vec<AlertId> = leased.iter().filter_map(|(n, _)| n.alert_id).collect();
-    ids.sort_unstable();
-    ids.dedup();
-    let alerts: HashMap<AlertId, Alert> = if ids.is_empty() {
-        HashMap::new()
+    let ids = alert_ids(&leased);
+    let alerts = if ids.is_empty() {
+        Vec::new()
     } else {
-        alerts_by_id(c, &ids)
-            .await?
-            .into_iter()
-            .map(|a| (a.id, a))
-            .collect()
+        alerts_by_id(c, &ids).await?
     };
-    leased
-        .into_iter()
-        .map(|(notification, held)| {
-            let alert = match notification.alert_id {
-                None => None,
-                Some(id) => Some(alerts.get(&id).cloned().ok_or_else(|| {
-                    Error::Other(format!(
-                        "notification {} is about alert {id}, which does not exist",
-                        notification.id
-                    ))
-                })?),
-            };
-            Ok(Claimed {
-                notification,
-                alert,
-                held,
-            })
-        })
-        .collect()
+    Ok(attach_alerts(leased, alerts)?)
 }
 
 async fn finish<C: GenericClient>(
@@ -243,21 +218,16 @@ impl OutboxStore for PgStore {
     }
 
     async fn failed_pages_to_follow_up(&self, limit: u32) -> Result<Vec<Notification>> {
-        with_client!(self, |c| {
-            collect(
-                query(
-                    &c,
-                    concat!(
-                        "SELECT ",
-                        notification_cols!(),
-                        " FROM notifications WHERE follow_up ORDER BY id LIMIT $1"
-                    ),
-                    &[&i64::from(limit)],
-                )
-                .await?,
-                rows::notification,
-            )
-        })
+        self.read_all(
+            concat!(
+                "SELECT ",
+                notification_cols!(),
+                " FROM notifications WHERE follow_up ORDER BY id LIMIT $1"
+            ),
+            &[&i64::from(limit)],
+            rows::notification,
+        )
+        .await
     }
 
     async fn enqueue_notices(
@@ -299,20 +269,15 @@ impl OutboxStore for PgStore {
     }
 
     async fn notifications(&self, alert_id: AlertId) -> Result<Vec<Notification>> {
-        with_client!(self, |c| {
-            collect(
-                query(
-                    &c,
-                    concat!(
-                        "SELECT ",
-                        notification_cols!(),
-                        " FROM notifications WHERE alert_id = $1 ORDER BY id"
-                    ),
-                    &[&alert_id],
-                )
-                .await?,
-                rows::notification,
-            )
-        })
+        self.read_all(
+            concat!(
+                "SELECT ",
+                notification_cols!(),
+                " FROM notifications WHERE alert_id = $1 ORDER BY id"
+            ),
+            &[&alert_id],
+            rows::notification,
+        )
+        .await
     }
 }

@@ -8,7 +8,7 @@ use firebell_core::clock::from_millis;
 use firebell_core::escalation::{Escalation, Phase, TargetState};
 use firebell_core::event::{DedupKey, Severity};
 use firebell_core::notification::{Notification, NotificationKind, NotificationStatus};
-use firebell_core::schedule::{Override, OverrideKind, ScheduleError};
+use firebell_core::schedule::{Override, OverrideKind};
 use firebell_store::StoredOverride;
 use tokio_postgres::Row;
 use tokio_postgres::types::FromSql;
@@ -146,15 +146,6 @@ pub(crate) fn notification(row: &Row) -> Result<Notification> {
     })
 }
 
-/// The problems [`Override::new`] found, as one message.
-pub(crate) fn override_errors(errors: &[ScheduleError]) -> String {
-    errors
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join("; ")
-}
-
 /// A row selected with [`override_cols`], checked by [`Override::new`].
 pub(crate) fn stored_override(row: &Row) -> Result<StoredOverride> {
     let id: i64 = get(row, 0)?;
@@ -170,8 +161,12 @@ pub(crate) fn stored_override(row: &Row) -> Result<StoredOverride> {
             ));
         }
     };
-    let override_ = Override::new(id, ms(row, 2)?, ms(row, 3)?, kind)
-        .map_err(|e| corrupt(&format!("override {id}"), override_errors(&e)))?;
+    let override_ = Override::new(id, ms(row, 2)?, ms(row, 3)?, kind).map_err(|e| {
+        corrupt(
+            &format!("override {id}"),
+            firebell_store::backend::override_errors(&e),
+        )
+    })?;
     Ok(StoredOverride {
         schedule: get(row, 1)?,
         override_,

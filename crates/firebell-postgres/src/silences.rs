@@ -2,7 +2,7 @@
 
 use crate::error::{Error, Result as R, corrupt};
 use crate::rows::get;
-use crate::sql::{collect, exec, query, query_one, query_opt};
+use crate::sql::{exec, query_one};
 use crate::{PgStore, in_tx, with_client};
 use deadpool_postgres::GenericClient;
 use firebell_core::clock::{from_millis, to_millis};
@@ -105,36 +105,26 @@ impl SilenceStore for PgStore {
     }
 
     async fn get_silence(&self, id: String) -> Result<Option<Silence>> {
-        with_client!(self, |c| {
-            query_opt(
-                &c,
-                concat!("SELECT ", silence_cols!(), " FROM silences WHERE id = $1"),
-                &[&id],
-            )
-            .await?
-            .as_ref()
-            .map(row)
-            .transpose()
-        })
+        self.read_opt(
+            concat!("SELECT ", silence_cols!(), " FROM silences WHERE id = $1"),
+            &[&id],
+            row,
+        )
+        .await
     }
 
     async fn silences(&self, ending_after: Option<Timestamp>) -> Result<Vec<Silence>> {
         let ending_after = ending_after.map(floor_millis);
-        with_client!(self, |c| {
-            collect(
-                query(
-                    &c,
-                    concat!(
-                        "SELECT ",
-                        silence_cols!(),
-                        " FROM silences WHERE ($1::bigint IS NULL OR ends_at > $1) ORDER BY seq"
-                    ),
-                    &[&ending_after],
-                )
-                .await?,
-                row,
-            )
-        })
+        self.read_all(
+            concat!(
+                "SELECT ",
+                silence_cols!(),
+                " FROM silences WHERE ($1::bigint IS NULL OR ends_at > $1) ORDER BY seq"
+            ),
+            &[&ending_after],
+            row,
+        )
+        .await
     }
 
     async fn expire_silence(&self, id: String, now: Timestamp) -> Result<bool> {

@@ -2,8 +2,8 @@
 
 use crate::alerts::{add_lines, stop_alert};
 use crate::rows::{self, alert_cols};
-use crate::sql::{collect, exec, query};
-use crate::{PgStore, in_tx, with_client};
+use crate::sql::exec;
+use crate::{PgStore, in_tx};
 use firebell_core::alert::{Alert, AlertId, TimelineEntry};
 use firebell_core::clock::to_millis;
 use firebell_store::backend::{Line, floor_millis};
@@ -18,22 +18,17 @@ impl TimeoutStore for PgStore {
         limit: u32,
     ) -> Result<Vec<Alert>> {
         let by = floor_millis(acknowledged_by);
-        with_client!(self, |c| {
-            collect(
-                query(
-                    &c,
-                    concat!(
-                        "SELECT ",
-                        alert_cols!(),
-                        " FROM alerts WHERE status = 'acknowledged' AND service = $1 \
+        self.read_all(
+            concat!(
+                "SELECT ",
+                alert_cols!(),
+                " FROM alerts WHERE status = 'acknowledged' AND service = $1 \
                          AND acknowledged_at <= $2 ORDER BY acknowledged_at LIMIT $3"
-                    ),
-                    &[&service, &by, &i64::from(limit)],
-                )
-                .await?,
-                rows::alert,
-            )
-        })
+            ),
+            &[&service, &by, &i64::from(limit)],
+            rows::alert,
+        )
+        .await
     }
 
     async fn open_not_updated_since(
@@ -43,22 +38,17 @@ impl TimeoutStore for PgStore {
         limit: u32,
     ) -> Result<Vec<Alert>> {
         let by = floor_millis(updated_by);
-        with_client!(self, |c| {
-            collect(
-                query(
-                    &c,
-                    concat!(
-                        "SELECT ",
-                        alert_cols!(),
-                        " FROM alerts WHERE status <> 'resolved' AND service = $1 \
+        self.read_all(
+            concat!(
+                "SELECT ",
+                alert_cols!(),
+                " FROM alerts WHERE status <> 'resolved' AND service = $1 \
                          AND updated_at <= $2 ORDER BY updated_at LIMIT $3"
-                    ),
-                    &[&service, &by, &i64::from(limit)],
-                )
-                .await?,
-                rows::alert,
-            )
-        })
+            ),
+            &[&service, &by, &i64::from(limit)],
+            rows::alert,
+        )
+        .await
     }
 
     async fn retrigger(

@@ -4,6 +4,8 @@
 -- generations: counters bumped in the transaction of every write to what a
 --              node keeps in memory ('silences'), so it knows to read again.
 -- nodes:       each node's row, refreshed while it runs.
+-- heartbeats:  each heartbeat's last ping and whether it is overdue, so a
+--              ping that reached any node counts on every node.
 CREATE TABLE generations (
     name TEXT    PRIMARY KEY,
     n    INTEGER NOT NULL
@@ -18,3 +20,11 @@ CREATE TABLE nodes (
     last_seen     INTEGER NOT NULL,
     config_digest TEXT    NOT NULL
 );
+
+CREATE TABLE heartbeats (
+    service   TEXT    NOT NULL,
+    name      TEXT    NOT NULL,
+    last_ping INTEGER NOT NULL,
+    overdue   INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (service, name)
+) WITHOUT ROWID;

@@ -15,6 +15,7 @@ mod bundles;
 mod changes;
 mod error;
 mod escalations;
+mod heartbeats;
 mod maintenance;
 mod nodes;
 mod ops;

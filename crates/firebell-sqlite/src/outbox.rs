@@ -4,12 +4,12 @@ use crate::SqliteStore;
 use crate::error::{Error, Result as R};
 use crate::ops::{Line, add_lines, encode_json};
 use crate::rows::{self, notification_cols};
-use firebell_core::alert::{Alert, AlertId, TimelineEntry};
+use firebell_core::alert::{AlertId, TimelineEntry};
 use firebell_core::clock::{from_millis, to_millis};
 use firebell_core::notification::{NewNotification, Notification, NotificationId};
 
-use firebell_store::backend::{lease_end, time_of};
-use firebell_store::{Claimed, Finish, OutboxStore, Result, StoreError};
+use firebell_store::backend::{alert_ids, attach_alerts, lease_end, time_of};
+use firebell_store::{Claimed, Finish, OutboxStore, Result};
 use jiff::{SignedDuration, Timestamp};
 use rusqlite::{Connection, params};
 use std::collections::HashMap;
@@ -197,37 +197,14 @@ impl OutboxStore for SqliteStore {
         let leased = self
             .write(move |conn| claim(conn, now, until, limit))
             .await?;
-        let mut alert_ids: Vec<AlertId> = leased.iter().filter_map(|(n, _)| n.alert_id).collect();
-        alert_ids.sort_unstable();
-        alert_ids.dedup();
-        let alerts: HashMap<AlertId, Alert> = if alert_ids.is_empty() {
-            HashMap::new()
+        let ids = alert_ids(&leased);
+        let alerts = if ids.is_empty() {
+            Vec::new()
         } else {
-            self.read(move |conn| crate::silences::alerts_by_id(conn, &alert_ids))
+            self.read(move |conn| crate::silences::alerts_by_id(conn, &ids))
                 .await?
-                .into_iter()
-                .map(|a| (a.id, a))
-                .collect()
         };
-        leased
-            .into_iter()
-            .map(|(notification, held)| {
-                let alert = match notification.alert_id {
-                    None => None,
-                    Some(id) => Some(alerts.get(&id).cloned().ok_or_else(|| {
-                        StoreError::Backend(format!(
-                            "notification {} is about alert {id}, which does not exist",
-                            notification.id
-                        ))
-                    })?),
-                };
-                Ok(Claimed {
-                    notification,
-                    alert,
-                    held,
-                })
-            })
-            .collect()
+        attach_alerts(leased, alerts)
     }
 
     async fn next_notification_due(&self) -> Result<Option<Timestamp>> {

@@ -1,66 +1,16 @@
 //! Schedule overrides.
 
 use crate::SqliteStore;
-use crate::error::{Error, Result as R};
+use crate::error::Result as R;
 use crate::rows::{self, override_cols};
-use firebell_core::clock::{from_millis, to_millis};
-use firebell_core::schedule::{Override, OverrideKind};
+use firebell_core::schedule::Override;
 
 use firebell_store::backend::{ceil_millis, floor_millis};
 use firebell_store::{OverrideStore, Result, StoredOverride};
 use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension, params};
 
-/// A new override, encoded and checked as it will be stored.
-pub(crate) struct PreparedOverride {
-    /// What the insert returns, with the assigned id filled in.
-    stored: StoredOverride,
-    start_at: i64,
-    end_at: i64,
-    kind: &'static str,
-    user_id: String,
-    replacement: Option<String>,
-    created_at: i64,
-}
-
-impl PreparedOverride {
-    /// Truncates the instants to milliseconds and checks the result with
-    /// [`Override::new`], so that no row is written that could not be read back.
-    pub(crate) fn encode(
-        schedule: String,
-        o: Override,
-        created_by: String,
-        now: jiff::Timestamp,
-    ) -> R<Self> {
-        let (start_at, end_at, created_at) = (to_millis(o.start), to_millis(o.end), to_millis(now));
-        let (kind, user_id, replacement) = match &o.kind {
-            OverrideKind::Add { user } => ("add", user.clone(), None),
-            OverrideKind::Remove { user } => ("remove", user.clone(), None),
-            OverrideKind::Replace { from, to } => ("replace", from.clone(), Some(to.clone())),
-        };
-        let override_ = Override::new(0, from_millis(start_at), from_millis(end_at), o.kind)
-            .map_err(|e| {
-                Error::Other(format!(
-                    "invalid override of schedule {schedule:?}: {}",
-                    rows::override_errors(&e)
-                ))
-            })?;
-        Ok(PreparedOverride {
-            stored: StoredOverride {
-                schedule,
-                override_,
-                created_by,
-                created_at: from_millis(created_at),
-            },
-            start_at,
-            end_at,
-            kind,
-            user_id,
-            replacement,
-            created_at,
-        })
-    }
-}
+pub(crate) use firebell_store::backend::OverrideRow as PreparedOverride;
 
 pub(crate) fn add_override(conn: &Connection, o: &PreparedOverride) -> R<StoredOverride> {
     let id = conn
@@ -82,9 +32,7 @@ pub(crate) fn add_override(conn: &Connection, o: &PreparedOverride) -> R<StoredO
             ],
             |r| r.get::<_, i64>(0),
         )?;
-    let mut stored = o.stored.clone();
-    stored.override_.id = id;
-    Ok(stored)
+    Ok(o.with_id(id))
 }
 
 pub(crate) fn delete_override(conn: &Connection, id: i64) -> R<bool> {

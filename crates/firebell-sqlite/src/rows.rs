@@ -8,7 +8,7 @@ use firebell_core::clock::from_millis;
 use firebell_core::escalation::{Escalation, Phase, TargetState};
 use firebell_core::event::{DedupKey, Severity};
 use firebell_core::notification::{Notification, NotificationKind, NotificationStatus};
-use firebell_core::schedule::{Override, OverrideKind, ScheduleError};
+use firebell_core::schedule::{Override, OverrideKind};
 use firebell_store::StoredOverride;
 use rusqlite::Row;
 
@@ -141,15 +141,6 @@ pub(crate) fn notification(row: &Row) -> Result<Notification> {
     })
 }
 
-/// The problems [`Override::new`] found, as one message.
-pub(crate) fn override_errors(errors: &[ScheduleError]) -> String {
-    errors
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join("; ")
-}
-
 /// A row selected with [`override_cols`], checked by [`Override::new`].
 pub(crate) fn stored_override(row: &Row) -> Result<StoredOverride> {
     let id: i64 = row.get(0)?;
@@ -168,7 +159,12 @@ pub(crate) fn stored_override(row: &Row) -> Result<StoredOverride> {
         }
     };
     let override_ = Override::new(id, from_millis(row.get(2)?), from_millis(row.get(3)?), kind)
-        .map_err(|e| corrupt(&format!("override {id}"), override_errors(&e)))?;
+        .map_err(|e| {
+            corrupt(
+                &format!("override {id}"),
+                firebell_store::backend::override_errors(&e),
+            )
+        })?;
     Ok(StoredOverride {
         schedule: row.get(1)?,
         override_,

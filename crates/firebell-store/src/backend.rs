@@ -172,3 +172,113 @@ impl EncodedEvent {
         })
     }
 }
+
+/// The alerts claimed pages are about, each once, by id.
+pub fn alert_ids(leased: &[(firebell_core::notification::Notification, bool)]) -> Vec<i64> {
+    let mut ids: Vec<i64> = leased.iter().filter_map(|(n, _)| n.alert_id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
+
+/// Claimed pages (with whether a rate limit held them before) joined with
+/// their alerts as read after the claim; a page about a missing alert is an
+/// error.
+pub fn attach_alerts(
+    leased: Vec<(firebell_core::notification::Notification, bool)>,
+    alerts: Vec<firebell_core::alert::Alert>,
+) -> crate::Result<Vec<crate::Claimed>> {
+    let alerts: std::collections::HashMap<i64, firebell_core::alert::Alert> =
+        alerts.into_iter().map(|a| (a.id, a)).collect();
+    leased
+        .into_iter()
+        .map(|(notification, held)| {
+            let alert = match notification.alert_id {
+                None => None,
+                Some(id) => Some(alerts.get(&id).cloned().ok_or_else(|| {
+                    crate::StoreError::Backend(format!(
+                        "notification {} is about alert {id}, which does not exist",
+                        notification.id
+                    ))
+                })?),
+            };
+            Ok(crate::Claimed {
+                notification,
+                alert,
+                held,
+            })
+        })
+        .collect()
+}
+
+/// The problems [`firebell_core::schedule::Override::new`] found, as one message.
+pub fn override_errors(errors: &[firebell_core::schedule::ScheduleError]) -> String {
+    errors
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// A new override, encoded and checked as it will be stored: instants in
+/// whole milliseconds, checked by `Override::new` so no row is written that
+/// could not be read back.
+#[derive(Clone, Debug)]
+pub struct OverrideRow {
+    /// What the insert returns, once the assigned id is filled in.
+    pub stored: crate::StoredOverride,
+    pub start_at: i64,
+    pub end_at: i64,
+    pub kind: &'static str,
+    /// add/remove: the user; replace: `from`.
+    pub user_id: String,
+    /// replace: `to`.
+    pub replacement: Option<String>,
+    pub created_at: i64,
+}
+
+impl OverrideRow {
+    pub fn encode(
+        schedule: String,
+        o: firebell_core::schedule::Override,
+        created_by: String,
+        now: Timestamp,
+    ) -> crate::Result<Self> {
+        use firebell_core::clock::{from_millis, to_millis};
+        use firebell_core::schedule::{Override, OverrideKind};
+        let (start_at, end_at, created_at) = (to_millis(o.start), to_millis(o.end), to_millis(now));
+        let (kind, user_id, replacement) = match &o.kind {
+            OverrideKind::Add { user } => ("add", user.clone(), None),
+            OverrideKind::Remove { user } => ("remove", user.clone(), None),
+            OverrideKind::Replace { from, to } => ("replace", from.clone(), Some(to.clone())),
+        };
+        let override_ = Override::new(0, from_millis(start_at), from_millis(end_at), o.kind)
+            .map_err(|e| {
+                crate::StoreError::Backend(format!(
+                    "invalid override of schedule {schedule:?}: {}",
+                    override_errors(&e)
+                ))
+            })?;
+        Ok(OverrideRow {
+            stored: crate::StoredOverride {
+                schedule,
+                override_,
+                created_by,
+                created_at: from_millis(created_at),
+            },
+            start_at,
+            end_at,
+            kind,
+            user_id,
+            replacement,
+            created_at,
+        })
+    }
+
+    /// The stored override with its assigned id.
+    pub fn with_id(&self, id: i64) -> crate::StoredOverride {
+        let mut stored = self.stored.clone();
+        stored.override_.id = id;
+        stored
+    }
+}

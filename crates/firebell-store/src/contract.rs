@@ -82,6 +82,7 @@ macro_rules! store_contract_tests {
                 nodes_are_recorded_and_refreshed,
                 the_silences_generation_moves_with_every_silence_write,
                 a_lane_is_held_by_one_holder_at_a_time,
+                heartbeats_are_shared_pinged_and_marked_overdue_once,
             );
         }
     };

@@ -1,7 +1,7 @@
 //! The storage contract, split by capability: [`AlertStore`],
 //! [`EscalationStore`], [`OutboxStore`], [`BundleStore`], [`OverrideStore`],
 //! [`ChangeStore`], [`ReceiptStore`], [`MaintenanceStore`], [`TimeoutStore`],
-//! [`SilenceStore`] and [`NodeStore`]. [`Store`] is their union (a blanket impl), so the
+//! [`SilenceStore`], [`NodeStore`] and [`HeartbeatStore`]. [`Store`] is their union (a blanket impl), so the
 //! engine and the server stay generic over `S: Store`. `firebell-sqlite`
 //! (one node) and `firebell-postgres` (many nodes) implement the traits and
 //! pass the same suite, `contract` (behind the
@@ -46,8 +46,8 @@ pub use maintenance::{MaintenanceFilter, MaintenanceWindow, NewMaintenance};
 /// Every capability trait, for callers that hold a concrete store.
 pub mod prelude {
     pub use crate::{
-        AlertStore, BundleStore, ChangeStore, EscalationStore, MaintenanceStore, NodeStore,
-        OutboxStore, OverrideStore, ReceiptStore, SilenceStore, Store, TimeoutStore,
+        AlertStore, BundleStore, ChangeStore, EscalationStore, HeartbeatStore, MaintenanceStore,
+        NodeStore, OutboxStore, OverrideStore, ReceiptStore, SilenceStore, Store, TimeoutStore,
     };
 }
 
@@ -203,6 +203,7 @@ pub trait Store:
     + TimeoutStore
     + SilenceStore
     + NodeStore
+    + HeartbeatStore
 {
 }
 
@@ -218,6 +219,7 @@ impl<T> Store for T where
         + TimeoutStore
         + SilenceStore
         + NodeStore
+        + HeartbeatStore
 {
 }
 
@@ -653,6 +655,53 @@ pub trait SilenceStore: Clone + Send + Sync + 'static {
     /// node keeps the silences in memory and reads them again when this
     /// moved. One cheap read.
     fn silences_generation(&self) -> impl Future<Output = Result<i64>> + Send;
+}
+
+/// Heartbeats: when each was last pinged and whether it is overdue, shared
+/// by every node (a ping may reach any node behind a load balancer).
+pub trait HeartbeatStore: Clone + Send + Sync + 'static {
+    /// A node started watching heartbeat `name` of `service` at `now`: a
+    /// start counts as a ping (`last_ping` becomes the later of the two),
+    /// without changing whether it is overdue.
+    fn heartbeat_watched(
+        &self,
+        service: String,
+        name: String,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// A ping at `at`: `last_ping` becomes the later of the two and the
+    /// heartbeat is not overdue. Returns whether it was overdue (the caller
+    /// then resolves the alert; of two racing pings exactly one gets true).
+    fn heartbeat_pinged(
+        &self,
+        service: String,
+        name: String,
+        at: Timestamp,
+    ) -> impl Future<Output = Result<bool>> + Send;
+
+    /// Every heartbeat recorded, by service and name.
+    fn heartbeats(&self) -> impl Future<Output = Result<Vec<HeartbeatRecord>>> + Send;
+
+    /// Marks the heartbeat overdue if it is not and its last ping is still
+    /// exactly `last_ping` (a conditional write: of two nodes finding it
+    /// overdue exactly one gets true, and a ping that came meanwhile makes
+    /// it false). Returns whether it did.
+    fn heartbeat_overdue(
+        &self,
+        service: String,
+        name: String,
+        last_ping: Timestamp,
+    ) -> impl Future<Output = Result<bool>> + Send;
+}
+
+/// A heartbeat as recorded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HeartbeatRecord {
+    pub service: String,
+    pub name: String,
+    pub last_ping: Timestamp,
+    pub overdue: bool,
 }
 
 /// The nodes sharing the store (one, for an embedded database).

@@ -74,3 +74,82 @@ pub async fn a_lane_is_held_by_one_holder_at_a_time<S: Store>(store: S) {
         .expect("the lane is free again once the holder lets go")
         .unwrap();
 }
+
+pub async fn heartbeats_are_shared_pinged_and_marked_overdue_once<S: Store>(store: S) {
+    use crate::HeartbeatRecord;
+    let rec = |last: i64, overdue: bool| HeartbeatRecord {
+        service: "svc".into(),
+        name: "backup".into(),
+        last_ping: at(last),
+        overdue,
+    };
+    assert_eq!(store.heartbeats().await.unwrap(), vec![]);
+    store
+        .heartbeat_watched("svc".into(), "backup".into(), at(0))
+        .await
+        .unwrap();
+    assert_eq!(store.heartbeats().await.unwrap(), vec![rec(0, false)]);
+    // A ping moves it on; an older ping (another node's, late) does not move it back.
+    assert!(
+        !store
+            .heartbeat_pinged("svc".into(), "backup".into(), at(60))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .heartbeat_pinged("svc".into(), "backup".into(), at(30))
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.heartbeats().await.unwrap(), vec![rec(60, false)]);
+    // Overdue, seen on the last ping read: once; a second node is refused.
+    assert!(
+        !store
+            .heartbeat_overdue("svc".into(), "backup".into(), at(0))
+            .await
+            .unwrap(),
+        "a stale read"
+    );
+    assert!(
+        store
+            .heartbeat_overdue("svc".into(), "backup".into(), at(60))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .heartbeat_overdue("svc".into(), "backup".into(), at(60))
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.heartbeats().await.unwrap(), vec![rec(60, true)]);
+    // A node starting to watch it counts as a ping but does not clear it.
+    store
+        .heartbeat_watched("svc".into(), "backup".into(), at(90))
+        .await
+        .unwrap();
+    assert_eq!(store.heartbeats().await.unwrap(), vec![rec(90, true)]);
+    // The ping that comes back says it was overdue, once.
+    assert!(
+        store
+            .heartbeat_pinged("svc".into(), "backup".into(), at(120))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .heartbeat_pinged("svc".into(), "backup".into(), at(121))
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.heartbeats().await.unwrap(), vec![rec(121, false)]);
+    // A ping for a heartbeat nobody watched yet records it.
+    assert!(
+        !store
+            .heartbeat_pinged("svc".into(), "nightly".into(), at(5))
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.heartbeats().await.unwrap().len(), 2);
+}

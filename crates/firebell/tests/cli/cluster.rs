@@ -178,6 +178,35 @@ pub async fn fresh_database() -> Option<String> {
         .unwrap()
 }
 
+/// What every many-node test starts with: a fresh database on the test
+/// process's PostgreSQL server, a directory for configs and logs, and the
+/// recording gateway. `None` when PostgreSQL is not installed (and `CI` is
+/// not set).
+pub struct Cluster {
+    pub db: String,
+    pub dir: tempfile::TempDir,
+    pub gw: Gateway,
+    pub gw_url: String,
+}
+
+impl Cluster {
+    pub async fn start() -> Option<Cluster> {
+        let db = fresh_database().await?;
+        let (gw, gw_url) = Gateway::start().await;
+        Some(Cluster {
+            db,
+            dir: tempfile::tempdir().unwrap(),
+            gw,
+            gw_url,
+        })
+    }
+
+    /// `n` nodes sharing `shared` (see [`nodes`]).
+    pub async fn nodes(&self, shared: &str, n: usize) -> Vec<Node> {
+        nodes(self.dir.path(), &self.db, &self.gw_url, shared, n).await
+    }
+}
+
 /// `n` nodes on database `db` sharing `shared` (`{GW}` filled with the
 /// gateway's URL; [`PEOPLE`] added), each ready.
 pub async fn nodes(dir: &Path, db: &str, gateway: &str, shared: &str, n: usize) -> Vec<Node> {
@@ -208,6 +237,22 @@ async fn alerts(url: &str) -> Vec<Value> {
     body["alerts"].as_array().unwrap().clone()
 }
 
+/// Waits until `done` answers true (asked every 100 ms), up to `within`.
+async fn eventually_async<F, Fut>(within: Duration, mut done: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if done().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    done().await
+}
+
 /// Waits until `done` holds (checked every 100 ms), up to `within`.
 async fn eventually(within: Duration, mut done: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + within;
@@ -236,12 +281,11 @@ fn vtm_action(url: &str, line: &str) -> tokio::process::Command {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_cluster_reporting_pool_died_fifty_times_on_three_nodes_texts_each_person_once() {
-    let Some(db) = fresh_database().await else {
+    let Some(c) = Cluster::start().await else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let (gw, gw_url) = Gateway::start().await;
-    let nodes = nodes(dir.path(), &db, &gw_url, BOTH_AT_ONCE, 3).await;
+    let (dir, gw) = (&c.dir, &c.gw);
+    let nodes = c.nodes(BOTH_AT_ONCE, 3).await;
 
     // Every machine of the traffic-manager cluster runs the action at once,
     // each against its own Firebell node; fifty times over.
@@ -322,27 +366,50 @@ async fn admin_get(url: &str, path: &str) -> Value {
         .unwrap()
 }
 
-/// Alice first; if nobody acknowledges within 3 s, Bob.
-const TWO_STEPS: &str = r#"
+/// `delivery` (e.g. `[delivery.rate_limits]`), then policy "outage" with
+/// `steps` (repeat 1) paging for service "web" through its generic
+/// integration.
+fn web(delivery: &str, steps: &str) -> String {
+    format!(
+        r#"{delivery}
 [[policies]]
 id = "outage"
 repeat = 1
-steps = [ { targets = ["user:alice"], wait = "3s" }, { targets = ["user:bob"], wait = "1h" } ]
+steps = [ {steps} ]
 
 [[services]]
 id = "web"
 policy = "outage"
-integrations = [ { kind = "generic", key = "generic-key-0001" } ]
-"#;
+integrations = [ {{ kind = "generic", key = "generic-key-0001" }} ]
+"#
+    )
+}
+
+/// Texts without a limit.
+const NO_SMS_LIMIT: &str = "[delivery.rate_limits]\nsms = \"off\"\n";
+
+/// Alice first; if nobody acknowledges within `wait`, Bob.
+fn alice_then_bob(delivery: &str, wait: &str) -> String {
+    web(
+        delivery,
+        &format!(
+            r#"{{ targets = ["user:alice"], wait = "{wait}" }}, {{ targets = ["user:bob"], wait = "1h" }}"#
+        ),
+    )
+}
+
+/// Alice only.
+fn alice_only(delivery: &str) -> String {
+    web(delivery, r#"{ targets = ["user:alice"], wait = "1h" }"#)
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_node_that_dies_after_step_one_leaves_step_two_to_another_node_once() {
-    let Some(db) = fresh_database().await else {
+    let Some(c) = Cluster::start().await else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let (gw, gw_url) = Gateway::start().await;
-    let mut nodes = nodes(dir.path(), &db, &gw_url, TWO_STEPS, 3).await;
+    let (_dir, gw) = (&c.dir, &c.gw);
+    let mut nodes = c.nodes(&alice_then_bob("", "3s"), 3).await;
 
     let (status, id) = trigger(&nodes[0].server.url, "db-down", "Database down").await;
     assert_eq!(status, 202);
@@ -399,12 +466,11 @@ async fn a_node_that_dies_after_step_one_leaves_step_two_to_another_node_once() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_silence_made_on_one_node_holds_an_alert_sent_to_another_at_once() {
-    let Some(db) = fresh_database().await else {
+    let Some(c) = Cluster::start().await else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let (gw, gw_url) = Gateway::start().await;
-    let nodes = nodes(dir.path(), &db, &gw_url, TWO_STEPS, 2).await;
+    let (_dir, gw) = (&c.dir, &c.gw);
+    let nodes = c.nodes(&alice_then_bob("", "3s"), 2).await;
     // Each node pages an alert first, so each has read the (empty)
     // silences into memory before the silence is made.
     for (i, n) in nodes.iter().enumerate() {
@@ -427,15 +493,8 @@ async fn a_silence_made_on_one_node_holds_an_alert_sent_to_another_at_once() {
     let (status, id) = trigger(&nodes[1].server.url, "db-down", "Database down").await;
     assert_eq!(status, 202);
     let id = id.unwrap();
-    let held = eventually(Duration::from_secs(10), || {
-        let url = nodes[1].server.url.clone();
-        let view = std::thread::spawn(move || {
-            tokio::runtime::Runtime::new()
-                .unwrap()
-                .block_on(admin_get(&url, &format!("/api/v1/alerts/{id}")))
-        })
-        .join()
-        .unwrap();
+    let held = eventually_async(Duration::from_secs(10), || async {
+        let view = admin_get(&nodes[1].server.url, &format!("/api/v1/alerts/{id}")).await;
         view["timeline"]
             .as_array()
             .unwrap()
@@ -453,30 +512,15 @@ async fn a_silence_made_on_one_node_holds_an_alert_sent_to_another_at_once() {
     );
 }
 
-/// Texts are limited to 3 per 10 s per number.
-const LIMITED: &str = r#"
-[delivery.rate_limits]
-sms = "3/10s"
-
-[[policies]]
-id = "outage"
-repeat = 1
-steps = [ { targets = ["user:alice"], wait = "1h" } ]
-
-[[services]]
-id = "web"
-policy = "outage"
-integrations = [ { kind = "generic", key = "generic-key-0001" } ]
-"#;
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn texts_to_one_number_through_three_nodes_stay_within_the_limit() {
-    let Some(db) = fresh_database().await else {
+    let Some(c) = Cluster::start().await else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let (gw, gw_url) = Gateway::start().await;
-    let nodes = nodes(dir.path(), &db, &gw_url, LIMITED, 3).await;
+    let (_dir, gw) = (&c.dir, &c.gw);
+    let nodes = c
+        .nodes(&alice_only("[delivery.rate_limits]\nsms = \"3/10s\"\n"), 3)
+        .await;
     // Nine alerts at once, three through each node.
     let sends: Vec<_> = (0..9)
         .map(|i| {
@@ -505,12 +549,11 @@ async fn texts_to_one_number_through_three_nodes_stay_within_the_limit() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn nodes_killed_under_load_lose_no_accepted_event_and_page_each_alert_once() {
-    let Some(db) = fresh_database().await else {
+    let Some(c) = Cluster::start().await else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let (gw, gw_url) = Gateway::start().await;
-    let mut nodes = nodes(dir.path(), &db, &gw_url, LIMITLESS, 3).await;
+    let (dir, gw) = (&c.dir, &c.gw);
+    let mut nodes = c.nodes(&alice_only(NO_SMS_LIMIT), 3).await;
     let urls: Vec<String> = nodes.iter().map(|n| n.server.url.clone()).collect();
 
     // 100 events a second for 8 s, round-robin over the three nodes, each
@@ -646,38 +689,6 @@ async fn nodes_killed_under_load_lose_no_accepted_event_and_page_each_alert_once
     eprintln!("{twice} texts sent again after a kill cut their record short");
 }
 
-/// One step, texts without a limit.
-const LIMITLESS: &str = r#"
-[delivery.rate_limits]
-sms = "off"
-
-[[policies]]
-id = "outage"
-repeat = 1
-steps = [ { targets = ["user:alice"], wait = "1h" } ]
-
-[[services]]
-id = "web"
-policy = "outage"
-integrations = [ { kind = "generic", key = "generic-key-0001" } ]
-"#;
-
-/// Alice first; if nobody acknowledges within 8 s, Bob. Texts unlimited.
-const SLOW_TWO_STEPS: &str = r#"
-[delivery.rate_limits]
-sms = "off"
-
-[[policies]]
-id = "outage"
-repeat = 1
-steps = [ { targets = ["user:alice"], wait = "8s" }, { targets = ["user:bob"], wait = "1h" } ]
-
-[[services]]
-id = "web"
-policy = "outage"
-integrations = [ { kind = "generic", key = "generic-key-0001" } ]
-"#;
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_database_fails_over_to_its_standby_and_the_nodes_follow() {
     use firebell_postgres::testing::{PgServer, available, free_port};
@@ -723,7 +734,8 @@ async fn the_database_fails_over_to_its_standby_and_the_nodes_follow() {
     );
     let dir = tempfile::tempdir().unwrap();
     let (gw, gw_url) = Gateway::start().await;
-    let nodes = nodes(dir.path(), &db, &gw_url, SLOW_TWO_STEPS, 2).await;
+    let shared = alice_then_bob(NO_SMS_LIMIT, "8s");
+    let nodes = nodes(dir.path(), &db, &gw_url, &shared, 2).await;
     let urls: Vec<String> = nodes.iter().map(|n| n.server.url.clone()).collect();
 
     // An escalation in flight: step 1 texts alice now, step 2 is due in 8 s.
@@ -887,12 +899,11 @@ async fn an_ha_pair_of_prometheus_servers_on_two_nodes_is_one_alert_and_one_page
     let Some(prometheus) = program("prometheus") else {
         return;
     };
-    let Some(db) = fresh_database().await else {
+    let Some(c) = Cluster::start().await else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let (gw, gw_url) = Gateway::start().await;
-    let nodes = nodes(dir.path(), &db, &gw_url, PROM_SERVICE, 2).await;
+    let (dir, gw) = (&c.dir, &c.gw);
+    let nodes = c.nodes(PROM_SERVICE, 2).await;
     // The same rules on both replicas: one alert, two instances.
     let rules = dir.path().join("rules.yml");
     std::fs::write(
@@ -973,27 +984,13 @@ async fn an_ha_pair_of_prometheus_servers_on_two_nodes_is_one_alert_and_one_page
     drop(replicas);
 }
 
-/// Alice first; if nobody acknowledges within 6 s, Bob.
-const SIX_SECOND_STEP: &str = r#"
-[[policies]]
-id = "outage"
-repeat = 1
-steps = [ { targets = ["user:alice"], wait = "6s" }, { targets = ["user:bob"], wait = "1h" } ]
-
-[[services]]
-id = "web"
-policy = "outage"
-integrations = [ { kind = "generic", key = "generic-key-0001" } ]
-"#;
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn db_copy_moves_a_node_mid_escalation_and_the_next_step_pages_on_time() {
-    let Some(db) = fresh_database().await else {
+    let Some(c) = Cluster::start().await else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let (gw, gw_url) = Gateway::start().await;
-    let shared = format!("{PEOPLE}{SIX_SECOND_STEP}").replace("{GW}", &gw_url);
+    let (dir, gw) = (&c.dir, &c.gw);
+    let shared = format!("{PEOPLE}{}", alice_then_bob("", "6s")).replace("{GW}", &c.gw_url);
     // One node on its embedded SQLite database.
     let port = free_port();
     let sqlite_config = dir.path().join("single.toml");
@@ -1034,7 +1031,7 @@ async fn db_copy_moves_a_node_mid_escalation_and_the_next_step_pages_on_time() {
             .output()
             .unwrap()
     };
-    let out = copy(&db);
+    let out = copy(&c.db);
     assert!(
         out.status.success(),
         "{}{}",
@@ -1061,7 +1058,7 @@ async fn db_copy_moves_a_node_mid_escalation_and_the_next_step_pages_on_time() {
         "{said}"
     );
     // Copying again into a database that holds data is refused, and says why.
-    let again = copy(&db);
+    let again = copy(&c.db);
     assert!(!again.status.success());
     assert!(
         text(&again.stderr).contains("not empty"),
@@ -1070,7 +1067,7 @@ async fn db_copy_moves_a_node_mid_escalation_and_the_next_step_pages_on_time() {
     );
 
     // The node comes back on PostgreSQL: step 2 pages Bob at its due time, once.
-    let nodes = nodes(dir.path(), &db, &gw_url, SIX_SECOND_STEP, 1).await;
+    let nodes = c.nodes(&alice_then_bob("", "6s"), 1).await;
     assert!(
         eventually(Duration::from_secs(20), || gw.texts().len() >= 2).await,
         "{:#?}",
@@ -1095,4 +1092,63 @@ async fn db_copy_moves_a_node_mid_escalation_and_the_next_step_pages_on_time() {
     );
     let (_, next) = trigger(&nodes[0].server.url, "other", "Another").await;
     assert!(next.unwrap() > id);
+}
+
+/// A job's heartbeat, expected every 2 s (1 s grace).
+fn heartbeat_service() -> String {
+    format!(
+        "{NO_SMS_LIMIT}{}",
+        r#"
+[[policies]]
+id = "outage"
+repeat = 1
+steps = [ { targets = ["user:alice"], wait = "1h" } ]
+
+[[services]]
+id = "backup"
+policy = "outage"
+integrations = [ { kind = "heartbeat", key = "heartbeat-key-0001", name = "nightly", interval = "2s", grace = "1s" } ]
+"#
+    )
+}
+
+async fn ping(url: &str) -> u16 {
+    reqwest::Client::new()
+        .post(format!("{url}/api/v1/heartbeat/heartbeat-key-0001"))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_heartbeat_pinged_on_one_node_is_alive_on_all_and_triggers_once_when_it_stops() {
+    let Some(c) = Cluster::start().await else {
+        return;
+    };
+    let gw = &c.gw;
+    let nodes = c.nodes(&heartbeat_service(), 3).await;
+    // The job pings node 1 only (the load balancer sent it there), every
+    // second, for longer than the deadline: no node says it is missing.
+    for _ in 0..6 {
+        assert_eq!(ping(&nodes[0].server.url).await, 200);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    assert!(
+        alerts(&nodes[0].server.url).await.is_empty(),
+        "no false alarm"
+    );
+    assert!(gw.texts().is_empty(), "{:#?}", gw.texts());
+    // The job stops: one alert, one text, from whichever node saw it first.
+    assert!(eventually(Duration::from_secs(10), || !gw.texts().is_empty()).await);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(gw.texts().len(), 1, "{:#?}", gw.texts());
+    let all = alerts(&nodes[1].server.url).await;
+    assert_eq!(all.len(), 1, "{all:#?}");
+    assert_eq!(all[0]["count"], 1, "triggered once: {all:#?}");
+    // It comes back through another node: resolved.
+    assert_eq!(ping(&nodes[2].server.url).await, 200);
+    let all = alerts(&nodes[0].server.url).await;
+    assert_eq!(all[0]["status"], "resolved", "{all:#?}");
 }
