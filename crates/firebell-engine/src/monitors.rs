@@ -10,30 +10,23 @@
 //! adds one) counts as a ping, so a restart never triggers falsely; the ping
 //! that ends an overdue spell resolves its alert, even across restarts.
 //!
-//! Probes keep their run of failures/successes in memory, per node: every
-//! node runs them (the alert is one, by its dedup key). The first good
-//! check after a start sends a resolve, so an alert left open before the
-//! restart still closes.
+//! Probes are checked once per interval across the nodes (a node claims
+//! each run in the store), and their run of failures/successes and what
+//! they are known to be (up, down) live in the store too, so thresholds
+//! count every check whoever ran it, and one node sends each trigger and
+//! resolve. The first good check of a probe the store never saw sends a
+//! resolve, so an alert left open from before still closes.
 
 use crate::probe_check::{self, Clients};
 use crate::{Engine, Result};
 use firebell_core::config::{Config, HeartbeatTiming};
 use firebell_core::event::{DedupKey, Event, EventAction, Severity};
 use firebell_core::probe::{Probe, ProbeTarget};
-use firebell_store::Store;
+use firebell_store::{ProbeStatus, Store};
 use jiff::{SignedDuration, Timestamp};
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
-
-/// Known state of a monitored thing.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Status {
-    /// Since start or reload: no verdict yet.
-    Unknown,
-    Up,
-    Down,
-}
 
 struct Beat {
     timing: HeartbeatTiming,
@@ -47,14 +40,13 @@ struct Beat {
     pinged: bool,
 }
 
+/// A probe as this node knows it; its run of failures and successes and
+/// what it is known to be live in the store ([`firebell_store::ProbeStore`]).
 struct ProbeState {
     probe: Probe,
     clients: std::result::Result<Arc<Clients>, String>,
+    /// When this node next asks the store whether the check is its to run.
     next_run: Timestamp,
-    failures: u32,
-    successes: u32,
-    status: Status,
-    cert_status: Status,
     next_cert_check: Timestamp,
 }
 
@@ -120,10 +112,6 @@ fn sync(state: &mut MonitorState, config: &Config, now: Timestamp) {
                 probe: p.clone(),
                 clients: Clients::new(p).map(Arc::new),
                 next_run: now,
-                failures: 0,
-                successes: 0,
-                status: Status::Unknown,
-                cert_status: Status::Unknown,
                 next_cert_check: now,
             },
         );
@@ -368,6 +356,15 @@ impl<S: Store> Engine<S> {
                 continue;
             }
             ps.next_run = now.checked_add(ps.probe.interval).unwrap_or(now);
+            // Another node may have run it this interval: the store says.
+            if !self
+                .inner
+                .store
+                .claim_probe_run(ps.probe.name.clone(), now, ps.next_run)
+                .await?
+            {
+                continue;
+            }
             let check_cert = ps.next_cert_check <= now;
             if check_cert {
                 ps.next_cert_check = now
@@ -407,34 +404,46 @@ impl<S: Store> Engine<S> {
         Ok(triggered + ran)
     }
 
-    /// Counts failures and successes and sends the triggers and resolves
-    /// they call for.
+    /// Counts failures and successes in the store and sends the triggers
+    /// and resolves they call for (each flip a conditional write, so one
+    /// node sends it).
     async fn apply_probe_outcomes(&self, outcomes: Vec<Outcome>) -> Result<()> {
-        let mut state = self.inner.monitors.lock().await;
+        let probes: HashMap<String, Probe> = {
+            let state = self.inner.monitors.lock().await;
+            state
+                .probes
+                .iter()
+                .map(|(k, ps)| (k.clone(), ps.probe.clone()))
+                .collect()
+        };
+        let store = &self.inner.store;
         let now = self.now();
         let mut events = Vec::new();
-        // (probe, main status before, cert status before), to undo on failure.
-        let mut undo = Vec::new();
+        // (probe, cert, from, to): what to undo if the events cannot be recorded.
+        let mut flips: Vec<(String, bool, ProbeStatus, ProbeStatus)> = Vec::new();
         for o in outcomes {
-            let Some(ps) = state.probes.get_mut(&o.name) else {
+            let Some(p) = probes.get(&o.name) else {
                 continue; // removed by a reload meanwhile
             };
-            undo.push((o.name.clone(), ps.status, ps.cert_status));
-            let p = &ps.probe;
+            let rec = store
+                .probe_checked(o.name.clone(), o.result.is_ok())
+                .await?;
             match o.result {
                 Ok(()) => {
-                    ps.failures = 0;
-                    ps.successes = ps.successes.saturating_add(1);
-                    let back = match ps.status {
-                        Status::Unknown => true,
-                        Status::Down => ps.successes >= p.recoveries,
-                        Status::Up => false,
+                    let back = match rec.status {
+                        ProbeStatus::Unknown => true,
+                        ProbeStatus::Down => rec.successes >= p.recoveries,
+                        ProbeStatus::Up => false,
                     };
-                    if back {
-                        if ps.status == Status::Down {
+                    if back
+                        && store
+                            .set_probe_status(o.name.clone(), false, rec.status, ProbeStatus::Up)
+                            .await?
+                    {
+                        if rec.status == ProbeStatus::Down {
                             tracing::info!(probe = %p.name, "probe recovered");
                         }
-                        ps.status = Status::Up;
+                        flips.push((o.name.clone(), false, rec.status, ProbeStatus::Up));
                         events.push(probe_event(
                             p,
                             EventAction::Resolve,
@@ -447,23 +456,26 @@ impl<S: Store> Engine<S> {
                     }
                 }
                 Err(error) => {
-                    ps.successes = 0;
-                    ps.failures = ps.failures.saturating_add(1);
-                    tracing::debug!(probe = %p.name, failures = ps.failures, %error, "probe check failed");
-                    if ps.status != Status::Down && ps.failures >= p.failures {
-                        ps.status = Status::Down;
+                    tracing::debug!(probe = %p.name, failures = rec.failures, %error, "probe check failed");
+                    if rec.status != ProbeStatus::Down
+                        && rec.failures >= p.failures
+                        && store
+                            .set_probe_status(o.name.clone(), false, rec.status, ProbeStatus::Down)
+                            .await?
+                    {
                         tracing::warn!(probe = %p.name, %error, "probe down");
+                        flips.push((o.name.clone(), false, rec.status, ProbeStatus::Down));
                         let mut details = Map::new();
                         details.insert("error".into(), json!(error));
                         details.insert("target".into(), json!(p.what()));
-                        details.insert("failed_checks".into(), json!(ps.failures));
+                        details.insert("failed_checks".into(), json!(rec.failures));
                         events.push(probe_event(
                             p,
                             EventAction::Trigger,
                             p.dedup_key(),
                             format!(
                                 "{} is down: {error} ({} failed checks in a row)",
-                                p.name, ps.failures
+                                p.name, rec.failures
                             ),
                             p.severity,
                             details,
@@ -482,9 +494,14 @@ impl<S: Store> Engine<S> {
             ) = (o.cert, &p.target)
             {
                 let left = not_after.duration_since(now);
+                let cert = rec.cert_status;
                 if left < *window {
-                    if ps.cert_status != Status::Down {
-                        ps.cert_status = Status::Down;
+                    if cert != ProbeStatus::Down
+                        && store
+                            .set_probe_status(o.name.clone(), true, cert, ProbeStatus::Down)
+                            .await?
+                    {
+                        flips.push((o.name.clone(), true, cert, ProbeStatus::Down));
                         let days = left.as_secs().max(0) / 86_400;
                         let mut details = Map::new();
                         details.insert("not_after".into(), json!(not_after));
@@ -505,8 +522,12 @@ impl<S: Store> Engine<S> {
                             now,
                         )?);
                     }
-                } else if ps.cert_status != Status::Up {
-                    ps.cert_status = Status::Up;
+                } else if cert != ProbeStatus::Up
+                    && store
+                        .set_probe_status(o.name.clone(), true, cert, ProbeStatus::Up)
+                        .await?
+                {
+                    flips.push((o.name.clone(), true, cert, ProbeStatus::Up));
                     events.push(probe_event(
                         p,
                         EventAction::Resolve,
@@ -522,11 +543,8 @@ impl<S: Store> Engine<S> {
         if !events.is_empty()
             && let Err(e) = self.accept(events).await
         {
-            for (name, status, cert_status) in undo {
-                if let Some(ps) = state.probes.get_mut(&name) {
-                    ps.status = status;
-                    ps.cert_status = cert_status;
-                }
+            for (name, cert, from, to) in flips {
+                let _ = store.set_probe_status(name, cert, to, from).await;
             }
             return Err(e);
         }

@@ -219,3 +219,14 @@ CREATE TABLE heartbeats (
     overdue   BOOLEAN NOT NULL DEFAULT false,
     PRIMARY KEY (service, name)
 );
+
+-- Each probe's next run (claimed by one node) and its run of failures and
+-- successes, whoever checked.
+CREATE TABLE probes (
+    name        TEXT   PRIMARY KEY,
+    next_run    BIGINT NOT NULL DEFAULT 0,
+    failures    BIGINT NOT NULL DEFAULT 0,
+    successes   BIGINT NOT NULL DEFAULT 0,
+    status      TEXT   NOT NULL DEFAULT 'unknown',
+    cert_status TEXT   NOT NULL DEFAULT 'unknown'
+);

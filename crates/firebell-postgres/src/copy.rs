@@ -227,6 +227,19 @@ pub const TABLES: &[Table] = &[
         order: "service, name",
     },
     Table {
+        name: "probes",
+        columns: &[
+            ("name", Text),
+            ("next_run", Int),
+            ("failures", Int),
+            ("successes", Int),
+            ("status", Text),
+            ("cert_status", Text),
+        ],
+        id: None,
+        order: "name",
+    },
+    Table {
         name: "alert_labels",
         columns: &[("name", Text), ("value", Text), ("alert_id", Int)],
         id: None,

@@ -29,6 +29,7 @@ mod maintenance;
 mod nodes;
 mod outbox;
 mod overrides;
+mod probes;
 mod receipts;
 mod rows;
 mod schema;

@@ -6,6 +6,8 @@
 -- nodes:       each node's row, refreshed while it runs.
 -- heartbeats:  each heartbeat's last ping and whether it is overdue, so a
 --              ping that reached any node counts on every node.
+-- probes:      each probe's next run (claimed by one node) and its run of
+--              failures and successes, whoever checked.
 CREATE TABLE generations (
     name TEXT    PRIMARY KEY,
     n    INTEGER NOT NULL
@@ -27,4 +29,13 @@ CREATE TABLE heartbeats (
     last_ping INTEGER NOT NULL,
     overdue   INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (service, name)
+) WITHOUT ROWID;
+
+CREATE TABLE probes (
+    name        TEXT    PRIMARY KEY,
+    next_run    INTEGER NOT NULL DEFAULT 0,
+    failures    INTEGER NOT NULL DEFAULT 0,
+    successes   INTEGER NOT NULL DEFAULT 0,
+    status      TEXT    NOT NULL DEFAULT 'unknown',
+    cert_status TEXT    NOT NULL DEFAULT 'unknown'
 ) WITHOUT ROWID;

@@ -21,6 +21,7 @@ mod nodes;
 mod ops;
 mod outbox;
 mod overrides;
+mod probes;
 mod receipts;
 mod rows;
 mod schema;

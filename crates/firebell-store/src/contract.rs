@@ -83,6 +83,7 @@ macro_rules! store_contract_tests {
                 the_silences_generation_moves_with_every_silence_write,
                 a_lane_is_held_by_one_holder_at_a_time,
                 heartbeats_are_shared_pinged_and_marked_overdue_once,
+                probes_run_once_per_interval_and_count_every_check,
             );
         }
     };

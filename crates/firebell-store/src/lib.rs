@@ -1,7 +1,7 @@
 //! The storage contract, split by capability: [`AlertStore`],
 //! [`EscalationStore`], [`OutboxStore`], [`BundleStore`], [`OverrideStore`],
 //! [`ChangeStore`], [`ReceiptStore`], [`MaintenanceStore`], [`TimeoutStore`],
-//! [`SilenceStore`], [`NodeStore`] and [`HeartbeatStore`]. [`Store`] is their union (a blanket impl), so the
+//! [`SilenceStore`], [`NodeStore`], [`HeartbeatStore`] and [`ProbeStore`]. [`Store`] is their union (a blanket impl), so the
 //! engine and the server stay generic over `S: Store`. `firebell-sqlite`
 //! (one node) and `firebell-postgres` (many nodes) implement the traits and
 //! pass the same suite, `contract` (behind the
@@ -47,7 +47,8 @@ pub use maintenance::{MaintenanceFilter, MaintenanceWindow, NewMaintenance};
 pub mod prelude {
     pub use crate::{
         AlertStore, BundleStore, ChangeStore, EscalationStore, HeartbeatStore, MaintenanceStore,
-        NodeStore, OutboxStore, OverrideStore, ReceiptStore, SilenceStore, Store, TimeoutStore,
+        NodeStore, OutboxStore, OverrideStore, ProbeStore, ReceiptStore, SilenceStore, Store,
+        TimeoutStore,
     };
 }
 
@@ -204,6 +205,7 @@ pub trait Store:
     + SilenceStore
     + NodeStore
     + HeartbeatStore
+    + ProbeStore
 {
 }
 
@@ -220,6 +222,7 @@ impl<T> Store for T where
         + SilenceStore
         + NodeStore
         + HeartbeatStore
+        + ProbeStore
 {
 }
 
@@ -693,6 +696,79 @@ pub trait HeartbeatStore: Clone + Send + Sync + 'static {
         name: String,
         last_ping: Timestamp,
     ) -> impl Future<Output = Result<bool>> + Send;
+}
+
+/// Probes (`[[probes]]`): which node runs each check, and the run of
+/// failures and successes, shared by every node, so a probe is checked once
+/// per interval across the cluster and its thresholds count every check.
+pub trait ProbeStore: Clone + Send + Sync + 'static {
+    /// Claims the check of probe `name` due at `now`: if no node has run it
+    /// since its last claim's `next_run` (or it was never run), its next
+    /// run becomes `next_run` and the caller runs it (true); otherwise
+    /// false. Of two racing nodes exactly one gets true.
+    fn claim_probe_run(
+        &self,
+        name: String,
+        now: Timestamp,
+        next_run: Timestamp,
+    ) -> impl Future<Output = Result<bool>> + Send;
+
+    /// Records a check's result: a success raises `successes` and zeroes
+    /// `failures`, a failure the other way round. Returns the probe's state
+    /// after it.
+    fn probe_checked(
+        &self,
+        name: String,
+        ok: bool,
+    ) -> impl Future<Output = Result<ProbeRecord>> + Send;
+
+    /// Sets what the probe (`cert` false) or its certificate (`cert` true)
+    /// is known to be, only if it is still `from` (a conditional write: one
+    /// node sends the trigger or the resolve). Returns whether it did.
+    fn set_probe_status(
+        &self,
+        name: String,
+        cert: bool,
+        from: ProbeStatus,
+        to: ProbeStatus,
+    ) -> impl Future<Output = Result<bool>> + Send;
+}
+
+/// What a probe or its certificate is known to be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProbeStatus {
+    /// Never checked (or not since the store began keeping it).
+    Unknown,
+    Up,
+    Down,
+}
+
+impl ProbeStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProbeStatus::Unknown => "unknown",
+            ProbeStatus::Up => "up",
+            ProbeStatus::Down => "down",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "unknown" => Some(ProbeStatus::Unknown),
+            "up" => Some(ProbeStatus::Up),
+            "down" => Some(ProbeStatus::Down),
+            _ => None,
+        }
+    }
+}
+
+/// A probe's shared state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProbeRecord {
+    pub failures: u32,
+    pub successes: u32,
+    pub status: ProbeStatus,
+    pub cert_status: ProbeStatus,
 }
 
 /// A heartbeat as recorded.

@@ -153,3 +153,86 @@ pub async fn heartbeats_are_shared_pinged_and_marked_overdue_once<S: Store>(stor
     );
     assert_eq!(store.heartbeats().await.unwrap().len(), 2);
 }
+
+pub async fn probes_run_once_per_interval_and_count_every_check<S: Store>(store: S) {
+    use crate::{ProbeRecord, ProbeStatus};
+    // The first claim runs it; a second node at the same instant does not.
+    assert!(
+        store
+            .claim_probe_run("shop".into(), at(0), at(30))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .claim_probe_run("shop".into(), at(0), at(30))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .claim_probe_run("shop".into(), at(29), at(59))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .claim_probe_run("shop".into(), at(30), at(60))
+            .await
+            .unwrap()
+    );
+    // Counts across checks, whoever ran them.
+    let rec = |failures, successes, status, cert_status| ProbeRecord {
+        failures,
+        successes,
+        status,
+        cert_status,
+    };
+    use ProbeStatus::{Down, Unknown, Up};
+    assert_eq!(
+        store.probe_checked("shop".into(), false).await.unwrap(),
+        rec(1, 0, Unknown, Unknown)
+    );
+    assert_eq!(
+        store.probe_checked("shop".into(), false).await.unwrap(),
+        rec(2, 0, Unknown, Unknown)
+    );
+    // One node turns it down; the other, with the same view, is refused.
+    assert!(
+        store
+            .set_probe_status("shop".into(), false, Unknown, Down)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .set_probe_status("shop".into(), false, Unknown, Down)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.probe_checked("shop".into(), true).await.unwrap(),
+        rec(0, 1, Down, Unknown)
+    );
+    assert!(
+        store
+            .set_probe_status("shop".into(), false, Down, Up)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .set_probe_status("shop".into(), true, Unknown, Down)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.probe_checked("shop".into(), true).await.unwrap(),
+        rec(0, 2, Up, Down)
+    );
+    // Another probe is its own.
+    assert_eq!(
+        store.probe_checked("api".into(), true).await.unwrap(),
+        rec(0, 1, Unknown, Unknown)
+    );
+}

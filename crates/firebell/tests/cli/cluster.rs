@@ -1152,3 +1152,75 @@ async fn a_heartbeat_pinged_on_one_node_is_alive_on_all_and_triggers_once_when_i
     let all = alerts(&nodes[0].server.url).await;
     assert_eq!(all[0]["status"], "resolved", "{all:#?}");
 }
+
+/// An HTTP endpoint that counts the checks it gets and answers `status`.
+#[derive(Clone)]
+struct Target {
+    hits: Arc<std::sync::atomic::AtomicUsize>,
+    status: Arc<std::sync::atomic::AtomicU16>,
+}
+
+impl Target {
+    async fn start() -> (Target, String) {
+        let t = Target {
+            hits: Arc::default(),
+            status: Arc::new(std::sync::atomic::AtomicU16::new(200)),
+        };
+        let app = Router::new()
+            .fallback(|State(t): State<Target>| async move {
+                use std::sync::atomic::Ordering;
+                t.hits.fetch_add(1, Ordering::SeqCst);
+                axum::http::StatusCode::from_u16(t.status.load(Ordering::SeqCst)).unwrap()
+            })
+            .with_state(t.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        (t, format!("http://{addr}/health"))
+    }
+
+    fn hits(&self) -> usize {
+        self.hits.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_probe_is_checked_once_per_interval_across_nodes_and_pages_once() {
+    let Some(c) = Cluster::start().await else {
+        return;
+    };
+    let (target, url) = Target::start().await;
+    let shared = format!(
+        "{}\n[[probes]]\nname = \"shop\"\nservice = \"web\"\nkind = \"http\"\nurl = \"{url}\"\n\
+         interval = \"1s\"\ntimeout = \"1s\"\nfailures = 2\n",
+        alice_only(NO_SMS_LIMIT)
+    );
+    let nodes = c.nodes(&shared, 3).await;
+    // Three nodes, one check a second between them.
+    let start = target.hits();
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let checks = target.hits() - start;
+    assert!(
+        (4..=8).contains(&checks),
+        "about one check a second, not one per node: {checks} in 6 s"
+    );
+    // The target fails: two failed checks, whoever made them, page once.
+    target
+        .status
+        .store(503, std::sync::atomic::Ordering::SeqCst);
+    assert!(eventually(Duration::from_secs(15), || !c.gw.texts().is_empty()).await);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(c.gw.texts().len(), 1, "{:#?}", c.gw.texts());
+    let all = alerts(&nodes[0].server.url).await;
+    assert_eq!(all.len(), 1, "{all:#?}");
+    assert_eq!(all[0]["count"], 1, "one node triggered: {all:#?}");
+    // Back up: one resolve.
+    target
+        .status
+        .store(200, std::sync::atomic::Ordering::SeqCst);
+    let resolved = eventually_async(Duration::from_secs(10), || async {
+        alerts(&nodes[1].server.url).await[0]["status"] == "resolved"
+    })
+    .await;
+    assert!(resolved);
+}
