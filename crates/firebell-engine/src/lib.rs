@@ -131,7 +131,7 @@ fn std_duration(d: SignedDuration) -> Duration {
 impl<S: Store> Engine<S> {
     pub fn new(store: S, config: Config, clock: Arc<dyn Clock>, console: ConsoleSink) -> Self {
         let identity = nodes::Identity::new(config.server.node_name.as_deref(), clock.now());
-        Self {
+        let engine = Self {
             inner: Arc::new(Inner {
                 identity,
                 config_mismatch: std::sync::Mutex::new(None),
@@ -145,7 +145,16 @@ impl<S: Store> Engine<S> {
                 monitors: tokio::sync::Mutex::new(monitors::MonitorState::default()),
                 silences: silences::SilenceCache::default(),
             }),
-        }
+        };
+        // Work another node queued wakes this one's loops at once.
+        let weak = Arc::downgrade(&engine.inner);
+        engine.inner.store.on_wake(Arc::new(move || {
+            if let Some(inner) = weak.upgrade() {
+                inner.wake_escalations.notify_one();
+                inner.wake_dispatch.notify_one();
+            }
+        }));
+        engine
     }
 
     pub fn store(&self) -> &S {

@@ -121,6 +121,14 @@ pub(crate) async fn ingest<C: GenericClient>(
     for r in repeats.values() {
         r.write(c).await?;
     }
+    // A new alert's escalation is due now.
+    if events
+        .iter()
+        .zip(&out)
+        .any(|(e, o)| e.policy.is_some() && e.action == EventAction::Trigger && !o.duplicate)
+    {
+        crate::wake::notify(c).await?;
+    }
     Ok(out)
 }
 
@@ -550,6 +558,15 @@ impl PgStore {
 
     async fn ingest_now(&self, events: &[EncodedEvent]) -> Result<Vec<IngestOutcome>> {
         in_tx!(self, |tx| ingest(&tx, events).await)
+    }
+}
+
+impl PgStore {
+    pub(crate) fn add_waker(&self, wake: std::sync::Arc<dyn Fn() + Send + Sync>) {
+        self.wakers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(wake);
     }
 }
 

@@ -122,6 +122,9 @@ async fn commit<C: GenericClient>(
         .await?;
     }
     add_lines(c, esc.alert_id, timeline).await?;
+    if !t.notifications.is_empty() {
+        crate::wake::notify(c).await?;
+    }
     Ok(Outcome::Applied)
 }
 
@@ -194,13 +197,17 @@ impl EscalationStore for PgStore {
     async fn release_held(&self, now: Timestamp) -> Result<u64> {
         let now = to_millis(now);
         in_tx!(self, |tx| {
-            exec(
+            let n = exec(
                 &tx,
                 "UPDATE escalations SET due_at = $1, version = version + 1 \
                  WHERE held IS NOT NULL AND phase IN ('pending', 'waiting')",
                 &[&now],
             )
-            .await
+            .await?;
+            if n > 0 {
+                crate::wake::notify(&tx).await?;
+            }
+            Ok(n)
         })
     }
 }

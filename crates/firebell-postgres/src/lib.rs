@@ -14,6 +14,8 @@
 //! - Concurrent commits share WAL flushes inside PostgreSQL (its own group
 //!   commit); ingest requests arrive as batches and each batch is one
 //!   transaction, as on SQLite.
+//! - Nodes wake each other: work queued for now is announced with `NOTIFY`
+//!   at commit, and each node `LISTEN`s on one connection (`wake`).
 //! - The schema is migrated at connect under an advisory lock, so nodes
 //!   starting together migrate once.
 #![forbid(unsafe_code)]
@@ -38,6 +40,7 @@ mod sql;
 #[cfg(feature = "test-server")]
 pub mod testing;
 mod timeouts;
+mod wake;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use firebell_store::{Result, StoreError};
@@ -63,6 +66,8 @@ pub struct PgStore {
     pool: Pool,
     /// Group commit for ingest (see `alerts::Gatherer`); set once connected.
     gatherer: std::sync::Arc<std::sync::OnceLock<alerts::Gatherer>>,
+    /// Called when another node queued work (see `wake`).
+    wakers: std::sync::Arc<wake::Wakers>,
 }
 
 impl fmt::Debug for PgStore {
@@ -84,6 +89,7 @@ impl PgStore {
         if config.get_application_name().is_none() {
             config.application_name("firebell");
         }
+        let listener_config = config.clone();
         let manager = Manager::from_config(
             config,
             tokio_postgres::NoTls,
@@ -101,6 +107,7 @@ impl PgStore {
         let store = PgStore {
             pool,
             gatherer: std::sync::Arc::new(std::sync::OnceLock::new()),
+            wakers: std::sync::Arc::default(),
         };
         {
             let mut client = store.client().await?;
@@ -111,8 +118,10 @@ impl PgStore {
         let gatherer = alerts::Gatherer::start(PgStore {
             pool: store.pool.clone(),
             gatherer: std::sync::Arc::new(std::sync::OnceLock::new()),
+            wakers: std::sync::Arc::default(),
         });
         let _ = store.gatherer.set(gatherer);
+        wake::spawn_listener(listener_config, std::sync::Arc::downgrade(&store.wakers));
         Ok(store)
     }
 

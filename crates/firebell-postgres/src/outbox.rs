@@ -156,10 +156,17 @@ async fn enqueue<C: GenericClient>(
         .get(0);
         ids.push(id);
     }
+    if !notices.is_empty() {
+        crate::wake::notify(c).await?;
+    }
     Ok(ids)
 }
 
 impl OutboxStore for PgStore {
+    fn on_wake(&self, wake: std::sync::Arc<dyn Fn() + Send + Sync>) {
+        self.add_waker(wake);
+    }
+
     async fn claim_notifications(
         &self,
         now: Timestamp,

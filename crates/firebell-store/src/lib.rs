@@ -403,6 +403,16 @@ pub trait OutboxStore: Clone + Send + Sync + 'static {
         id: NotificationId,
     ) -> impl Future<Output = Result<Option<Notification>>> + Send;
 
+    /// Registers `wake`, called whenever a caller on another node queued
+    /// work that may be due now (pages, notices, escalations), so this
+    /// node's engine looks at once instead of at its next poll. A store
+    /// shared by many nodes passes the news on (PostgreSQL: `LISTEN` /
+    /// `NOTIFY`); a single node's store need not (its engine wakes itself):
+    /// the default never calls it.
+    fn on_wake(&self, wake: std::sync::Arc<dyn Fn() + Send + Sync>) {
+        let _ = wake;
+    }
+
     /// Every notification of an alert, oldest first.
     fn notifications(
         &self,

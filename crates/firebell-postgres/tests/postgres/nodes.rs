@@ -158,3 +158,47 @@ async fn a_lane_held_on_one_node_makes_the_others_wait_until_it_lets_go_or_dies(
         .expect("a dead holder lets go")
         .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn work_queued_on_one_node_wakes_the_others_at_once() {
+    let Some(nodes) = three_nodes().await else {
+        return;
+    };
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::{Duration, Instant};
+    let woken = Arc::new(AtomicUsize::new(0));
+    let w = Arc::clone(&woken);
+    nodes[1].on_wake(Arc::new(move || {
+        w.fetch_add(1, Ordering::SeqCst);
+    }));
+    // The listener connects in the background: give it a moment.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // A read changes nothing and wakes nobody.
+    let _ = nodes[0]
+        .due_escalations(firebell_store::contract::at(0), 10)
+        .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(woken.load(Ordering::SeqCst), 0);
+    // Node 1 opens an alert (its escalation is due now): node 2 hears of it.
+    let sent = Instant::now();
+    nodes[0]
+        .ingest(vec![item(EventAction::Trigger, "wake", 0)])
+        .await
+        .unwrap();
+    while woken.load(Ordering::SeqCst) == 0 {
+        assert!(
+            sent.elapsed() < Duration::from_secs(2),
+            "node 2 was not woken by node 1's new alert"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // A repeat of it is not news.
+    let before = woken.load(Ordering::SeqCst);
+    nodes[0]
+        .ingest(vec![item(EventAction::Trigger, "wake", 1)])
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(woken.load(Ordering::SeqCst), before);
+}
