@@ -98,18 +98,7 @@ async fn claim_bundle<C: GenericClient>(
         ],
     )
     .await?;
-    let mut leased = rows
-        .iter()
-        .map(|r| {
-            Ok((
-                rows::get::<i64>(r, 19)?,
-                rows::notification(r)?,
-                rows::get::<bool>(r, 18)?,
-            ))
-        })
-        .collect::<R<Vec<_>>>()?;
-    leased.sort_by_key(|(due, n, _)| (*due, n.id));
-    with_alerts(c, leased.into_iter().map(|(_, n, h)| (n, h)).collect()).await
+    with_alerts(c, rows::leased(&rows)?).await
 }
 
 async fn finish_bundled<C: GenericClient>(

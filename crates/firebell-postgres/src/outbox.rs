@@ -44,18 +44,7 @@ async fn claim<C: GenericClient>(
         &[&now, &until, &i64::from(limit)],
     )
     .await?;
-    let mut out = rows
-        .iter()
-        .map(|r| {
-            Ok((
-                rows::get::<i64>(r, 19)?,
-                rows::notification(r)?,
-                rows::get::<bool>(r, 18)?,
-            ))
-        })
-        .collect::<R<Vec<_>>>()?;
-    out.sort_by_key(|(due, n, _)| (*due, n.id));
-    Ok(out.into_iter().map(|(_, n, held)| (n, held)).collect())
+    rows::leased(&rows)
 }
 
 /// Each claimed page with its alert as it is now.

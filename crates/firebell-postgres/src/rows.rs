@@ -13,34 +13,7 @@ use firebell_store::StoredOverride;
 use tokio_postgres::Row;
 use tokio_postgres::types::FromSql;
 
-macro_rules! alert_cols {
-    () => {
-        "id, service, dedup_key, status, summary, severity, source, labels, details, \
-         count, created_at, updated_at, acknowledged_at, resolved_at"
-    };
-}
-
-macro_rules! escalation_cols {
-    () => {
-        "alert_id, policy, phase, step, loop, due_at, targets, version, held, retriggered"
-    };
-}
-
-macro_rules! notification_cols {
-    () => {
-        "id, alert_id, user_id, contact_index, channel, address, kind, step, loop, \
-         status, attempts, next_attempt_at, last_error, created_at, message, detail, \
-         idem_key, follow_up"
-    };
-}
-
-macro_rules! override_cols {
-    () => {
-        "id, schedule, start_at, end_at, kind, user_id, replacement, created_by, created_at"
-    };
-}
-
-pub(crate) use {alert_cols, escalation_cols, notification_cols, override_cols};
+pub(crate) use firebell_store::{alert_cols, escalation_cols, notification_cols, override_cols};
 
 /// Column `idx`, or a corrupt-data error naming it.
 pub(crate) fn get<'a, T: FromSql<'a>>(row: &'a Row, idx: usize) -> Result<T> {
@@ -188,4 +161,15 @@ pub(crate) fn change(row: &Row) -> Result<Change> {
             details: json("change details", get(row, 6)?)?,
         },
     })
+}
+
+/// Rows a claim returned (`notification_cols`, then `held_back` and the due
+/// time it was claimed at), as (page, held before), earliest due first.
+pub(crate) fn leased(rows: &[Row]) -> Result<Vec<(Notification, bool)>> {
+    let mut out = rows
+        .iter()
+        .map(|r| Ok((get::<i64>(r, 19)?, notification(r)?, get::<bool>(r, 18)?)))
+        .collect::<Result<Vec<_>>>()?;
+    out.sort_by_key(|(due, n, _)| (*due, n.id));
+    Ok(out.into_iter().map(|(_, n, held)| (n, held)).collect())
 }

@@ -12,34 +12,7 @@ use firebell_core::schedule::{Override, OverrideKind};
 use firebell_store::StoredOverride;
 use rusqlite::Row;
 
-macro_rules! alert_cols {
-    () => {
-        "id, service, dedup_key, status, summary, severity, source, labels, details, \
-         count, created_at, updated_at, acknowledged_at, resolved_at"
-    };
-}
-
-macro_rules! escalation_cols {
-    () => {
-        "alert_id, policy, phase, step, loop, due_at, targets, version, held, retriggered"
-    };
-}
-
-macro_rules! notification_cols {
-    () => {
-        "id, alert_id, user_id, contact_index, channel, address, kind, step, loop, \
-         status, attempts, next_attempt_at, last_error, created_at, message, detail, \
-         idem_key, follow_up"
-    };
-}
-
-macro_rules! override_cols {
-    () => {
-        "id, schedule, start_at, end_at, kind, user_id, replacement, created_by, created_at"
-    };
-}
-
-pub(crate) use {alert_cols, escalation_cols, notification_cols, override_cols};
+pub(crate) use firebell_store::{alert_cols, escalation_cols, notification_cols, override_cols};
 
 fn parse<T: std::str::FromStr>(what: &str, s: &str) -> Result<T>
 where

@@ -3,6 +3,42 @@
 //! the text of repeat lines.
 
 use firebell_core::alert::TimelineEntry;
+
+/// The columns an alert is read from, in the order both backends' row
+/// decoders expect (a macro, so queries stay `&'static str` with `concat!`).
+#[macro_export]
+macro_rules! alert_cols {
+    () => {
+        "id, service, dedup_key, status, summary, severity, source, labels, details, \
+         count, created_at, updated_at, acknowledged_at, resolved_at"
+    };
+}
+
+/// The columns an escalation is read from.
+#[macro_export]
+macro_rules! escalation_cols {
+    () => {
+        "alert_id, policy, phase, step, loop, due_at, targets, version, held, retriggered"
+    };
+}
+
+/// The columns a notification is read from.
+#[macro_export]
+macro_rules! notification_cols {
+    () => {
+        "id, alert_id, user_id, contact_index, channel, address, kind, step, loop, \
+         status, attempts, next_attempt_at, last_error, created_at, message, detail, \
+         idem_key, follow_up"
+    };
+}
+
+/// The columns a schedule override is read from.
+#[macro_export]
+macro_rules! override_cols {
+    () => {
+        "id, schedule, start_at, end_at, kind, user_id, replacement, created_by, created_at"
+    };
+}
 use jiff::{SignedDuration, Timestamp};
 
 /// `t` in whole milliseconds, rounded down (`clock::to_millis` truncates
