@@ -27,6 +27,12 @@ use tokio::sync::{Mutex, watch};
 /// Most alerts one list request returns.
 pub const MAX_PAGE: u32 = 500;
 
+/// How long a stop waits for open connections (a request being answered, an
+/// idle keep-alive client, a half-sent request) before it closes them. An
+/// event is answered 202 only once it is durable, so closing loses nothing
+/// that was acknowledged.
+pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
 pub struct AppState<S> {
     pub engine: Engine<S>,
     /// Where the configuration came from, for reloads.
@@ -111,9 +117,27 @@ pub async fn serve<S: Store>(
     spawn_sighup_reload(state);
     // The client's address reaches the auth extractors (failure limits, logs).
     let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let result = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let (signalled_tx, mut signalled) = watch::channel(false);
+    let shutdown = async move {
+        shutdown.await;
+        let _ = signalled_tx.send(true);
+    };
+    let server = axum::serve(listener, app).with_graceful_shutdown(shutdown);
+    // A stop waits for open connections, but not for ever: one idle client
+    // must not keep the process alive.
+    let result = tokio::select! {
+        r = server => r,
+        () = async {
+            if signalled.wait_for(|s| *s).await.is_ok() {
+                tokio::time::sleep(SHUTDOWN_GRACE).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        } => {
+            tracing::warn!(grace = ?SHUTDOWN_GRACE, "connections still open after the grace period; closing them");
+            Ok(())
+        }
+    };
     let _ = stop_tx.send(true);
     if let Some(mut loops) = loops {
         while loops.join_next().await.is_some() {}

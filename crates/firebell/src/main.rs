@@ -77,6 +77,9 @@ enum Command {
         #[command(flatten)]
         conn: client::ApiConn,
     },
+    /// Print a shell completion script: `firebell completions bash >
+    /// /etc/bash_completion.d/firebell` (or zsh, fish).
+    Completions { shell: clap_complete::Shell },
     /// The database: `firebell db copy` moves one node's SQLite database
     /// into an empty PostgreSQL database shared by many nodes.
     Db {
@@ -307,6 +310,16 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         },
         Command::Oncall { schedule, at, conn } => client::oncall(&conn, schedule, at).await,
         Command::Nodes { conn } => client::nodes(&conn).await,
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "firebell",
+                &mut std::io::stdout(),
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Db {
             command: DbCommand::Copy { from, to },
         } => db_copy::run(&from, &to).await,

@@ -318,3 +318,105 @@ async fn first_run_with_no_config_pages_the_console() {
     }
     panic!("no console page; stdout was:\n{}", seen.join("\n"));
 }
+
+#[tokio::test]
+async fn sigterm_with_an_idle_connection_open_stops_within_the_grace_and_keeps_every_202() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let path = dir.path().join("firebell.toml");
+    std::fs::write(&path, config(dir.path(), port, KEY)).unwrap();
+    let mut server = start(&path, port).await;
+    let accepted = send_concurrently(&server.url, 4, 5, |w, b| {
+        (0..10)
+            .map(|i| json!({"action": "trigger", "dedup_key": format!("t-{w}-{b}-{i}"), "summary": "before the stop"}))
+            .collect()
+    })
+    .await;
+    assert_eq!(accepted.len(), 200);
+    // A client that sent half a request (its handler waits for the rest of
+    // the body) and went quiet, and one idle keep-alive connection.
+    let mut half = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    half.write_all(
+        format!(
+            "POST /api/v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {KEY}\r\n\
+             Content-Type: application/json\r\nContent-Length: 500\r\n\r\n{{\"act"
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    let _idle = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+
+    let stopped = Instant::now();
+    let ok = Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+    let deadline = stopped + firebell_server::SHUTDOWN_GRACE + Duration::from_secs(5);
+    let status = loop {
+        if let Some(s) = server.child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still running {:?} after SIGTERM",
+            stopped.elapsed()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "exit {status:?}");
+    eprintln!("stopped {:?} after SIGTERM", stopped.elapsed());
+    drop(server);
+
+    // Everything answered 202 before the stop is there.
+    let server = start(&path, port).await;
+    let mut found = alert_ids(&server.url).await;
+    found.sort_unstable();
+    let mut accepted = accepted;
+    accepted.sort_unstable();
+    assert_eq!(found, accepted);
+}
+
+#[test]
+fn completion_scripts_are_valid_shell() {
+    for (shell, check) in [("bash", "bash"), ("zsh", "zsh"), ("fish", "fish")] {
+        let out = Command::new(BIN)
+            .args(["completions", shell])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{shell}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let script = String::from_utf8(out.stdout).unwrap();
+        assert!(
+            script.contains("db") && script.contains("nodes"),
+            "{shell}: subcommands missing"
+        );
+        // bash is on every machine the tests run on; zsh and fish are checked where installed.
+        let which = Command::new("sh")
+            .args(["-c", &format!("command -v {check}")])
+            .output()
+            .unwrap();
+        if !which.status.success() {
+            assert_ne!(shell, "bash", "bash is needed to check the bash script");
+            continue;
+        }
+        let file = std::env::temp_dir().join(format!(
+            "firebell-completion-{}.{shell}",
+            std::process::id()
+        ));
+        std::fs::write(&file, &script).unwrap();
+        let syntax = Command::new(check).arg("-n").arg(&file).output().unwrap();
+        let _ = std::fs::remove_file(&file);
+        assert!(
+            syntax.status.success(),
+            "{shell} -n rejects the script: {}",
+            String::from_utf8_lossy(&syntax.stderr)
+        );
+    }
+}
