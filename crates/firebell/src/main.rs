@@ -30,6 +30,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[command(
     name = "firebell",
     version,
+    propagate_version = true,
     about = "On-call alerting and escalation server"
 )]
 struct Cli {

@@ -420,3 +420,18 @@ fn completion_scripts_are_valid_shell() {
         );
     }
 }
+
+#[test]
+fn every_subcommand_answers_version() {
+    for args in [
+        &["--version"][..],
+        &["alerts", "--version"],
+        &["db", "copy", "--version"],
+        &["serve", "--version"],
+    ] {
+        let out = Command::new(BIN).args(args).output().unwrap();
+        assert!(out.status.success(), "{args:?}: exit {:?}", out.status);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains(env!("CARGO_PKG_VERSION")), "{args:?}: {text}");
+    }
+}
