@@ -540,19 +540,25 @@ impl Gatherer {
 
 impl PgStore {
     async fn ingest_together(&self, batch: Vec<Pending>) {
-        if batch.len() > 1 {
-            let all: Vec<EncodedEvent> = batch.iter().flat_map(|p| p.events.clone()).collect();
-            if let Ok(mut outcomes) = self.ingest_now(&all).await {
-                for p in batch.into_iter().rev() {
-                    let mine = outcomes.split_off(outcomes.len() - p.events.len());
-                    let _ = p.reply.send(Ok(mine));
-                }
-                return;
-            }
-        }
+        // The calls' events, moved (not copied) into one list; each call's
+        // share is a range of it.
+        let mut all: Vec<EncodedEvent> = Vec::new();
+        let mut calls = Vec::with_capacity(batch.len());
         for p in batch {
-            let out = self.ingest_now(&p.events).await;
-            let _ = p.reply.send(out);
+            let start = all.len();
+            all.extend(p.events);
+            calls.push((start..all.len(), p.reply));
+        }
+        if calls.len() > 1
+            && let Ok(outcomes) = self.ingest_now(&all).await
+        {
+            for (range, reply) in calls {
+                let _ = reply.send(Ok(outcomes[range].to_vec()));
+            }
+            return;
+        }
+        for (range, reply) in calls {
+            let _ = reply.send(self.ingest_now(&all[range]).await);
         }
     }
 

@@ -92,6 +92,29 @@ fn as_server_user(program: &Path) -> Command {
     }
 }
 
+/// A new temporary directory (kept: the watchdog or the test removes it)
+/// the server's user owns, with an empty `data` in it if `with_data`.
+fn server_dir(prefix: &str, with_data: bool) -> PathBuf {
+    let dir = tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir()
+        .unwrap()
+        .keep();
+    if with_data {
+        std::fs::create_dir_all(dir.join("data")).unwrap();
+    }
+    if running_as_root() {
+        let ok = Command::new("chown")
+            .args(["-R", "postgres:"])
+            .arg(&dir)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "could not hand {} to the postgres user", dir.display());
+    }
+    dir
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -105,22 +128,8 @@ impl PgServer {
     /// `postgres`, trust authentication on loopback). `extra` lines are
     /// appended to its `postgresql.conf`.
     pub fn init(bin: &Path, extra: &str) -> PathBuf {
-        let dir = tempfile::Builder::new()
-            .prefix("firebell-pg-")
-            .tempdir()
-            .unwrap()
-            .keep();
+        let dir = server_dir("firebell-pg-", true);
         let data = dir.join("data");
-        std::fs::create_dir_all(&data).unwrap();
-        if running_as_root() {
-            let ok = Command::new("chown")
-                .args(["-R", "postgres:"])
-                .arg(&dir)
-                .status()
-                .unwrap()
-                .success();
-            assert!(ok, "could not hand {} to the postgres user", dir.display());
-        }
         let out = as_server_user(&bin.join("initdb"))
             .arg("-D")
             .arg(&data)
@@ -148,20 +157,8 @@ impl PgServer {
     /// synchronous standby of its own once promoted. Start it with
     /// [`PgServer::start`].
     pub fn standby(&self, cluster_name: &str) -> PathBuf {
-        let dir = tempfile::Builder::new()
-            .prefix("firebell-pg-standby-")
-            .tempdir()
-            .unwrap()
-            .keep();
-        if running_as_root() {
-            let ok = Command::new("chown")
-                .args(["-R", "postgres:"])
-                .arg(&dir)
-                .status()
-                .unwrap()
-                .success();
-            assert!(ok);
-        }
+        // pg_basebackup creates the data directory itself.
+        let dir = server_dir("firebell-pg-standby-", false);
         let data = dir.join("data");
         let out = as_server_user(&self.bin.join("pg_basebackup"))
             .args([
