@@ -135,6 +135,47 @@ pub struct User {
     /// When set, the first matching rule picks (and orders) the contacts a
     /// page uses; see [`User::contact_chain`].
     pub notification_rules: Vec<NotificationRule>,
+    /// What this person may do in the web UI.
+    pub role: Role,
+}
+
+/// What a person may do in the web UI (`role` in `[[users]]`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Role {
+    /// Reads everything; changes nothing.
+    Observer,
+    /// Answers alerts, manages overrides, silences and maintenance.
+    #[default]
+    Responder,
+    /// Everything, including reloading the configuration.
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Observer => "observer",
+            Role::Responder => "responder",
+            Role::Admin => "admin",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Role, String> {
+        match s {
+            "observer" => Ok(Role::Observer),
+            "responder" => Ok(Role::Responder),
+            "admin" => Ok(Role::Admin),
+            other => Err(format!(
+                "unknown role {other:?}; expected \"admin\", \"responder\" or \"observer\""
+            )),
+        }
+    }
+
+    /// Whether this role may answer alerts and change overrides, silences
+    /// and maintenance.
+    pub fn can_respond(self) -> bool {
+        self >= Role::Responder
+    }
 }
 
 impl User {

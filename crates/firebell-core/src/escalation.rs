@@ -715,6 +715,7 @@ mod tests {
                 timezone: crate::contacts::TzName::utc(),
                 contacts,
                 notification_rules: Vec::new(),
+                role: crate::contacts::Role::default(),
             },
         )
     }

@@ -93,6 +93,16 @@ struct Inner<S> {
     identity: nodes::Identity,
     /// How this node's configuration differs from the live nodes', if it does.
     config_mismatch: std::sync::Mutex<Option<String>>,
+    /// Each channel's last delivery and last failure on this node.
+    channel_health: std::sync::Mutex<std::collections::BTreeMap<String, ChannelHealth>>,
+}
+
+/// A channel's last delivery and last failure, as this node saw them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ChannelHealth {
+    pub last_success: Option<Timestamp>,
+    pub last_failure: Option<Timestamp>,
+    pub last_error: Option<String>,
 }
 
 /// One configuration and its channels.
@@ -135,6 +145,7 @@ impl<S: Store> Engine<S> {
             inner: Arc::new(Inner {
                 identity,
                 config_mismatch: std::sync::Mutex::new(None),
+                channel_health: std::sync::Mutex::new(std::collections::BTreeMap::new()),
                 store,
                 clock,
                 current: ArcSwap::from_pointee(Current::new(config, &console)),
@@ -364,6 +375,31 @@ impl<S: Store> Engine<S> {
         Err(EngineError::Conflict(format!(
             "alert {alert_id} kept changing; try again"
         )))
+    }
+
+    /// Each channel's last delivery and failure on this node, by channel.
+    pub fn channel_health(&self) -> std::collections::BTreeMap<String, ChannelHealth> {
+        self.inner
+            .channel_health
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn record_channel(&self, channel: &str, at: Timestamp, error: Option<&String>) {
+        let mut map = self
+            .inner
+            .channel_health
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let h = map.entry(channel.to_string()).or_default();
+        match error {
+            None => h.last_success = Some(at),
+            Some(e) => {
+                h.last_failure = Some(at);
+                h.last_error = Some(e.clone());
+            }
+        }
     }
 
     /// Fires every escalation due now. Returns how many were advanced.
@@ -602,6 +638,7 @@ impl<S: Store> Engine<S> {
                     .get_or_create(&label)
                     .inc();
                 tracing::info!(user = %n.user, channel = %n.channel, attempt, "page delivered");
+                self.record_channel(&n.channel, now, None);
                 (
                     Finish::Delivered {
                         detail: detail.clone(),
@@ -626,6 +663,7 @@ impl<S: Store> Engine<S> {
                     .inc();
                 let at = now.checked_add(self.backoff(n.attempts)).unwrap_or(now);
                 tracing::warn!(channel = %n.channel, attempt, %error, "delivery failed; will retry");
+                self.record_channel(&n.channel, now, Some(&error));
                 (
                     Finish::Retry {
                         at,
@@ -649,6 +687,7 @@ impl<S: Store> Engine<S> {
                     .get_or_create(&label)
                     .inc();
                 tracing::warn!(channel = %n.channel, attempt, %error, "delivery failed for good");
+                self.record_channel(&n.channel, now, Some(&error));
                 (
                     Finish::Failed {
                         error: error.clone(),

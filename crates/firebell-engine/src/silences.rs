@@ -350,6 +350,7 @@ impl<S: Store> Engine<S> {
                         service: service.map(str::to_string),
                         before,
                         limit: PAGE,
+                        ..Default::default()
                     })
                     .await?;
                 let full = page.len() == PAGE as usize;

@@ -470,15 +470,24 @@ async fn list_alerts<C: GenericClient>(c: &C, f: &AlertFilter) -> R<Vec<Alert>> 
     }
     let before = f.before.unwrap_or(i64::MAX);
     let status = f.status.map(|s| s.as_str());
+    let severity = f.severity.map(|s| s.as_str());
+    let text = f
+        .text
+        .as_ref()
+        .filter(|t| !t.is_empty())
+        .map(|t| t.to_ascii_lowercase());
     let rows = query(
         c,
         concat!(
             "SELECT ",
             alert_cols!(),
             " FROM alerts WHERE id < $1 AND ($3::text IS NULL OR status = $3) \
-             AND ($4::text IS NULL OR service = $4) ORDER BY id DESC LIMIT $2"
+             AND ($4::text IS NULL OR service = $4) AND ($5::bool = false OR status <> 'resolved') \
+             AND ($6::text IS NULL OR severity = $6) \
+             AND ($7::text IS NULL OR strpos(lower(summary), $7) > 0 OR strpos(lower(labels::text), $7) > 0) \
+             ORDER BY id DESC LIMIT $2"
         ),
-        &[&before, &i64::from(f.limit), &status, &f.service],
+        &[&before, &i64::from(f.limit), &status, &f.service, &f.open, &severity, &text],
     )
     .await?;
     collect(rows, rows::alert)

@@ -240,6 +240,12 @@ pub const TABLES: &[Table] = &[
         order: "name",
     },
     Table {
+        name: "passwords",
+        columns: &[("user_id", Text), ("hash", Text), ("set_at", Int)],
+        id: None,
+        order: "user_id",
+    },
+    Table {
         name: "alert_labels",
         columns: &[("name", Text), ("value", Text), ("alert_id", Int)],
         id: None,

@@ -20,6 +20,7 @@
 //!   starting together migrate once.
 #![forbid(unsafe_code)]
 
+mod accounts;
 mod alerts;
 mod bundles;
 mod changes;

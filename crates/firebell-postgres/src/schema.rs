@@ -5,7 +5,10 @@ use crate::error::{Error, Result};
 use firebell_store::StoreError;
 
 /// Migration `i` (0-based) brings the schema to version `i + 1`.
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/0001_init.sql"),
+    include_str!("../migrations/0002_accounts.sql"),
+];
 
 /// The advisory lock key held while migrating (any constant nobody else uses).
 const MIGRATION_LOCK: i64 = 0x6669_7265_6265_6c6c; // "firebell"

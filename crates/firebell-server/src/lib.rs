@@ -11,6 +11,13 @@ mod routes;
 
 pub use router::{PUBLIC, PublicRoute, Route, router, routes};
 
+/// Passwords for the web UI: hashing and the rules a new one must meet.
+pub mod passwords {
+    pub use crate::routes::ui::login::{
+        MIN_PASSWORD_LEN, check_new_password, hash_password, random_password,
+    };
+}
+
 /// The limits on failed authentication (see [`auth`]).
 pub mod auth_limits {
     pub use crate::auth::MAX_FAILURES;
@@ -44,6 +51,10 @@ pub struct AppState<S> {
     sns: routes::hooks::sns::SnsState,
     /// Failed authentications by client address (see [`auth`]).
     auth_failures: auth::AuthFailures,
+    /// Failed web sign-ins by address and user name.
+    login_limiter: routes::ui::login::LoginLimiter,
+    /// When the configuration was last reloaded here, and what came of it.
+    last_reload: std::sync::Mutex<Option<(jiff::Timestamp, String)>>,
 }
 
 pub(crate) type Shared<S> = Arc<AppState<S>>;
@@ -57,13 +68,40 @@ impl<S: Store> AppState<S> {
             reload_lock: Mutex::new(()),
             sns: routes::hooks::sns::SnsState::default(),
             auth_failures: auth::AuthFailures::default(),
+            login_limiter: Default::default(),
+            last_reload: std::sync::Mutex::new(None),
         })
+    }
+
+    /// When the configuration was last reloaded on this node, and the result.
+    pub fn last_reload(&self) -> Option<(jiff::Timestamp, String)> {
+        self.last_reload
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn note_reload(&self, result: String) {
+        *self.last_reload.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some((self.engine.now(), result));
     }
 }
 
 /// Re-reads the configuration file; keeps the running one if the new one is
 /// invalid. Returns the new summary.
 pub async fn reload_config<S: Store>(state: &AppState<S>) -> Result<String, ConfigErrors> {
+    let out = reload_locked(state).await;
+    state.note_reload(match &out {
+        Ok(summary) => format!("loaded ({summary})"),
+        Err(errors) => format!(
+            "refused, the running configuration kept: {}",
+            errors.0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+        ),
+    });
+    out
+}
+
+async fn reload_locked<S: Store>(state: &AppState<S>) -> Result<String, ConfigErrors> {
     let _guard = state.reload_lock.lock().await;
     let Some(path) = &state.config_path else {
         return Err(ConfigErrors(vec![firebell_core::config::ConfigError {

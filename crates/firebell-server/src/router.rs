@@ -7,7 +7,7 @@
 use crate::routes::hooks::{sns, twilio};
 use crate::routes::ingest::{alertmanager, generic, heartbeat, pagerduty, vtm};
 use crate::routes::{
-    alertmanager_api, alerts, changes, links, maintenance, ops, schedules, silences, test_pages,
+    alertmanager_api, alerts, changes, links, maintenance, ops, schedules, silences, test_pages, ui,
 };
 use crate::{AppState, Shared};
 use axum::Router;
@@ -114,6 +114,25 @@ pub const PUBLIC: &[PublicRoute] = &[
         unauthenticated: 404,
         why: "iCalendar feed for calendar apps: the path carries a signed token",
     },
+    // The web UI's way in: the sign-in form and what it needs to look right.
+    PublicRoute {
+        method: "GET",
+        path: "/login",
+        unauthenticated: 200,
+        why: "the web UI's sign-in form",
+    },
+    PublicRoute {
+        method: "POST",
+        path: "/login",
+        unauthenticated: 401,
+        why: "the sign-in form posts the password here (rate-limited per address and user)",
+    },
+    PublicRoute {
+        method: "GET",
+        path: "/ui/static/{file}",
+        unauthenticated: 200,
+        why: "the web UI's stylesheet and script, the same for everyone",
+    },
     PublicRoute {
         method: "GET",
         path: "/feeds/users/{name}",
@@ -127,6 +146,9 @@ pub const PUBLIC: &[PublicRoute] = &[
 pub struct Route {
     pub method: Method,
     pub path: &'static str,
+    /// A web UI page: signed out, a GET is sent to `/login` (303) and any
+    /// other method is refused with 401.
+    pub ui: bool,
 }
 
 /// Builds the router and the list of its routes together, so neither can
@@ -140,7 +162,35 @@ impl<S: Store> Table<S> {
     fn add(mut self, method: Method, path: &'static str, mr: MethodRouter<Shared<S>>) -> Self {
         // Routes of one path with different methods merge into one.
         self.router = self.router.route(path, mr);
-        self.routes.push(Route { method, path });
+        self.routes.push(Route {
+            method,
+            path,
+            ui: false,
+        });
+        self
+    }
+
+    /// A web UI route: with the UI's headers (content security policy,
+    /// no caching, `Server-Timing`).
+    fn ui<H: Handler<T, Shared<S>>, T: 'static>(
+        mut self,
+        method: Method,
+        path: &'static str,
+        h: H,
+    ) -> Self {
+        let mr = if method == Method::GET {
+            axum::routing::get(h)
+        } else {
+            axum::routing::post(h)
+        };
+        self.router = self
+            .router
+            .route(path, mr.layer(axum::middleware::from_fn(ui::headers)));
+        self.routes.push(Route {
+            method,
+            path,
+            ui: true,
+        });
         self
     }
 
@@ -225,6 +275,35 @@ fn table<S: Store>() -> Table<S> {
     .get("/-/healthy", ops::healthy)
     .get("/-/ready", ops::ready::<S>)
     .get("/metrics", ops::metrics::<S>)
+    // The web UI (routes/ui/).
+    .ui(Method::GET, "/login", ui::login::login_page)
+    .ui(Method::POST, "/login", ui::login::login::<S>)
+    .ui(Method::GET, "/ui/static/{file}", ui::asset)
+    .ui(Method::GET, "/", ui::home)
+    .ui(Method::POST, "/logout", ui::login::logout::<S>)
+    .ui(Method::GET, "/profile", ui::login::profile)
+    .ui(Method::POST, "/profile/password", ui::login::change_password::<S>)
+    .ui(Method::GET, "/alerts", ui::alerts::list::<S>)
+    .ui(Method::POST, "/alerts/answer", ui::alerts::answer_many::<S>)
+    .ui(Method::GET, "/alerts/{id}", ui::alerts::show::<S>)
+    .ui(Method::POST, "/alerts/{id}/{action}", ui::alerts::answer_one::<S>)
+    .ui(Method::GET, "/oncall", ui::oncall::overview::<S>)
+    .ui(Method::GET, "/schedules/{id}", ui::oncall::show::<S>)
+    .ui(Method::POST, "/schedules/{id}/overrides", ui::oncall::add_override::<S>)
+    .ui(Method::POST, "/overrides/{id}/delete", ui::oncall::delete_override::<S>)
+    .ui(Method::GET, "/policies", ui::services::policies::<S>)
+    .ui(Method::GET, "/services", ui::services::services::<S>)
+    .ui(Method::GET, "/services/{id}", ui::services::service::<S>)
+    .ui(Method::POST, "/services/{id}/maintenance", ui::services::start_maintenance::<S>)
+    .ui(Method::POST, "/maintenance/{id}/end", ui::services::end_maintenance::<S>)
+    .ui(Method::GET, "/silences", ui::silences::list::<S>)
+    .ui(Method::POST, "/silences", ui::silences::create::<S>)
+    .ui(Method::POST, "/silences/{id}/expire", ui::silences::expire::<S>)
+    .ui(Method::GET, "/people", ui::people::list::<S>)
+    .ui(Method::GET, "/people/{id}", ui::people::show::<S>)
+    .ui(Method::POST, "/people/{id}/test", ui::people::test::<S>)
+    .ui(Method::GET, "/status", ui::people::status::<S>)
+    .ui(Method::POST, "/status/reload", ui::people::reload::<S>)
 }
 
 /// Builds the router. The body limit is read once, here.

@@ -245,33 +245,37 @@ pub(crate) fn list_alerts(conn: &Connection, f: &AlertFilter) -> R<Vec<Alert>> {
     if f.limit == 0 {
         return Ok(Vec::new());
     }
-    let before = f.before.unwrap_or(i64::MAX);
-    let status = f.status.map(|s| s.as_str());
-    macro_rules! select {
-        ($where:literal) => {
-            concat!(
-                "SELECT ",
-                alert_cols!(),
-                " FROM alerts WHERE id < ?1",
-                $where,
-                " ORDER BY id DESC LIMIT ?2"
-            )
-        };
+    // The statement depends on which filters are set; each shape is
+    // prepared once and cached by its text.
+    let mut sql = String::from(concat!("SELECT ", alert_cols!(), " FROM alerts WHERE id < ?"));
+    let mut args: Vec<rusqlite::types::Value> = vec![f.before.unwrap_or(i64::MAX).into()];
+    if let Some(s) = f.status {
+        sql.push_str(" AND status = ?");
+        args.push(s.as_str().to_string().into());
     }
-    let mut stmt = match (status, &f.service) {
-        (None, None) => conn.prepare_cached(select!(""))?,
-        (Some(_), None) => conn.prepare_cached(select!(" AND status = ?3"))?,
-        (None, Some(_)) => conn.prepare_cached(select!(" AND service = ?3"))?,
-        (Some(_), Some(_)) => conn.prepare_cached(select!(" AND status = ?3 AND service = ?4"))?,
-    };
-    match (status, &f.service) {
-        (None, None) => rows::collect(&mut stmt, params![before, f.limit], rows::alert),
-        (Some(s), None) => rows::collect(&mut stmt, params![before, f.limit, s], rows::alert),
-        (None, Some(svc)) => rows::collect(&mut stmt, params![before, f.limit, svc], rows::alert),
-        (Some(s), Some(svc)) => {
-            rows::collect(&mut stmt, params![before, f.limit, s, svc], rows::alert)
-        }
+    if f.open {
+        sql.push_str(" AND status != 'resolved'");
     }
+    if let Some(svc) = &f.service {
+        sql.push_str(" AND service = ?");
+        args.push(svc.clone().into());
+    }
+    if let Some(sev) = f.severity {
+        sql.push_str(" AND severity = ?");
+        args.push(sev.as_str().to_string().into());
+    }
+    if let Some(text) = f.text.as_ref().filter(|t| !t.is_empty()) {
+        // instr over lower(): a substring, not a LIKE pattern, so % and _
+        // in what a person types mean themselves.
+        sql.push_str(" AND (instr(lower(summary), ?) > 0 OR instr(lower(labels), ?) > 0)");
+        let t = text.to_ascii_lowercase();
+        args.push(t.clone().into());
+        args.push(t.into());
+    }
+    sql.push_str(" ORDER BY id DESC LIMIT ?");
+    args.push(i64::from(f.limit).into());
+    let mut stmt = conn.prepare_cached(&sql)?;
+    rows::collect(&mut stmt, rusqlite::params_from_iter(args), rows::alert)
 }
 
 /// The index is asked how many alerts carry each label, counting up to a

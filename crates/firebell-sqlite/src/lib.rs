@@ -10,6 +10,7 @@
 //!   `spawn_blocking`; WAL lets them proceed while the writer commits.
 #![forbid(unsafe_code)]
 
+mod accounts;
 mod alerts;
 mod bundles;
 mod changes;

@@ -19,6 +19,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0010_follow_up.sql"),
     include_str!("../migrations/0011_alert_labels.sql"),
     include_str!("../migrations/0012_nodes.sql"),
+    include_str!("../migrations/0013_accounts.sql"),
 ];
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);

@@ -15,6 +15,8 @@ use firebell_core::event::{DedupKey, Event, EventAction, Severity};
 use firebell_core::notification::{NewNotification, NotificationKind};
 use jiff::{SignedDuration, Timestamp};
 
+mod accounts;
+pub use accounts::*;
 mod alerts;
 pub use alerts::*;
 mod changes;
@@ -84,6 +86,8 @@ macro_rules! store_contract_tests {
                 a_lane_is_held_by_one_holder_at_a_time,
                 heartbeats_are_shared_pinged_and_marked_overdue_once,
                 probes_run_once_per_interval_and_count_every_check,
+                passwords_and_sessions_round_trip_expire_and_end,
+                alerts_are_filtered_by_open_severity_and_text,
             );
         }
     };

@@ -100,7 +100,13 @@ pub struct IngestOutcome {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AlertFilter {
     pub status: Option<AlertStatus>,
+    /// Only open alerts (triggered or acknowledged); `status` narrows further.
+    pub open: bool,
     pub service: Option<String>,
+    pub severity: Option<firebell_core::event::Severity>,
+    /// Only alerts whose summary or labels contain this text, ignoring
+    /// ASCII case.
+    pub text: Option<String>,
     /// Cursor: only alerts with an id below this one.
     pub before: Option<AlertId>,
     /// At most this many, newest first.
@@ -206,6 +212,7 @@ pub trait Store:
     + NodeStore
     + HeartbeatStore
     + ProbeStore
+    + AccountStore
 {
 }
 
@@ -223,6 +230,7 @@ impl<T> Store for T where
         + NodeStore
         + HeartbeatStore
         + ProbeStore
+        + AccountStore
 {
 }
 
@@ -798,6 +806,49 @@ pub trait NodeStore: Clone + Send + Sync + 'static {
 
     /// Every node that ever recorded itself, by name.
     fn nodes(&self) -> impl Future<Output = Result<Vec<NodeRecord>>> + Send;
+}
+
+/// People's sign-in to the web UI: password hashes and sessions, in the
+/// store so that every node sharing it knows them.
+pub trait AccountStore: Clone + Send + Sync + 'static {
+    /// Sets `user`'s password hash (a PHC string) and ends every session
+    /// of that user. Durable when Ok.
+    fn set_password(
+        &self,
+        user: String,
+        hash: String,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// `user`'s password hash, if one was ever set.
+    fn password_hash(&self, user: String) -> impl Future<Output = Result<Option<String>>> + Send;
+
+    /// Records a new session, and forgets sessions that expired before
+    /// its creation.
+    fn create_session(&self, session: SessionRecord) -> impl Future<Output = Result<()>> + Send;
+
+    /// The session whose id hashes to `id_hash`, unless it expired by `now`.
+    fn session(
+        &self,
+        id_hash: String,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<Option<SessionRecord>>> + Send;
+
+    /// Ends one session (sign out).
+    fn delete_session(&self, id_hash: String) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// A signed-in browser. The store keeps only a hash of the cookie's value,
+/// so a copy of the database opens no session.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionRecord {
+    /// SHA-256 (hex) of the session cookie's value.
+    pub id_hash: String,
+    pub user: String,
+    /// The token every form of this session must carry.
+    pub csrf: String,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
 }
 
 /// A node as recorded in the store.

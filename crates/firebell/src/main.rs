@@ -6,6 +6,7 @@ mod db_copy;
 mod rules_test;
 mod silence_cmd;
 mod starter;
+mod user_cmd;
 mod vtm_action;
 
 use anyhow::{Context, Result, bail};
@@ -119,6 +120,15 @@ enum Command {
         command: silence_cmd::SilenceCommand,
         #[command(flatten)]
         conn: client::ApiConn,
+    },
+    /// People's web UI sign-in: `firebell user set-password ID` reads the
+    /// new password from standard input.
+    User {
+        #[command(subcommand)]
+        command: user_cmd::UserCommand,
+        /// The configuration file (default: the starter's, ./firebell-data/firebell.toml).
+        #[arg(long, env = "FIREBELL_CONFIG", global = true)]
+        config: Option<PathBuf>,
     },
     /// Send a test message through the real delivery path and show the answer.
     Test {
@@ -327,6 +337,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         // Normally run by `vtm_action::intercept` before clap parses anything.
         Command::VtmAction(a) => Ok(vtm_action::run_cli(a.args).await),
         Command::Rules(c) => rules_test::run(c),
+        Command::User { command, config } => user_cmd::run(config, command).await,
         Command::Silence { command, conn } => silence_cmd::run(&conn, command).await,
         Command::Test { command, conn } => match command {
             TestCommand::Channel { name, to } => {
@@ -557,6 +568,7 @@ async fn serve_on<S: firebell_store::Store>(
             path.display()
         );
     }
+    sign_in_line(&engine, first_run, &public_url).await?;
     println!("Send a first event, from another terminal:");
     println!(
         "  firebell send --config {} --summary \"Disk full on web1\"",
@@ -575,6 +587,45 @@ async fn serve_on<S: firebell_store::Store>(
         .context("serving HTTP")?;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// The web UI's way in. On first run the starter's user gets a one-time
+/// random password, printed once (change it on the profile page); later,
+/// if nobody can sign in yet, how to set a password.
+async fn sign_in_line<S: firebell_store::Store>(
+    engine: &Engine<S>,
+    first_run: bool,
+    public_url: &str,
+) -> Result<()> {
+    let config = engine.config();
+    let store = engine.store();
+    if first_run && config.users.contains_key(starter::STARTER_USER) {
+        let password = firebell_server::passwords::random_password();
+        let hash = firebell_server::passwords::hash_password(&password).map_err(anyhow::Error::msg)?;
+        store
+            .set_password(starter::STARTER_USER.to_string(), hash, engine.now())
+            .await?;
+        println!(
+            "Web UI: open {public_url}/ and sign in as {} with the one-time password {password} (change it on your profile page)",
+            starter::STARTER_USER
+        );
+        return Ok(());
+    }
+    let mut anyone = false;
+    for id in config.users.keys() {
+        if store.password_hash(id.clone()).await?.is_some() {
+            anyone = true;
+            break;
+        }
+    }
+    if anyone {
+        println!("Web UI: {public_url}/");
+    } else {
+        println!(
+            "Web UI: {public_url}/ — nobody has a password yet: echo 'a long password' | firebell user set-password ID"
+        );
+    }
+    Ok(())
 }
 
 async fn shutdown_signal() {

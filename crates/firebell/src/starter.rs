@@ -6,6 +6,9 @@ use anyhow::{Context, Result};
 use rand::Rng;
 use std::path::{Path, PathBuf};
 
+/// The starter configuration's one user.
+pub const STARTER_USER: &str = "me";
+
 pub const DEFAULT_DATA_DIR: &str = "./firebell-data";
 pub const STARTER_FILE: &str = "firebell.toml";
 
@@ -56,6 +59,7 @@ admin_token = "{admin}"
 [[users]]
 id = "me"
 name = "You"
+role = "admin"
 timezone = "UTC"
 contacts = [ {{ kind = "console" }} ]
 

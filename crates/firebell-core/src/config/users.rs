@@ -3,7 +3,7 @@
 
 use super::diag::{Errors, check_id};
 use crate::channels::ChannelConfig;
-use crate::contacts::{Contact, TzName, User};
+use crate::contacts::{Contact, Role, TzName, User};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
@@ -15,6 +15,8 @@ pub(super) struct RawUser {
     timezone: Option<String>,
     /// Region of this user's national phone numbers (else the server's).
     region: Option<String>,
+    /// What this person may do in the web UI (default "responder").
+    role: Option<String>,
     #[serde(default)]
     contacts: Vec<RawContact>,
     /// Which contacts a page uses, by severity and local time.
@@ -67,6 +69,14 @@ pub(super) fn validate(
                 .ok(),
             None => default_region.map(str::to_string),
         };
+        let role = match u.role.as_deref().map(Role::parse) {
+            None => Role::default(),
+            Some(Ok(r)) => r,
+            Some(Err(e)) => {
+                errors.push(format!("{path}.role"), e);
+                Role::default()
+            }
+        };
         let mut contacts = Vec::new();
         for (j, c) in u.contacts.iter().enumerate() {
             let cpath = format!("{path}.contacts[{j}]");
@@ -110,6 +120,7 @@ pub(super) fn validate(
             timezone,
             contacts,
             notification_rules,
+            role,
         };
         if users.insert(u.id.clone(), user).is_some() {
             errors.push(

@@ -296,6 +296,7 @@ async fn open_alerts<S: Store>(store: &S, scope: &Scope) -> Result<Vec<Alert>, A
                     service: scope.service().map(str::to_string),
                     before,
                     limit: PAGE,
+                    ..Default::default()
                 })
                 .await?;
             let full = page.len() == PAGE as usize;

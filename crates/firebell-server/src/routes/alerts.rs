@@ -84,6 +84,7 @@ pub(crate) async fn list<S: Store>(
                 service: q.service,
                 before: q.before,
                 limit,
+                ..Default::default()
             })
             .await?
     } else {

@@ -12,3 +12,4 @@ pub(crate) mod ops;
 pub(crate) mod schedules;
 pub(crate) mod silences;
 pub(crate) mod test_pages;
+pub(crate) mod ui;

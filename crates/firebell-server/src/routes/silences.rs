@@ -46,16 +46,17 @@ const MAX_TEXT: usize = 1024;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[derive(Default)]
 pub struct NewSilenceBody {
     #[serde(default)]
-    matchers: Vec<String>,
-    starts_at: Option<String>,
-    ends_at: Option<String>,
-    duration: Option<String>,
-    comment: Option<String>,
-    created_by: Option<String>,
+    pub(crate) matchers: Vec<String>,
+    pub(crate) starts_at: Option<String>,
+    pub(crate) ends_at: Option<String>,
+    pub(crate) duration: Option<String>,
+    pub(crate) comment: Option<String>,
+    pub(crate) created_by: Option<String>,
     #[serde(default)]
-    expire_on_resolve: bool,
+    pub(crate) expire_on_resolve: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -103,7 +104,7 @@ fn text(errors: &mut Vec<FieldError>, field: &str, v: Option<String>) -> String 
     v
 }
 
-fn own_request(b: NewSilenceBody, now: Timestamp) -> Result<SilenceRequest, Vec<FieldError>> {
+pub(crate) fn own_request(b: NewSilenceBody, now: Timestamp) -> Result<SilenceRequest, Vec<FieldError>> {
     let mut errors = Vec::new();
     let matchers = match parse_matchers("matchers", &b.matchers) {
         Ok(m) => m,
@@ -171,7 +172,7 @@ fn own_request(b: NewSilenceBody, now: Timestamp) -> Result<SilenceRequest, Vec<
     }
 }
 
-fn op_error(e: SilenceOpError, own: bool) -> ApiError {
+pub(crate) fn op_error(e: SilenceOpError, own: bool) -> ApiError {
     match e {
         SilenceOpError::Invalid(e) => {
             let field = if own {

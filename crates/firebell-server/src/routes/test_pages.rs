@@ -133,15 +133,12 @@ pub(crate) async fn channel<S: Store>(
     Ok(answer(sent))
 }
 
-/// `POST /api/v1/users/{id}/test`: a test page to each of the user's
-/// contact methods, in order.
-pub(crate) async fn user<S: Store>(
-    _: Admin,
-    State(state): State<Shared<S>>,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    let config = state.engine.config();
-    let Some(user) = config.users.get(&id) else {
+/// A test page to each of a user's contact methods, in order.
+pub(crate) fn user_targets(
+    config: &firebell_core::config::Config,
+    id: &str,
+) -> Result<Vec<TestTarget>, ApiError> {
+    let Some(user) = config.users.get(id) else {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             format!("no user named {id:?}"),
@@ -153,12 +150,12 @@ pub(crate) async fn user<S: Store>(
         )));
     }
     let n = user.contacts.len();
-    let targets = user
+    Ok(user
         .contacts
         .iter()
         .enumerate()
         .map(|(i, c)| TestTarget {
-            user: id.clone(),
+            user: id.to_string(),
             contact_index: i as u32,
             channel: c.channel().to_string(),
             address: c.address(),
@@ -169,7 +166,17 @@ pub(crate) async fn user<S: Store>(
                 c.channel()
             ),
         })
-        .collect();
+        .collect())
+}
+
+/// `POST /api/v1/users/{id}/test`: a test page to each of the user's
+/// contact methods, in order.
+pub(crate) async fn user<S: Store>(
+    _: Admin,
+    State(state): State<Shared<S>>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let targets = user_targets(&state.engine.config(), &id)?;
     let sent = state.engine.send_tests(targets).await?;
     Ok(answer(sent))
 }

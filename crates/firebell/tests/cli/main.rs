@@ -13,4 +13,5 @@ mod maintenance_cli;
 mod rules_cli;
 mod silence_cli;
 mod test_command;
+mod ui;
 mod vtm;

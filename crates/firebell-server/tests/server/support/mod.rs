@@ -195,7 +195,11 @@ pub async fn spawn_app_at(
         clock,
         pages,
         data_dir: data_dir.to_path_buf(),
-        client: reqwest::Client::new(),
+        // Redirects are answers to check (the web UI's sign-in), not followed.
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
         shutdown: Some(tx),
         server: Some(server),
     }
