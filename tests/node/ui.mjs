@@ -290,6 +290,18 @@ const scenarios = {
         assert.equal(resp.status(), 200, p);
         problems.push(...await axeProblems(page, `${p} @${width}`));
       }
+      // The test-page result and an error page are pages too.
+      await page.goto(`${BASE}/people/adam`);
+      await Promise.all([page.waitForNavigation(), page.click('button:has-text("Send a test page")')]);
+      assert.match(await page.textContent('main'), /delivered/);
+      problems.push(...await axeProblems(page, `test page result @${width}`));
+      const seen = errors.length;
+      const missing = await page.goto(`${BASE}/alerts/999999`);
+      assert.equal(missing.status(), 404);
+      problems.push(...await axeProblems(page, `not found @${width}`));
+      errors.splice(seen); // the 404 itself is logged by the browser
+      await page.goto(`${BASE}/status`);
+      assert.match(await page.textContent('main'), /console\s*\d+ s ago/, 'the status page shows the test page went out');
       if (SHOTS) {
         for (const [name, p] of [['alerts', '/alerts'], ['alert', `/alerts/${id}`], ['schedule', '/schedules/ops']]) {
           await page.goto(BASE + p);

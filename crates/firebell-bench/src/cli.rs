@@ -181,6 +181,8 @@ pub enum ScenarioArg {
     VsAlertmanager,
     /// Throughput on SQLite, on PostgreSQL with one node and with three.
     Nodes,
+    /// The web UI's alert list with --alerts alerts in the store (100,000 by default).
+    UiList,
 }
 
 /// One scenario that runs on its own fresh server.
@@ -214,7 +216,10 @@ impl ScenarioArg {
             ScenarioArg::Schedules => vec![],
             ScenarioArg::Alertmanager => vec![Scenario::Alertmanager],
             // Run their own servers (see `rules.rs`, `versus.rs`).
-            ScenarioArg::Rules | ScenarioArg::VsAlertmanager | ScenarioArg::Nodes => vec![],
+            ScenarioArg::Rules
+            | ScenarioArg::VsAlertmanager
+            | ScenarioArg::Nodes
+            | ScenarioArg::UiList => vec![],
         }
     }
 }

@@ -15,6 +15,7 @@ mod schedules;
 mod server;
 mod sink;
 mod stats;
+mod ui;
 mod versus;
 
 use anyhow::{Context, Result, bail};
@@ -78,6 +79,12 @@ async fn run(args: &Args) -> Result<()> {
     }
     if args.scenario == cli::ScenarioArg::VsAlertmanager {
         return vs_alertmanager(args, &binary).await;
+    }
+    if args.scenario == cli::ScenarioArg::UiList {
+        return tokio::select! {
+            r = ui::run(args, &binary, &machine) => r,
+            sig = shutdown_signal() => bail!("interrupted by {sig}; the server was killed"),
+        };
     }
     if args.scenario == cli::ScenarioArg::Nodes {
         return tokio::select! {

@@ -519,7 +519,7 @@ async fn fill(
 }
 
 /// Waits until the server has used almost no CPU for two samples in a row.
-async fn settle(target: &Target, max: Duration) -> Result<Duration> {
+pub(crate) async fn settle(target: &Target, max: Duration) -> Result<Duration> {
     let pid = target.pid.context("no pid")?;
     let start = Instant::now();
     let mut last = read_cpu(pid)?;

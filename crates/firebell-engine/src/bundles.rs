@@ -427,6 +427,12 @@ impl<S: Store> Engine<S> {
             }
         };
         let failed = matches!(finish, Finish::Failed { .. });
+        match &finish {
+            Finish::Delivered { .. } => self.record_channel(&n.channel, now, None),
+            Finish::Retry { error, .. } | Finish::Failed { error } => {
+                self.record_channel(&n.channel, now, Some(error));
+            }
+        }
         let leader_changed = self
             .inner
             .store

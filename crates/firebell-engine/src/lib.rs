@@ -386,7 +386,7 @@ impl<S: Store> Engine<S> {
             .clone()
     }
 
-    fn record_channel(&self, channel: &str, at: Timestamp, error: Option<&String>) {
+    pub(crate) fn record_channel(&self, channel: &str, at: Timestamp, error: Option<&String>) {
         let mut map = self
             .inner
             .channel_health

@@ -51,7 +51,12 @@ impl AccountStore for PgStore {
         let created = to_millis(s.created_at);
         let expires = to_millis(s.expires_at);
         in_tx!(self, |tx| {
-            exec(&tx, "DELETE FROM sessions WHERE expires_at <= $1", &[&created]).await?;
+            exec(
+                &tx,
+                "DELETE FROM sessions WHERE expires_at <= $1",
+                &[&created],
+            )
+            .await?;
             exec(
                 &tx,
                 "INSERT INTO sessions (id_hash, user_id, csrf, created_at, expires_at) \

@@ -475,7 +475,7 @@ async fn list_alerts<C: GenericClient>(c: &C, f: &AlertFilter) -> R<Vec<Alert>> 
         .text
         .as_ref()
         .filter(|t| !t.is_empty())
-        .map(|t| t.to_ascii_lowercase());
+        .map(|t| firebell_store::backend::contains_pattern(t));
     let rows = query(
         c,
         concat!(
@@ -484,7 +484,7 @@ async fn list_alerts<C: GenericClient>(c: &C, f: &AlertFilter) -> R<Vec<Alert>> 
             " FROM alerts WHERE id < $1 AND ($3::text IS NULL OR status = $3) \
              AND ($4::text IS NULL OR service = $4) AND ($5::bool = false OR status <> 'resolved') \
              AND ($6::text IS NULL OR severity = $6) \
-             AND ($7::text IS NULL OR strpos(lower(summary), $7) > 0 OR strpos(lower(labels::text), $7) > 0) \
+             AND ($7::text IS NULL OR summary ILIKE $7 OR labels ILIKE $7) \
              ORDER BY id DESC LIMIT $2"
         ),
         &[&before, &i64::from(f.limit), &status, &f.service, &f.open, &severity, &text],

@@ -95,7 +95,12 @@ pub async fn reload_config<S: Store>(state: &AppState<S>) -> Result<String, Conf
         Ok(summary) => format!("loaded ({summary})"),
         Err(errors) => format!(
             "refused, the running configuration kept: {}",
-            errors.0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+            errors
+                .0
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ")
         ),
     });
     out

@@ -282,23 +282,51 @@ fn table<S: Store>() -> Table<S> {
     .ui(Method::GET, "/", ui::home)
     .ui(Method::POST, "/logout", ui::login::logout::<S>)
     .ui(Method::GET, "/profile", ui::login::profile)
-    .ui(Method::POST, "/profile/password", ui::login::change_password::<S>)
+    .ui(
+        Method::POST,
+        "/profile/password",
+        ui::login::change_password::<S>,
+    )
     .ui(Method::GET, "/alerts", ui::alerts::list::<S>)
     .ui(Method::POST, "/alerts/answer", ui::alerts::answer_many::<S>)
     .ui(Method::GET, "/alerts/{id}", ui::alerts::show::<S>)
-    .ui(Method::POST, "/alerts/{id}/{action}", ui::alerts::answer_one::<S>)
+    .ui(
+        Method::POST,
+        "/alerts/{id}/{action}",
+        ui::alerts::answer_one::<S>,
+    )
     .ui(Method::GET, "/oncall", ui::oncall::overview::<S>)
     .ui(Method::GET, "/schedules/{id}", ui::oncall::show::<S>)
-    .ui(Method::POST, "/schedules/{id}/overrides", ui::oncall::add_override::<S>)
-    .ui(Method::POST, "/overrides/{id}/delete", ui::oncall::delete_override::<S>)
+    .ui(
+        Method::POST,
+        "/schedules/{id}/overrides",
+        ui::oncall::add_override::<S>,
+    )
+    .ui(
+        Method::POST,
+        "/overrides/{id}/delete",
+        ui::oncall::delete_override::<S>,
+    )
     .ui(Method::GET, "/policies", ui::services::policies::<S>)
     .ui(Method::GET, "/services", ui::services::services::<S>)
     .ui(Method::GET, "/services/{id}", ui::services::service::<S>)
-    .ui(Method::POST, "/services/{id}/maintenance", ui::services::start_maintenance::<S>)
-    .ui(Method::POST, "/maintenance/{id}/end", ui::services::end_maintenance::<S>)
+    .ui(
+        Method::POST,
+        "/services/{id}/maintenance",
+        ui::services::start_maintenance::<S>,
+    )
+    .ui(
+        Method::POST,
+        "/maintenance/{id}/end",
+        ui::services::end_maintenance::<S>,
+    )
     .ui(Method::GET, "/silences", ui::silences::list::<S>)
     .ui(Method::POST, "/silences", ui::silences::create::<S>)
-    .ui(Method::POST, "/silences/{id}/expire", ui::silences::expire::<S>)
+    .ui(
+        Method::POST,
+        "/silences/{id}/expire",
+        ui::silences::expire::<S>,
+    )
     .ui(Method::GET, "/people", ui::people::list::<S>)
     .ui(Method::GET, "/people/{id}", ui::people::show::<S>)
     .ui(Method::POST, "/people/{id}/test", ui::people::test::<S>)

@@ -247,7 +247,11 @@ pub(crate) fn list_alerts(conn: &Connection, f: &AlertFilter) -> R<Vec<Alert>> {
     }
     // The statement depends on which filters are set; each shape is
     // prepared once and cached by its text.
-    let mut sql = String::from(concat!("SELECT ", alert_cols!(), " FROM alerts WHERE id < ?"));
+    let mut sql = String::from(concat!(
+        "SELECT ",
+        alert_cols!(),
+        " FROM alerts WHERE id < ?"
+    ));
     let mut args: Vec<rusqlite::types::Value> = vec![f.before.unwrap_or(i64::MAX).into()];
     if let Some(s) = f.status {
         sql.push_str(" AND status = ?");
@@ -265,12 +269,11 @@ pub(crate) fn list_alerts(conn: &Connection, f: &AlertFilter) -> R<Vec<Alert>> {
         args.push(sev.as_str().to_string().into());
     }
     if let Some(text) = f.text.as_ref().filter(|t| !t.is_empty()) {
-        // instr over lower(): a substring, not a LIKE pattern, so % and _
-        // in what a person types mean themselves.
-        sql.push_str(" AND (instr(lower(summary), ?) > 0 OR instr(lower(labels), ?) > 0)");
-        let t = text.to_ascii_lowercase();
-        args.push(t.clone().into());
-        args.push(t.into());
+        // LIKE ignores ASCII case without lowering a copy of every row.
+        sql.push_str(" AND (summary LIKE ? ESCAPE '\\' OR labels LIKE ? ESCAPE '\\')");
+        let p = firebell_store::backend::contains_pattern(text);
+        args.push(p.clone().into());
+        args.push(p.into());
     }
     sql.push_str(" ORDER BY id DESC LIMIT ?");
     args.push(i64::from(f.limit).into());

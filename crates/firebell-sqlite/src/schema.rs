@@ -20,6 +20,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0011_alert_labels.sql"),
     include_str!("../migrations/0012_nodes.sql"),
     include_str!("../migrations/0013_accounts.sql"),
+    include_str!("../migrations/0014_label_index_deletes.sql"),
 ];
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);

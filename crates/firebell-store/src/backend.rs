@@ -318,3 +318,18 @@ impl OverrideRow {
         stored
     }
 }
+
+/// The `LIKE` pattern (escape character `\`) that finds `text` anywhere:
+/// `%`, `_` and `\` in what a person typed mean themselves.
+pub fn contains_pattern(text: &str) -> String {
+    let mut p = String::with_capacity(text.len() + 2);
+    p.push('%');
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    p
+}

@@ -601,7 +601,8 @@ async fn sign_in_line<S: firebell_store::Store>(
     let store = engine.store();
     if first_run && config.users.contains_key(starter::STARTER_USER) {
         let password = firebell_server::passwords::random_password();
-        let hash = firebell_server::passwords::hash_password(&password).map_err(anyhow::Error::msg)?;
+        let hash =
+            firebell_server::passwords::hash_password(&password).map_err(anyhow::Error::msg)?;
         store
             .set_password(starter::STARTER_USER.to_string(), hash, engine.now())
             .await?;

@@ -104,7 +104,10 @@ fn text(errors: &mut Vec<FieldError>, field: &str, v: Option<String>) -> String 
     v
 }
 
-pub(crate) fn own_request(b: NewSilenceBody, now: Timestamp) -> Result<SilenceRequest, Vec<FieldError>> {
+pub(crate) fn own_request(
+    b: NewSilenceBody,
+    now: Timestamp,
+) -> Result<SilenceRequest, Vec<FieldError>> {
     let mut errors = Vec::new();
     let matchers = match parse_matchers("matchers", &b.matchers) {
         Ok(m) => m,

@@ -34,4 +34,5 @@ mod test_pages;
 mod twilio_api;
 mod twilio_sms;
 mod twilio_voice;
+mod web_ui;
 mod webhook;

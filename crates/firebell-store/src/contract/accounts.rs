@@ -21,13 +21,23 @@ pub async fn passwords_and_sessions_round_trip_expire_and_end<S: Store>(store: S
         .await
         .unwrap();
     assert_eq!(
-        store.password_hash("alice".into()).await.unwrap().as_deref(),
+        store
+            .password_hash("alice".into())
+            .await
+            .unwrap()
+            .as_deref(),
         Some("$argon2id$one")
     );
     assert_eq!(store.password_hash("bob".into()).await.unwrap(), None);
 
-    store.create_session(session("s1", "alice", 10, 100)).await.unwrap();
-    store.create_session(session("s2", "bob", 10, 50)).await.unwrap();
+    store
+        .create_session(session("s1", "alice", 10, 100))
+        .await
+        .unwrap();
+    store
+        .create_session(session("s2", "bob", 10, 50))
+        .await
+        .unwrap();
     assert_eq!(
         store.session("s1".into(), at(20)).await.unwrap(),
         Some(session("s1", "alice", 10, 100))
@@ -40,13 +50,19 @@ pub async fn passwords_and_sessions_round_trip_expire_and_end<S: Store>(store: S
     );
 
     // Signing out ends that session only.
-    store.create_session(session("s3", "alice", 20, 100)).await.unwrap();
+    store
+        .create_session(session("s3", "alice", 20, 100))
+        .await
+        .unwrap();
     store.delete_session("s1".into()).await.unwrap();
     assert_eq!(store.session("s1".into(), at(30)).await.unwrap(), None);
     assert!(store.session("s3".into(), at(30)).await.unwrap().is_some());
 
     // A new password ends every session of that user, and only theirs.
-    store.create_session(session("s4", "bob", 30, 200)).await.unwrap();
+    store
+        .create_session(session("s4", "bob", 30, 200))
+        .await
+        .unwrap();
     store
         .set_password("alice".into(), "$argon2id$two".into(), at(40))
         .await
@@ -54,7 +70,11 @@ pub async fn passwords_and_sessions_round_trip_expire_and_end<S: Store>(store: S
     assert_eq!(store.session("s3".into(), at(41)).await.unwrap(), None);
     assert!(store.session("s4".into(), at(41)).await.unwrap().is_some());
     assert_eq!(
-        store.password_hash("alice".into()).await.unwrap().as_deref(),
+        store
+            .password_hash("alice".into())
+            .await
+            .unwrap()
+            .as_deref(),
         Some("$argon2id$two")
     );
 }

@@ -40,8 +40,12 @@ fn tools() -> Option<Tools> {
     let chromium = std::env::var_os("FIREBELL_CHROMIUM")
         .map(PathBuf::from)
         .or_else(|| find(&["chromium", "chromium-browser"]));
-    let packages = root.join("tests/node/node_modules/playwright-core/package.json").exists()
-        && root.join("tests/node/node_modules/axe-core/axe.min.js").exists();
+    let packages = root
+        .join("tests/node/node_modules/playwright-core/package.json")
+        .exists()
+        && root
+            .join("tests/node/node_modules/axe-core/axe.min.js")
+            .exists();
     match (node, chromium, packages) {
         (Some(node), Some(chromium), true) => Some(Tools {
             node,
@@ -243,7 +247,11 @@ async fn acknowledging_on_the_alert_page_stops_the_pages_and_names_the_person() 
     assert!(after_ack >= 1, "alice was paged before she acknowledged");
     // ...and none after it, over three of the policy's waits.
     tokio::time::sleep(Duration::from_secs(6)).await;
-    assert_eq!(ui.sink.count(), after_ack, "a page went out after the acknowledgement");
+    assert_eq!(
+        ui.sink.count(),
+        after_ack,
+        "a page went out after the acknowledgement"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -325,7 +333,10 @@ async fn set_password_refuses_a_short_password_and_an_unknown_user() {
     assert_eq!(r.status(), 303);
     let cookie = r.headers()["set-cookie"].to_str().unwrap().to_string();
     assert!(cookie.starts_with("firebell_session="), "{cookie}");
-    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"), "{cookie}");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
     assert!(!cookie.contains("Secure"), "http public_url: no Secure");
     assert_eq!(login("short").await.unwrap().status(), 401);
 }

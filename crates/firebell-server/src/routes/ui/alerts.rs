@@ -4,8 +4,7 @@
 //! buttons to answer.
 
 use super::{
-    Nav, Posted, UiError, User, ago, csrf, flash, flash_to, json_text, page, span,
-    user_tz, when,
+    Nav, Posted, UiError, User, ago, csrf, flash, flash_to, json_text, page, span, user_tz, when,
 };
 use crate::Shared;
 use axum::extract::{Path, Query, State};
@@ -48,7 +47,12 @@ fn severity_badge(s: Severity) -> Markup {
     html! { span class=(format!("badge sev-{}", s.as_str())) { (s.as_str()) } }
 }
 
-fn rows(alerts: &[Alert], now: jiff::Timestamp, tz: &jiff::tz::TimeZone, selectable: bool) -> Markup {
+fn rows(
+    alerts: &[Alert],
+    now: jiff::Timestamp,
+    tz: &jiff::tz::TimeZone,
+    selectable: bool,
+) -> Markup {
     html! {
         @for a in alerts {
             tr data-id=(a.id) {
@@ -84,19 +88,27 @@ pub(crate) async fn list<S: Store>(
         "all" => (false, None),
         s => (
             false,
-            Some(s.parse::<AlertStatus>().map_err(|e| UiError::bad_input(format!("status: {e}")))?),
+            Some(
+                s.parse::<AlertStatus>()
+                    .map_err(|e| UiError::bad_input(format!("status: {e}")))?,
+            ),
         ),
     };
     let severity = match nonempty(&q.severity) {
         None => None,
-        Some(s) => Some(s.parse::<Severity>().map_err(|e| UiError::bad_input(format!("severity: {e}")))?),
+        Some(s) => Some(
+            s.parse::<Severity>()
+                .map_err(|e| UiError::bad_input(format!("severity: {e}")))?,
+        ),
     };
     let config = state.engine.config();
     let service = nonempty(&q.service).map(str::to_string);
     if let Some(s) = &service
         && !config.services.contains_key(s)
     {
-        return Err(UiError::bad_input(format!("service: no service named {s:?}")));
+        return Err(UiError::bad_input(format!(
+            "service: no service named {s:?}"
+        )));
     }
     let text = nonempty(&q.q).map(str::to_string);
     let alerts = state
@@ -244,7 +256,10 @@ pub(crate) async fn answer_many<S: Store>(
         .fields
         .all("id")
         .iter()
-        .map(|v| v.parse::<AlertId>().map_err(|_| UiError::bad_input(format!("id: {v:?} is not an alert id"))))
+        .map(|v| {
+            v.parse::<AlertId>()
+                .map_err(|_| UiError::bad_input(format!("id: {v:?} is not an alert id")))
+        })
         .collect::<Result<_, _>>()?;
     if ids.is_empty() {
         return Ok(flash_to("/alerts", "Nothing selected."));
@@ -258,7 +273,11 @@ pub(crate) async fn answer_many<S: Store>(
             Err(e) => return Err(e.into()),
         }
     }
-    let mut msg = format!("{} {done} alert{}.", capital(past(answer)), if done == 1 { "" } else { "s" });
+    let mut msg = format!(
+        "{} {done} alert{}.",
+        capital(past(answer)),
+        if done == 1 { "" } else { "s" }
+    );
     if skipped > 0 {
         msg.push_str(&format!(" {skipped} already resolved."));
     }
@@ -285,21 +304,30 @@ pub(crate) async fn answer_one<S: Store>(
         .map_err(|_| UiError::not_found(format!("No alert {id:?}.")))?;
     state.engine.respond(id, &form.user.id, answer).await?;
     tracing::info!(alert = id, user = %form.user.id, action, "answered in the web UI");
-    Ok(flash_to(&format!("/alerts/{id}"), &format!("You {} this alert.", past(answer))))
+    Ok(flash_to(
+        &format!("/alerts/{id}"),
+        &format!("You {} this alert.", past(answer)),
+    ))
 }
 
 /// What came back for a page, in words.
 fn outcome(n: &Notification) -> (String, &'static str) {
     match n.status {
-        NotificationStatus::Pending if n.attempts > 0 => (format!("retrying ({} tries)", n.attempts), "warn"),
+        NotificationStatus::Pending if n.attempts > 0 => {
+            (format!("retrying ({} tries)", n.attempts), "warn")
+        }
         NotificationStatus::Pending => ("waiting to send".into(), "info"),
         NotificationStatus::Sending => ("sending".into(), "info"),
         NotificationStatus::Delivered => (
-            n.detail.clone().map_or_else(|| "delivered".into(), |d| format!("delivered: {d}")),
+            n.detail
+                .clone()
+                .map_or_else(|| "delivered".into(), |d| format!("delivered: {d}")),
             "ok",
         ),
         NotificationStatus::Failed => (
-            n.last_error.clone().map_or_else(|| "undelivered".into(), |e| format!("undelivered: {e}")),
+            n.last_error
+                .clone()
+                .map_or_else(|| "undelivered".into(), |e| format!("undelivered: {e}")),
             "bad",
         ),
         NotificationStatus::Cancelled => ("not needed (answered)".into(), "muted"),
@@ -401,54 +429,54 @@ fn flow(
     let rounds = policy.repeat.max(1);
     let shown_rounds = (esc.loop_ + 1).min(rounds);
     html! {
-        p.flow-meta {
-            "Policy " a href=(format!("/policies#policy-{}", esc.policy)) { (esc.policy) }
-            " · round " (esc.loop_ + 1) " of " (rounds)
-            " · " (match esc.phase {
-                Phase::Pending => "next step pending",
-                Phase::Waiting => "waiting for an answer",
-                Phase::Stopped => "stopped",
-                Phase::Exhausted => "exhausted: nobody answered",
-            })
-        }
-        @if shown_rounds > 1 {
-            @let last = shown_rounds - 1;
-            @let earlier: Vec<&Notification> = pages.iter().filter(|n| n.loop_ < last).collect();
-            details.earlier {
-                summary {
- @if last == 1 { "Round 1: " } @else { "Rounds 1–" (last) ": " } (earlier.len()) " page" @if earlier.len() != 1 { "s" } " sent, "
-                    (earlier.iter().filter(|n| n.status == NotificationStatus::Delivered).count()) " delivered, nobody took it"
-                }
-                ol.flow aria-label="Earlier rounds" {
-                    @for round in 0..last {
-                        @for (i, step) in policy.steps.iter().enumerate() {
-                            (step_box(esc, round, i as u32, step, pages, timeline, tz, alert))
-                        }
-                    }
-                }
-            }
-        }
-        ol.flow aria-label="Escalation" {
-            @let round = shown_rounds - 1;
-            @for (i, step) in policy.steps.iter().enumerate() {
-                (step_box(esc, round, i as u32, step, pages, timeline, tz, alert))
-                @if i + 1 < policy.steps.len() {
-                    li.wait aria-hidden="true" { "↓ wait " (span(step.wait)) }
-                } @else if esc.phase != Phase::Exhausted && alert.status == AlertStatus::Triggered && round + 1 < rounds {
-                    li.wait aria-hidden="true" { "↓ wait " (span(step.wait)) ", then round " (round + 2) " of " (rounds) }
-                }
-            }
-            @if esc.phase == Phase::Exhausted {
-                li.step.exhausted { strong { "Exhausted" } " — every step ran " (rounds) " time" @if rounds != 1 { "s" } "; nobody took it." }
-            }
-            @if alert.status == AlertStatus::Acknowledged {
-                li.step.taken { strong { "Taken" } " — acknowledged; paging stopped." }
-            }
-            @if alert.status == AlertStatus::Resolved {
-                li.step.taken { strong { "Resolved" } }
-            }
-        }
-    }
+           p.flow-meta {
+               "Policy " a href=(format!("/policies#policy-{}", esc.policy)) { (esc.policy) }
+               " · round " (esc.loop_ + 1) " of " (rounds)
+               " · " (match esc.phase {
+                   Phase::Pending => "next step pending",
+                   Phase::Waiting => "waiting for an answer",
+                   Phase::Stopped => "stopped",
+                   Phase::Exhausted => "exhausted: nobody answered",
+               })
+           }
+           @if shown_rounds > 1 {
+               @let last = shown_rounds - 1;
+               @let earlier: Vec<&Notification> = pages.iter().filter(|n| n.loop_ < last).collect();
+               details.earlier {
+                   summary {
+    @if last == 1 { "Round 1: " } @else { "Rounds 1–" (last) ": " } (earlier.len()) " page" @if earlier.len() != 1 { "s" } " sent, "
+                       (earlier.iter().filter(|n| n.status == NotificationStatus::Delivered).count()) " delivered, nobody took it"
+                   }
+                   ol.flow aria-label="Earlier rounds" {
+                       @for round in 0..last {
+                           @for (i, step) in policy.steps.iter().enumerate() {
+                               (step_box(esc, round, i as u32, step, pages, timeline, tz, alert))
+                           }
+                       }
+                   }
+               }
+           }
+           ol.flow aria-label="Escalation" {
+               @let round = shown_rounds - 1;
+               @for (i, step) in policy.steps.iter().enumerate() {
+                   (step_box(esc, round, i as u32, step, pages, timeline, tz, alert))
+                   @if i + 1 < policy.steps.len() {
+                       li.wait aria-hidden="true" { "↓ wait " (span(step.wait)) }
+                   } @else if esc.phase != Phase::Exhausted && alert.status == AlertStatus::Triggered && round + 1 < rounds {
+                       li.wait aria-hidden="true" { "↓ wait " (span(step.wait)) ", then round " (round + 2) " of " (rounds) }
+                   }
+               }
+               @if esc.phase == Phase::Exhausted {
+                   li.step.exhausted { strong { "Exhausted" } " — every step ran " (rounds) " time" @if rounds != 1 { "s" } "; nobody took it." }
+               }
+               @if alert.status == AlertStatus::Acknowledged {
+                   li.step.taken { strong { "Taken" } " — acknowledged; paging stopped." }
+               }
+               @if alert.status == AlertStatus::Resolved {
+                   li.step.taken { strong { "Resolved" } }
+               }
+           }
+       }
 }
 
 #[derive(Deserialize)]
@@ -557,6 +585,11 @@ pub(crate) async fn show<S: Store>(
             }
         }
     };
-    Ok(page(&format!("#{id} {}", alert.summary), &user, Nav::Alerts, body).into_response())
+    Ok(page(
+        &format!("#{id} {}", alert.summary),
+        &user,
+        Nav::Alerts,
+        body,
+    )
+    .into_response())
 }
-

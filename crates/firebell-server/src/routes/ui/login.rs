@@ -1,8 +1,8 @@
 //! Sign in, sign out, and the profile page (change your password).
 
 use super::{
-    Fields, Nav, Posted, SESSION_COOKIE, SESSION_TTL, UiError, User, bare_page, csrf, flash,
-    page, random_token, session_hash,
+    Fields, Nav, Posted, SESSION_COOKIE, SESSION_TTL, UiError, User, bare_page, csrf, flash, page,
+    random_token, session_hash,
 };
 use crate::Shared;
 use axum::extract::{ConnectInfo, Query, State};
@@ -16,9 +16,12 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Mutex;
 
-/// Failed sign-ins one client address, or one user name, may make within
-/// [`LOGIN_WINDOW`].
+/// Failed sign-ins one user name may take within [`LOGIN_WINDOW`].
 pub const MAX_LOGIN_FAILURES: u32 = 10;
+/// Failed sign-ins one client address may make within [`LOGIN_WINDOW`],
+/// whatever the names: more than one name's, so people behind one proxy
+/// are not all locked out by one guesser, but bounded.
+pub const MAX_ADDRESS_FAILURES: u32 = 50;
 /// The window failed sign-ins are counted in.
 pub const LOGIN_WINDOW: SignedDuration = SignedDuration::from_mins(5);
 /// Shortest password `firebell user set-password` and the profile page take.
@@ -39,7 +42,12 @@ impl LoginLimiter {
             .filter_map(|k| {
                 let (start, n) = *map.get(k)?;
                 let ends = start.checked_add(LOGIN_WINDOW).ok()?;
-                (n >= MAX_LOGIN_FAILURES && now < ends).then(|| ends.duration_since(now))
+                let max = if k.starts_with("ip:") {
+                    MAX_ADDRESS_FAILURES
+                } else {
+                    MAX_LOGIN_FAILURES
+                };
+                (n >= max && now < ends).then(|| ends.duration_since(now))
             })
             .max()
     }
@@ -162,6 +170,10 @@ pub(crate) async fn login<S: Store>(
     State(state): State<Shared<S>>,
     req: axum::extract::Request,
 ) -> Result<Response, UiError> {
+    // Signing someone in from another site (login CSRF) is refused.
+    if super::cross_site(req.headers()) {
+        return Ok(super::cross_site_refusal());
+    }
     let info = req.extensions().get::<ConnectInfo<SocketAddr>>().cloned();
     let limit = state.engine.config().server.max_body_bytes;
     let body = axum::body::to_bytes(req.into_body(), limit)
@@ -330,7 +342,8 @@ pub(crate) async fn change_password<S: Store>(
             .unwrap_or_default()
     };
     let (current, new) = (raw("current"), raw("new"));
-    let refuse = |msg: &str| (StatusCode::BAD_REQUEST, profile_page(user, None, Some(msg))).into_response();
+    let refuse =
+        |msg: &str| (StatusCode::BAD_REQUEST, profile_page(user, None, Some(msg))).into_response();
     if let Err(e) = check_new_password(&new) {
         return Ok(refuse(&format!("New password: {e}.")));
     }
@@ -346,7 +359,13 @@ pub(crate) async fn change_password<S: Store>(
     }
     let hash = tokio::task::spawn_blocking(move || hash_password(&new))
         .await
-        .map_err(|e| UiError::new(StatusCode::INTERNAL_SERVER_ERROR, "Not saved", e.to_string()))?
+        .map_err(|e| {
+            UiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Not saved",
+                e.to_string(),
+            )
+        })?
         .map_err(|e| UiError::new(StatusCode::INTERNAL_SERVER_ERROR, "Not saved", e))?;
     let now = state.engine.now();
     state
@@ -355,9 +374,5 @@ pub(crate) async fn change_password<S: Store>(
         .set_password(user.id.clone(), hash, now)
         .await?;
     tracing::info!(user = %user.id, "password changed");
-    Ok((
-        clear_cookie(),
-        Redirect::to("/login"),
-    )
-        .into_response())
+    Ok((clear_cookie(), Redirect::to("/login")).into_response())
 }

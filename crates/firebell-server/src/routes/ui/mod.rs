@@ -65,6 +65,41 @@ fn cookie<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v)
 }
 
+/// Whether a form post comes from another site: its `Origin` header (which
+/// browsers send with every form post) names another host than the one
+/// asked. A request without `Origin` (not a browser) is let through to the
+/// CSRF token check.
+pub(crate) fn cross_site(headers: &axum::http::HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    match url::Url::parse(origin) {
+        Ok(u) => {
+            let origin_host = match (u.host_str(), u.port()) {
+                (Some(h), Some(p)) => format!("{h}:{p}"),
+                (Some(h), None) => h.to_string(),
+                (None, _) => return true,
+            };
+            !origin_host.eq_ignore_ascii_case(host)
+        }
+        Err(_) => true, // "null" and anything unreadable
+    }
+}
+
+/// The refusal of a form posted from another site.
+pub(crate) fn cross_site_refusal() -> Response {
+    UiError::new(
+        StatusCode::FORBIDDEN,
+        "Form refused",
+        "This form was sent from another site. Nothing was changed.",
+    )
+    .into_response()
+}
+
 /// The signed-in person, from the session cookie. A page that takes it
 /// cannot be seen signed out: a GET is sent to the sign-in page (and back
 /// afterwards), anything else is refused with 401.
@@ -201,6 +236,9 @@ impl<S: Store> FromRequest<Shared<S>> for Posted {
 
     async fn from_request(req: Request, state: &Shared<S>) -> Result<Self, Response> {
         let (mut parts, body) = req.into_parts();
+        if cross_site(&parts.headers) {
+            return Err(cross_site_refusal());
+        }
         let user = User::from_request_parts(&mut parts, state).await?;
         let req = Request::from_parts(parts, body);
         let bytes = axum::body::Bytes::from_request(req, state)
@@ -387,7 +425,9 @@ pub(crate) fn csrf(user: &User) -> Markup {
 
 /// A time for people: "2026-03-01 09:00 UTC" in the viewer's zone.
 pub(crate) fn when(t: Timestamp, tz: &jiff::tz::TimeZone) -> String {
-    t.to_zoned(tz.clone()).strftime("%Y-%m-%d %H:%M %Z").to_string()
+    t.to_zoned(tz.clone())
+        .strftime("%Y-%m-%d %H:%M %Z")
+        .to_string()
 }
 
 /// How long ago: "3 min ago".
@@ -511,10 +551,7 @@ pub(crate) async fn headers(req: Request, next: Next) -> Response {
     if !h.contains_key(header::CACHE_CONTROL) {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
-    if let Ok(v) = HeaderValue::from_str(&format!(
-        "app;dur={:.3}",
-        spent.as_secs_f64() * 1000.0
-    )) {
+    if let Ok(v) = HeaderValue::from_str(&format!("app;dur={:.3}", spent.as_secs_f64() * 1000.0)) {
         h.insert(header::HeaderName::from_static("server-timing"), v);
     }
     resp
@@ -527,4 +564,3 @@ pub(crate) fn json_text(v: &serde_json::Value) -> String {
         other => serde_json::to_string_pretty(other).unwrap_or_default(),
     }
 }
-

@@ -7,7 +7,9 @@ use crate::Shared;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use firebell_core::contacts::Role;
-use firebell_core::schedule::{Override, OverrideKind, Schedule, Shift, parse_civil_datetime, resolve};
+use firebell_core::schedule::{
+    Override, OverrideKind, Schedule, Shift, parse_civil_datetime, resolve,
+};
 use firebell_store::{Store, StoredOverride};
 use jiff::{SignedDuration, Timestamp};
 use maud::{Markup, html};
@@ -97,12 +99,16 @@ pub(crate) struct ScheduleQuery {
 
 /// A compact time for tables: "Mon 07 Dec 09:00".
 fn short(t: Timestamp, tz: &jiff::tz::TimeZone) -> String {
-    t.to_zoned(tz.clone()).strftime("%a %d %b %H:%M").to_string()
+    t.to_zoned(tz.clone())
+        .strftime("%a %d %b %H:%M")
+        .to_string()
 }
 
 /// A stable colour slot (0..8) for a person, so each keeps a colour.
 fn slot(user: &str) -> usize {
-    user.bytes().fold(7usize, |h, b| h.wrapping_mul(31).wrapping_add(b as usize)) % 8
+    user.bytes()
+        .fold(7usize, |h, b| h.wrapping_mul(31).wrapping_add(b as usize))
+        % 8
 }
 
 /// One row of the drawing: spans with their people, and whether an
@@ -128,11 +134,18 @@ fn drawing(
     let top = 24.0;
     let height = top + row_h * rows.len() as f64 + 4.0;
     let total = to.duration_since(from).as_secs_f64();
-    let x = |t: Timestamp| label_w + (width - label_w) * (t.duration_since(from).as_secs_f64() / total).clamp(0.0, 1.0);
+    let x = |t: Timestamp| {
+        label_w + (width - label_w) * (t.duration_since(from).as_secs_f64() / total).clamp(0.0, 1.0)
+    };
     let day_labels: Vec<(f64, String)> = (0..n_days)
         .map(|d| {
             let t = from + days(d);
-            (x(t), t.to_zoned(tz.clone()).strftime(if n_days > 10 { "%d" } else { "%a %d" }).to_string())
+            (
+                x(t),
+                t.to_zoned(tz.clone())
+                    .strftime(if n_days > 10 { "%d" } else { "%a %d" })
+                    .to_string(),
+            )
         })
         .collect();
     html! {
@@ -183,9 +196,9 @@ pub(crate) async fn show<S: Store>(
     let month = q.view.as_deref() == Some("month");
     let n_days = if month { 30 } else { 7 };
     let start_date = match q.from.as_deref().filter(|f| !f.is_empty()) {
-        Some(f) => f
-            .parse::<jiff::civil::Date>()
-            .map_err(|_| UiError::bad_input(format!("from: {f:?} is not a date such as 2026-03-02")))?,
+        Some(f) => f.parse::<jiff::civil::Date>().map_err(|_| {
+            UiError::bad_input(format!("from: {f:?} is not a date such as 2026-03-02"))
+        })?,
         None => now.to_zoned(tz.clone()).date(),
     };
     let from = start_date
@@ -198,14 +211,20 @@ pub(crate) async fn show<S: Store>(
     let finals = s.shifts(from, to, &ovs);
     let plain = s.shifts(from, to, &[]);
     let overridden = |sh: &Shift| {
-        !plain.iter().any(|p| p.start <= sh.start && sh.end <= p.end && p.users == sh.users)
+        !plain
+            .iter()
+            .any(|p| p.start <= sh.start && sh.end <= p.end && p.users == sh.users)
     };
     let mut rows: Vec<Row> = s
         .layers()
         .iter()
         .enumerate()
         .map(|(i, l)| Row {
-            label: if l.name.is_empty() { format!("Layer {}", i + 1) } else { l.name.clone() },
+            label: if l.name.is_empty() {
+                format!("Layer {}", i + 1)
+            } else {
+                l.name.clone()
+            },
             spans: s
                 .layer_shifts(i, from, to)
                 .into_iter()
@@ -221,25 +240,55 @@ pub(crate) async fn show<S: Store>(
             .collect(),
     });
     let upcoming: Vec<Shift> = s
-        .shifts(now, now + days(14), &overrides(&state, &id, now, now + days(14)).await?.into_iter().map(|o| o.override_).collect::<Vec<_>>())
+        .shifts(
+            now,
+            now + days(14),
+            &overrides(&state, &id, now, now + days(14))
+                .await?
+                .into_iter()
+                .map(|o| o.override_)
+                .collect::<Vec<_>>(),
+        )
         .into_iter()
         .filter(|sh| !sh.users.is_empty())
         .take(8)
         .collect();
     let future: Vec<StoredOverride> = overrides(&state, &id, now, Timestamp::MAX).await?;
-    let feed = config
-        .feed_token(&format!("schedule:{id}"))
-        .map(|t| format!("{}/feeds/schedules/{id}.ics?token={t}", config.server.public_url));
-    let my_feed = config
-        .feed_token(&format!("user:{}", user.id))
-        .map(|t| format!("{}/feeds/users/{}.ics?token={t}", config.server.public_url, user.id));
-    let nav_link = |date: jiff::civil::Date, view: &str| format!("/schedules/{id}?view={view}&from={date}");
+    let feed = config.feed_token(&format!("schedule:{id}")).map(|t| {
+        format!(
+            "{}/feeds/schedules/{id}.ics?token={t}",
+            config.server.public_url
+        )
+    });
+    let my_feed = config.feed_token(&format!("user:{}", user.id)).map(|t| {
+        format!(
+            "{}/feeds/users/{}.ics?token={t}",
+            config.server.public_url, user.id
+        )
+    });
+    let nav_link =
+        |date: jiff::civil::Date, view: &str| format!("/schedules/{id}?view={view}&from={date}");
     let view = if month { "month" } else { "week" };
-    let prev = start_date.checked_sub(jiff::Span::new().days(n_days)).unwrap_or(start_date);
-    let next = start_date.checked_add(jiff::Span::new().days(n_days)).unwrap_or(start_date);
+    let prev = start_date
+        .checked_sub(jiff::Span::new().days(n_days))
+        .unwrap_or(start_date);
+    let next = start_date
+        .checked_add(jiff::Span::new().days(n_days))
+        .unwrap_or(start_date);
     let can = user.can_respond();
-    let on_now = s.on_call(now, &overrides(&state, &id, now, now + SignedDuration::from_millis(1)).await?.into_iter().map(|o| o.override_).collect::<Vec<_>>());
-    let local = |t: Timestamp| t.to_zoned(tz.clone()).strftime("%Y-%m-%dT%H:%M").to_string();
+    let on_now = s.on_call(
+        now,
+        &overrides(&state, &id, now, now + SignedDuration::from_millis(1))
+            .await?
+            .into_iter()
+            .map(|o| o.override_)
+            .collect::<Vec<_>>(),
+    );
+    let local = |t: Timestamp| {
+        t.to_zoned(tz.clone())
+            .strftime("%Y-%m-%dT%H:%M")
+            .to_string()
+    };
     let body = html! {
         p.crumbs { a href="/oncall" { "← On call" } }
         h1 { "Schedule " (id) }
@@ -407,8 +456,16 @@ pub(crate) async fn add_override<S: Store>(
         errors.push("from: a take-over needs two different people".into());
     }
     let o = match (start, end, kind) {
-        (Some(start), Some(end), Some(kind)) if errors.is_empty() => Override::new(0, start, end, kind)
-            .map_err(|errs| UiError::bad_input(errs.iter().map(|e| format!("{}: {}", e.field, e.message)).collect::<Vec<_>>().join("; ")))?,
+        (Some(start), Some(end), Some(kind)) if errors.is_empty() => {
+            Override::new(0, start, end, kind).map_err(|errs| {
+                UiError::bad_input(
+                    errs.iter()
+                        .map(|e| format!("{}: {}", e.field, e.message))
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                )
+            })?
+        }
         _ => return Err(UiError::bad_input(errors.join("; "))),
     };
     let stored = state

@@ -247,7 +247,12 @@ pub(crate) async fn reload<S: Store>(
             "Reload refused",
             format!(
                 "The running configuration is kept. {}",
-                errors.0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+                errors
+                    .0
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; ")
             ),
         )),
     }

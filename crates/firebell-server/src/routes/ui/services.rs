@@ -138,15 +138,20 @@ fn endpoint(kind: IntegrationKind, base: &str, name: &str) -> (String, String) {
         ),
         IntegrationKind::Vtm => (
             format!("{base}/api/v1/vtm"),
-            format!("curl -X POST {base}/api/v1/vtm -H \"Authorization: Bearer {key}\" --data-binary @event.txt"),
+            format!(
+                "curl -X POST {base}/api/v1/vtm -H \"Authorization: Bearer {key}\" --data-binary @event.txt"
+            ),
         ),
         IntegrationKind::Heartbeat => (
             format!("{base}/api/v1/heartbeat/<key>"),
-            format!("curl -X POST {base}/api/v1/heartbeat -H \"Authorization: Bearer {key}\"   # heartbeat {name}"),
+            format!(
+                "curl -X POST {base}/api/v1/heartbeat -H \"Authorization: Bearer {key}\"   # heartbeat {name}"
+            ),
         ),
         IntegrationKind::Sns => (
             format!("{base}/hooks/sns/<key>"),
-            "Subscribe the HTTPS endpoint to the SNS topic; Firebell confirms the subscription.".to_string(),
+            "Subscribe the HTTPS endpoint to the SNS topic; Firebell confirms the subscription."
+                .to_string(),
         ),
     }
 }
@@ -185,7 +190,11 @@ pub(crate) async fn service<S: Store>(
         })
         .await?;
     let base = &config.server.public_url;
-    let local = |t: Timestamp| t.to_zoned(tz.clone()).strftime("%Y-%m-%dT%H:%M").to_string();
+    let local = |t: Timestamp| {
+        t.to_zoned(tz.clone())
+            .strftime("%Y-%m-%dT%H:%M")
+            .to_string()
+    };
     let body = html! {
         p.crumbs { a href="/services" { "← Services" } }
         h1 { (s.name) }
@@ -290,7 +299,10 @@ pub(crate) async fn start_maintenance<S: Store>(
         .await?
         .map_err(|e| UiError::bad_input(format!("{}: {}", e.field, e.message)))?;
     tracing::info!(service = %id, window = created.id, user = %form.user.id, "maintenance started in the web UI");
-    Ok(flash_to(&format!("/services/{id}"), "Maintenance window saved."))
+    Ok(flash_to(
+        &format!("/services/{id}"),
+        "Maintenance window saved.",
+    ))
 }
 
 /// `POST /maintenance/{id}/end`.
@@ -308,5 +320,8 @@ pub(crate) async fn end_maintenance<S: Store>(
         .end_maintenance(n)
         .await?
         .ok_or_else(|| UiError::not_found(format!("No maintenance window {n}.")))?;
-    Ok(flash_to(&format!("/services/{}", w.service), "Maintenance ended."))
+    Ok(flash_to(
+        &format!("/services/{}", w.service),
+        "Maintenance ended.",
+    ))
 }

@@ -92,7 +92,12 @@ fn list_page<S: Store>(
     let now = state.engine.now();
     let tz = user_tz(state, user);
     let mut sorted: Vec<&Silence> = silences.iter().collect();
-    sorted.sort_by_key(|s| (s.state(now) == SilenceState::Expired, std::cmp::Reverse(s.ends_at)));
+    sorted.sort_by_key(|s| {
+        (
+            s.state(now) == SilenceState::Expired,
+            std::cmp::Reverse(s.ends_at),
+        )
+    });
     let body = html! {
         h1 { "Silences" }
         (flash(done))
@@ -155,7 +160,15 @@ pub(crate) async fn list<S: Store>(
     Query(q): Query<DoneQuery>,
 ) -> Result<Response, UiError> {
     let all = state.engine.list_silences(None).await?;
-    Ok(list_page(&state, &user, &all, q.done.as_deref(), &Draft::default(), None).into_response())
+    Ok(list_page(
+        &state,
+        &user,
+        &all,
+        q.done.as_deref(),
+        &Draft::default(),
+        None,
+    )
+    .into_response())
 }
 
 /// `POST /silences`: with `preview`, shows the open alerts the matchers
@@ -218,7 +231,9 @@ pub(crate) async fn create<S: Store>(
             .into_iter()
             .filter(|a| probe.matches(&a.service, &firebell_core::labels::match_labels(a)))
             .collect();
-        return Ok(list_page(&state, &form.user, &all, None, &draft, Some(Ok(hits))).into_response());
+        return Ok(
+            list_page(&state, &form.user, &all, None, &draft, Some(Ok(hits))).into_response(),
+        );
     }
     match state.engine.create_silence(req).await {
         Ok(created) => {
