@@ -487,7 +487,15 @@ async fn list_alerts<C: GenericClient>(c: &C, f: &AlertFilter) -> R<Vec<Alert>> 
              AND ($7::text IS NULL OR summary ILIKE $7 OR labels ILIKE $7) \
              ORDER BY id DESC LIMIT $2"
         ),
-        &[&before, &i64::from(f.limit), &status, &f.service, &f.open, &severity, &text],
+        &[
+            &before,
+            &i64::from(f.limit),
+            &status,
+            &f.service,
+            &f.open,
+            &severity,
+            &text,
+        ],
     )
     .await?;
     collect(rows, rows::alert)

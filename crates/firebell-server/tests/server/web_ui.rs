@@ -355,6 +355,10 @@ async fn forms_posted_from_another_site_are_refused() {
         .await
         .unwrap();
     assert_eq!(r.status(), 403);
-    assert_eq!(get(&app, "/alerts", &cookie).await.status(), 200, "still signed in");
+    assert_eq!(
+        get(&app, "/alerts", &cookie).await.status(),
+        200,
+        "still signed in"
+    );
     app.stop().await;
 }

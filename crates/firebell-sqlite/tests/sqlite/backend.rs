@@ -783,7 +783,11 @@ async fn resolving_an_alert_looks_up_its_labels_instead_of_scanning_the_index() 
     assert_eq!(stmt.execute([id]).unwrap(), 1);
     let scanned = stmt.get_status(rusqlite::StatementStatus::FullscanStep);
     drop(stmt);
-    assert_eq!(rows(&conn), before - 2, "its host label and alertname row are gone");
+    assert_eq!(
+        rows(&conn),
+        before - 2,
+        "its host label and alertname row are gone"
+    );
     assert!(
         scanned < 10,
         "resolving one alert stepped through {scanned} rows of a full scan"
