@@ -461,15 +461,8 @@ async fn serve(
         Some(p) => (p, false),
         None => starter::ensure(std::path::Path::new(starter::DEFAULT_DATA_DIR))?,
     };
-    let mut config = match config_file::load(&path) {
-        Ok(c) => c,
-        Err(errors) => {
-            eprintln!("{}: {} error(s):", path.display(), errors.0.len());
-            for e in &errors.0 {
-                eprintln!("  {e}");
-            }
-            return Ok(ExitCode::FAILURE);
-        }
+    let Some(mut config) = load_config(&path) else {
+        return Ok(ExitCode::FAILURE);
     };
     if let Some(addr) = listen {
         config.server.listen = addr;
@@ -494,6 +487,20 @@ async fn serve(
                 return Ok(ExitCode::FAILURE);
             };
             serve_on(store, config, started).await
+        }
+    }
+}
+
+/// Loads a configuration file, or prints every error in it and gives `None`.
+fn load_config(path: &std::path::Path) -> Option<firebell_core::config::Config> {
+    match config_file::load(path) {
+        Ok(c) => Some(c),
+        Err(errors) => {
+            eprintln!("{}: {} error(s):", path.display(), errors.0.len());
+            for e in &errors.0 {
+                eprintln!("  {e}");
+            }
+            None
         }
     }
 }

@@ -4,7 +4,6 @@
 
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
-use firebell_server::config_file;
 use firebell_store::AccountStore;
 use secrecy::ExposeSecret;
 use std::io::Read;
@@ -37,15 +36,8 @@ fn config_path(config: Option<PathBuf>) -> Result<PathBuf> {
 pub async fn run(config: Option<PathBuf>, command: UserCommand) -> Result<ExitCode> {
     let UserCommand::SetPassword { id } = command;
     let path = config_path(config)?;
-    let config = match config_file::load(&path) {
-        Ok(c) => c,
-        Err(errors) => {
-            eprintln!("{}: {} error(s):", path.display(), errors.0.len());
-            for e in &errors.0 {
-                eprintln!("  {e}");
-            }
-            return Ok(ExitCode::FAILURE);
-        }
+    let Some(config) = crate::load_config(&path) else {
+        return Ok(ExitCode::FAILURE);
     };
     if !config.users.contains_key(&id) {
         eprintln!(

@@ -62,6 +62,18 @@ async fn get(app: &TestApp, path: &str, cookie: &str) -> reqwest::Response {
         .unwrap()
 }
 
+/// The session's CSRF token, from a form of the profile page.
+async fn csrf_of(app: &TestApp, cookie: &str) -> String {
+    let page = get(app, "/profile", cookie).await.text().await.unwrap();
+    page.split("name=\"csrf\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string()
+}
+
 #[tokio::test]
 async fn guessing_is_stopped_after_ten_failures_per_name_and_fifty_per_address() {
     let (app, _dir, _sink) = spawn_app(CONFIG).await;
@@ -115,15 +127,7 @@ async fn a_session_lasts_a_week_and_a_new_password_ends_every_session() {
     // Two browsers; one changes the password on the profile page.
     let one = session_cookie(&login(&app, "alice", "first password!").await);
     let two = session_cookie(&login(&app, "alice", "first password!").await);
-    let page = get(&app, "/profile", &one).await.text().await.unwrap();
-    let csrf = page
-        .split("name=\"csrf\" value=\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap()
-        .to_string();
+    let csrf = csrf_of(&app, &one).await;
     let change = |current: &'static str, new: &'static str, csrf: String| {
         app.client
             .post(format!("{}/profile/password", app.url))
@@ -336,15 +340,7 @@ async fn forms_posted_from_another_site_are_refused() {
     assert_eq!(r.status(), 303);
     let cookie = session_cookie(&r);
     // A signed-in form from another site is refused even with the token.
-    let page = get(&app, "/profile", &cookie).await.text().await.unwrap();
-    let csrf = page
-        .split("name=\"csrf\" value=\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap()
-        .to_string();
+    let csrf = csrf_of(&app, &cookie).await;
     let r = app
         .client
         .post(format!("{}/logout", app.url))

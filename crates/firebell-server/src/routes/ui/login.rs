@@ -1,8 +1,8 @@
 //! Sign in, sign out, and the profile page (change your password).
 
 use super::{
-    Fields, Nav, Posted, SESSION_COOKIE, SESSION_TTL, UiError, User, bare_page, csrf, flash, page,
-    random_token, session_hash,
+    DoneQuery, Fields, Nav, Posted, SESSION_COOKIE, SESSION_TTL, UiError, User, bare_page, csrf,
+    flash, page, random_token, session_hash,
 };
 use crate::Shared;
 use axum::extract::{ConnectInfo, Query, State};
@@ -287,11 +287,6 @@ pub(crate) async fn logout<S: Store>(
         .await?;
     tracing::info!(user = %form.user.id, "signed out");
     Ok((clear_cookie(), Redirect::to("/login")).into_response())
-}
-
-#[derive(Deserialize)]
-pub(crate) struct DoneQuery {
-    done: Option<String>,
 }
 
 fn profile_page(user: &User, done: Option<&str>, error: Option<&str>) -> Markup {

@@ -446,19 +446,7 @@ pub(crate) fn ago(t: Timestamp, now: Timestamp) -> String {
 
 /// A duration for people: "5m", "1h 30m".
 pub(crate) fn span(d: SignedDuration) -> String {
-    let secs = d.as_secs();
-    let (h, m, s) = (secs / 3600, (secs % 3600) / 60, secs % 60);
-    let mut out = Vec::new();
-    if h > 0 {
-        out.push(format!("{h}h"));
-    }
-    if m > 0 {
-        out.push(format!("{m}m"));
-    }
-    if s > 0 || out.is_empty() {
-        out.push(format!("{s}s"));
-    }
-    out.join(" ")
+    firebell_engine::timeouts::human(d)
 }
 
 /// The viewer's time zone.
@@ -494,6 +482,12 @@ pub(crate) fn flash(done: Option<&str>) -> Markup {
             p.flash role="status" { (d) }
         }
     }
+}
+
+/// The query of a page that shows a flash line after a form (`done`).
+#[derive(serde::Deserialize)]
+pub(crate) struct DoneQuery {
+    pub done: Option<String>,
 }
 
 /// The version part of asset URLs, so a new build's assets are fetched.

@@ -2,7 +2,7 @@
 //! layers and final rotation drawn over a week or a month with overrides
 //! marked; overrides made from the page ("take this shift", or any span).
 
-use super::{Nav, Posted, UiError, User, csrf, flash, flash_to, page, user_tz, when};
+use super::{DoneQuery, Nav, Posted, UiError, User, csrf, flash, flash_to, page, user_tz, when};
 use crate::Shared;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
@@ -41,11 +41,6 @@ fn names(users: &[String]) -> Markup {
             a href=(format!("/people/{u}")) { (u) }
         }
     }
-}
-
-#[derive(Deserialize)]
-pub(crate) struct DoneQuery {
-    done: Option<String>,
 }
 
 /// `GET /oncall`: every schedule, who is on call now and who is next.

@@ -2,7 +2,9 @@
 //! the provider's answer) and the status page (configuration and reload,
 //! channel health, nodes).
 
-use super::{Nav, Posted, UiError, User, ago, csrf, flash, flash_to, page, user_tz, when};
+use super::{
+    DoneQuery, Nav, Posted, UiError, User, ago, csrf, flash, flash_to, page, user_tz, when,
+};
 use crate::Shared;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -14,12 +16,6 @@ use firebell_core::schedule::Override;
 use firebell_store::Store;
 use jiff::SignedDuration;
 use maud::html;
-use serde::Deserialize;
-
-#[derive(Deserialize)]
-pub(crate) struct DoneQuery {
-    done: Option<String>,
-}
 
 /// `GET /people`.
 pub(crate) async fn list<S: Store>(user: User, State(state): State<Shared<S>>) -> Response {

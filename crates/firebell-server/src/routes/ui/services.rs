@@ -2,7 +2,9 @@
 //! integrations (endpoint and an example request; a key is never shown),
 //! open alerts and maintenance windows.
 
-use super::{Nav, Posted, UiError, User, csrf, flash, flash_to, page, span, user_tz, when};
+use super::{
+    DoneQuery, Nav, Posted, UiError, User, csrf, flash, flash_to, page, span, user_tz, when,
+};
 use crate::Shared;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
@@ -12,12 +14,6 @@ use firebell_core::escalation::{Policy, Target};
 use firebell_store::{AlertFilter, MaintenanceFilter, NewMaintenance, Store};
 use jiff::{SignedDuration, Timestamp};
 use maud::{Markup, html};
-use serde::Deserialize;
-
-#[derive(Deserialize)]
-pub(crate) struct DoneQuery {
-    done: Option<String>,
-}
 
 fn target(t: &Target) -> Markup {
     html! {

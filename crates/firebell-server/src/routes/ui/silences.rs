@@ -1,7 +1,7 @@
 //! Silences: the list, a form that shows which open alerts its matchers
 //! hit before it is saved, and expiring one.
 
-use super::{Nav, Posted, UiError, User, csrf, flash, flash_to, page, user_tz, when};
+use super::{DoneQuery, Nav, Posted, UiError, User, csrf, flash, flash_to, page, user_tz, when};
 use crate::Shared;
 use crate::routes::silences::{NewSilenceBody, op_error, own_request};
 use axum::extract::{Path, Query, State};
@@ -12,12 +12,6 @@ use firebell_core::contacts::Role;
 use firebell_core::silence::{Silence, SilenceState};
 use firebell_store::Store;
 use maud::{Markup, html};
-use serde::Deserialize;
-
-#[derive(Deserialize)]
-pub(crate) struct DoneQuery {
-    done: Option<String>,
-}
 
 /// What the form was filled with, to show it again.
 #[derive(Default)]
