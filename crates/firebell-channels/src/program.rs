@@ -95,7 +95,7 @@ pub fn argv(settings: &ProgramSettings, contact_args: &[String], line: &str) -> 
     out.push(format!("--eventtype={}", settings.eventtype));
     out.extend(settings.args.iter().map(|(k, v)| format!("--{k}={v}")));
     out.extend(contact_args.iter().cloned());
-    out.push(line.to_string());
+    out.push(bounded(line));
     out
 }
 
@@ -171,8 +171,28 @@ pub fn environment(
     ];
     vars.into_iter()
         // A NUL cannot be passed in the environment.
-        .map(|(k, v)| (k.to_string(), v.replace('\0', "")))
+        .map(|(k, v)| (k.to_string(), bounded(&v.replace('\0', ""))))
         .collect()
+}
+
+/// Longest value of one environment variable or the event-line argument,
+/// in bytes. The kernel refuses a program whose arguments and environment
+/// pass its limits ("Argument list too long": 128 KiB per string, about
+/// 2 MiB in all), so large event data is cut here, with a marker, and the
+/// page still runs.
+pub const MAX_ENV_VALUE: usize = 16 * 1024;
+
+/// `v` cut to [`MAX_ENV_VALUE`] bytes (at a character boundary) with a
+/// marker saying how much was left out.
+pub fn bounded(v: &str) -> String {
+    if v.len() <= MAX_ENV_VALUE {
+        return v.to_string();
+    }
+    let mut end = MAX_ENV_VALUE - 64;
+    while !v.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…[truncated: {} more bytes]", &v[..end], v.len() - end)
 }
 
 /// What one run came to.
@@ -229,12 +249,16 @@ impl ProgramChannel {
         let timeout = self.settings.timeout.unsigned_abs();
         let out = match run(&self.settings.path, &args, &env, timeout).await {
             Ok(out) => out,
-            // Gone or not allowed: trying again will not help. Anything else
-            // (being replaced right now, out of processes) may pass.
+            // Gone, not allowed, or too large for the kernel: trying again
+            // will not help, so the person's next contact is tried at once.
+            // Anything else (being replaced right now, out of processes)
+            // may pass.
             Err(e)
                 if matches!(
                     e.kind(),
-                    std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied
+                    std::io::ErrorKind::NotFound
+                        | std::io::ErrorKind::PermissionDenied
+                        | std::io::ErrorKind::ArgumentListTooLong
                 ) =>
             {
                 return Delivery::Permanent {

@@ -16,6 +16,12 @@ pub const MAX_DEDUP_KEY_CHARS: usize = 255;
 pub const MAX_SOURCE_CHARS: usize = 255;
 /// Most labels on one event.
 pub const MAX_LABELS: usize = 64;
+/// Longest label name, in characters.
+pub const MAX_LABEL_NAME_CHARS: usize = 256;
+/// Longest label value, in characters.
+pub const MAX_LABEL_VALUE_CHARS: usize = 4096;
+/// Largest details object (annotations, custom details), as JSON bytes.
+pub const MAX_DETAILS_BYTES: usize = 64 * 1024;
 
 /// How bad it is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -226,7 +232,8 @@ pub fn check_text(field: &str, value: &str, max_chars: usize) -> Result<(), Fiel
     Ok(())
 }
 
-/// Checks a label set: bounded count, non-empty names.
+/// Checks a label set: bounded count and sizes, non-empty names. Every
+/// ingest format applies the same limits.
 pub fn check_labels(labels: &BTreeMap<String, String>) -> Result<(), FieldError> {
     if labels.len() > MAX_LABELS {
         return Err(FieldError::new(
@@ -237,12 +244,61 @@ pub fn check_labels(labels: &BTreeMap<String, String>) -> Result<(), FieldError>
     if labels.keys().any(|k| k.is_empty()) {
         return Err(FieldError::new("labels", "a label name is empty"));
     }
+    for (k, v) in labels {
+        if k.chars().count() > MAX_LABEL_NAME_CHARS {
+            return Err(FieldError::new(
+                "labels",
+                format!("a label name is longer than {MAX_LABEL_NAME_CHARS} characters"),
+            ));
+        }
+        if v.chars().count() > MAX_LABEL_VALUE_CHARS {
+            return Err(FieldError::new(
+                format!("labels.{}", k.chars().take(64).collect::<String>()),
+                format!("longer than {MAX_LABEL_VALUE_CHARS} characters"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Checks the details (annotations, custom details) are at most
+/// [`MAX_DETAILS_BYTES`] as JSON; `field` names them in the error.
+pub fn check_details(
+    field: &str,
+    details: &serde_json::Map<String, serde_json::Value>,
+) -> Result<(), FieldError> {
+    let size = serde_json::to_vec(details).map_or(usize::MAX, |v| v.len());
+    if size > MAX_DETAILS_BYTES {
+        return Err(FieldError::new(
+            field,
+            format!("larger than {} KiB as JSON", MAX_DETAILS_BYTES / 1024),
+        ));
+    }
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn labels_and_details_are_bounded_in_count_and_size() {
+        let one = |k: &str, v: &str| BTreeMap::from([(k.to_string(), v.to_string())]);
+        assert!(check_labels(&one("a", &"x".repeat(MAX_LABEL_VALUE_CHARS))).is_ok());
+        let e = check_labels(&one("big", &"x".repeat(MAX_LABEL_VALUE_CHARS + 1))).unwrap_err();
+        assert_eq!(e.field, "labels.big");
+        assert!(check_labels(&one(&"n".repeat(MAX_LABEL_NAME_CHARS + 1), "v")).is_err());
+        let many: BTreeMap<String, String> = (0..=MAX_LABELS)
+            .map(|i| (format!("l{i}"), "v".into()))
+            .collect();
+        assert!(check_labels(&many).is_err());
+        let mut details = serde_json::Map::new();
+        details.insert("note".into(), "y".repeat(MAX_DETAILS_BYTES).into());
+        let e = check_details("annotations", &details).unwrap_err();
+        assert_eq!(e.field, "annotations");
+        details.insert("note".into(), "y".repeat(1000).into());
+        assert!(check_details("details", &details).is_ok());
+    }
 
     #[test]
     fn derived_keys_collapse_repeats_and_separate_differences() {

@@ -95,6 +95,8 @@ fn to_event(
     if labels.values().any(|v| v.is_empty()) {
         return Err("invalid label set: a label has an empty value".into());
     }
+    firebell_core::event::check_labels(&labels)
+        .map_err(|e| format!("{}: {}", e.field, e.message))?;
     let annotations = string_map(obj.get("annotations"), "annotation")?;
     let starts_at = parse_time(obj.get("startsAt")).map_err(|e| format!("startsAt: {e}"))?;
     let ends_at = parse_time(obj.get("endsAt")).map_err(|e| format!("endsAt: {e}"))?;
@@ -142,6 +144,8 @@ fn to_event(
     if let Some(s) = starts_at {
         details.insert("startsAt".into(), Value::String(s.to_string()));
     }
+    firebell_core::event::check_details("annotations", &details)
+        .map_err(|e| format!("{}: {}", e.field, e.message))?;
     let fp = fingerprint(&labels);
     Ok(Event {
         service: service.to_string(),

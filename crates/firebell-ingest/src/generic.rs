@@ -183,6 +183,9 @@ fn parse_one(item: Value, service: &str, now: Timestamp) -> Result<Event, Vec<Fi
             Map::new()
         }
     };
+    if let Err(e) = event::check_details("details", &details) {
+        errors.push(e);
+    }
 
     let occurred_at = match string_field(&obj, "occurred_at", &mut errors) {
         Some(s) => match s.parse::<Timestamp>() {

@@ -195,6 +195,12 @@ pub fn parse(body: &Value, service: &str, now: Timestamp) -> Result<Enqueue, Ing
             details.insert(name.into(), Value::String(v.to_string()));
         }
     }
+    if let Err(e) = event::check_details("payload.custom_details", &details) {
+        errors.push(format!("{}: {}", e.field, e.message));
+    }
+    if let Err(e) = event::check_labels(&labels) {
+        errors.push(format!("{}: {}", e.field, e.message));
+    }
     let occurred_at = match text(payload, "timestamp", "payload.timestamp", &mut errors) {
         Some(t) => match t.parse::<Timestamp>() {
             Ok(t) => t,

@@ -288,3 +288,39 @@ async fn the_webhook_receiver_triggers_and_resolves_by_fingerprint() {
     .await;
     assert_eq!(status, 400);
 }
+
+/// The Alertmanager endpoints take the limits every ingest format shares:
+/// at most 64 labels, label values of at most 4,096 characters, and
+/// annotations of at most 64 KiB (10,001 labels or a 900 KB annotation
+/// used to be accepted, and then broke every program page).
+#[tokio::test]
+async fn alertmanager_alerts_share_the_ingest_limits() {
+    let (app, _dir) = spawn_now().await;
+    let mut labels = serde_json::Map::new();
+    labels.insert("alertname".into(), json!("Many"));
+    for i in 0..64 {
+        labels.insert(format!("l{i}"), json!("v"));
+    }
+    let too_many = json!([{ "labels": labels }]).to_string();
+    let (status, body) = post(&app, "/api/v2/alerts", Some(KEY), &too_many).await;
+    assert_eq!(status, 400);
+    assert!(
+        body.as_str().unwrap().contains("more than 64 labels"),
+        "{body}"
+    );
+    let long_value = json!([{ "labels": { "alertname": "Long", "blob": "x".repeat(4097) } }]);
+    let (status, body) = post(&app, "/api/v2/alerts", Some(KEY), &long_value.to_string()).await;
+    assert_eq!(status, 400);
+    assert!(body.as_str().unwrap().contains("labels.blob"), "{body}");
+    let big_note = json!([{ "labels": { "alertname": "Big" },
+        "annotations": { "description": "y".repeat(70 * 1024) } }]);
+    let (status, body) = post(&app, "/api/v2/alerts", Some(KEY), &big_note.to_string()).await;
+    assert_eq!(status, 400);
+    assert!(body.as_str().unwrap().contains("annotations"), "{body}");
+    let webhook = json!({"version": "4", "status": "firing", "receiver": "firebell", "groupKey": "{}:{}",
+        "alerts": [{"status": "firing", "labels": { "alertname": "Big" },
+                    "annotations": { "description": "y".repeat(70 * 1024) }}]});
+    let (status, _) = post(&app, "/hooks/alertmanager", Some(KEY), &webhook.to_string()).await;
+    assert_eq!(status, 400);
+    assert!(app.all_alerts().await.is_empty(), "nothing was recorded");
+}

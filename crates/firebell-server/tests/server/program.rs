@@ -451,3 +451,47 @@ path = {}"#,
         "{timeline:?}"
     );
 }
+
+/// Event data larger than the kernel takes for one environment variable
+/// (64 labels of 4,000 characters: a 260 KB `FIREBELL_ALERT_LABELS`) is cut
+/// with a marker and the page runs; it used to fail with "Argument list
+/// too long", retried for minutes before the next contact was tried.
+#[tokio::test]
+async fn large_event_data_is_cut_to_fit_and_the_page_still_runs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let prog = recorder(tmp.path());
+    let channel = format!(
+        r#"[[channels]]
+name = "sms"
+kind = "program"
+path = {}"#,
+        toml_path(&prog)
+    );
+    let (app, _dir, _sink) = spawn_app(&config(&channel, "{}")).await;
+    let labels: serde_json::Map<String, Value> = (0..64)
+        .map(|i| (format!("label{i}"), Value::String("z".repeat(4000))))
+        .collect();
+    let body = serde_json::json!({
+        "action": "trigger", "dedup_key": "huge", "summary": "Huge labels",
+        "labels": labels,
+        "details": { "note": "d".repeat(60 * 1024) },
+    });
+    let id = trigger(&app, &body.to_string()).await;
+    app.settle().await;
+    let (kind, message) = delivery_line(&timeline(&app, id).await);
+    assert_eq!(kind, "delivered", "{message}");
+    let env = recorded(tmp.path(), "env");
+    let var = |name: &str| {
+        env.iter()
+            .find_map(|e| e.strip_prefix(&format!("{name}=")))
+            .unwrap_or_else(|| panic!("{name} missing"))
+            .to_string()
+    };
+    let labels = var("FIREBELL_ALERT_LABELS");
+    assert!(labels.len() <= 16 * 1024, "{} bytes", labels.len());
+    assert!(labels.starts_with("{\"label0\":\"zzz"), "the start is kept");
+    assert!(labels.contains("…[truncated: "), "and the cut is marked");
+    let details = var("FIREBELL_ALERT_DETAILS");
+    assert!(details.contains("…[truncated: "));
+    assert_eq!(var("FIREBELL_ALERT_SUMMARY"), "Huge labels");
+}

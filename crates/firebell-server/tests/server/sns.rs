@@ -375,14 +375,22 @@ impl FakeAws {
     }
 }
 
+/// SNS's time format: `2026-06-01T11:59:58.123Z`.
+fn sns_time(t: Timestamp) -> String {
+    t.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+}
+
+/// A notification sent now, with a message id of its own.
 fn notification(topic: &str, message: &str) -> Value {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, Ordering::SeqCst);
     json!({
         "Type": "Notification",
-        "MessageId": "22b80b92-fdea-4c2c-8f9d-bdfb0c7bf324",
+        "MessageId": format!("22b80b92-fdea-4c2c-8f9d-{n:012}"),
         "TopicArn": topic,
         "Subject": "ALARM: \"DiskFull\" in EU (Ireland)",
         "Message": message,
-        "Timestamp": "2026-06-01T11:59:58.123Z",
+        "Timestamp": sns_time(Timestamp::now()),
         "SigningCertURL": CERT_URL,
         "UnsubscribeURL": "https://sns.eu-west-1.amazonaws.com/?Action=Unsubscribe&SubscriptionArn=x",
     })
@@ -610,4 +618,49 @@ async fn bad_requests_get_clear_errors_and_store_nothing() {
     assert!(app.all_alerts().await.is_empty());
     // Nothing needed the certificate except the one well-formed message.
     assert_eq!(aws.cert_fetches.load(Ordering::SeqCst), 1);
+}
+
+/// A validly signed message acts once: the same message again (SNS's
+/// retry, or someone who captured it) changes nothing, and one sent more
+/// than an hour ago — an old ALARM replayed after the OK — is refused and
+/// opens nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replayed_and_repeated_messages_are_not_acted_on() {
+    let signer = LocalSigner::new();
+    let aws = FakeAws::start(signer.cert_pem.clone()).await;
+    let (app, _dir) = spawn_sns_app(&aws.url).await;
+    let alarm_msg = signer.sign(notification(TOPIC, &alarm("DiskFull", "ALARM")), "2");
+    let (status, body) =
+        post_sns(&app, SNS_KEY, &alarm_msg.to_string(), Some("Notification")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "accepted");
+    let (status, body) =
+        post_sns(&app, SNS_KEY, &alarm_msg.to_string(), Some("Notification")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "duplicate");
+    let alerts = app.all_alerts().await;
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(alerts[0]["count"], 1, "the repeat was not counted");
+
+    let ok = signer.sign(notification(TOPIC, &alarm("DiskFull", "OK")), "2");
+    let (status, _) = post_sns(&app, SNS_KEY, &ok.to_string(), Some("Notification")).await;
+    assert_eq!(status, 200);
+    assert_eq!(app.all_alerts().await[0]["status"], "resolved");
+
+    // The same ALARM, signed, but sent two hours ago (a new message id, so
+    // only its age gives it away).
+    let mut old = notification(TOPIC, &alarm("DiskFull", "ALARM"));
+    old["Timestamp"] = json!(sns_time(Timestamp::now() - SignedDuration::from_hours(2)));
+    let old = signer.sign(old, "2");
+    let (status, body) = post_sns(&app, SNS_KEY, &old.to_string(), Some("Notification")).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.to_string().contains("Timestamp"), "{body}");
+    let mut ahead = notification(TOPIC, &alarm("DiskFull", "ALARM"));
+    ahead["Timestamp"] = json!(sns_time(Timestamp::now() + SignedDuration::from_mins(30)));
+    let ahead = signer.sign(ahead, "2");
+    let (status, _) = post_sns(&app, SNS_KEY, &ahead.to_string(), Some("Notification")).await;
+    assert_eq!(status, 400);
+    let alerts = app.all_alerts().await;
+    assert_eq!(alerts.len(), 1, "no alert opened");
+    assert_eq!(alerts[0]["status"], "resolved");
 }

@@ -250,39 +250,91 @@ pub(crate) async fn receive<S: Store>(
             )
         }
         MessageType::Notification => {
-            let outcome = sns::to_event(&msg, &service, settings.insufficient_data, now).map_err(
-                |e| match e {
-                    IngestError::Malformed(m) => ApiError::bad_request(m),
-                    IngestError::Invalid(fields) => ApiError::fields(fields),
-                },
-            )?;
-            match outcome {
-                Outcome::Ignored(reason) => {
-                    tracing::info!(%service, topic = ?msg.topic_arn, %reason, "SNS message ignored");
-                    Ok(
-                        axum::Json(json!({ "status": "ignored", "reason": reason }))
-                            .into_response(),
-                    )
-                }
-                Outcome::Event(event) => {
-                    let outcomes = state.engine.accept(vec![*event]).await?;
-                    let alerts: Vec<Value> = outcomes
-                        .iter()
-                        .map(|o| {
-                            json!({
-                                "id": o.alert_id,
-                                "dedup_key": o.dedup_key,
-                                "status": o.status,
-                                "duplicate": o.duplicate,
-                            })
-                        })
-                        .collect();
-                    Ok(
-                        axum::Json(json!({ "status": "accepted", "alerts": alerts }))
-                            .into_response(),
-                    )
-                }
+            check_fresh(&msg.timestamp, now)?;
+            // A notification acts once: SNS retries a delivery it thinks
+            // failed, and a captured one can be sent again.
+            let receipt = format!("sns:{}", msg.message_id);
+            if !state
+                .engine
+                .store()
+                .record_receipt(receipt.clone(), now)
+                .await?
+            {
+                tracing::info!(%service, message_id = ?msg.message_id, "SNS message already received; not acted on again");
+                return Ok(axum::Json(
+                    json!({ "status": "duplicate", "message_id": msg.message_id }),
+                )
+                .into_response());
             }
+            let acted = notification(&state, &service, &settings, &msg, now).await;
+            if acted.is_err() {
+                // Not acted on: SNS's retry (or the sender's) may try again.
+                let _ = state.engine.store().forget_receipt(receipt).await;
+            }
+            acted
+        }
+    }
+}
+
+/// How old a notification's `Timestamp` may be: SNS retries an HTTP
+/// delivery for about an hour by default; anything older is a replay.
+pub const SNS_MAX_AGE: jiff::SignedDuration = jiff::SignedDuration::from_hours(1);
+/// How far ahead of this server's clock a `Timestamp` may be.
+const SNS_MAX_AHEAD: jiff::SignedDuration = jiff::SignedDuration::from_mins(5);
+
+/// Refuses a notification sent too long ago (a replay of a captured,
+/// validly signed message) or from the future.
+fn check_fresh(timestamp: &str, now: jiff::Timestamp) -> Result<(), ApiError> {
+    let field =
+        |m: String| ApiError::fields(vec![firebell_core::event::FieldError::new("Timestamp", m)]);
+    let sent: jiff::Timestamp = timestamp
+        .parse()
+        .map_err(|_| field(format!("{timestamp:?} is not a time")))?;
+    if now.duration_since(sent) > SNS_MAX_AGE {
+        return Err(field(format!(
+            "sent at {sent}, more than an hour ago: a replayed message, not acted on"
+        )));
+    }
+    if sent.duration_since(now) > SNS_MAX_AHEAD {
+        return Err(field(format!(
+            "sent at {sent}, ahead of this server's clock ({now}) by more than 5 minutes"
+        )));
+    }
+    Ok(())
+}
+
+/// Acts on a verified, fresh, first-seen notification.
+async fn notification<S: Store>(
+    state: &Shared<S>,
+    service: &str,
+    settings: &SnsSettings,
+    msg: &sns::Message,
+    now: jiff::Timestamp,
+) -> Result<Response, ApiError> {
+    let outcome =
+        sns::to_event(msg, service, settings.insufficient_data, now).map_err(|e| match e {
+            IngestError::Malformed(m) => ApiError::bad_request(m),
+            IngestError::Invalid(fields) => ApiError::fields(fields),
+        })?;
+    match outcome {
+        Outcome::Ignored(reason) => {
+            tracing::info!(%service, topic = ?msg.topic_arn, %reason, "SNS message ignored");
+            Ok(axum::Json(json!({ "status": "ignored", "reason": reason })).into_response())
+        }
+        Outcome::Event(event) => {
+            let outcomes = state.engine.accept(vec![*event]).await?;
+            let alerts: Vec<Value> = outcomes
+                .iter()
+                .map(|o| {
+                    json!({
+                        "id": o.alert_id,
+                        "dedup_key": o.dedup_key,
+                        "status": o.status,
+                        "duplicate": o.duplicate,
+                    })
+                })
+                .collect();
+            Ok(axum::Json(json!({ "status": "accepted", "alerts": alerts })).into_response())
         }
     }
 }
