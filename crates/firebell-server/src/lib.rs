@@ -140,6 +140,17 @@ async fn reload_locked<S: Store>(state: &AppState<S>) -> Result<String, ConfigEr
     Ok(summary)
 }
 
+/// How long a client may take to send a request's headers; also how long
+/// an idle keep-alive connection stays open. A client that opens a
+/// connection and sends nothing, or one byte a second, is closed then.
+pub const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// How long a client may take to send a request's body.
+pub const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
+/// Connections open at once; past it new ones wait in the listen queue
+/// until one closes (so a flood of idle sockets cannot use up the
+/// process's file descriptors and stop `accept`).
+pub const MAX_CONNECTIONS: usize = 2048;
+
 /// Serves until `shutdown` resolves: the HTTP API, the engine's background
 /// loops (unless the clock is manual), and reload on SIGHUP.
 pub async fn serve<S: Store>(
@@ -158,34 +169,84 @@ pub async fn serve<S: Store>(
         Some(engine.spawn(stop_rx.clone()))
     };
     spawn_sighup_reload(state);
-    // The client's address reaches the auth extractors (failure limits, logs).
-    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let (signalled_tx, mut signalled) = watch::channel(false);
-    let shutdown = async move {
-        shutdown.await;
-        let _ = signalled_tx.send(true);
-    };
-    let server = axum::serve(listener, app).with_graceful_shutdown(shutdown);
-    // A stop waits for open connections, but not for ever: one idle client
-    // must not keep the process alive.
-    let result = tokio::select! {
-        r = server => r,
-        () = async {
-            if signalled.wait_for(|s| *s).await.is_ok() {
-                tokio::time::sleep(SHUTDOWN_GRACE).await;
-            } else {
-                std::future::pending::<()>().await;
-            }
-        } => {
-            tracing::warn!(grace = ?SHUTDOWN_GRACE, "connections still open after the grace period; closing them");
-            Ok(())
-        }
-    };
+    let result = serve_connections(listener, app, shutdown).await;
     let _ = stop_tx.send(true);
     if let Some(mut loops) = loops {
         while loops.join_next().await.is_some() {}
     }
     result
+}
+
+/// The accept loop: each connection served by hyper (HTTP/1.1)
+/// with [`HEADER_READ_TIMEOUT`], at most [`MAX_CONNECTIONS`] at once, the
+/// client's address given to the handlers (auth limits, logs). An accept
+/// error (out of file descriptors) is logged once a second and retried
+/// after a pause instead of spinning. On `shutdown` it stops accepting and
+/// waits at most [`SHUTDOWN_GRACE`] for open connections.
+async fn serve_connections(
+    listener: TcpListener,
+    app: axum::Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use tower::ServiceExt as _;
+    // HTTP/1.1 only: the timeout must start with the connection, and
+    // detecting HTTP/2 first would wait for a client's first bytes with no
+    // limit.
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let mut shutdown = std::pin::pin!(shutdown);
+    let mut last_warning: Option<std::time::Instant> = None;
+    loop {
+        let permit = tokio::select! {
+            p = slots.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+            () = &mut shutdown => break,
+        };
+        let (stream, addr) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(c) => c,
+                Err(e) => {
+                    if last_warning.is_none_or(|t| t.elapsed() >= std::time::Duration::from_secs(1)) {
+                        tracing::warn!(error = %e, "cannot accept a connection; trying again shortly");
+                        last_warning = Some(std::time::Instant::now());
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let app = app.clone();
+        let service =
+            hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+                req.extensions_mut()
+                    .insert(axum::extract::ConnectInfo(addr));
+                app.clone().oneshot(req.map(axum::body::Body::new))
+            });
+        let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            let _ = conn.await;
+            drop(permit);
+        });
+    }
+    drop(listener);
+    // A stop waits for open connections, but not for ever: one idle client
+    // must not keep the process alive.
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(SHUTDOWN_GRACE) => {
+            tracing::warn!(grace = ?SHUTDOWN_GRACE, "connections still open after the grace period; closing them");
+        }
+    }
+    Ok(())
 }
 
 #[cfg(unix)]

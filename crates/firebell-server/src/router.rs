@@ -341,7 +341,59 @@ pub fn router<S: Store>(state: Arc<AppState<S>>) -> Router {
         .router
         .fallback(ops::not_found)
         .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn(move |req, next| {
+            read_body_in_time(req, next, limit)
+        }))
         .with_state(state)
+}
+
+/// Reads a request's whole body before the handler runs, within
+/// [`crate::BODY_READ_TIMEOUT`] and `limit` bytes: a client that sends its
+/// body a byte a second is answered 408 and its connection freed, instead
+/// of holding a handler (and a connection slot) for as long as it likes.
+async fn read_body_in_time(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+    limit: usize,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+        return next.run(req).await;
+    }
+    let (parts, body) = req.into_parts();
+    let read =
+        tokio::time::timeout(crate::BODY_READ_TIMEOUT, axum::body::to_bytes(body, limit)).await;
+    let bytes = match read {
+        Ok(Ok(b)) => b,
+        Ok(Err(_)) => {
+            return crate::error::ApiError::new(
+                axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+                "request body is larger than the limit (server.max_body_bytes), or was cut off",
+            )
+            .into_response();
+        }
+        Err(_) => {
+            tracing::warn!(path = ?parts.uri.path(), "request body not received in time");
+            let mut resp = crate::error::ApiError::new(
+                axum::http::StatusCode::REQUEST_TIMEOUT,
+                format!(
+                    "the request body did not arrive within {} s",
+                    crate::BODY_READ_TIMEOUT.as_secs()
+                ),
+            )
+            .into_response();
+            resp.headers_mut().insert(
+                axum::http::header::CONNECTION,
+                axum::http::HeaderValue::from_static("close"),
+            );
+            return resp;
+        }
+    };
+    next.run(axum::extract::Request::from_parts(
+        parts,
+        axum::body::Body::from(bytes),
+    ))
+    .await
 }
 
 /// Every method and path the router answers (HEAD answers with GET).

@@ -435,3 +435,131 @@ fn every_subcommand_answers_version() {
         assert!(text.contains(env!("CARGO_PKG_VERSION")), "{args:?}: {text}");
     }
 }
+
+/// Reads from `s` until the server closes it (or `limit` passes); how
+/// long that took.
+fn closed_within(s: &mut std::net::TcpStream, limit: Duration) -> Option<Duration> {
+    use std::io::Read;
+    let start = Instant::now();
+    s.set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let mut buf = [0u8; 512];
+    while start.elapsed() < limit {
+        match s.read(&mut buf) {
+            Ok(0) => return Some(start.elapsed()),
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => return Some(start.elapsed()),
+        }
+    }
+    None
+}
+
+/// A flood of idle and slow connections against a server limited to 256
+/// file descriptors: idle sockets and a header sent a byte a second are
+/// closed after the header timeout, a body that never finishes gets 408,
+/// and the health check answers throughout (it used to stop for a minute
+/// with "Too many open files", and the sockets stayed open for ever).
+#[tokio::test(flavor = "multi_thread")]
+async fn idle_and_slow_connections_are_closed_and_health_keeps_answering() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let path = dir.path().join("firebell.toml");
+    std::fs::write(&path, config(dir.path(), port, KEY)).unwrap();
+    let child = Command::new("sh")
+        .arg("-c")
+        .arg(format!("ulimit -n 256 && exec {BIN} serve --config \"$0\""))
+        .arg(&path)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let server = Server::new(child, port);
+    wait_ready(&server.url).await;
+    let health = format!("{}/-/healthy", server.url);
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(15))
+        .build()
+        .unwrap();
+
+    // 300 sockets that say nothing: more than the process has descriptors.
+    let mut idle: Vec<std::net::TcpStream> = (0..300)
+        .filter_map(|_| std::net::TcpStream::connect(("127.0.0.1", port)).ok())
+        .collect();
+    // One that sends its header a byte at a time, too slowly.
+    let mut slow = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    // One whose body never finishes.
+    let mut half = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    half.write_all(
+        format!(
+            "POST /api/v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {KEY}\r\n\
+             Content-Type: application/json\r\nContent-Length: 500\r\n\r\n{{\"act"
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    let started = Instant::now();
+    let slow_writer = std::thread::spawn(move || {
+        for b in b"GET /-/healthy HTTP/1.1\r\nHost: x\r\n" {
+            if slow.write_all(&[*b]).is_err() {
+                return (slow, true);
+            }
+            std::thread::sleep(Duration::from_millis(700));
+        }
+        (slow, false)
+    });
+
+    // The health check answers while they are open (at worst once the
+    // header timeout has freed the idle ones).
+    let r = client.get(&health).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(
+        started.elapsed() < firebell_server::HEADER_READ_TIMEOUT + Duration::from_secs(4),
+        "health took {:?}",
+        started.elapsed()
+    );
+
+    // Every idle socket is closed by the server after the header timeout.
+    let limit = firebell_server::HEADER_READ_TIMEOUT + Duration::from_secs(6);
+    for s in idle.iter_mut().take(20) {
+        let t = closed_within(s, limit);
+        assert!(t.is_some(), "an idle connection stayed open");
+    }
+    let (slow, cut_off) = slow_writer.join().unwrap();
+    let mut slow = slow;
+    assert!(
+        cut_off || closed_within(&mut slow, Duration::from_secs(3)).is_some(),
+        "the byte-a-second header was not cut off"
+    );
+    // The unfinished body is answered 408 within the body timeout.
+    let mut answer = String::new();
+    {
+        use std::io::Read;
+        half.set_read_timeout(Some(
+            firebell_server::BODY_READ_TIMEOUT + Duration::from_secs(5),
+        ))
+        .unwrap();
+        let mut buf = [0u8; 1024];
+        if let Ok(n) = half.read(&mut buf) {
+            answer = String::from_utf8_lossy(&buf[..n]).into_owned();
+        }
+    }
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer:?}");
+    assert!(answer.contains("did not arrive within"), "{answer:?}");
+    // And the server is as good as new.
+    let r = client.get(&health).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let (status, _) = post(
+        &server.url,
+        KEY,
+        json!({"action": "trigger", "dedup_key": "after", "summary": "after the flood"}),
+    )
+    .await;
+    assert_eq!(status, 202);
+}
