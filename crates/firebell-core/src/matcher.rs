@@ -166,8 +166,13 @@ impl Matcher {
     pub fn parse_filter(s: &str) -> Result<Vec<Self>, MatcherError> {
         match Matcher::parse(s) {
             Ok(m) => Ok(vec![m]),
+            // A list must hold at least one matcher: `{` or `{}` would
+            // otherwise match every alert.
             Err(e) if s.trim_start_matches(is_space).starts_with('{') => {
-                Matcher::parse_list(s).map_err(|_| e)
+                match Matcher::parse_list(s) {
+                    Ok(list) if !list.is_empty() => Ok(list),
+                    _ => Err(e),
+                }
             }
             Err(e) => Err(e),
         }
@@ -411,6 +416,14 @@ mod tests {
         assert!(m.matches("api") && m.matches("node") && !m.matches("nodes"));
         let m = Matcher::parse("job!~node|api").unwrap();
         assert!(!m.matches("api") && m.matches("db"));
+    }
+
+    #[test]
+    fn an_empty_or_unclosed_filter_list_is_an_error_not_everything() {
+        for f in ["{", "{}", " { ", "{,}"] {
+            assert!(Matcher::parse_filter(f).is_err(), "{f:?}");
+        }
+        assert_eq!(Matcher::parse_filter("{a=\"b\"}").unwrap().len(), 1);
     }
 
     #[test]

@@ -223,8 +223,19 @@ pub fn parse_webhook(body: &Value, service: &str, now: Timestamp) -> Result<Batc
         errors: Vec::new(),
     };
     for a in alerts {
-        let status = a.get("status").and_then(Value::as_str);
-        match to_event(a, Some(status.unwrap_or("firing")), service, now) {
+        // Alertmanager sends exactly "firing" or "resolved"; anything else
+        // is a mistake to refuse, not a firing alert to page for.
+        let status = match a.get("status") {
+            None | Some(Value::Null) => "firing",
+            Some(Value::String(s)) if s == "firing" || s == "resolved" => s.as_str(),
+            Some(other) => {
+                batch
+                    .errors
+                    .push(format!("status: {other} is not \"firing\" or \"resolved\""));
+                continue;
+            }
+        };
+        match to_event(a, Some(status), service, now) {
             Ok(e) => batch.events.push(e),
             Err(e) => batch.errors.push(e),
         }
@@ -287,6 +298,20 @@ mod tests {
         assert_eq!(b.events[1].action, EventAction::Resolve);
         assert_eq!(b.events[1].summary, "Old");
         assert_eq!(b.events[2].action, EventAction::Trigger);
+    }
+
+    #[test]
+    fn a_webhook_status_other_than_firing_or_resolved_is_refused() {
+        for status in ["RESOLVED", "bogus", "Firing"] {
+            let body = json!({"version": "4", "status": "firing", "receiver": "firebell",
+              "alerts": [{"status": status, "labels": {"alertname": "A"}}]});
+            let batch = parse_webhook(&body, "svc", Timestamp::UNIX_EPOCH).unwrap();
+            assert!(batch.events.is_empty(), "{status}");
+            assert!(
+                batch.errors[0].contains("is not \"firing\" or \"resolved\""),
+                "{status}"
+            );
+        }
     }
 
     #[test]

@@ -106,3 +106,24 @@ impl From<axum::extract::rejection::BytesRejection> for ApiError {
         ApiError::new(status, error)
     }
 }
+
+/// `axum::extract::Query`, refused as Firebell's JSON error (axum's own
+/// rejection is plain text): every error the API gives is JSON.
+pub struct ApiQuery<T>(pub T);
+
+impl<T, S> axum::extract::FromRequestParts<S> for ApiQuery<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, ApiError> {
+        axum::extract::Query::<T>::try_from_uri(&parts.uri)
+            .map(|q| ApiQuery(q.0))
+            .map_err(|e| ApiError::bad_request(format!("bad query string: {}", e.body_text())))
+    }
+}

@@ -340,6 +340,7 @@ pub fn router<S: Store>(state: Arc<AppState<S>>) -> Router {
     table::<S>()
         .router
         .fallback(ops::not_found)
+        .method_not_allowed_fallback(ops::method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))
         .layer(axum::middleware::from_fn(move |req, next| {
             read_body_in_time(req, next, limit)

@@ -9,10 +9,10 @@
 
 use crate::Shared;
 use crate::auth::Admin;
-use crate::error::ApiError;
+use crate::error::{ApiError, ApiQuery};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use firebell_core::config::parse_long_duration;
@@ -40,6 +40,7 @@ pub struct NewWindowBody {
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ListQuery {
     service: Option<String>,
     active: Option<String>,
@@ -200,7 +201,7 @@ pub async fn create<S: Store>(
 pub async fn list<S: Store>(
     _: Admin,
     State(state): State<Shared<S>>,
-    Query(q): Query<ListQuery>,
+    ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Response, ApiError> {
     let now = state.engine.now();
     let active = match q.active.as_deref() {

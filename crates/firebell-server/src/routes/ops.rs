@@ -14,6 +14,14 @@ pub(crate) async fn not_found() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "no such endpoint")
 }
 
+/// A known path asked with a method it does not take (axum adds `Allow`).
+pub(crate) async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "this endpoint does not take that method; see the Allow header",
+    )
+}
+
 pub(crate) async fn reload<S: Store>(
     _: Admin,
     State(state): State<Shared<S>>,

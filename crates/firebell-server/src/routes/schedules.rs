@@ -3,10 +3,10 @@
 
 use crate::Shared;
 use crate::auth::Admin;
-use crate::error::ApiError;
+use crate::error::{ApiError, ApiQuery};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use firebell_core::event::FieldError;
@@ -93,7 +93,7 @@ pub struct AtQuery {
 pub async fn oncall_all<S: Store>(
     _: Admin,
     State(state): State<Shared<S>>,
-    Query(q): Query<AtQuery>,
+    ApiQuery(q): ApiQuery<AtQuery>,
 ) -> Result<Response, ApiError> {
     let at = parse_time("at", q.at.as_deref())?.unwrap_or_else(|| state.engine.now());
     let config = state.engine.config();
@@ -116,7 +116,7 @@ pub async fn oncall_one<S: Store>(
     _: Admin,
     State(state): State<Shared<S>>,
     Path(id): Path<String>,
-    Query(q): Query<AtQuery>,
+    ApiQuery(q): ApiQuery<AtQuery>,
 ) -> Result<Response, ApiError> {
     let at = parse_time("at", q.at.as_deref())?.unwrap_or_else(|| state.engine.now());
     let config = state.engine.config();
@@ -175,7 +175,7 @@ pub async fn shifts<S: Store>(
     _: Admin,
     State(state): State<Shared<S>>,
     Path(id): Path<String>,
-    Query(q): Query<WindowQuery>,
+    ApiQuery(q): ApiQuery<WindowQuery>,
 ) -> Result<Response, ApiError> {
     let config = state.engine.config();
     let s = schedule(&config, &id)?;
@@ -340,7 +340,7 @@ pub async fn list_overrides<S: Store>(
     _: Admin,
     State(state): State<Shared<S>>,
     Path(id): Path<String>,
-    Query(q): Query<WindowQuery>,
+    ApiQuery(q): ApiQuery<WindowQuery>,
 ) -> Result<Response, ApiError> {
     let config = state.engine.config();
     schedule(&config, &id)?;
@@ -396,7 +396,7 @@ fn strip_ics(name: &str) -> Result<&str, ApiError> {
 pub async fn schedule_feed<S: Store>(
     State(state): State<Shared<S>>,
     Path(name): Path<String>,
-    Query(q): Query<WindowQuery>,
+    ApiQuery(q): ApiQuery<WindowQuery>,
 ) -> Result<Response, ApiError> {
     let id = strip_ics(&name)?;
     let config = state.engine.config();
@@ -438,7 +438,7 @@ pub async fn schedule_feed<S: Store>(
 pub async fn user_feed<S: Store>(
     State(state): State<Shared<S>>,
     Path(name): Path<String>,
-    Query(q): Query<WindowQuery>,
+    ApiQuery(q): ApiQuery<WindowQuery>,
 ) -> Result<Response, ApiError> {
     let id = strip_ics(&name)?;
     let config = state.engine.config();

@@ -20,11 +20,11 @@
 use crate::Shared;
 use crate::auth::Admin;
 use crate::auth::AlertmanagerReader;
-use crate::error::ApiError;
+use crate::error::{ApiError, ApiQuery};
 use crate::routes::alertmanager_api::{Scope, bad_request, time};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, Query, RawQuery, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use firebell_core::event::FieldError;
@@ -60,6 +60,7 @@ pub struct NewSilenceBody {
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ListQuery {
     state: Option<String>,
 }
@@ -219,7 +220,7 @@ pub async fn create<S: Store>(
 pub async fn list<S: Store>(
     _: Admin,
     State(state): State<Shared<S>>,
-    Query(q): Query<ListQuery>,
+    ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Response, ApiError> {
     let want = match q.state.as_deref() {
         None | Some("") => None,

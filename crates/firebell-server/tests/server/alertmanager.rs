@@ -322,5 +322,15 @@ async fn alertmanager_alerts_share_the_ingest_limits() {
                     "annotations": { "description": "y".repeat(70 * 1024) }}]});
     let (status, _) = post(&app, "/hooks/alertmanager", Some(KEY), &webhook.to_string()).await;
     assert_eq!(status, 400);
+    // A webhook alert is "firing" or "resolved"; anything else is refused,
+    // not paged for as firing.
+    for bad in ["RESOLVED", "bogus"] {
+        let webhook = json!({"version": "4", "status": "firing", "receiver": "firebell", "groupKey": "{}:{}",
+            "alerts": [{"status": bad, "labels": { "alertname": "Odd" }}]});
+        let (status, body) =
+            post(&app, "/hooks/alertmanager", Some(KEY), &webhook.to_string()).await;
+        assert_eq!(status, 400, "{bad}");
+        assert!(body.to_string().contains("firing"), "{body}");
+    }
     assert!(app.all_alerts().await.is_empty(), "nothing was recorded");
 }

@@ -257,3 +257,54 @@ async fn alerts_are_listed_by_label() {
         .await;
     assert_eq!(s, 400, "unknown parameters are still refused: {body}");
 }
+
+/// Every error the API gives is JSON, with what was wrong: a query string
+/// that does not parse, a method a path does not take (with `Allow`), an
+/// Alertmanager filter that is not a matcher (it used to match every
+/// alert).
+#[tokio::test]
+async fn every_refusal_is_json_and_says_why() {
+    let (app, _dir, _sink) = spawn_app(THREE_STEPS).await;
+    let get = |path: &str| {
+        app.client
+            .get(format!("{}{path}", app.url))
+            .bearer_auth(ADMIN)
+            .send()
+    };
+    let r = get("/api/v1/oncall?at=2026-01-01T00:00:00Z&at=twice")
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let body: Value = r.json().await.unwrap();
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("bad query string"),
+        "{body}"
+    );
+    let r = get("/api/v1/silences?state=active&bogus=1").await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.json::<Value>().await.is_ok(), "JSON");
+
+    let r = app
+        .client
+        .put(format!("{}/api/v1/events", app.url))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 405);
+    assert!(r.headers().contains_key("allow"));
+    let body: Value = r.json().await.unwrap();
+    assert!(body["error"].as_str().unwrap().contains("method"), "{body}");
+
+    for filter in ["%7B", "%7B%7D"] {
+        let r = get(&format!("/api/v2/alerts?filter={filter}"))
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "filter={filter}");
+    }
+
+    assert_nothing_stored(&app).await;
+}
