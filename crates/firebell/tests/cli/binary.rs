@@ -245,6 +245,50 @@ async fn sighup_reloads_a_valid_config_and_keeps_the_old_one_otherwise() {
     assert_eq!(post(&server.url, KEY, event).await.0, 401);
 }
 
+/// The first run prints a one-time password for the starter's user; it
+/// opens the web UI, where the alert is.
+async fn sign_in_with_the_printed_password(url: &str, lines: &[String]) {
+    let line = lines
+        .iter()
+        .find(|l| l.starts_with("Web UI:"))
+        .unwrap_or_else(|| panic!("no sign-in line in {lines:#?}"));
+    let password = line
+        .split("one-time password ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no password in {line:?}"));
+    assert!(line.contains("sign in as me"), "{line}");
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = client
+        .post(format!("{url}/login"))
+        .form(&[("user", "me"), ("password", password)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303, "the printed password signs in");
+    let cookie = r.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let page = client
+        .get(format!("{url}/alerts?status=all"))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Disk full on web1"), "{page}");
+    assert!(page.contains("(admin)"), "the starter's user is an admin");
+}
+
 #[tokio::test]
 async fn first_run_with_no_config_pages_the_console() {
     let dir = tempfile::tempdir().unwrap();
@@ -311,6 +355,7 @@ async fn first_run_with_no_config_pages_the_console() {
                     String::from_utf8_lossy(&out.stderr)
                 );
                 assert!(String::from_utf8_lossy(&out.stdout).contains("acknowledged"));
+                sign_in_with_the_printed_password(&server.url, &seen).await;
                 return;
             }
             seen.push(line);
