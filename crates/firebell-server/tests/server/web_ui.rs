@@ -358,3 +358,45 @@ async fn forms_posted_from_another_site_are_refused() {
     );
     app.stop().await;
 }
+
+/// A form's result reaches the next page in a cookie, once; a link with
+/// text in its query string cannot make a Firebell page say something.
+#[tokio::test]
+async fn a_forms_result_is_shown_once_and_no_link_can_forge_one() {
+    let (app, _dir, _sink) = spawn_app(CONFIG).await;
+    set_password(&app, "alice", "the right password").await;
+    let cookie = session_cookie(&login(&app, "alice", "the right password").await);
+    let page = get(&app, "/alerts?done=Call+555-0100+now", &cookie)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(!page.contains("555-0100"), "a link's text is not shown");
+    let csrf = csrf_of(&app, &cookie).await;
+    let r = app
+        .client
+        .post(format!("{}/alerts/answer", app.url))
+        .header("cookie", &cookie)
+        .form(&[("csrf", csrf.as_str()), ("action", "acknowledge")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.headers()["location"], "/alerts");
+    let flash = r.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    assert!(flash.starts_with("firebell_flash="), "{flash}");
+    let both = format!("{cookie}; {flash}");
+    let r = get(&app, "/alerts", &both).await;
+    let cleared = r.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(
+        cleared.contains("firebell_flash=;") && cleared.contains("Max-Age=0"),
+        "{cleared}"
+    );
+    assert!(r.text().await.unwrap().contains("Nothing selected."));
+}

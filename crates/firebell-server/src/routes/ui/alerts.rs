@@ -32,7 +32,6 @@ pub(crate) struct ListQuery {
     before: Option<AlertId>,
     /// `rows`: only the table's rows (the live refresh asks for these).
     fragment: Option<String>,
-    done: Option<String>,
 }
 
 fn nonempty(v: &Option<String>) -> Option<&str> {
@@ -154,7 +153,7 @@ pub(crate) async fn list<S: Store>(
     };
     let body = html! {
         h1 { "Alerts" }
-        (flash(q.done.as_deref()))
+        (flash(user.flash.as_deref()))
         form.filters method="get" action="/alerts" role="search" {
             div {
                 label for="f-status" { "Status" }
@@ -479,17 +478,11 @@ fn flow(
        }
 }
 
-#[derive(Deserialize)]
-pub(crate) struct ShowQuery {
-    done: Option<String>,
-}
-
 /// `GET /alerts/{id}`.
 pub(crate) async fn show<S: Store>(
     user: User,
     State(state): State<Shared<S>>,
     Path(id): Path<String>,
-    Query(q): Query<ShowQuery>,
 ) -> Result<Response, UiError> {
     let id: AlertId = id
         .parse()
@@ -513,7 +506,7 @@ pub(crate) async fn show<S: Store>(
     let body = html! {
         p.crumbs { a href="/alerts" { "← Alerts" } }
         h1.alert-title { (alert.summary) }
-        (flash(q.done.as_deref()))
+        (flash(user.flash.as_deref()))
         p.meta {
             "#" (alert.id) " " (status_badge(alert.status)) " " (severity_badge(alert.severity))
             " on " a href=(format!("/services/{}", alert.service)) { (alert.service) }

@@ -1,8 +1,8 @@
 //! Sign in, sign out, and the profile page (change your password).
 
 use super::{
-    DoneQuery, Fields, Nav, Posted, SESSION_COOKIE, SESSION_TTL, UiError, User, bare_page, csrf,
-    flash, page, random_token, session_hash,
+    Fields, Nav, Posted, SESSION_COOKIE, SESSION_TTL, UiError, User, bare_page, csrf, flash, page,
+    random_token, session_hash,
 };
 use crate::Shared;
 use axum::extract::{ConnectInfo, Query, State};
@@ -317,8 +317,8 @@ fn profile_page(user: &User, done: Option<&str>, error: Option<&str>) -> Markup 
 }
 
 /// `GET /profile`.
-pub(crate) async fn profile(user: User, Query(q): Query<DoneQuery>) -> Markup {
-    profile_page(&user, q.done.as_deref(), None)
+pub(crate) async fn profile(user: User) -> Markup {
+    profile_page(&user, user.flash.as_deref(), None)
 }
 
 /// `POST /profile/password`: checks the current password, sets the new

@@ -32,6 +32,10 @@ use subtle::ConstantTimeEq;
 
 /// The session cookie's name.
 pub(crate) const SESSION_COOKIE: &str = "firebell_session";
+/// The cookie that carries a form's result to the page it returns to. A
+/// cookie, not the query string: another site cannot set it, so nobody can
+/// make Firebell's own pages show a message of theirs.
+pub(crate) const FLASH_COOKIE: &str = "firebell_flash";
 /// How long a sign-in lasts.
 pub(crate) const SESSION_TTL: SignedDuration = SignedDuration::from_hours(24 * 7);
 
@@ -112,6 +116,8 @@ pub(crate) struct User {
     pub csrf: String,
     /// The stored hash of the session cookie (for signing out).
     pub session: String,
+    /// The result of the form this page follows, if any.
+    pub flash: Option<String>,
 }
 
 impl User {
@@ -181,12 +187,19 @@ impl<S: Store> FromRequestParts<Shared<S>> for User {
         let Some(person) = config.users.get(&session.user) else {
             return Err(signed_out(parts));
         };
+        let flash = cookie(parts, FLASH_COOKIE).and_then(|v| {
+            form_urlencoded::parse(format!("m={v}").as_bytes())
+                .next()
+                .map(|(_, m)| m.chars().take(500).collect::<String>())
+                .filter(|m| !m.is_empty())
+        });
         Ok(User {
             id: session.user,
             name: person.name.clone(),
             role: person.role,
             csrf: session.csrf,
             session: session.id_hash,
+            flash,
         })
     }
 }
@@ -465,29 +478,25 @@ pub(crate) fn back(to: &str) -> Response {
     Redirect::to(to).into_response()
 }
 
-/// A changing page's answer: a flash line the next page shows.
+/// A changing page's answer: back to `to`, which shows `message` once.
 pub(crate) fn flash_to(to: &str, message: &str) -> Response {
-    let sep = if to.contains('?') { '&' } else { '?' };
-    Redirect::to(&format!(
-        "{to}{sep}done={}",
-        form_urlencoded::byte_serialize(message.as_bytes()).collect::<String>()
-    ))
-    .into_response()
+    let mut resp = Redirect::to(to).into_response();
+    let value = form_urlencoded::byte_serialize(message.as_bytes()).collect::<String>();
+    if let Ok(v) = HeaderValue::from_str(&format!(
+        "{FLASH_COOKIE}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age=60"
+    )) {
+        resp.headers_mut().append(header::SET_COOKIE, v);
+    }
+    resp
 }
 
-/// The flash line, if the query carries one.
+/// The flash line, if this page follows a form.
 pub(crate) fn flash(done: Option<&str>) -> Markup {
     html! {
         @if let Some(d) = done.filter(|d| !d.is_empty()) {
             p.flash role="status" { (d) }
         }
     }
-}
-
-/// The query of a page that shows a flash line after a form (`done`).
-#[derive(serde::Deserialize)]
-pub(crate) struct DoneQuery {
-    pub done: Option<String>,
 }
 
 /// The version part of asset URLs, so a new build's assets are fetched.
@@ -523,7 +532,20 @@ pub(crate) async fn home(_: User) -> Response {
 /// `Server-Timing` with the time the server spent.
 pub(crate) async fn headers(req: Request, next: Next) -> Response {
     let started = std::time::Instant::now();
+    let had_flash = req
+        .headers()
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains(FLASH_COOKIE));
     let mut resp = next.run(req).await;
+    // A page that showed the form's result forgets it.
+    if had_flash && resp.status() == StatusCode::OK {
+        resp.headers_mut().append(
+            header::SET_COOKIE,
+            HeaderValue::from_static("firebell_flash=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0"),
+        );
+    }
     let spent = started.elapsed();
     let h = resp.headers_mut();
     h.insert(

@@ -2,7 +2,7 @@
 //! layers and final rotation drawn over a week or a month with overrides
 //! marked; overrides made from the page ("take this shift", or any span).
 
-use super::{DoneQuery, Nav, Posted, UiError, User, csrf, flash, flash_to, page, user_tz, when};
+use super::{Nav, Posted, UiError, User, csrf, flash, flash_to, page, user_tz, when};
 use crate::Shared;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
@@ -47,7 +47,6 @@ fn names(users: &[String]) -> Markup {
 pub(crate) async fn overview<S: Store>(
     user: User,
     State(state): State<Shared<S>>,
-    Query(q): Query<DoneQuery>,
 ) -> Result<Response, UiError> {
     let config = state.engine.config();
     let now = state.engine.now();
@@ -66,7 +65,7 @@ pub(crate) async fn overview<S: Store>(
     }
     let body = html! {
         h1 { "On call" }
-        (flash(q.done.as_deref()))
+        (flash(user.flash.as_deref()))
         @if rows.is_empty() { p { "No schedules are configured." } }
         div.cards {
             @for (id, current, next) in &rows {
@@ -89,7 +88,6 @@ pub(crate) struct ScheduleQuery {
     view: Option<String>,
     /// Start of the drawing, a date (`2026-03-02`) in the schedule's zone.
     from: Option<String>,
-    done: Option<String>,
 }
 
 /// A compact time for tables: "Mon 07 Dec 09:00".
@@ -287,7 +285,7 @@ pub(crate) async fn show<S: Store>(
     let body = html! {
         p.crumbs { a href="/oncall" { "← On call" } }
         h1 { "Schedule " (id) }
-        (flash(q.done.as_deref()))
+        (flash(user.flash.as_deref()))
         p.meta { "Time zone " (s.time_zone_name()) " · on call now: " strong { (names(&on_now)) } }
         nav.views aria-label="Period" {
             a href=(nav_link(prev, view)) { "← Earlier" }

@@ -2,11 +2,9 @@
 //! the provider's answer) and the status page (configuration and reload,
 //! channel health, nodes).
 
-use super::{
-    DoneQuery, Nav, Posted, UiError, User, ago, csrf, flash, flash_to, page, user_tz, when,
-};
+use super::{Nav, Posted, UiError, User, ago, csrf, flash, flash_to, page, user_tz, when};
 use crate::Shared;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use firebell_channels::redact_address;
@@ -47,7 +45,6 @@ pub(crate) async fn show<S: Store>(
     user: User,
     State(state): State<Shared<S>>,
     Path(id): Path<String>,
-    Query(q): Query<DoneQuery>,
 ) -> Result<Response, UiError> {
     let config = state.engine.config();
     let person = config
@@ -78,7 +75,7 @@ pub(crate) async fn show<S: Store>(
     let body = html! {
         p.crumbs { a href="/people" { "← People" } }
         h1 { (person.name) }
-        (flash(q.done.as_deref()))
+        (flash(user.flash.as_deref()))
         p.meta { "User " code { (id) } " · role " (person.role.as_str()) " · time zone " (person.timezone.as_str()) }
         h2 { "Contact methods" }
         ol {
@@ -164,7 +161,6 @@ pub(crate) async fn test<S: Store>(
 pub(crate) async fn status<S: Store>(
     user: User,
     State(state): State<Shared<S>>,
-    Query(q): Query<DoneQuery>,
 ) -> Result<Response, UiError> {
     let config = state.engine.config();
     let now = state.engine.now();
@@ -176,7 +172,7 @@ pub(crate) async fn status<S: Store>(
     let store_ok = state.engine.store().ping().await.is_ok();
     let body = html! {
         h1 { "Status" }
-        (flash(q.done.as_deref()))
+        (flash(user.flash.as_deref()))
         section.card {
             h2 { "Configuration" }
             p { (config.summary()) }

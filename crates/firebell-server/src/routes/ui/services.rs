@@ -2,11 +2,9 @@
 //! integrations (endpoint and an example request; a key is never shown),
 //! open alerts and maintenance windows.
 
-use super::{
-    DoneQuery, Nav, Posted, UiError, User, csrf, flash, flash_to, page, span, user_tz, when,
-};
+use super::{Nav, Posted, UiError, User, csrf, flash, flash_to, page, span, user_tz, when};
 use crate::Shared;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use firebell_core::config::IntegrationKind;
 use firebell_core::contacts::Role;
@@ -157,7 +155,6 @@ pub(crate) async fn service<S: Store>(
     user: User,
     State(state): State<Shared<S>>,
     Path(id): Path<String>,
-    Query(q): Query<DoneQuery>,
 ) -> Result<Response, UiError> {
     let config = state.engine.config();
     let s = config
@@ -194,7 +191,7 @@ pub(crate) async fn service<S: Store>(
     let body = html! {
         p.crumbs { a href="/services" { "← Services" } }
         h1 { (s.name) }
-        (flash(q.done.as_deref()))
+        (flash(user.flash.as_deref()))
         p.meta { "Policy " a href=(format!("/policies#policy-{}", s.policy)) { (s.policy) }
             @if let Some(g) = s.group_window { " · groups alerts for " (span(g)) }
             @if let Some(a) = s.ack_timeout { " · acknowledgements time out after " (span(a)) }

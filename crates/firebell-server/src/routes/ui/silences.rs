@@ -1,10 +1,10 @@
 //! Silences: the list, a form that shows which open alerts its matchers
 //! hit before it is saved, and expiring one.
 
-use super::{DoneQuery, Nav, Posted, UiError, User, csrf, flash, flash_to, page, user_tz, when};
+use super::{Nav, Posted, UiError, User, csrf, flash, flash_to, page, user_tz, when};
 use crate::Shared;
 use crate::routes::silences::{NewSilenceBody, op_error, own_request};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use firebell_core::alert::Alert;
@@ -151,14 +151,13 @@ fn list_page<S: Store>(
 pub(crate) async fn list<S: Store>(
     user: User,
     State(state): State<Shared<S>>,
-    Query(q): Query<DoneQuery>,
 ) -> Result<Response, UiError> {
     let all = state.engine.list_silences(None).await?;
     Ok(list_page(
         &state,
         &user,
         &all,
-        q.done.as_deref(),
+        user.flash.as_deref(),
         &Draft::default(),
         None,
     )
