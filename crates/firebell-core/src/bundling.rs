@@ -152,13 +152,13 @@ pub(crate) fn group_window(
 ) -> Option<SignedDuration> {
     let v = value?;
     let hint = "a duration from 1s to 1h, such as \"10s\" or \"2m\"";
-    match v.trim().parse::<SignedDuration>() {
-        Ok(d) if (MIN_GROUP_WINDOW..=MAX_GROUP_WINDOW).contains(&d) => Some(d),
-        Ok(_) => {
+    match crate::clock::parse_duration(v.trim()) {
+        Some(d) if (MIN_GROUP_WINDOW..=MAX_GROUP_WINDOW).contains(&d) => Some(d),
+        Some(_) => {
             errors.hint(path, format!("{v:?} is out of range"), hint);
             None
         }
-        Err(_) => {
+        None => {
             errors.hint(path, format!("{v:?} is not a duration"), hint);
             None
         }

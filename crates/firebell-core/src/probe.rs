@@ -7,7 +7,7 @@
 
 use crate::config::diag::ConfigError;
 use crate::event::Severity;
-use jiff::{SignedDuration, SpanRelativeTo};
+use jiff::SignedDuration;
 use serde::Deserialize;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -104,15 +104,6 @@ impl Probe {
     }
 }
 
-/// Reads a duration such as `"30s"`, `"1h 30m"` or `"14d"` (a day is 24 hours).
-pub fn parse_duration(text: &str) -> Option<SignedDuration> {
-    if let Ok(d) = text.parse::<SignedDuration>() {
-        return Some(d);
-    }
-    let span: jiff::Span = text.parse().ok()?;
-    span.to_duration(SpanRelativeTo::days_are_24_hours()).ok()
-}
-
 fn err(path: String, message: impl Into<String>, hint: Option<&str>) -> ConfigError {
     ConfigError {
         path,
@@ -130,7 +121,7 @@ fn duration(
     let Some(text) = value else {
         return default;
     };
-    match parse_duration(text) {
+    match crate::clock::parse_duration(text) {
         Some(d) if d.is_positive() => d,
         _ => {
             errors.push(err(
@@ -494,8 +485,14 @@ cert_expiry_warning = "14d"
 
     #[test]
     fn days_are_durations() {
-        assert_eq!(parse_duration("14d"), Some(SignedDuration::from_hours(336)));
-        assert_eq!(parse_duration("90s"), Some(SignedDuration::from_secs(90)));
-        assert_eq!(parse_duration("soon"), None);
+        assert_eq!(
+            crate::clock::parse_duration("14d"),
+            Some(SignedDuration::from_hours(336))
+        );
+        assert_eq!(
+            crate::clock::parse_duration("90s"),
+            Some(SignedDuration::from_secs(90))
+        );
+        assert_eq!(crate::clock::parse_duration("soon"), None);
     }
 }

@@ -133,9 +133,9 @@ pub(crate) fn parse_duration(
                 SignedDuration::ZERO
             }
         },
-        Some(s) => match s.parse::<SignedDuration>() {
-            Ok(d) if d.is_positive() => d,
-            Ok(_) => {
+        Some(s) => match crate::clock::parse_duration(s) {
+            Some(d) if d.is_positive() => d,
+            Some(_) => {
                 errors.hint(
                     path,
                     format!("{s:?} is not a positive duration"),
@@ -143,7 +143,7 @@ pub(crate) fn parse_duration(
                 );
                 SignedDuration::ZERO
             }
-            Err(_) => {
+            None => {
                 errors.hint(
                     path,
                     format!("{s:?} is not a duration"),
@@ -157,14 +157,6 @@ pub(crate) fn parse_duration(
 
 /// A duration that may be written in days ("7d", days of 24 hours) as well
 /// as in hours, minutes and seconds ("4h", "1h 30m", "90s").
-pub fn parse_long_duration(s: &str) -> Option<SignedDuration> {
-    s.parse::<SignedDuration>().ok().or_else(|| {
-        s.parse::<jiff::Span>()
-            .ok()?
-            .to_duration(jiff::SpanRelativeTo::days_are_24_hours())
-            .ok()
-    })
-}
 
 /// An optional duration that must lie within `range` (inclusive).
 pub(crate) fn bounded_duration(
@@ -175,7 +167,7 @@ pub(crate) fn bounded_duration(
     allowed: &str,
 ) -> Option<SignedDuration> {
     let value = value?;
-    let Some(d) = parse_long_duration(value).filter(|d| d.is_positive()) else {
+    let Some(d) = crate::clock::parse_duration(value).filter(|d| d.is_positive()) else {
         errors.hint(
             path,
             format!("{value:?} is not a positive duration"),

@@ -23,7 +23,7 @@ pub use services::{
     IntegrationRef, Service, SnsSettings,
 };
 
-pub use diag::{ConfigError, ConfigErrors, MapSecrets, SecretSource, parse_long_duration};
+pub use diag::{ConfigError, ConfigErrors, MapSecrets, SecretSource};
 use diag::{Errors, key_hash};
 
 pub use crate::contacts::{Contact, User};
@@ -135,10 +135,7 @@ impl Config {
             Some(expected) => {
                 let a = key_hash(expected.expose_secret());
                 let b = key_hash(token);
-                a.iter()
-                    .zip(b.iter())
-                    .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-                    == 0
+                constant_time_eq(&a, &b)
             }
             None => false,
         }
@@ -233,7 +230,8 @@ impl Config {
 
 /// Equal contents, compared without an early exit (lengths are not secret).
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    use subtle::ConstantTimeEq;
+    a.ct_eq(b).into()
 }
 
 // ---------------------------------------------------------------------------

@@ -24,8 +24,8 @@ pub(super) fn validate(
         let path = format!("schedules[{i}]");
         if let Some(lead) = &spec.handoff_notice {
             let lead_path = format!("{path}.handoff_notice");
-            match lead.parse::<SignedDuration>() {
-                Ok(d) if !d.is_negative() && d <= MAX_HANDOFF_LEAD => {
+            match crate::clock::parse_duration(lead) {
+                Some(d) if !d.is_negative() && d <= MAX_HANDOFF_LEAD => {
                     handoff_notices.insert(spec.id.clone(), d);
                 }
                 _ => errors.hint(

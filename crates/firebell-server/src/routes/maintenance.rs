@@ -15,7 +15,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use firebell_core::config::parse_long_duration;
+use firebell_core::clock::parse_duration;
 use firebell_core::event::FieldError;
 use firebell_engine::maintenance::MAX_WINDOW;
 use firebell_store::{MaintenanceFilter, MaintenanceWindow, NewMaintenance, Store};
@@ -111,7 +111,7 @@ fn parse_body<S: Store>(
             (None, "end")
         }
         (Some(e), None) => (time(&mut errors, "end", e), "end"),
-        (None, Some(d)) => match parse_long_duration(d) {
+        (None, Some(d)) => match parse_duration(d) {
             Some(d) if d.is_positive() => (start.and_then(|s| s.checked_add(d).ok()), "duration"),
             _ => {
                 errors.push(FieldError::new(

@@ -32,7 +32,7 @@ use firebell_core::matcher::Matcher;
 use firebell_core::silence::{MatcherSpec, Silence, SilenceState, parse_matchers};
 use firebell_engine::silences::{SilenceOpError, SilenceRequest};
 use firebell_store::Store;
-use jiff::{SignedDuration, Timestamp};
+use jiff::Timestamp;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -144,8 +144,8 @@ pub(crate) fn own_request(
             None
         }
         (Some(e), None) => parse_time(&mut errors, "ends_at", e),
-        (None, Some(d)) => match d.parse::<SignedDuration>() {
-            Ok(d) if d.is_positive() => from.checked_add(d).ok(),
+        (None, Some(d)) => match firebell_core::clock::parse_duration(d) {
+            Some(d) if d.is_positive() => from.checked_add(d).ok(),
             _ => {
                 errors.push(FieldError::new(
                     "duration",
