@@ -71,6 +71,18 @@ pub fn from_millis(ms: i64) -> Timestamp {
     })
 }
 
+/// The one duration parser: `"30s"`, `"5m"`, `"1h 30m"`, and days as 24
+/// hours (`"14d"`). Every duration in the configuration, the API and the
+/// CLI is read with it.
+pub fn parse_duration(s: &str) -> Option<jiff::SignedDuration> {
+    s.parse::<jiff::SignedDuration>().ok().or_else(|| {
+        s.parse::<jiff::Span>()
+            .ok()?
+            .to_duration(jiff::SpanRelativeTo::days_are_24_hours())
+            .ok()
+    })
+}
+
 #[cfg(test)]
 mod manual_clock_tests {
     #![allow(clippy::unwrap_used)]
@@ -86,16 +98,4 @@ mod manual_clock_tests {
             "2026-03-01T09:01:01Z".parse::<Timestamp>().unwrap()
         );
     }
-}
-
-/// The one duration parser: `"30s"`, `"5m"`, `"1h 30m"`, and days as 24
-/// hours (`"14d"`). Every duration in the configuration, the API and the
-/// CLI is read with it.
-pub fn parse_duration(s: &str) -> Option<jiff::SignedDuration> {
-    s.parse::<jiff::SignedDuration>().ok().or_else(|| {
-        s.parse::<jiff::Span>()
-            .ok()?
-            .to_duration(jiff::SpanRelativeTo::days_are_24_hours())
-            .ok()
-    })
 }

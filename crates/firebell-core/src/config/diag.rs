@@ -155,9 +155,6 @@ pub(crate) fn parse_duration(
     }
 }
 
-/// A duration that may be written in days ("7d", days of 24 hours) as well
-/// as in hours, minutes and seconds ("4h", "1h 30m", "90s").
-
 /// An optional duration that must lie within `range` (inclusive).
 pub(crate) fn bounded_duration(
     errors: &mut Errors,
