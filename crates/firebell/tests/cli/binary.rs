@@ -366,7 +366,6 @@ async fn first_run_with_no_config_pages_the_console() {
 
 #[tokio::test]
 async fn sigterm_with_an_idle_connection_open_stops_within_the_grace_and_keeps_every_202() {
-    use std::io::Write;
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let path = dir.path().join("firebell.toml");
@@ -381,15 +380,7 @@ async fn sigterm_with_an_idle_connection_open_stops_within_the_grace_and_keeps_e
     assert_eq!(accepted.len(), 200);
     // A client that sent half a request (its handler waits for the rest of
     // the body) and went quiet, and one idle keep-alive connection.
-    let mut half = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    half.write_all(
-        format!(
-            "POST /api/v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {KEY}\r\n\
-             Content-Type: application/json\r\nContent-Length: 500\r\n\r\n{{\"act"
-        )
-        .as_bytes(),
-    )
-    .unwrap();
+    let _half = half_sent_request(port);
     let _idle = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     std::thread::sleep(Duration::from_millis(200));
 
@@ -481,6 +472,22 @@ fn every_subcommand_answers_version() {
     }
 }
 
+/// A connection that sent an event's headers and the start of its body,
+/// and then nothing more.
+fn half_sent_request(port: u16) -> std::net::TcpStream {
+    use std::io::Write;
+    let mut half = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    half.write_all(
+        format!(
+            "POST /api/v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {KEY}\r\n\
+             Content-Type: application/json\r\nContent-Length: 500\r\n\r\n{{\"act"
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    half
+}
+
 /// Reads from `s` until the server closes it (or `limit` passes); how
 /// long that took.
 fn closed_within(s: &mut std::net::TcpStream, limit: Duration) -> Option<Duration> {
@@ -540,15 +547,7 @@ async fn idle_and_slow_connections_are_closed_and_health_keeps_answering() {
     // One that sends its header a byte at a time, too slowly.
     let mut slow = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     // One whose body never finishes.
-    let mut half = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    half.write_all(
-        format!(
-            "POST /api/v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {KEY}\r\n\
-             Content-Type: application/json\r\nContent-Length: 500\r\n\r\n{{\"act"
-        )
-        .as_bytes(),
-    )
-    .unwrap();
+    let mut half = half_sent_request(port);
     let started = Instant::now();
     let slow_writer = std::thread::spawn(move || {
         for b in b"GET /-/healthy HTTP/1.1\r\nHost: x\r\n" {
