@@ -53,6 +53,8 @@ pub struct AppState<S> {
     auth_failures: auth::AuthFailures,
     /// Failed web sign-ins by address and user name.
     login_limiter: routes::ui::login::LoginLimiter,
+    /// Per-integration ingest rate limits (`rate_limit`).
+    ingest_limits: routes::ingest::limits::IngestLimits,
     /// When the configuration was last reloaded here, and what came of it.
     last_reload: std::sync::Mutex<Option<(jiff::Timestamp, String)>>,
 }
@@ -69,6 +71,7 @@ impl<S: Store> AppState<S> {
             sns: routes::hooks::sns::SnsState::default(),
             auth_failures: auth::AuthFailures::default(),
             login_limiter: Default::default(),
+            ingest_limits: Default::default(),
             last_reload: std::sync::Mutex::new(None),
         })
     }

@@ -19,8 +19,8 @@ pub use delivery::DeliveryConfig;
 pub use schedules::MAX_HANDOFF_LEAD;
 pub use server::{DEFAULT_LINK_TTL, DEFAULT_MAX_BODY_BYTES, ServerConfig};
 pub use services::{
-    DEFAULT_HEARTBEAT_GRACE, HeartbeatTiming, InsufficientData, Integration, IntegrationKind,
-    IntegrationRef, Service, SnsSettings,
+    DEFAULT_HEARTBEAT_GRACE, HeartbeatTiming, IngestRateLimit, InsufficientData, Integration,
+    IntegrationKind, IntegrationRef, Service, SnsSettings,
 };
 
 pub use diag::{ConfigError, ConfigErrors, MapSecrets, SecretSource};

@@ -51,6 +51,9 @@ struct RawIntegration {
     /// SNS integrations, tests only: a loopback origin that certificates and
     /// confirmations are fetched from instead of AWS.
     test_endpoint_url: Option<String>,
+    /// At most this many events per window through this integration, e.g.
+    /// "600/1m"; more are answered 429.
+    rate_limit: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -81,6 +84,35 @@ pub struct Integration {
     pub heartbeat: Option<HeartbeatTiming>,
     /// Set for `sns` integrations only.
     pub sns: Option<SnsSettings>,
+    /// Events this integration may send per window (per node).
+    pub rate_limit: Option<IngestRateLimit>,
+}
+
+/// `rate_limit = "600/1m"`: at most `events` per `per`, as a token bucket
+/// (bursts up to `events`, refilled evenly).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IngestRateLimit {
+    pub events: u32,
+    pub per: SignedDuration,
+}
+
+impl IngestRateLimit {
+    /// Reads `"N/DURATION"` (N from 1 to 1,000,000, the window 1s to 1h).
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let (n, per) = text
+            .split_once('/')
+            .ok_or_else(|| format!("{text:?} is not EVENTS/WINDOW such as \"600/1m\""))?;
+        let events: u32 = n
+            .trim()
+            .parse()
+            .ok()
+            .filter(|n| (1..=1_000_000).contains(n))
+            .ok_or_else(|| format!("{n:?} is not a number of events from 1 to 1000000"))?;
+        let per = crate::clock::parse_duration(per.trim())
+            .filter(|d| *d >= SignedDuration::from_secs(1) && *d <= SignedDuration::from_hours(1))
+            .ok_or_else(|| format!("{per:?} is not a window from 1s to 1h"))?;
+        Ok(IngestRateLimit { events, per })
+    }
 }
 
 /// What an `sns` integration accepts, and how it reads CloudWatch alarms.
@@ -130,6 +162,7 @@ impl PartialEq for Integration {
             && self.name == other.name
             && self.heartbeat == other.heartbeat
             && self.sns == other.sns
+            && self.rate_limit == other.rate_limit
             && self.key.expose_secret() == other.key.expose_secret()
     }
 }
@@ -402,6 +435,18 @@ pub(super) fn validate(
                 }
             };
             let heartbeat = heartbeat_timing(errors, &ipath, integ, kind, &mut heartbeat_names);
+            let rate_limit = match integ.rate_limit.as_deref().map(IngestRateLimit::parse) {
+                None => None,
+                Some(Ok(l)) => Some(l),
+                Some(Err(e)) => {
+                    errors.hint(
+                        format!("{ipath}.rate_limit"),
+                        e,
+                        "events per window, such as \"600/1m\"",
+                    );
+                    None
+                }
+            };
             let sns = sns_settings(errors, &ipath, integ, kind);
             let key = resolve_secret(errors, &format!("{ipath}.key"), &integ.key, secrets);
             if let (Some(kind), Some(key)) = (kind, key) {
@@ -435,6 +480,7 @@ pub(super) fn validate(
                     key,
                     heartbeat,
                     sns,
+                    rate_limit,
                 });
             }
         }

@@ -20,7 +20,7 @@ pub(crate) async fn enqueue<S: Store>(
     State(state): State<Shared<S>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let (value, service) = match pagerduty_request(&state, body) {
+    let (value, service, _) = match pagerduty_request(&state, body) {
         Ok(v) => v,
         Err(r) => return *r,
     };

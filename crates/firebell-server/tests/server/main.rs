@@ -16,6 +16,7 @@ mod escalation;
 mod failed_pages;
 mod heartbeats;
 mod http_sms;
+mod ingest_limits;
 mod inhibition;
 mod maintenance;
 mod nodes;

@@ -43,6 +43,11 @@ pub(crate) async fn post_v2<S: Store>(
         Ok(b) => b,
         Err(e) => return alertmanager_error(StatusCode::BAD_REQUEST, e.messages().join(";")),
     };
+    if let Some(r) = super::throttled(&state, &service, key.index, batch.events.len(), |m| {
+        Value::String(m.to_string())
+    }) {
+        return r;
+    }
     if !batch.events.is_empty()
         && let Err(e) = state.engine.accept(batch.events).await
     {
@@ -76,6 +81,15 @@ pub(crate) async fn webhook<S: Store>(
             ),
             details: batch.errors.into_iter().map(Value::String).collect(),
         });
+    }
+    if let Some(r) = super::throttled(
+        &state,
+        &service,
+        key.index,
+        batch.events.len(),
+        super::error_body,
+    ) {
+        return Ok(r);
     }
     let outcomes = state.engine.accept(batch.events).await?;
     Ok(axum::Json(json!({ "status": "accepted", "alerts": outcomes.len() })).into_response())

@@ -1,6 +1,6 @@
 //! Firebell's own event API: `POST /api/v1/events`.
 
-use super::{accepted, outcome_json};
+use super::{accepted, error_body, outcome_json, throttled};
 use crate::Shared;
 use crate::auth::{Generic, IntegrationKey};
 use crate::error::ApiError;
@@ -20,6 +20,9 @@ pub(crate) async fn post_events<S: Store>(
     let body = body?;
     let events = firebell_ingest::generic::parse(&body, &service, state.engine.now())
         .map_err(ApiError::from)?;
+    if let Some(r) = throttled(&state, &service, key.index, events.len(), error_body) {
+        return Ok(r);
+    }
     let outcomes = state.engine.accept(events).await?;
     let alerts: Vec<Value> = outcomes.iter().map(outcome_json).collect();
     Ok(accepted(alerts))

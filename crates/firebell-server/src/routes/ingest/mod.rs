@@ -5,6 +5,7 @@
 pub(crate) mod alertmanager;
 pub(crate) mod generic;
 pub(crate) mod heartbeat;
+pub mod limits;
 pub(crate) mod pagerduty;
 pub(crate) mod vtm;
 
@@ -29,4 +30,37 @@ pub(crate) fn accepted(alerts: Vec<Value>) -> Response {
         axum::Json(json!({ "status": "accepted", "alerts": alerts })),
     )
         .into_response()
+}
+
+/// The answer to a request over its integration's `rate_limit`, if it is:
+/// 429 with `Retry-After`, in the shape `body` gives the message.
+pub(crate) fn throttled<S: firebell_store::Store>(
+    state: &crate::Shared<S>,
+    service: &str,
+    index: usize,
+    events: usize,
+    body: impl FnOnce(&str) -> Value,
+) -> Option<Response> {
+    let t = state
+        .ingest_limits
+        .take(
+            &state.engine.config(),
+            service,
+            index,
+            events,
+            state.engine.now(),
+        )
+        .err()?;
+    tracing::warn!(%service, integration = index, events, retry_after = t.retry_after, "ingest rate limit: request refused");
+    let mut resp = (StatusCode::TOO_MANY_REQUESTS, axum::Json(body(&t.message))).into_response();
+    if let Ok(v) = axum::http::HeaderValue::from_str(&t.retry_after.to_string()) {
+        resp.headers_mut()
+            .insert(axum::http::header::RETRY_AFTER, v);
+    }
+    Some(resp)
+}
+
+/// Firebell's own error shape for [`throttled`].
+pub(crate) fn error_body(message: &str) -> Value {
+    json!({ "error": message, "details": [] })
 }

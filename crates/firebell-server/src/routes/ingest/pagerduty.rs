@@ -31,7 +31,7 @@ pub(crate) fn pagerduty_invalid(status: StatusCode, errors: Vec<String>) -> Resp
 pub(crate) fn pagerduty_request<S: Store>(
     state: &crate::AppState<S>,
     body: Result<Bytes, BytesRejection>,
-) -> Result<(Value, String), Box<Response>> {
+) -> Result<(Value, String, usize), Box<Response>> {
     let body = body.map_err(|r| {
         let e = ApiError::from(r);
         Box::new(pagerduty_invalid(e.status, vec![e.error]))
@@ -43,17 +43,17 @@ pub(crate) fn pagerduty_request<S: Store>(
         ))
     })?;
     let config = state.engine.config();
-    let service = firebell_ingest::pagerduty::routing_key(&value)
+    let (service, index) = firebell_ingest::pagerduty::routing_key(&value)
         .and_then(|k| config.integration_for_key(k))
         .filter(|i| i.kind == IntegrationKind::Pagerduty)
-        .map(|i| i.service.clone())
+        .map(|i| (i.service.clone(), i.index))
         .ok_or_else(|| {
             Box::new(pagerduty_invalid(
                 StatusCode::BAD_REQUEST,
                 vec!["Invalid routing key: no PagerDuty integration has this routing_key".into()],
             ))
         })?;
-    Ok((value, service))
+    Ok((value, service, index))
 }
 
 /// PagerDuty Events API v2, answered the way PagerDuty answers.
@@ -61,7 +61,7 @@ pub(crate) async fn enqueue<S: Store>(
     State(state): State<Shared<S>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let (value, service) = match pagerduty_request(&state, body) {
+    let (value, service, index) = match pagerduty_request(&state, body) {
         Ok(v) => v,
         Err(r) => return *r,
     };
@@ -69,6 +69,16 @@ pub(crate) async fn enqueue<S: Store>(
         Ok(e) => e,
         Err(e) => return pagerduty_invalid(StatusCode::BAD_REQUEST, e.messages()),
     };
+    // PagerDuty's own answer when a routing key sends too fast.
+    if let Some(r) = super::throttled(
+        &state,
+        &service,
+        index,
+        1,
+        |m| json!({ "status": "throttle event", "message": m }),
+    ) {
+        return r;
+    }
     let dedup_key = enqueue.event.dedup_key.clone();
     match state.engine.accept(vec![enqueue.event]).await {
         Ok(_) => (

@@ -20,6 +20,10 @@ pub(crate) async fn post_event<S: Store>(
     let body = body?;
     let events =
         firebell_ingest::vtm::parse(&body, &service, state.engine.now()).map_err(ApiError::from)?;
+    if let Some(r) = super::throttled(&state, &service, key.index, events.len(), super::error_body)
+    {
+        return Ok(r);
+    }
     let actions: Vec<&'static str> = events.iter().map(|e| e.action.as_str()).collect();
     let outcomes = state.engine.accept(events).await?;
     let alerts: Vec<Value> = outcomes
