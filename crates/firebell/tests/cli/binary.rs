@@ -607,3 +607,49 @@ async fn idle_and_slow_connections_are_closed_and_health_keeps_answering() {
     .await;
     assert_eq!(status, 202);
 }
+
+/// A packaged server is placed by its environment: FIREBELL_LISTEN and
+/// FIREBELL_DATA_DIR win over the file, and a bad FIREBELL_PUBLIC_URL
+/// stops the start with an error naming the variable.
+#[tokio::test]
+async fn the_environment_places_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let (file_port, port) = (free_port(), free_port());
+    let path = dir.path().join("firebell.toml");
+    std::fs::write(&path, config(dir.path(), file_port, KEY)).unwrap();
+    let elsewhere = dir.path().join("elsewhere");
+    let child = Command::new(BIN)
+        .args(["serve", "--config"])
+        .arg(&path)
+        .env("FIREBELL_LISTEN", format!("127.0.0.1:{port}"))
+        .env("FIREBELL_DATA_DIR", &elsewhere)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let server = Server::new(child, port);
+    wait_ready(&server.url).await;
+    assert!(
+        elsewhere.join("firebell.db").exists(),
+        "the database is where the environment says"
+    );
+    assert!(
+        !dir.path().join("data/firebell.db").exists(),
+        "not where the file says"
+    );
+    drop(server);
+
+    let out = Command::new(BIN)
+        .args(["serve", "--config"])
+        .arg(&path)
+        .env("FIREBELL_PUBLIC_URL", "ftp://nowhere")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("FIREBELL_PUBLIC_URL (overriding server.public_url)"),
+        "{err}"
+    );
+}
