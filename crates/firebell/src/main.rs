@@ -82,6 +82,8 @@ enum Command {
     /// Print a shell completion script: `firebell completions bash >
     /// /etc/bash_completion.d/firebell` (or zsh, fish).
     Completions { shell: clap_complete::Shell },
+    /// Print the manual page (roff): `firebell man > /usr/share/man/man1/firebell.1`.
+    Man,
     /// The database: `firebell db copy` moves one node's SQLite database
     /// into an empty PostgreSQL database shared by many nodes.
     Db {
@@ -321,6 +323,11 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         },
         Command::Oncall { schedule, at, conn } => client::oncall(&conn, schedule, at).await,
         Command::Nodes { conn } => client::nodes(&conn).await,
+        Command::Man => {
+            use clap::CommandFactory;
+            clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout())?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Completions { shell } => {
             use clap::CommandFactory;
             clap_complete::generate(

@@ -653,3 +653,41 @@ async fn the_environment_places_the_server() {
         "{err}"
     );
 }
+
+/// `firebell man` prints a manual page in roff with every subcommand, for
+/// packages to install as firebell.1.
+#[test]
+fn the_manual_page_builds_with_every_subcommand() {
+    let out = Command::new(BIN).arg("man").output().unwrap();
+    assert!(out.status.success());
+    let page = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        page.contains(".TH firebell 1"),
+        "{}",
+        &page[..page.len().min(300)]
+    );
+    assert!(page.contains(".SH SYNOPSIS") && page.contains(".SH SUBCOMMANDS"));
+    for sub in [
+        "serve",
+        "check\\-config",
+        "send",
+        "alerts",
+        "oncall",
+        "completions",
+        "man",
+        "db",
+        "nodes",
+        "vtm\\-action",
+        "rules",
+        "override",
+        "maintenance",
+        "silence",
+        "user",
+        "test",
+    ] {
+        assert!(
+            page.contains(&format!("firebell\\-{sub}(1)")),
+            "{sub} missing"
+        );
+    }
+}
