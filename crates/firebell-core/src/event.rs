@@ -267,7 +267,19 @@ pub fn check_details(
     field: &str,
     details: &serde_json::Map<String, serde_json::Value>,
 ) -> Result<(), FieldError> {
-    let size = serde_json::to_vec(details).map_or(usize::MAX, |v| v.len());
+    // Counted as written, not built: this runs for every event ingested.
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0 += b.len();
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    let size = serde_json::to_writer(&mut count, details).map_or(usize::MAX, |()| count.0);
     if size > MAX_DETAILS_BYTES {
         return Err(FieldError::new(
             field,

@@ -65,7 +65,7 @@ fn override_json(o: &StoredOverride) -> Value {
 }
 
 /// Overrides intersecting [from, to), by schedule.
-async fn overrides_in<S: Store>(
+pub(crate) async fn overrides_in<S: Store>(
     state: &Shared<S>,
     schedule: Option<&str>,
     from: Timestamp,

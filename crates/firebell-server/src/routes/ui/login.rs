@@ -181,12 +181,7 @@ pub(crate) async fn login<S: Store>(
         .map_err(|_| UiError::bad_input("the form is too large"))?;
     let fields = Fields::parse(&body);
     let user = fields.get("user").unwrap_or("").to_string();
-    let password = fields
-        .0
-        .iter()
-        .find(|(k, _)| k == "password")
-        .map(|(_, v)| v.clone())
-        .unwrap_or_default();
+    let password = fields.raw("password").to_string();
     let next = safe_next(fields.get("next"));
     let now = state.engine.now();
     let mut keys = vec![format!("user:{user}")];
@@ -328,15 +323,10 @@ pub(crate) async fn change_password<S: Store>(
     form: Posted,
 ) -> Result<Response, UiError> {
     let user = &form.user;
-    let raw = |name: &str| {
-        form.fields
-            .0
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default()
-    };
-    let (current, new) = (raw("current"), raw("new"));
+    let (current, new) = (
+        form.fields.raw("current").to_string(),
+        form.fields.raw("new").to_string(),
+    );
     let refuse =
         |msg: &str| (StatusCode::BAD_REQUEST, profile_page(user, None, Some(msg))).into_response();
     if let Err(e) = check_new_password(&new) {

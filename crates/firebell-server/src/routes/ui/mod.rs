@@ -56,10 +56,9 @@ pub(crate) fn random_token() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
-/// The value of cookie `name` in a request.
-fn cookie<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
-    parts
-        .headers
+/// The value of cookie `name` in a request's headers.
+fn cookie<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&'a str> {
+    headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
@@ -172,7 +171,7 @@ impl<S: Store> FromRequestParts<Shared<S>> for User {
                 .into_response()
             }
         };
-        let Some(value) = cookie(parts, SESSION_COOKIE) else {
+        let Some(value) = cookie(&parts.headers, SESSION_COOKIE) else {
             return Err(signed_out(parts));
         };
         let hash = session_hash(value);
@@ -187,7 +186,7 @@ impl<S: Store> FromRequestParts<Shared<S>> for User {
         let Some(person) = config.users.get(&session.user) else {
             return Err(signed_out(parts));
         };
-        let flash = cookie(parts, FLASH_COOKIE).and_then(|v| {
+        let flash = cookie(&parts.headers, FLASH_COOKIE).and_then(|v| {
             form_urlencoded::parse(format!("m={v}").as_bytes())
                 .next()
                 .map(|(_, m)| m.chars().take(500).collect::<String>())
@@ -224,6 +223,15 @@ impl Fields {
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.trim())
             .filter(|v| !v.is_empty())
+    }
+
+    /// The first value of `name` exactly as sent (a password keeps its
+    /// spaces); empty when absent.
+    pub fn raw(&self, name: &str) -> &str {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map_or("", |(_, v)| v.as_str())
     }
 
     /// Every value of `name`.
@@ -532,12 +540,7 @@ pub(crate) async fn home(_: User) -> Response {
 /// `Server-Timing` with the time the server spent.
 pub(crate) async fn headers(req: Request, next: Next) -> Response {
     let started = std::time::Instant::now();
-    let had_flash = req
-        .headers()
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .any(|v| v.contains(FLASH_COOKIE));
+    let had_flash = cookie(req.headers(), FLASH_COOKIE).is_some();
     let mut resp = next.run(req).await;
     // A page that showed the form's result forgets it.
     if had_flash && resp.status() == StatusCode::OK {

@@ -4,6 +4,7 @@
 
 use super::{Nav, Posted, UiError, User, csrf, flash, flash_to, page, user_tz, when};
 use crate::Shared;
+use crate::routes::schedules::overrides_in;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use firebell_core::contacts::Role;
@@ -19,8 +20,8 @@ fn days(n: i64) -> SignedDuration {
     SignedDuration::from_hours(24 * n)
 }
 
-/// Overrides of `id` intersecting [from, to).
-async fn overrides<S: Store>(
+/// Overrides of `id` intersecting [from, to), as stored (who made them).
+async fn stored_overrides<S: Store>(
     state: &Shared<S>,
     id: &str,
     from: Timestamp,
@@ -51,14 +52,11 @@ pub(crate) async fn overview<S: Store>(
     let config = state.engine.config();
     let now = state.engine.now();
     let tz = user_tz(&state, &user);
+    let ovs = overrides_in(&state, None, now, now + days(60)).await?;
     let mut rows = Vec::new();
     for (id, s) in &config.schedules {
-        let ovs: Vec<Override> = overrides(&state, id, now, now + days(60))
-            .await?
-            .into_iter()
-            .map(|o| o.override_)
-            .collect();
-        let shifts = s.shifts(now, now + days(60), &ovs);
+        let ovs = ovs.get(id).map(Vec::as_slice).unwrap_or(&[]);
+        let shifts = s.shifts(now, now + days(60), ovs);
         let current = shifts.first().cloned();
         let next = shifts.get(1).cloned();
         rows.push((id.clone(), current, next));
@@ -199,7 +197,7 @@ pub(crate) async fn show<S: Store>(
         .map_err(|e| UiError::bad_input(format!("from: {e}")))?
         .timestamp();
     let to = from + days(n_days);
-    let stored = overrides(&state, &id, from, to).await?;
+    let stored = stored_overrides(&state, &id, from, to).await?;
     let ovs: Vec<Override> = stored.iter().map(|o| o.override_.clone()).collect();
     let finals = s.shifts(from, to, &ovs);
     let plain = s.shifts(from, to, &[]);
@@ -232,21 +230,16 @@ pub(crate) async fn show<S: Store>(
             .map(|sh| (sh.start, sh.end, sh.users.clone(), overridden(sh)))
             .collect(),
     });
+    // Current and future overrides: listed below, and what the next
+    // shifts and "on call now" are computed with.
+    let future = stored_overrides(&state, &id, now, Timestamp::MAX).await?;
+    let future_ovs: Vec<Override> = future.iter().map(|o| o.override_.clone()).collect();
     let upcoming: Vec<Shift> = s
-        .shifts(
-            now,
-            now + days(14),
-            &overrides(&state, &id, now, now + days(14))
-                .await?
-                .into_iter()
-                .map(|o| o.override_)
-                .collect::<Vec<_>>(),
-        )
+        .shifts(now, now + days(14), &future_ovs)
         .into_iter()
         .filter(|sh| !sh.users.is_empty())
         .take(8)
         .collect();
-    let future: Vec<StoredOverride> = overrides(&state, &id, now, Timestamp::MAX).await?;
     let feed = config.feed_token(&format!("schedule:{id}")).map(|t| {
         format!(
             "{}/feeds/schedules/{id}.ics?token={t}",
@@ -269,14 +262,7 @@ pub(crate) async fn show<S: Store>(
         .checked_add(jiff::Span::new().days(n_days))
         .unwrap_or(start_date);
     let can = user.can_respond();
-    let on_now = s.on_call(
-        now,
-        &overrides(&state, &id, now, now + SignedDuration::from_millis(1))
-            .await?
-            .into_iter()
-            .map(|o| o.override_)
-            .collect::<Vec<_>>(),
-    );
+    let on_now = s.on_call(now, &future_ovs);
     let local = |t: Timestamp| {
         t.to_zoned(tz.clone())
             .strftime("%Y-%m-%dT%H:%M")

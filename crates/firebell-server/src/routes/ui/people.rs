@@ -10,7 +10,6 @@ use axum::response::{IntoResponse, Response};
 use firebell_channels::redact_address;
 use firebell_core::contacts::Role;
 use firebell_core::notification::NotificationStatus;
-use firebell_core::schedule::Override;
 use firebell_store::Store;
 use jiff::SignedDuration;
 use maud::html;
@@ -54,17 +53,11 @@ pub(crate) async fn show<S: Store>(
     let now = state.engine.now();
     let tz = user_tz(&state, &user);
     let until = now + SignedDuration::from_hours(24 * 14);
+    let ovs = crate::routes::schedules::overrides_in(&state, None, now, until).await?;
     let mut shifts = Vec::new();
     for (sid, s) in &config.schedules {
-        let ovs: Vec<Override> = state
-            .engine
-            .store()
-            .overrides(Some(sid.clone()), now, until)
-            .await?
-            .into_iter()
-            .map(|o| o.override_)
-            .collect();
-        for sh in s.shifts(now, until, &ovs) {
+        let ovs = ovs.get(sid).map(Vec::as_slice).unwrap_or(&[]);
+        for sh in s.shifts(now, until, ovs) {
             if sh.users.contains(&id) {
                 shifts.push((sid.clone(), sh));
             }
