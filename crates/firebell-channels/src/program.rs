@@ -466,6 +466,7 @@ mod tests {
             updated_at: t,
             acknowledged_at: None,
             resolved_at: None,
+            expires_at: None,
         }
     }
 

@@ -68,6 +68,9 @@ pub struct Alert {
     pub updated_at: Timestamp,
     pub acknowledged_at: Option<Timestamp>,
     pub resolved_at: Option<Timestamp>,
+    /// The open alert resolves at this instant unless triggered again (the
+    /// latest trigger's [`crate::event::Event::expires_at`]).
+    pub expires_at: Option<Timestamp>,
 }
 
 /// What kind of line a timeline entry is.

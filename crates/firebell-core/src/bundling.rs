@@ -225,6 +225,7 @@ pub fn bundle_alert(newest: &Alert, title: &str, items: &[BundleItem]) -> Alert 
         updated_at: newest.updated_at,
         acknowledged_at: None,
         resolved_at: None,
+        expires_at: None,
     }
 }
 

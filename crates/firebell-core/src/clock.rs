@@ -71,6 +71,26 @@ pub fn from_millis(ms: i64) -> Timestamp {
     })
 }
 
+/// Reads an RFC 3339 instant. Times at the very edge of the calendar that a
+/// [`Timestamp`] cannot hold — `9999-12-31T23:59:59Z`, which Go clients and
+/// Alertmanager use for "never" — clamp to [`Timestamp::MAX`] (or `MIN`)
+/// instead of being refused.
+pub fn parse_timestamp(s: &str) -> Result<Timestamp, jiff::Error> {
+    match s.parse::<Timestamp>() {
+        Ok(t) => Ok(t),
+        Err(e) => {
+            let Ok(pieces) = jiff::fmt::temporal::Pieces::parse(s) else {
+                return Err(e);
+            };
+            match (pieces.date().year(), pieces.offset()) {
+                (9999, Some(_)) => Ok(Timestamp::MAX),
+                (-9999, Some(_)) => Ok(Timestamp::MIN),
+                _ => Err(e),
+            }
+        }
+    }
+}
+
 /// The one duration parser: `"30s"`, `"5m"`, `"1h 30m"`, and days as 24
 /// hours (`"14d"`). Every duration in the configuration, the API and the
 /// CLI is read with it.
@@ -97,5 +117,31 @@ mod manual_clock_tests {
             c.now(),
             "2026-03-01T09:01:01Z".parse::<Timestamp>().unwrap()
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_timestamp;
+    use jiff::Timestamp;
+
+    #[test]
+    fn the_end_of_the_calendar_is_never_not_an_error() {
+        assert_eq!(
+            parse_timestamp("9999-12-31T23:59:59Z").unwrap(),
+            Timestamp::MAX
+        );
+        assert_eq!(
+            parse_timestamp("9999-12-31T23:59:59.999+00:00").unwrap(),
+            Timestamp::MAX
+        );
+        assert_eq!(
+            parse_timestamp("2026-12-06T10:00:00Z").unwrap(),
+            "2026-12-06T10:00:00Z".parse::<Timestamp>().unwrap()
+        );
+        // Still refused: no offset, nonsense, an impossible date.
+        assert!(parse_timestamp("9999-12-31T23:59:59").is_err());
+        assert!(parse_timestamp("soon").is_err());
+        assert!(parse_timestamp("2026-02-30T00:00:00Z").is_err());
     }
 }

@@ -219,6 +219,11 @@ pub struct Event {
     pub labels: BTreeMap<String, String>,
     pub details: serde_json::Map<String, serde_json::Value>,
     pub occurred_at: Timestamp,
+    /// A trigger that carries it resolves its alert at this instant unless a
+    /// newer trigger arrives first (Prometheus' `endsAt`: it stops sending
+    /// an alert whose rule is gone, and Alertmanager then resolves it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<Timestamp>,
 }
 
 /// Checks the free-text fields shared by every ingest format.

@@ -113,6 +113,7 @@ mod tests {
             updated_at: jiff::Timestamp::UNIX_EPOCH,
             acknowledged_at: None,
             resolved_at: None,
+            expires_at: None,
         }
     }
 

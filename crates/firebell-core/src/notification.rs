@@ -176,5 +176,6 @@ pub fn notice_alert(n: &Notification) -> Alert {
         updated_at: n.created_at,
         acknowledged_at: None,
         resolved_at: None,
+        expires_at: None,
     }
 }

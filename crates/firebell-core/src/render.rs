@@ -124,6 +124,7 @@ mod tests {
             updated_at: t,
             acknowledged_at: None,
             resolved_at: None,
+            expires_at: None,
         };
         let n = Notification {
             idem_key: String::new(),

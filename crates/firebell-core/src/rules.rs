@@ -462,6 +462,7 @@ mod tests {
             labels,
             details: Default::default(),
             occurred_at: jiff::Timestamp::UNIX_EPOCH,
+            expires_at: None,
         }
     }
 

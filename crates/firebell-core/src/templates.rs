@@ -420,6 +420,7 @@ pub fn samples() -> Vec<(Alert, Notification)> {
         updated_at: t,
         acknowledged_at: None,
         resolved_at: None,
+        expires_at: None,
     };
     let n = Notification {
         idem_key: String::new(),

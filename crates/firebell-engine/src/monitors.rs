@@ -144,6 +144,7 @@ fn heartbeat_event(
         labels,
         details,
         occurred_at: now,
+        expires_at: None,
     })
 }
 
@@ -173,6 +174,7 @@ fn probe_event(
         labels,
         details,
         occurred_at: now,
+        expires_at: None,
     })
 }
 

@@ -7,7 +7,10 @@
 //! - An open alert with no new trigger (its `updated_at`) for the service's
 //!   `auto_resolve` resolves itself; its pages are cancelled.
 //!
-//! Both are conditional writes in the store (the alert must still be as it
+//! - An open alert whose announced end (`expires_at`, Prometheus' `endsAt`)
+//!   passed without a newer trigger resolves, as Alertmanager resolves it.
+//!
+//! All are conditional writes in the store (the alert must still be as it
 //! was read), so two nodes running the pass at once act once. The pass runs
 //! from [`Engine::run_until_idle`] and, with a real clock, every second in
 //! the background.
@@ -47,7 +50,7 @@ impl<S: Store> Engine<S> {
     /// Returns how many alerts it changed.
     pub async fn run_timeouts_once(&self) -> Result<usize> {
         let config = self.config();
-        let mut changed = 0;
+        let mut changed = self.expiries().await?;
         for service in config.services.values() {
             if let Some(timeout) = service.ack_timeout {
                 changed += self.ack_timeouts(&service.id, timeout).await?;
@@ -159,12 +162,61 @@ impl<S: Store> Engine<S> {
         }
     }
 
-    /// The earliest instant an `ack_timeout` or `auto_resolve` comes due
-    /// (one indexed read per configured service and clock), if any.
+    /// Resolves open alerts whose announced end passed without a newer
+    /// trigger (conditional on `updated_at`, so a send racing the pass wins).
+    async fn expiries(&self) -> Result<usize> {
+        let mut changed = 0;
+        loop {
+            let now = self.now();
+            let due = self.inner.store.expired(now, BATCH).await?;
+            let n = due.len();
+            let mut resolved = Vec::new();
+            for alert in due {
+                let Some(ends_at) = alert.expires_at else {
+                    continue;
+                };
+                let line = TimelineEntry::new(
+                    now,
+                    TimelineKind::Resolved,
+                    format!(
+                        "resolved: Prometheus stopped sending it; endsAt {} passed",
+                        ends_at.strftime("%Y-%m-%d %H:%M:%S UTC")
+                    ),
+                )
+                .with_data(json!({ "ends_at": ends_at.to_string() }));
+                if self
+                    .inner
+                    .store
+                    .resolve_if_unchanged(alert.id, alert.updated_at, line, now)
+                    .await?
+                {
+                    tracing::info!(alert_id = alert.id, service = %alert.service, %ends_at, "resolved: endsAt passed without a newer send");
+                    resolved.push(alert.id);
+                }
+            }
+            let acted = resolved.len();
+            if !resolved.is_empty() {
+                self.on_resolved(&resolved).await;
+            }
+            changed += acted;
+            if n < BATCH as usize || acted == 0 {
+                return Ok(changed);
+            }
+        }
+    }
+
+    /// The earliest instant an `ack_timeout`, `auto_resolve` or announced end
+    /// comes due (one indexed read per configured service and clock), if any.
     pub async fn next_timeout_due(&self) -> Result<Option<jiff::Timestamp>> {
         let config = self.config();
-        let mut next: Option<jiff::Timestamp> = None;
         let far = jiff::Timestamp::MAX;
+        let mut next: Option<jiff::Timestamp> = self
+            .inner
+            .store
+            .expired(far, 1)
+            .await?
+            .first()
+            .and_then(|a| a.expires_at);
         for service in config.services.values() {
             if let Some(timeout) = service.ack_timeout {
                 let first = self
@@ -196,13 +248,8 @@ impl<S: Store> Engine<S> {
     /// The background pass (real clock).
     pub(crate) async fn timeouts_loop(&self, mut shutdown: watch::Receiver<bool>) {
         while !*shutdown.borrow() {
-            let has_any = self
-                .config()
-                .services
-                .values()
-                .any(|s| s.ack_timeout.is_some() || s.auto_resolve.is_some());
-            if has_any && let Err(e) = self.run_timeouts_once().await {
-                tracing::error!(error = %e, "ack_timeout/auto_resolve pass failed; retrying");
+            if let Err(e) = self.run_timeouts_once().await {
+                tracing::error!(error = %e, "ack_timeout/auto_resolve/expiry pass failed; retrying");
             }
             tokio::select! {
                 _ = tokio::time::sleep(EVERY) => {}

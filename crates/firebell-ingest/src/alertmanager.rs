@@ -4,7 +4,10 @@
 //!
 //! An alert's dedup key is Alertmanager's fingerprint of its label set, so the
 //! ids match what people see in Alertmanager. A firing alert triggers; one
-//! whose `endsAt` has passed resolves. Mapping: `annotations.summary` (else
+//! whose `endsAt` has passed resolves, and one posted to the API v2 with an
+//! `endsAt` still ahead resolves then unless sent again (Prometheus re-sends
+//! firing alerts; the integration's `resolve_on_ends_at = false` turns this
+//! off). Mapping: `annotations.summary` (else
 //! `description`, else the `alertname` label) → summary; the `severity` label →
 //! severity (`critical`/`page` → critical, `error` → error, `warning`/`warn` →
 //! warning, `info`/`none` → info, anything else → error); the `instance` label
@@ -27,8 +30,7 @@ fn parse_time(v: Option<&Value>) -> Result<Option<Timestamp>, String> {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) if s.is_empty() => Ok(None),
         Some(Value::String(s)) => {
-            let t: Timestamp = s
-                .parse()
+            let t = firebell_core::clock::parse_timestamp(s)
                 .map_err(|_| format!("{s:?} is not an RFC 3339 time"))?;
             // 0001-01-01T00:00:00Z and anything before the epoch mean unset.
             Ok((t.as_second() > 0).then_some(t))
@@ -165,6 +167,14 @@ fn to_event(
             ends_at.unwrap_or(now)
         } else {
             starts_at.unwrap_or(now)
+        },
+        // What Prometheus sends (no status): a firing alert it stops
+        // re-sending resolves when its endsAt passes. Webhook payloads come
+        // from an Alertmanager that sends the resolve itself.
+        expires_at: if resolved || status.is_some() {
+            None
+        } else {
+            ends_at
         },
     })
 }

@@ -188,7 +188,7 @@ fn parse_one(item: Value, service: &str, now: Timestamp) -> Result<Event, Vec<Fi
     }
 
     let occurred_at = match string_field(&obj, "occurred_at", &mut errors) {
-        Some(s) => match s.parse::<Timestamp>() {
+        Some(s) => match firebell_core::clock::parse_timestamp(&s) {
             Ok(t) => t,
             Err(_) => {
                 errors.push(FieldError::new(
@@ -234,6 +234,7 @@ fn parse_one(item: Value, service: &str, now: Timestamp) -> Result<Event, Vec<Fi
             labels,
             details,
             occurred_at,
+            expires_at: None,
         }),
         _ => Err(errors),
     }

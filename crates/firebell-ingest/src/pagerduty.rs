@@ -202,7 +202,7 @@ pub fn parse(body: &Value, service: &str, now: Timestamp) -> Result<Enqueue, Ing
         errors.push(format!("{}: {}", e.field, e.message));
     }
     let occurred_at = match text(payload, "timestamp", "payload.timestamp", &mut errors) {
-        Some(t) => match t.parse::<Timestamp>() {
+        Some(t) => match firebell_core::clock::parse_timestamp(t) {
             Ok(t) => t,
             Err(_) => {
                 errors.push(format!(
@@ -245,6 +245,7 @@ pub fn parse(body: &Value, service: &str, now: Timestamp) -> Result<Enqueue, Ing
                 labels,
                 details,
                 occurred_at,
+                expires_at: None,
             },
         }),
         _ => Err(invalid(errors)),

@@ -537,6 +537,7 @@ fn alarm_event(
         labels,
         details,
         occurred_at,
+        expires_at: None,
     })))
 }
 
@@ -580,6 +581,7 @@ fn generic_event(msg: &Message, service: &str, now: Timestamp) -> Result<Event, 
         labels,
         details,
         occurred_at: parse_aws_time(&msg.timestamp).unwrap_or(now),
+        expires_at: None,
     })
 }
 

@@ -472,6 +472,7 @@ pub fn parse(body: &[u8], service: &str, now: Timestamp) -> Result<Vec<Event>, I
         labels: labels.clone(),
         details: details.clone(),
         occurred_at: now,
+        expires_at: None,
     };
 
     // The first tag with a role in a pair decides; otherwise the primary tag.

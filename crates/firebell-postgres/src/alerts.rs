@@ -26,6 +26,8 @@ struct Repeats {
     n: i64,
     first: i64,
     last: i64,
+    /// The latest trigger's announced end.
+    expires_at: Option<i64>,
 }
 
 impl Repeats {
@@ -37,9 +39,10 @@ impl Repeats {
         // alert, so the timeline line below is read after the other's write.
         let count: i64 = query_one(
             c,
-            "UPDATE alerts SET count = count + $2, updated_at = GREATEST(updated_at, $3) \
+            "UPDATE alerts SET count = count + $2, updated_at = GREATEST(updated_at, $3), \
+             expires_at = CASE WHEN $3 >= updated_at THEN $4 ELSE expires_at END \
              WHERE id = $1 RETURNING count",
-            &[&self.alert_id, &self.n, &self.last],
+            &[&self.alert_id, &self.n, &self.last, &self.expires_at],
         )
         .await?
         .get(0);
@@ -90,6 +93,7 @@ pub(crate) async fn ingest<C: GenericClient>(
                     r.first = ev.received_at;
                 }
                 r.last = ev.received_at;
+                r.expires_at = ev.expires_at;
                 out.push(IngestOutcome {
                     alert_id: Some(r.alert_id),
                     dedup_key: ev.dedup_key.clone(),
@@ -113,6 +117,7 @@ pub(crate) async fn ingest<C: GenericClient>(
                     n: i64::from(outcome.duplicate),
                     first: ev.received_at,
                     last: ev.received_at,
+                    expires_at: ev.expires_at,
                 },
             );
         }
@@ -165,8 +170,8 @@ async fn ingest_one<C: GenericClient>(c: &C, ev: &EncodedEvent) -> R<IngestOutco
             let id: AlertId = query_one(
                 c,
                 "INSERT INTO alerts (service, dedup_key, status, summary, severity, source, \
-                 labels, details, count, created_at, updated_at) \
-                 VALUES ($1, $2, 'triggered', $3, $4, $5, $6, $7, 1, $8, $8) RETURNING id",
+                 labels, details, count, created_at, updated_at, expires_at) \
+                 VALUES ($1, $2, 'triggered', $3, $4, $5, $6, $7, 1, $8, $8, $9) RETURNING id",
                 &[
                     &ev.service,
                     &ev.dedup_key.as_str(),
@@ -176,6 +181,7 @@ async fn ingest_one<C: GenericClient>(c: &C, ev: &EncodedEvent) -> R<IngestOutco
                     &a.labels,
                     &a.details,
                     &now,
+                    &ev.expires_at,
                 ],
             )
             .await?

@@ -84,6 +84,7 @@ pub const TABLES: &[Table] = &[
             ("updated_at", Int),
             ("acknowledged_at", Int),
             ("resolved_at", Int),
+            ("expires_at", Int),
         ],
         id: Some("id"),
         order: "id",

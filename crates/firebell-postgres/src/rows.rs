@@ -63,6 +63,7 @@ pub(crate) fn alert(row: &Row) -> Result<Alert> {
         updated_at: ms(row, 11)?,
         acknowledged_at: opt_ms(row, 12)?,
         resolved_at: opt_ms(row, 13)?,
+        expires_at: opt_ms(row, 14)?,
     })
 }
 

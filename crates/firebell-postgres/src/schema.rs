@@ -8,6 +8,7 @@ use firebell_store::StoreError;
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_init.sql"),
     include_str!("../migrations/0002_accounts.sql"),
+    include_str!("../migrations/0003_expiry.sql"),
 ];
 
 /// The advisory lock key held while migrating (any constant nobody else uses).

@@ -51,6 +51,21 @@ impl TimeoutStore for PgStore {
         .await
     }
 
+    async fn expired(&self, by: Timestamp, limit: u32) -> Result<Vec<Alert>> {
+        let by = floor_millis(by);
+        self.read_all(
+            concat!(
+                "SELECT ",
+                alert_cols!(),
+                " FROM alerts WHERE expires_at IS NOT NULL AND status <> 'resolved' \
+                         AND expires_at <= $1 ORDER BY expires_at LIMIT $2"
+            ),
+            &[&by, &i64::from(limit)],
+            rows::alert,
+        )
+        .await
+    }
+
     async fn retrigger(
         &self,
         alert_id: AlertId,

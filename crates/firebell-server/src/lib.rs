@@ -143,6 +143,10 @@ async fn reload_locked<S: Store>(state: &AppState<S>) -> Result<String, ConfigEr
     Ok(summary)
 }
 
+/// The HTTP parser's hard limit on header fields; past it hyper answers 431
+/// with an empty body. Below it, the router answers larger-than-allowed
+/// heads with JSON (`router::MAX_HEADER_FIELDS`).
+pub const MAX_HEADERS: usize = 128;
 /// How long a client may take to send a request's headers; also how long
 /// an idle keep-alive connection stays open. A client that opens a
 /// connection and sends nothing, or one byte a second, is closed then.
@@ -199,7 +203,8 @@ async fn serve_connections(
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT);
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .max_headers(MAX_HEADERS);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     let mut shutdown = std::pin::pin!(shutdown);

@@ -345,7 +345,50 @@ pub fn router<S: Store>(state: Arc<AppState<S>>) -> Router {
         .layer(axum::middleware::from_fn(move |req, next| {
             read_body_in_time(req, next, limit)
         }))
+        .layer(axum::middleware::from_fn(refuse_oversized_heads))
         .with_state(state)
+}
+
+/// The longest request target answered (longer: 414).
+pub const MAX_URI_BYTES: usize = 8 * 1024;
+/// The most header fields, and their total size, answered (more: 431).
+pub const MAX_HEADER_FIELDS: usize = 64;
+pub const MAX_HEADER_BYTES: usize = 32 * 1024;
+
+/// A request whose target or headers are larger than any client of ours
+/// sends is refused before routing, with a JSON error like every other
+/// (the HTTP parser's own hard limits, well above these, answer with an
+/// empty body: see `crate::MAX_HEADERS`).
+async fn refuse_oversized_heads(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::http::StatusCode;
+    use axum::response::IntoResponse;
+    let uri = req.uri().path_and_query().map_or(0, |p| p.as_str().len());
+    if uri > MAX_URI_BYTES {
+        return crate::error::ApiError::new(
+            StatusCode::URI_TOO_LONG,
+            format!("the request target is longer than {MAX_URI_BYTES} bytes"),
+        )
+        .into_response();
+    }
+    let fields = req.headers().len();
+    let bytes: usize = req
+        .headers()
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len() + 4)
+        .sum();
+    if fields > MAX_HEADER_FIELDS || bytes > MAX_HEADER_BYTES {
+        return crate::error::ApiError::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            format!(
+                "the request has more than {MAX_HEADER_FIELDS} header fields or {MAX_HEADER_BYTES} bytes of them"
+            ),
+        )
+        .into_response();
+    }
+    next.run(req).await
 }
 
 /// Reads a request's whole body before the handler runs, within

@@ -26,6 +26,8 @@ struct Repeats {
     n: i64,
     first: i64,
     last: i64,
+    /// The latest trigger's announced end.
+    expires_at: Option<i64>,
 }
 
 impl Repeats {
@@ -35,10 +37,13 @@ impl Repeats {
         }
         let count: i64 = conn
             .prepare_cached(
-                "UPDATE alerts SET count = count + ?2, updated_at = ?3 WHERE id = ?1 \
-                 RETURNING count",
+                "UPDATE alerts SET count = count + ?2, updated_at = ?3, expires_at = ?4 \
+                 WHERE id = ?1 RETURNING count",
             )?
-            .query_row(params![self.alert_id, self.n, self.last], |r| r.get(0))?;
+            .query_row(
+                params![self.alert_id, self.n, self.last, self.expires_at],
+                |r| r.get(0),
+            )?;
         note_repeats(conn, self.alert_id, self.first, self.n, count)
     }
 }
@@ -59,6 +64,7 @@ pub(crate) fn ingest(conn: &Connection, events: &[EncodedEvent]) -> R<Vec<Ingest
                     r.first = ev.received_at;
                 }
                 r.last = ev.received_at;
+                r.expires_at = ev.expires_at;
                 out.push(IngestOutcome {
                     alert_id: Some(r.alert_id),
                     dedup_key: ev.dedup_key.clone(),
@@ -83,6 +89,7 @@ pub(crate) fn ingest(conn: &Connection, events: &[EncodedEvent]) -> R<Vec<Ingest
                     n: i64::from(outcome.duplicate),
                     first: ev.received_at,
                     last: ev.received_at,
+                    expires_at: ev.expires_at,
                 },
             );
         }
@@ -132,8 +139,8 @@ fn ingest_one(conn: &Connection, ev: &EncodedEvent) -> R<IngestOutcome> {
             };
             conn.prepare_cached(
                 "INSERT INTO alerts (service, dedup_key, status, summary, severity, source, \
-                 labels, details, count, created_at, updated_at) \
-                 VALUES (?1, ?2, 'triggered', ?3, ?4, ?5, ?6, ?7, 1, ?8, ?8)",
+                 labels, details, count, created_at, updated_at, expires_at) \
+                 VALUES (?1, ?2, 'triggered', ?3, ?4, ?5, ?6, ?7, 1, ?8, ?8, ?9)",
             )?
             .execute(params![
                 ev.service,
@@ -143,7 +150,8 @@ fn ingest_one(conn: &Connection, ev: &EncodedEvent) -> R<IngestOutcome> {
                 a.source,
                 a.labels,
                 a.details,
-                now
+                now,
+                ev.expires_at
             ])?;
             let id = conn.last_insert_rowid();
             let mut index = conn.prepare_cached(

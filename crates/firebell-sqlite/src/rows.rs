@@ -52,6 +52,7 @@ pub(crate) fn alert(row: &Row) -> Result<Alert> {
         updated_at: from_millis(row.get(11)?),
         acknowledged_at: row.get::<_, Option<i64>>(12)?.map(from_millis),
         resolved_at: row.get::<_, Option<i64>>(13)?.map(from_millis),
+        expires_at: row.get::<_, Option<i64>>(14)?.map(from_millis),
     })
 }
 

@@ -42,6 +42,16 @@ pub(crate) fn open_not_updated_since(
     rows::collect(&mut stmt, params![service, by, limit], rows::alert)
 }
 
+pub(crate) fn expired(conn: &Connection, by: i64, limit: u32) -> R<Vec<Alert>> {
+    let mut stmt = conn.prepare_cached(concat!(
+        "SELECT ",
+        alert_cols!(),
+        " FROM alerts WHERE expires_at IS NOT NULL AND status != 'resolved' AND expires_at <= ?1 \
+         ORDER BY expires_at LIMIT ?2"
+    ))?;
+    rows::collect(&mut stmt, params![by, limit], rows::alert)
+}
+
 pub(crate) fn retrigger(
     conn: &Connection,
     alert_id: AlertId,
@@ -110,6 +120,11 @@ impl TimeoutStore for SqliteStore {
         let by = floor_millis(updated_by);
         self.read(move |conn| open_not_updated_since(conn, &service, by, limit))
             .await
+    }
+
+    async fn expired(&self, by: Timestamp, limit: u32) -> Result<Vec<Alert>> {
+        let by = floor_millis(by);
+        self.read(move |conn| expired(conn, by, limit)).await
     }
 
     async fn retrigger(

@@ -10,7 +10,7 @@ use firebell_core::alert::TimelineEntry;
 macro_rules! alert_cols {
     () => {
         "id, service, dedup_key, status, summary, severity, source, labels, details, \
-         count, created_at, updated_at, acknowledged_at, resolved_at"
+         count, created_at, updated_at, acknowledged_at, resolved_at, expires_at"
     };
 }
 
@@ -174,6 +174,8 @@ pub struct EncodedEvent {
     pub policy: Option<String>,
     /// Set for triggers only.
     pub new_alert: Option<NewAlertRow>,
+    /// Milliseconds; the trigger's [`firebell_core::event::Event::expires_at`].
+    pub expires_at: Option<i64>,
 }
 
 impl EncodedEvent {
@@ -205,6 +207,7 @@ impl EncodedEvent {
             received_at: firebell_core::clock::to_millis(received_at),
             policy,
             new_alert,
+            expires_at: event.expires_at.map(firebell_core::clock::to_millis),
         })
     }
 }

@@ -76,6 +76,7 @@ macro_rules! store_contract_tests {
                 maintenance_windows_round_trip_filter_and_end,
                 acknowledgement_timeouts_retrigger_once,
                 stale_alerts_resolve_only_if_unchanged,
+                announced_ends_follow_the_latest_trigger,
                 silences_round_trip_list_expire_and_replace,
                 alerts_are_read_by_id_in_one_call,
                 timelines_are_read_a_page_at_a_time,
@@ -142,6 +143,7 @@ pub fn event(service: &str, action: EventAction, key: &str) -> Event {
         labels: [("host".to_string(), "web1".to_string())].into(),
         details: serde_json::Map::new(),
         occurred_at: t0(),
+        expires_at: None,
     }
 }
 

@@ -588,7 +588,8 @@ pub trait MaintenanceStore: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Result<Option<MaintenanceWindow>>> + Send;
 }
 
-/// The `ack_timeout` and `auto_resolve` passes: candidates, and conditional writes.
+/// The `ack_timeout`, `auto_resolve` and expiry passes: candidates, and
+/// conditional writes.
 pub trait TimeoutStore: Clone + Send + Sync + 'static {
     /// Up to `limit` alerts of `service` that are `acknowledged` with
     /// `acknowledged_at` at or before `acknowledged_by`, earliest first
@@ -609,6 +610,11 @@ pub trait TimeoutStore: Clone + Send + Sync + 'static {
         updated_by: Timestamp,
         limit: u32,
     ) -> impl Future<Output = Result<Vec<Alert>>> + Send;
+
+    /// Up to `limit` open alerts whose `expires_at` is at or before `by`,
+    /// earliest first (the expiry pass: Prometheus stopped sending them).
+    fn expired(&self, by: Timestamp, limit: u32)
+    -> impl Future<Output = Result<Vec<Alert>>> + Send;
 
     /// An acknowledgement timed out: if the alert is still `acknowledged`
     /// with exactly `acknowledged_at` (a conditional write, so a second

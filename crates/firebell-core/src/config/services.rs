@@ -54,6 +54,9 @@ struct RawIntegration {
     /// At most this many events per window through this integration, e.g.
     /// "600/1m"; more are answered 429.
     rate_limit: Option<String>,
+    /// Alertmanager integrations: resolve an alert whose `endsAt` passed
+    /// without a newer send (default true, as Alertmanager does).
+    resolve_on_ends_at: Option<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -86,6 +89,9 @@ pub struct Integration {
     pub sns: Option<SnsSettings>,
     /// Events this integration may send per window (per node).
     pub rate_limit: Option<IngestRateLimit>,
+    /// Alertmanager integrations: an alert posted to the API v2 resolves
+    /// when its `endsAt` passes without a newer send (true unless turned off).
+    pub resolve_on_ends_at: bool,
 }
 
 /// `rate_limit = "600/1m"`: at most `events` per `per`, as a token bucket
@@ -163,6 +169,7 @@ impl PartialEq for Integration {
             && self.heartbeat == other.heartbeat
             && self.sns == other.sns
             && self.rate_limit == other.rate_limit
+            && self.resolve_on_ends_at == other.resolve_on_ends_at
             && self.key.expose_secret() == other.key.expose_secret()
     }
 }
@@ -448,6 +455,15 @@ pub(super) fn validate(
                 }
             };
             let sns = sns_settings(errors, &ipath, integ, kind);
+            if integ.resolve_on_ends_at.is_some()
+                && kind.is_some_and(|k| k != IntegrationKind::Alertmanager)
+            {
+                errors.hint(
+                    format!("{ipath}.resolve_on_ends_at"),
+                    "only alertmanager integrations have it",
+                    "Prometheus' endsAt arrives only through the Alertmanager API",
+                );
+            }
             let key = resolve_secret(errors, &format!("{ipath}.key"), &integ.key, secrets);
             if let (Some(kind), Some(key)) = (kind, key) {
                 if key.expose_secret().len() < 8 {
@@ -481,6 +497,7 @@ pub(super) fn validate(
                     heartbeat,
                     sns,
                     rate_limit,
+                    resolve_on_ends_at: integ.resolve_on_ends_at.unwrap_or(true),
                 });
             }
         }

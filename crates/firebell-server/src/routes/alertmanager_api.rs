@@ -48,8 +48,9 @@ pub const ROOT_RECEIVER: &str = "firebell:default";
 pub const SERVICE_LABEL: &str = "firebell_service";
 /// Alerts read from the store per query.
 const PAGE: u32 = 1000;
-/// Go's zero time: Alertmanager's "no end". Firebell alerts stay open until
-/// someone or something resolves them, so their `endsAt` is this.
+/// Go's zero time: Alertmanager's "no end". A Firebell alert without an
+/// announced end (Prometheus' `endsAt`) stays open until someone or
+/// something resolves it, so its `endsAt` is this.
 const NO_END: &str = "0001-01-01T00:00:00.000Z";
 
 /// Whose alerts a caller sees.
@@ -256,7 +257,7 @@ fn gettable(alert: &Alert) -> GettableAlert {
         .map(str::to_string);
     GettableAlert {
         annotations,
-        ends_at: NO_END.to_string(),
+        ends_at: alert.expires_at.map_or_else(|| NO_END.to_string(), time),
         fingerprint: fingerprint(&labels),
         receivers: vec![ReceiverRef {
             name: alert.service.clone(),
@@ -521,6 +522,7 @@ mod tests {
             updated_at: "2026-03-01T09:05:00.123456Z".parse().unwrap(),
             acknowledged_at: None,
             resolved_at: None,
+            expires_at: None,
         }
     }
 

@@ -60,7 +60,7 @@ pub fn window_json(w: &MaintenanceWindow, now: Timestamp) -> Value {
 }
 
 fn time(errors: &mut Vec<FieldError>, field: &str, v: &str) -> Option<Timestamp> {
-    match v.parse::<Timestamp>() {
+    match firebell_core::clock::parse_timestamp(v) {
         Ok(t) => Some(t),
         Err(_) => {
             errors.push(FieldError::new(

@@ -35,12 +35,14 @@ fn field(name: &str, message: impl Into<String>) -> ApiError {
 fn parse_time(name: &str, v: Option<&str>) -> Result<Option<Timestamp>, ApiError> {
     match v {
         None | Some("") => Ok(None),
-        Some(s) => s.parse::<Timestamp>().map(Some).map_err(|_| {
-            field(
-                name,
-                format!("{s:?} is not an RFC 3339 time such as 2026-03-01T09:00:00Z"),
-            )
-        }),
+        Some(s) => firebell_core::clock::parse_timestamp(s)
+            .map(Some)
+            .map_err(|_| {
+                field(
+                    name,
+                    format!("{s:?} is not an RFC 3339 time such as 2026-03-01T09:00:00Z"),
+                )
+            }),
     }
 }
 
@@ -256,8 +258,7 @@ pub async fn add_override<S: Store>(
             errors.push(FieldError::new(name, "missing; an RFC 3339 time"));
             None
         }
-        Some(s) => s
-            .parse::<Timestamp>()
+        Some(s) => firebell_core::clock::parse_timestamp(s)
             .map_err(|_| {
                 errors.push(FieldError::new(
                     name,

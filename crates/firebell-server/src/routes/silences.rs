@@ -82,7 +82,7 @@ pub fn silence_json(s: &Silence, now: Timestamp) -> Value {
 }
 
 fn parse_time(errors: &mut Vec<FieldError>, field: &str, v: &str) -> Option<Timestamp> {
-    match v.parse::<Timestamp>() {
+    match firebell_core::clock::parse_timestamp(v) {
         Ok(t) => Some(t),
         Err(_) => {
             errors.push(FieldError::new(
@@ -328,8 +328,7 @@ fn am_op_error(e: SilenceOpError) -> Response {
 fn am_time(field: &str, v: Option<&str>) -> Result<Timestamp, String> {
     match v {
         None | Some("") => Err(format!("{field}: required")),
-        Some(s) => s
-            .parse::<Timestamp>()
+        Some(s) => firebell_core::clock::parse_timestamp(s)
             .map_err(|_| format!("{field}: {s:?} is not an RFC 3339 time")),
     }
 }

@@ -3,6 +3,7 @@
 //! webhook receiver; Alertmanager-style answers to bad input.
 
 use crate::support::*;
+use firebell_store::AlertStore;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
@@ -333,4 +334,173 @@ async fn alertmanager_alerts_share_the_ingest_limits() {
         assert!(body.to_string().contains("firing"), "{body}");
     }
     assert!(app.all_alerts().await.is_empty(), "nothing was recorded");
+}
+
+/// Prometheus' rule is deleted: it stops sending, and the alert resolves once
+/// the last send's `endsAt` passes (what Alertmanager does), not before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alert_prometheus_stops_sending_resolves_when_its_ends_at_passes() {
+    let Some(prometheus) = program("prometheus") else {
+        return;
+    };
+    let (app, dir) = spawn_now().await;
+    let port = app.url.rsplit(':').next().unwrap().to_string();
+    let rules = dir.path().join("rules.yml");
+    write_rules(&rules, true);
+    let config = dir.path().join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global:\n  evaluation_interval: 1s\nrule_files:\n- {}\nalerting:\n  alertmanagers:\n  - api_version: v2\n    authorization:\n      credentials: {KEY}\n    static_configs:\n    - targets: ['127.0.0.1:{port}']\n",
+            rules.display()
+        ),
+    )
+    .unwrap();
+    let prom_port = free_port();
+    let prom = ChildGuard(
+        Command::new(prometheus)
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.path().join("tsdb").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
+            .arg("--rules.alert.resend-delay=2s")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    eventually(60, "a resend of Prometheus's alert", || async {
+        let a = app.all_alerts().await;
+        (a.len() == 1 && a[0]["count"].as_i64().unwrap() >= 2).then_some(())
+    })
+    .await;
+    // Alertmanager's own API shows the announced end, as Alertmanager would.
+    let resp = app
+        .client
+        .get(format!("{}/api/v2/alerts", app.url))
+        .bearer_auth(KEY)
+        .send()
+        .await
+        .unwrap();
+    let v2: Value = resp.json().await.unwrap();
+    let ends_at: jiff::Timestamp = v2[0]["endsAt"].as_str().unwrap().parse().unwrap();
+    assert!(
+        ends_at > jiff::Timestamp::now(),
+        "endsAt {ends_at} is ahead"
+    );
+
+    // The rule is deleted: Prometheus reloads and sends nothing more.
+    std::fs::write(&rules, "groups: []\n").unwrap();
+    let pid = prom.0.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let mut last = app.all_alerts().await[0]["count"].as_i64().unwrap();
+    for tries in 0.. {
+        assert!(
+            tries < 12,
+            "Prometheus kept sending the deleted rule's alert"
+        );
+        tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+        let now = app.all_alerts().await[0]["count"].as_i64().unwrap();
+        if now == last {
+            break;
+        }
+        last = now;
+    }
+    drop(prom);
+
+    // Before its endsAt (the manual clock still stands where the test began):
+    // open.
+    app.settle().await;
+    let alert = app.all_alerts().await.remove(0);
+    assert_eq!(alert["status"], "triggered");
+    // After it: resolved, and the timeline says why.
+    app.clock
+        .set(jiff::Timestamp::now() + jiff::SignedDuration::from_mins(1));
+    app.settle().await;
+    let id = alert["id"].as_i64().unwrap();
+    assert_eq!(app.alert(id).await["alert"]["status"], "resolved");
+    let lines = app.engine.store().timeline(id).await.unwrap();
+    let last = lines.last().unwrap();
+    assert_eq!(last.kind.as_str(), "resolved");
+    assert!(
+        last.message
+            .starts_with("resolved: Prometheus stopped sending it; endsAt "),
+        "{}",
+        last.message
+    );
+}
+
+/// A newer send moves the end; an integration with `resolve_on_ends_at =
+/// false` keeps its alerts open; the setting belongs to Alertmanager
+/// integrations only.
+#[tokio::test]
+async fn a_newer_send_moves_the_end_and_the_resolve_can_be_turned_off() {
+    let text = AM_CONFIG.replace(
+        r#"integrations = [ { kind = "alertmanager", key = "alertmanager-integration-key" } ]"#,
+        r#"integrations = [
+  { kind = "alertmanager", key = "alertmanager-integration-key" },
+  { kind = "alertmanager", name = "keep", key = "keep-them-open-key", resolve_on_ends_at = false },
+]"#,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let start: jiff::Timestamp = "2026-12-06T10:00:00Z".parse().unwrap();
+    let app = spawn_app_at(&render_config(&text, &data, "unused"), &data, start, None).await;
+    let at = |mins: i64| (start + jiff::SignedDuration::from_mins(mins)).to_string();
+    let send = |key: &'static str, name: &'static str, ends: String| {
+        let app = &app;
+        async move {
+            let body = json!([{ "labels": { "alertname": name }, "endsAt": ends }]);
+            let (status, body) = post(app, "/api/v2/alerts", Some(key), &body.to_string()).await;
+            assert_eq!(status, 200, "{body}");
+        }
+    };
+    send(KEY, "Moves", at(5)).await;
+    send(KEY, "Moves", at(10)).await;
+    send("keep-them-open-key", "Kept", at(5)).await;
+    let by_name = |alerts: &[Value], name: &str| {
+        alerts
+            .iter()
+            .find(|a| a["labels"]["alertname"] == name)
+            .unwrap()["status"]
+            .clone()
+    };
+    app.run_until(start + jiff::SignedDuration::from_mins(7))
+        .await;
+    let alerts = app.all_alerts().await;
+    assert_eq!(
+        by_name(&alerts, "Moves"),
+        "triggered",
+        "the newer send's end counts"
+    );
+    app.run_until(start + jiff::SignedDuration::from_mins(11))
+        .await;
+    let alerts = app.all_alerts().await;
+    assert_eq!(by_name(&alerts, "Moves"), "resolved");
+    app.run_until(start + jiff::SignedDuration::from_hours(2))
+        .await;
+    assert_eq!(by_name(&app.all_alerts().await, "Kept"), "triggered");
+
+    let bad = text.replace(
+        r#"integrations = [
+  { kind = "alertmanager", key"#,
+        r#"integrations = [
+  { kind = "generic", key = "generic-key-123", resolve_on_ends_at = true },
+  { kind = "alertmanager", key"#,
+    );
+    let errors = try_parse_config(&render_config(&bad, &data, "unused")).unwrap_err();
+    assert!(
+        errors
+            .to_string()
+            .contains("services[0].integrations[0].resolve_on_ends_at"),
+        "{errors}"
+    );
 }

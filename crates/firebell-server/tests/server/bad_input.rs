@@ -306,5 +306,44 @@ async fn every_refusal_is_json_and_says_why() {
         assert_eq!(r.status(), 400, "filter={filter}");
     }
 
+    // A request target or headers too large: JSON too, naming the limit.
+    let long = "a".repeat(9 * 1024);
+    let r = app
+        .client
+        .post(format!("{}/api/v1/events?{long}", app.url))
+        .bearer_auth(KEY)
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 414);
+    let body: Value = r.json().await.unwrap();
+    assert!(
+        body["error"].as_str().unwrap().contains("8192 bytes"),
+        "{body}"
+    );
+    let mut req = app
+        .client
+        .post(format!("{}/api/v1/events", app.url))
+        .bearer_auth(KEY)
+        .body("{}");
+    for i in 0..70 {
+        req = req.header(format!("x-extra-{i}"), "1");
+    }
+    let r = req.send().await.unwrap();
+    assert_eq!(r.status(), 431);
+    let body: Value = r.json().await.unwrap();
+    assert!(body["error"].as_str().unwrap().contains("header"), "{body}");
+    let r = app
+        .client
+        .get(format!("{}/api/v1/alerts", app.url))
+        .bearer_auth(ADMIN)
+        .header("x-big", "b".repeat(40 * 1024))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 431);
+    assert!(r.json::<Value>().await.is_ok(), "JSON");
+
     assert_nothing_stored(&app).await;
 }

@@ -220,3 +220,30 @@ async fn bad_silences_are_refused_with_the_field_and_nothing_is_stored() {
         .unwrap();
     assert_eq!(resp.status().as_u16(), 401);
 }
+
+/// `9999-12-31T23:59:59Z`, the end of the calendar that Go clients write for
+/// "never", is a valid end (kept as the latest instant Firebell can hold).
+#[tokio::test]
+async fn a_silence_can_end_at_the_end_of_the_calendar() {
+    let (app, _dir, _sink) = spawn_app(THREE_STEPS).await;
+    let (status, answer) = create(
+        &app,
+        json!({"matchers": ["a=b"], "ends_at": "9999-12-31T23:59:59Z", "comment": "forever"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{answer}");
+    assert!(
+        answer["silence"]["ends_at"]
+            .as_str()
+            .unwrap()
+            .starts_with("9999-12-30"),
+        "{answer}"
+    );
+    // A time that is not one is still refused.
+    let (status, answer) = create(
+        &app,
+        json!({"matchers": ["a=b"], "ends_at": "9999-12-32T00:00:00Z", "comment": "x"}),
+    )
+    .await;
+    assert_eq!(status, 400, "{answer}");
+}

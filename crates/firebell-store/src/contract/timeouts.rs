@@ -198,3 +198,72 @@ pub async fn stale_alerts_resolve_only_if_unchanged<S: Store>(store: S) {
     );
     assert_eq!(store.timeline(quiet).await.unwrap().len(), tl.len());
 }
+
+/// A trigger with `expires_at` (Prometheus' `endsAt`): the latest trigger's
+/// end counts, also when repeats arrive in one batch; a trigger without one
+/// clears it; only open alerts are expired candidates.
+pub async fn announced_ends_follow_the_latest_trigger<S: Store>(store: S) {
+    let ending = |key: &str, secs: i64, ends: Option<i64>| {
+        let mut it = item(EventAction::Trigger, key, secs);
+        it.event.expires_at = ends.map(at);
+        it
+    };
+    let out = store
+        .ingest(vec![
+            ending("moves", 0, Some(30)),
+            ending("fixed", 0, Some(20)),
+            ending("cleared", 0, Some(10)),
+            ending("gone", 0, Some(5)),
+            item(EventAction::Resolve, "gone", 1),
+        ])
+        .await
+        .unwrap();
+    let (moves, fixed, cleared) = (
+        out[0].alert_id.unwrap(),
+        out[1].alert_id.unwrap(),
+        out[2].alert_id.unwrap(),
+    );
+    assert_eq!(
+        store.get_alert(fixed).await.unwrap().unwrap().expires_at,
+        Some(at(20))
+    );
+    // Two repeats in one batch (the later end wins), one in another.
+    store
+        .ingest(vec![
+            ending("moves", 2, Some(40)),
+            ending("moves", 3, Some(60)),
+            ending("cleared", 3, None),
+        ])
+        .await
+        .unwrap();
+    let ids = |found: Vec<firebell_core::alert::Alert>| {
+        found
+            .iter()
+            .map(|a| (a.id, a.expires_at))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(ids(store.expired(at(19), 10).await.unwrap()), vec![]);
+    assert_eq!(
+        ids(store.expired(at(100), 10).await.unwrap()),
+        vec![(fixed, Some(at(20))), (moves, Some(at(60)))]
+    );
+    assert_eq!(
+        ids(store.expired(at(100), 1).await.unwrap()),
+        vec![(fixed, Some(at(20)))]
+    );
+    assert_eq!(
+        store.get_alert(cleared).await.unwrap().unwrap().expires_at,
+        None
+    );
+    let updated_at = store.get_alert(fixed).await.unwrap().unwrap().updated_at;
+    assert!(
+        store
+            .resolve_if_unchanged(fixed, updated_at, line("endsAt passed"), at(21))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        ids(store.expired(at(100), 10).await.unwrap()),
+        vec![(moves, Some(at(60)))]
+    );
+}

@@ -38,11 +38,23 @@ pub(crate) async fn post_v2<S: Store>(
             );
         }
     };
-    let batch = match firebell_ingest::alertmanager::parse_v2(&value, &service, state.engine.now())
-    {
-        Ok(b) => b,
-        Err(e) => return alertmanager_error(StatusCode::BAD_REQUEST, e.messages().join(";")),
-    };
+    let mut batch =
+        match firebell_ingest::alertmanager::parse_v2(&value, &service, state.engine.now()) {
+            Ok(b) => b,
+            Err(e) => return alertmanager_error(StatusCode::BAD_REQUEST, e.messages().join(";")),
+        };
+    let resolve_on_ends_at = state
+        .engine
+        .config()
+        .services
+        .get(service.as_str())
+        .and_then(|s| s.integrations.get(key.index))
+        .is_none_or(|i| i.resolve_on_ends_at);
+    if !resolve_on_ends_at {
+        for e in &mut batch.events {
+            e.expires_at = None;
+        }
+    }
     if let Some(r) = super::throttled(&state, &service, key.index, batch.events.len(), |m| {
         Value::String(m.to_string())
     }) {
