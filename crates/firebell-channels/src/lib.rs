@@ -202,7 +202,24 @@ fn describe(e: &reqwest::Error) -> String {
     if e.is_timeout() {
         "timed out".to_string()
     } else if e.is_connect() {
-        "connection failed".to_string()
+        // Say which step failed (the chain's texts hold no URL): the name
+        // lookup, or the connection itself.
+        let mut source = std::error::Error::source(e);
+        let mut io_kind = None;
+        while let Some(s) = source {
+            if s.to_string().starts_with("dns error") {
+                return "connection failed: the host name did not resolve (DNS)".to_string();
+            }
+            if let Some(io) = s.downcast_ref::<std::io::Error>() {
+                io_kind = Some(io.kind());
+            }
+            source = s.source();
+        }
+        match io_kind {
+            Some(std::io::ErrorKind::ConnectionRefused) => "connection failed: refused".to_string(),
+            Some(std::io::ErrorKind::TimedOut) => "connection failed: timed out".to_string(),
+            _ => "connection failed".to_string(),
+        }
     } else {
         e.to_string()
     }

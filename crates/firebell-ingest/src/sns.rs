@@ -369,7 +369,8 @@ fn parse_aws_time(s: &str) -> Option<Timestamp> {
     if let Ok(t) = s.parse() {
         return Some(t);
     }
-    let (head, tail) = s.split_at(s.len().checked_sub(5)?);
+    // Only ASCII is split: a multi-byte character there is no time anyway.
+    let (head, tail) = s.split_at_checked(s.len().checked_sub(5)?)?;
     if tail.starts_with(['+', '-']) && tail[1..].chars().all(|c| c.is_ascii_digit()) {
         format!("{head}{}:{}", &tail[..3], &tail[3..]).parse().ok()
     } else {
@@ -780,6 +781,21 @@ mod tests {
             .is_ok()
         );
         assert!(check_subscribe_url("https://example.com/?Action=ConfirmSubscription").is_err());
+    }
+
+    /// Found by the `sns` fuzz target: a time whose last five bytes begin
+    /// inside a multi-byte character panicked (a byte-index split).
+    #[test]
+    fn a_time_ending_in_multibyte_characters_is_no_time_and_no_panic() {
+        assert_eq!(
+            parse_aws_time("2000:00.000Zhttps://NeM:?0\u{ac3f}ason\u{ac3f}as:"),
+            None
+        );
+        assert_eq!(parse_aws_time("\u{ac3f}\u{ac3f}"), None);
+        assert_eq!(
+            parse_aws_time("2026-06-01T11:59:57.000+0000"),
+            Some("2026-06-01T11:59:57Z".parse().unwrap())
+        );
     }
 
     #[test]

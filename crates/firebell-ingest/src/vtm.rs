@@ -504,6 +504,64 @@ pub fn parse(body: &[u8], service: &str, now: Timestamp) -> Result<Vec<Event>, I
     Ok(events)
 }
 
+/// What `firebell vtm-action`'s command line says. A traffic manager runs
+/// its action program as `PROGRAM --eventtype=NAME [--ARG=VALUE ...] "LINE"`
+/// with whatever arguments the action is configured with.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct ActionArgs {
+    pub eventtype: Option<String>,
+    /// Every `--NAME=VALUE` not Firebell's own (a bare `--NAME` is `""`).
+    pub args: BTreeMap<String, String>,
+    /// The event line: the last argument.
+    pub line: Option<String>,
+    pub url: Option<String>,
+    pub key: Option<String>,
+    pub key_file: Option<String>,
+    pub config: Option<String>,
+    pub help: bool,
+}
+
+impl ActionArgs {
+    /// Reads the arguments (without the program and subcommand names).
+    pub fn parse(argv: &[String]) -> Result<ActionArgs, String> {
+        let mut p = ActionArgs::default();
+        let n = argv.len();
+        for (i, arg) in argv.iter().enumerate() {
+            if arg == "--help" || arg == "-h" {
+                p.help = true;
+                continue;
+            }
+            let Some(opt) = arg.strip_prefix("--") else {
+                if i + 1 == n {
+                    p.line = Some(arg.clone());
+                    continue;
+                }
+                return Err(format!(
+                    "unexpected argument {arg:?}: the event line comes last, and other arguments are --NAME=VALUE"
+                ));
+            };
+            let (name, value) = match opt.split_once('=') {
+                Some((name, value)) => (name.to_string(), value.to_string()),
+                None => (opt.to_string(), String::new()),
+            };
+            if name.is_empty() {
+                return Err(format!("unexpected argument {arg:?}"));
+            }
+            match name.as_str() {
+                "eventtype" => p.eventtype = Some(value),
+                "firebell-url" => p.url = Some(value),
+                "firebell-key" => p.key = Some(value),
+                "firebell-key-file" => p.key_file = Some(value),
+                "firebell-config" => p.config = Some(value),
+                _ => {
+                    p.args.insert(name, value);
+                }
+            }
+        }
+        Ok(p)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

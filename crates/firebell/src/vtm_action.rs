@@ -18,12 +18,11 @@
 use anyhow::{Context, Result, anyhow, bail};
 use clap::Args as ClapArgs;
 use firebell_core::config::IntegrationKind;
+use firebell_ingest::vtm::ActionArgs;
 use firebell_server::config_file;
 use secrecy::ExposeSecret;
 use serde_json::{Map, Value, json};
-use std::collections::BTreeMap;
 use std::ffi::OsString;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -52,56 +51,14 @@ const USAGE: &str = "usage: firebell vtm-action --eventtype=NAME [--NAME=VALUE .
   program of a traffic manager action; the event line is the last argument.
   FIREBELL_URL and FIREBELL_KEY are used when the arguments do not say.";
 
-/// What the command line says.
-#[derive(Debug, Default, PartialEq, Eq)]
-struct Parsed {
-    eventtype: Option<String>,
-    args: BTreeMap<String, String>,
-    line: Option<String>,
-    url: Option<String>,
-    key: Option<String>,
-    key_file: Option<PathBuf>,
-    config: Option<PathBuf>,
-    help: bool,
-}
-
-fn parse(argv: &[OsString]) -> Result<Parsed> {
-    let mut p = Parsed::default();
-    let n = argv.len();
-    for (i, raw) in argv.iter().enumerate() {
-        let arg = raw.to_string_lossy().into_owned();
-        if arg == "--help" || arg == "-h" {
-            p.help = true;
-            continue;
-        }
-        let Some(opt) = arg.strip_prefix("--") else {
-            if i + 1 == n {
-                p.line = Some(arg);
-                continue;
-            }
-            bail!(
-                "unexpected argument {arg:?}: the event line comes last, and other arguments are --NAME=VALUE"
-            );
-        };
-        let (name, value) = match opt.split_once('=') {
-            Some((name, value)) => (name.to_string(), value.to_string()),
-            None => (opt.to_string(), String::new()),
-        };
-        if name.is_empty() {
-            bail!("unexpected argument {arg:?}");
-        }
-        match name.as_str() {
-            "eventtype" => p.eventtype = Some(value),
-            "firebell-url" => p.url = Some(value),
-            "firebell-key" => p.key = Some(value),
-            "firebell-key-file" => p.key_file = Some(PathBuf::from(value)),
-            "firebell-config" => p.config = Some(PathBuf::from(value)),
-            _ => {
-                p.args.insert(name, value);
-            }
-        }
-    }
-    Ok(p)
+/// What the command line says ([`ActionArgs::parse`], lossy UTF-8 like the
+/// traffic manager's own strings).
+fn parse(argv: &[OsString]) -> Result<ActionArgs> {
+    let argv: Vec<String> = argv
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    ActionArgs::parse(&argv).map_err(|e| anyhow!(e))
 }
 
 /// Runs `vtm-action` when it is the subcommand, before clap sees the
@@ -161,13 +118,13 @@ async fn run(argv: Vec<OsString>) -> Result<ExitCode> {
         .line
         .clone()
         .ok_or_else(|| anyhow!("no event line: it is the last argument (see --help)"))?;
-    let config =
-        match &p.config {
-            None => None,
-            Some(path) => Some(config_file::load(path).map_err(|e| {
-                anyhow!("{}: {}", path.display(), e.to_string().replace('\n', "; "))
-            })?),
-        };
+    let config = match &p.config {
+        None => None,
+        Some(path) => Some(
+            config_file::load(std::path::Path::new(path))
+                .map_err(|e| anyhow!("{path}: {}", e.to_string().replace('\n', "; ")))?,
+        ),
+    };
     let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
     let url = p
         .url
@@ -181,7 +138,7 @@ async fn run(argv: Vec<OsString>) -> Result<ExitCode> {
         (Some(k), _) => Some(k.clone()),
         (None, Some(path)) => Some(
             std::fs::read_to_string(path)
-                .with_context(|| format!("reading --firebell-key-file {}", path.display()))?
+                .with_context(|| format!("reading --firebell-key-file {path}"))?
                 .trim()
                 .to_string(),
         ),

@@ -14,6 +14,7 @@ mod chat_webhooks;
 mod email;
 mod escalation;
 mod failed_pages;
+mod faults;
 mod heartbeats;
 mod http_sms;
 mod ingest_limits;

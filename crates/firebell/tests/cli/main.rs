@@ -8,6 +8,7 @@ mod binary;
 mod check_templates;
 mod cluster;
 mod common;
+mod faults;
 mod logging;
 mod maintenance_cli;
 mod rules_cli;
