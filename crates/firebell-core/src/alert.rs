@@ -9,7 +9,7 @@ use std::str::FromStr;
 
 pub type AlertId = i64;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum AlertStatus {
     Triggered,
@@ -51,7 +51,7 @@ impl FromStr for AlertStatus {
 }
 
 /// The durable record of one problem.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Alert {
     pub id: AlertId,
     pub service: String,
@@ -61,20 +61,26 @@ pub struct Alert {
     pub severity: Severity,
     pub source: String,
     pub labels: BTreeMap<String, String>,
+    #[schema(value_type = Object)]
     pub details: serde_json::Map<String, serde_json::Value>,
     /// How many triggers this alert has absorbed (1 for a fresh alert).
     pub count: i64,
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
+    #[schema(value_type = String, format = DateTime)]
     pub updated_at: Timestamp,
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub acknowledged_at: Option<Timestamp>,
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub resolved_at: Option<Timestamp>,
     /// The open alert resolves at this instant unless triggered again (the
     /// latest trigger's [`crate::event::Event::expires_at`]).
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub expires_at: Option<Timestamp>,
 }
 
 /// What kind of line a timeline entry is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TimelineKind {
     Received,
@@ -143,8 +149,9 @@ impl FromStr for TimelineKind {
 }
 
 /// One line of an alert's timeline, as written.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TimelineEntry {
+    #[schema(value_type = String, format = DateTime)]
     pub at: Timestamp,
     pub kind: TimelineKind,
     pub message: String,

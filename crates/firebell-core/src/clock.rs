@@ -71,23 +71,32 @@ pub fn from_millis(ms: i64) -> Timestamp {
     })
 }
 
-/// Reads an RFC 3339 instant. Times at the very edge of the calendar that a
-/// [`Timestamp`] cannot hold — `9999-12-31T23:59:59Z`, which Go clients and
-/// Alertmanager use for "never" — clamp to [`Timestamp::MAX`] (or `MIN`)
-/// instead of being refused.
+/// Reads an RFC 3339 instant, also with ISO 8601's offset without a colon
+/// (`2026-01-01T12:00:00.000+0000`, as CloudWatch and PagerDuty's documents
+/// write it). Times at the very edge of the calendar that a [`Timestamp`]
+/// cannot hold — `9999-12-31T23:59:59Z`, which Go clients and Alertmanager
+/// use for "never" — clamp to [`Timestamp::MAX`] (or `MIN`) instead of
+/// being refused.
 pub fn parse_timestamp(s: &str) -> Result<Timestamp, jiff::Error> {
-    match s.parse::<Timestamp>() {
-        Ok(t) => Ok(t),
-        Err(e) => {
-            let Ok(pieces) = jiff::fmt::temporal::Pieces::parse(s) else {
-                return Err(e);
-            };
-            match (pieces.date().year(), pieces.offset()) {
-                (9999, Some(_)) => Ok(Timestamp::MAX),
-                (-9999, Some(_)) => Ok(Timestamp::MIN),
-                _ => Err(e),
-            }
-        }
+    let e = match s.parse::<Timestamp>() {
+        Ok(t) => return Ok(t),
+        Err(e) => e,
+    };
+    // Split only at a character boundary: the last five bytes may begin
+    // inside a multi-byte character (a panic the fuzzers found).
+    if let Some((head, tail)) = s.len().checked_sub(5).and_then(|i| s.split_at_checked(i))
+        && tail.starts_with(['+', '-'])
+        && tail[1..].bytes().all(|b| b.is_ascii_digit())
+    {
+        return parse_timestamp(&format!("{head}{}:{}", &tail[..3], &tail[3..]));
+    }
+    let Ok(pieces) = jiff::fmt::temporal::Pieces::parse(s) else {
+        return Err(e);
+    };
+    match (pieces.date().year(), pieces.offset()) {
+        (9999, Some(_)) => Ok(Timestamp::MAX),
+        (-9999, Some(_)) => Ok(Timestamp::MIN),
+        _ => Err(e),
     }
 }
 
@@ -143,5 +152,27 @@ mod tests {
         assert!(parse_timestamp("9999-12-31T23:59:59").is_err());
         assert!(parse_timestamp("soon").is_err());
         assert!(parse_timestamp("2026-02-30T00:00:00Z").is_err());
+    }
+
+    #[test]
+    fn offsets_without_a_colon_are_read_and_odd_endings_never_panic() {
+        assert_eq!(
+            parse_timestamp("2026-06-01T11:59:57.000+0000").unwrap(),
+            "2026-06-01T11:59:57Z".parse::<Timestamp>().unwrap()
+        );
+        assert_eq!(
+            parse_timestamp("2026-06-01T12:59:57-0100").unwrap(),
+            "2026-06-01T13:59:57Z".parse::<Timestamp>().unwrap()
+        );
+        // Found by the fuzzers (sns, pagerduty): the split point inside a
+        // multi-byte character.
+        for s in [
+            "2028-07-1\u{2e4}+-da",
+            "2000:00.000Zhttps://NeM:?0\u{ac3f}ason\u{ac3f}as:",
+            "\u{ac3f}\u{ac3f}",
+            "+0000",
+        ] {
+            assert!(parse_timestamp(s).is_err(), "{s}");
+        }
     }
 }

@@ -68,7 +68,7 @@ impl<'de> Deserialize<'de> for Target {
 }
 
 /// Where an escalation stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Phase {
     /// The current step has not fired yet; it fires at `due_at`.
@@ -106,7 +106,7 @@ impl FromStr for Phase {
 }
 
 /// How one target of the current step stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum TargetOutcome {
     /// Being paged; no answer yet.
@@ -116,9 +116,11 @@ pub enum TargetOutcome {
     Unreachable,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TargetState {
-    /// A user being paged (or, for a schedule with nobody on call, the schedule).
+    /// A user being paged (or, for a schedule with nobody on call, the
+    /// schedule): `user:ID` or `schedule:ID`.
+    #[schema(value_type = String)]
     pub target: Target,
     pub outcome: TargetOutcome,
     /// The policy target this one came from, when it was resolved from a

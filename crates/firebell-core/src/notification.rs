@@ -8,7 +8,7 @@ use std::str::FromStr;
 
 pub type NotificationId = i64;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum NotificationKind {
     /// A page about a real alert.
     #[serde(rename = "alert.notify")]
@@ -43,7 +43,7 @@ impl FromStr for NotificationKind {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum NotificationStatus {
     /// Waiting for its (next) attempt.

@@ -293,7 +293,7 @@ pub fn parse_change(body: &Value, service: &str, now: Timestamp) -> Result<NewCh
     check_lengths(summary, source, &mut errors);
     let details = details_of(obj, payload, &mut errors);
     let occurred_at = match text(payload, "timestamp", "payload.timestamp", &mut errors) {
-        Some(t) => pagerduty_time(t).unwrap_or_else(|| {
+        Some(t) => firebell_core::clock::parse_timestamp(t).unwrap_or_else(|_| {
             errors.push(format!(
                 "'payload.timestamp' is not an ISO 8601 time: {t:?}"
             ));
@@ -312,19 +312,6 @@ pub fn parse_change(body: &Value, service: &str, now: Timestamp) -> Result<NewCh
         received_at: now,
         details,
     })
-}
-
-/// An ISO 8601 time as PagerDuty's documents write them: RFC 3339, or with
-/// an offset without a colon (`2020-07-17T08:42:58.315+0000`).
-fn pagerduty_time(t: &str) -> Option<Timestamp> {
-    if let Ok(ts) = t.parse::<Timestamp>() {
-        return Some(ts);
-    }
-    let (head, tail) = t.split_at(t.len().checked_sub(5)?);
-    let colon = tail.starts_with(['+', '-']) && tail[1..].bytes().all(|b| b.is_ascii_digit());
-    colon
-        .then(|| format!("{head}{}:{}", &tail[..3], &tail[3..]))
-        .and_then(|fixed| fixed.parse::<Timestamp>().ok())
 }
 
 #[cfg(test)]

@@ -366,16 +366,7 @@ fn obj_str<'a>(obj: &'a Map<String, Value>, name: &str) -> Option<&'a str> {
 
 /// CloudWatch writes `2026-01-01T12:00:00.000+0000`; RFC 3339 wants `+00:00`.
 fn parse_aws_time(s: &str) -> Option<Timestamp> {
-    if let Ok(t) = s.parse() {
-        return Some(t);
-    }
-    // Only ASCII is split: a multi-byte character there is no time anyway.
-    let (head, tail) = s.split_at_checked(s.len().checked_sub(5)?)?;
-    if tail.starts_with(['+', '-']) && tail[1..].chars().all(|c| c.is_ascii_digit()) {
-        format!("{head}{}:{}", &tail[..3], &tail[3..]).parse().ok()
-    } else {
-        None
-    }
+    firebell_core::clock::parse_timestamp(s).ok()
 }
 
 /// Translates a verified notification into an event for `service`.

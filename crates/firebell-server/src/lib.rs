@@ -6,6 +6,7 @@
 pub(crate) mod auth;
 pub mod config_file;
 pub mod error;
+pub mod openapi;
 mod router;
 mod routes;
 

@@ -238,7 +238,8 @@ fn table<S: Store>() -> Table<S> {
         "/hooks/twilio/{channel}/{action}/{nid}",
         twilio::call_hook::<S>,
     )
-    // Firebell's API.
+    // Firebell's API, and its OpenAPI document.
+    .get("/api/v1/openapi.json", crate::openapi::openapi_json)
     .get("/api/v1/alerts", alerts::list::<S>)
     .get("/api/v1/alerts/{id}", alerts::get_one::<S>)
     .post("/api/v1/alerts/{id}/{action}", alerts::answer::<S>)

@@ -3,6 +3,7 @@
 
 use crate::auth::Admin;
 use crate::error::ApiError;
+use crate::openapi::{AlertList, AlertView, ErrorBody, EscalationView, NotificationView, bodies};
 use crate::{AppState, MAX_PAGE, Shared};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -14,7 +15,6 @@ use firebell_core::alert::{AlertId, AlertStatus};
 use firebell_core::escalation::Response as Answer;
 use firebell_store::{AlertFilter, Store};
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -62,6 +62,27 @@ fn list_query(raw: &str) -> Result<(ListQuery, Vec<(String, String)>), ApiError>
 /// `GET /api/v1/alerts`: newest first, by `status`, `service`, `before`,
 /// `limit`, and `label=name=value` (repeatable: alerts with every one of
 /// those labels; open alerts only, found through the label index).
+#[utoipa::path(
+    get,
+    path = "/api/v1/alerts",
+    operation_id = "list_alerts",
+    tag = "alerts",
+    security(("admin_token" = [])),
+    params(
+        ("status" = Option<String>, Query, description = "triggered, acknowledged, resolved or all"),
+        ("service" = Option<String>, Query, description = "a service id"),
+        ("limit" = Option<u32>, Query, description = "1 to 500; default 50"),
+        ("before" = Option<i64>, Query, description = "alerts with a smaller id (the previous page's next_before)"),
+        ("label" = Option<Vec<String>>, Query, description = "name=value, repeatable: open alerts with every one of these labels", style = Form, explode),
+    ),
+    responses(
+        (status = 200, description = "Newest first", body = AlertList),
+        (status = 400, description = "A bad parameter, named", body = ErrorBody),
+        (status = 401, description = "No admin token", body = ErrorBody),
+        (status = 429, description = "Too many failed credentials from this address", body = ErrorBody),
+        (status = 503, description = "The store cannot answer now", body = ErrorBody),
+    )
+)]
 pub(crate) async fn list<S: Store>(
     _: Admin,
     State(state): State<Shared<S>>,
@@ -110,7 +131,11 @@ pub(crate) async fn list<S: Store>(
     } else {
         None
     };
-    Ok(axum::Json(json!({ "alerts": alerts, "next_before": next })).into_response())
+    Ok(axum::Json(AlertList {
+        alerts,
+        next_before: next,
+    })
+    .into_response())
 }
 
 /// Timeline lines in one alert answer unless `timeline_limit` says otherwise.
@@ -149,51 +174,47 @@ async fn alert_view<S: Store>(
     state: &AppState<S>,
     id: AlertId,
     window: TimelineWindow,
-) -> Result<Value, ApiError> {
+) -> Result<AlertView, ApiError> {
     let store = state.engine.store();
     let alert = store
         .get_alert(id)
         .await?
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no alert with id {id}")))?;
     let page = store.timeline_page(id, window.before, window.limit).await?;
-    let escalation = store.escalation(id).await?.map(|e| {
-        json!({
-            "policy": e.policy,
-            "phase": e.phase,
-            "step": e.step + 1,
-            "loop": e.loop_ + 1,
-            "due_at": e.due_at,
-            "targets": e.targets,
-            "retriggered": e.retriggered,
-        })
+    let escalation = store.escalation(id).await?.map(|e| EscalationView {
+        policy: e.policy,
+        phase: e.phase,
+        step: e.step + 1,
+        loop_: e.loop_ + 1,
+        due_at: e.due_at,
+        targets: e.targets,
+        retriggered: e.retriggered,
     });
-    let notifications: Vec<Value> = store
+    let notifications = store
         .notifications(id)
         .await?
         .into_iter()
-        .map(|n| {
-            json!({
-                "id": n.id,
-                "user": n.user,
-                "channel": n.channel,
-                "address": redact_address(&n.channel, &n.address),
-                "kind": n.kind,
-                "status": n.status,
-                "attempts": n.attempts,
-                "last_error": n.last_error,
-                "step": n.step + 1,
-                "loop": n.loop_ + 1,
-                "created_at": n.created_at,
-            })
+        .map(|n| NotificationView {
+            id: n.id,
+            address: redact_address(&n.channel, &n.address),
+            user: n.user,
+            channel: n.channel,
+            kind: n.kind,
+            status: n.status,
+            attempts: n.attempts,
+            last_error: n.last_error,
+            step: n.step + 1,
+            loop_: n.loop_ + 1,
+            created_at: n.created_at,
         })
         .collect();
-    Ok(json!({
-        "alert": alert,
-        "escalation": escalation,
-        "timeline": page.entries,
-        "timeline_next_before": page.next_before,
-        "notifications": notifications,
-    }))
+    Ok(AlertView {
+        alert,
+        escalation,
+        timeline: page.entries,
+        timeline_next_before: page.next_before,
+        notifications,
+    })
 }
 
 fn parse_id(raw: &str) -> Result<AlertId, ApiError> {
@@ -201,6 +222,27 @@ fn parse_id(raw: &str) -> Result<AlertId, ApiError> {
         .map_err(|_| ApiError::new(StatusCode::NOT_FOUND, format!("no alert with id {raw:?}")))
 }
 
+/// `GET /api/v1/alerts/{id}`
+#[utoipa::path(
+    get,
+    path = "/api/v1/alerts/{id}",
+    operation_id = "get_alert",
+    tag = "alerts",
+    security(("admin_token" = [])),
+    params(
+        ("id" = String, Path, description = "the alert's id"),
+        ("timeline_limit" = Option<u32>, Query, description = "1 to 1000 timeline lines; default 100"),
+        ("timeline_before" = Option<i64>, Query, description = "older lines (the previous answer's timeline_next_before)"),
+    ),
+    responses(
+        (status = 200, description = "The alert", body = AlertView),
+        (status = 400, description = "A bad parameter, named", body = ErrorBody),
+        (status = 401, description = "No admin token", body = ErrorBody),
+        (status = 404, description = "No such alert", body = ErrorBody),
+        (status = 429, description = "Too many failed credentials from this address", body = ErrorBody),
+        (status = 503, description = "The store cannot answer now", body = ErrorBody),
+    )
+)]
 pub(crate) async fn get_one<S: Store>(
     _: Admin,
     State(state): State<Shared<S>>,
@@ -231,6 +273,30 @@ pub(crate) struct AnswerBody {
     user: Option<String>,
 }
 
+/// `POST /api/v1/alerts/{id}/{action}`: acknowledge (or ack), resolve,
+/// decline, escalate.
+#[utoipa::path(
+    post,
+    path = "/api/v1/alerts/{id}/{action}",
+    operation_id = "answer_alert",
+    tag = "alerts",
+    security(("admin_token" = [])),
+    params(
+        ("id" = String, Path, description = "the alert's id"),
+        ("action" = String, Path, description = "acknowledge, ack, resolve, decline or escalate"),
+    ),
+    request_body(content = Option<bodies::Answer>, description = "Who answers; may be empty"),
+    responses(
+        (status = 200, description = "The alert after the answer", body = AlertView),
+        (status = 400, description = "A bad body, the field named", body = ErrorBody),
+        (status = 401, description = "No admin token", body = ErrorBody),
+        (status = 404, description = "No such alert or action", body = ErrorBody),
+        (status = 409, description = "The alert cannot take this answer now", body = ErrorBody),
+        (status = 413, description = "Body over server.max_body_bytes", body = ErrorBody),
+        (status = 429, description = "Too many failed credentials from this address", body = ErrorBody),
+        (status = 503, description = "The store cannot answer now", body = ErrorBody),
+    )
+)]
 pub(crate) async fn answer<S: Store>(
     _: Admin,
     State(state): State<Shared<S>>,

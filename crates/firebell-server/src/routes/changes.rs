@@ -54,6 +54,25 @@ pub(crate) struct ListQuery {
 }
 
 /// `GET /api/v1/changes?service=&before=&limit=`: newest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/changes",
+    operation_id = "list_changes",
+    tag = "alerts",
+    security(("admin_token" = [])),
+    params(
+        ("service" = Option<String>, Query, description = "a service id"),
+        ("before" = Option<i64>, Query, description = "changes with a smaller id"),
+        ("limit" = Option<u32>, Query, description = "1 to 500; default 50"),
+    ),
+    responses(
+        (status = 200, description = "Newest first", body = crate::openapi::ChangeList),
+        (status = 400, description = "A bad parameter, named", body = crate::openapi::ErrorBody),
+        (status = 401, description = "No admin token", body = crate::openapi::ErrorBody),
+        (status = 429, description = "Too many failed credentials from this address", body = crate::openapi::ErrorBody),
+        (status = 503, description = "The store cannot answer now", body = crate::openapi::ErrorBody),
+    )
+)]
 pub(crate) async fn list<S: Store>(
     _: Admin,
     State(state): State<Shared<S>>,
@@ -85,5 +104,9 @@ pub(crate) async fn list<S: Store>(
     } else {
         None
     };
-    Ok(axum::Json(json!({ "changes": changes, "next_before": next })).into_response())
+    Ok(axum::Json(crate::openapi::ChangeList {
+        changes,
+        next_before: next,
+    })
+    .into_response())
 }

@@ -10,6 +10,7 @@
 use crate::Shared;
 use crate::auth::Admin;
 use crate::error::{ApiError, ApiQuery};
+use crate::openapi::{ErrorBody, OneWindow, WindowList, WindowView};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
@@ -21,14 +22,15 @@ use firebell_engine::maintenance::MAX_WINDOW;
 use firebell_store::{MaintenanceFilter, MaintenanceWindow, NewMaintenance, Store};
 use jiff::Timestamp;
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 /// Longest comment kept.
 const MAX_COMMENT: usize = 1024;
 /// Most windows listed at once.
 const MAX_LIST: u32 = 1000;
 
-#[derive(Debug, Deserialize)]
+/// `POST /api/v1/maintenance`: a service, a start (default now) and an end
+/// (`end`, or `duration`).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewWindowBody {
     service: Option<String>,
@@ -46,17 +48,17 @@ pub struct ListQuery {
     active: Option<String>,
 }
 
-pub fn window_json(w: &MaintenanceWindow, now: Timestamp) -> Value {
-    json!({
-        "id": w.id,
-        "service": w.service,
-        "start": w.starts_at.to_string(),
-        "end": w.ends_at.to_string(),
-        "active": w.is_active(now),
-        "created_by": w.created_by,
-        "comment": w.comment,
-        "created_at": w.created_at.to_string(),
-    })
+pub fn window_view(w: &MaintenanceWindow, now: Timestamp) -> WindowView {
+    WindowView {
+        id: w.id,
+        service: w.service.clone(),
+        start: w.starts_at.to_string(),
+        end: w.ends_at.to_string(),
+        active: w.is_active(now),
+        created_by: w.created_by.clone(),
+        comment: w.comment.clone(),
+        created_at: w.created_at.to_string(),
+    }
 }
 
 fn time(errors: &mut Vec<FieldError>, field: &str, v: &str) -> Option<Timestamp> {
@@ -175,6 +177,22 @@ fn parse_body<S: Store>(
 }
 
 /// `POST /api/v1/maintenance`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/maintenance",
+    operation_id = "create_maintenance",
+    tag = "silences",
+    security(("admin_token" = [])),
+    request_body = NewWindowBody,
+    responses(
+        (status = 201, description = "Started (or scheduled)", body = OneWindow),
+        (status = 400, description = "A bad field, named; nothing stored", body = ErrorBody),
+        (status = 413, description = "Body over server.max_body_bytes", body = ErrorBody),
+        (status = 401, description = "No admin token", body = ErrorBody),
+        (status = 429, description = "Too many failed credentials from this address", body = ErrorBody),
+        (status = 503, description = "The store cannot answer now", body = ErrorBody),
+    )
+)]
 pub async fn create<S: Store>(
     _: Admin,
     State(state): State<Shared<S>>,
@@ -192,12 +210,32 @@ pub async fn create<S: Store>(
         .map_err(|e| ApiError::fields(vec![FieldError::new(e.field, e.message)]))?;
     Ok((
         StatusCode::CREATED,
-        axum::Json(json!({ "window": window_json(&stored, now) })),
+        axum::Json(OneWindow {
+            window: window_view(&stored, now),
+        }),
     )
         .into_response())
 }
 
 /// `GET /api/v1/maintenance?service=&active=true`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/maintenance",
+    operation_id = "list_maintenance",
+    tag = "silences",
+    security(("admin_token" = [])),
+    params(
+        ("service" = Option<String>, Query, description = "a service id"),
+        ("active" = Option<String>, Query, description = "true: only windows in force now"),
+    ),
+    responses(
+        (status = 200, description = "The windows", body = WindowList),
+        (status = 400, description = "A bad parameter, named", body = ErrorBody),
+        (status = 401, description = "No admin token", body = ErrorBody),
+        (status = 429, description = "Too many failed credentials from this address", body = ErrorBody),
+        (status = 503, description = "The store cannot answer now", body = ErrorBody),
+    )
+)]
 pub async fn list<S: Store>(
     _: Admin,
     State(state): State<Shared<S>>,
@@ -222,7 +260,7 @@ pub async fn list<S: Store>(
             format!("unknown service {s:?}"),
         )]));
     }
-    let windows: Vec<Value> = state
+    let windows: Vec<WindowView> = state
         .engine
         .store()
         .maintenance_windows(MaintenanceFilter {
@@ -232,12 +270,27 @@ pub async fn list<S: Store>(
         })
         .await?
         .iter()
-        .map(|w| window_json(w, now))
+        .map(|w| window_view(w, now))
         .collect();
-    Ok(axum::Json(json!({ "windows": windows })).into_response())
+    Ok(axum::Json(WindowList { windows }).into_response())
 }
 
 /// `DELETE /api/v1/maintenance/{id}`: ends the window now.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/maintenance/{id}",
+    operation_id = "end_maintenance",
+    tag = "silences",
+    security(("admin_token" = [])),
+    params(("id" = String, Path, description = "the window's id")),
+    responses(
+        (status = 200, description = "The window, ended", body = OneWindow),
+        (status = 404, description = "No such window", body = ErrorBody),
+        (status = 401, description = "No admin token", body = ErrorBody),
+        (status = 429, description = "Too many failed credentials from this address", body = ErrorBody),
+        (status = 503, description = "The store cannot answer now", body = ErrorBody),
+    )
+)]
 pub async fn end<S: Store>(
     _: Admin,
     State(state): State<Shared<S>>,
@@ -256,5 +309,8 @@ pub async fn end<S: Store>(
         .await?
         .ok_or_else(not_found)?;
     let now = state.engine.now();
-    Ok(axum::Json(json!({ "window": window_json(&w, now) })).into_response())
+    Ok(axum::Json(OneWindow {
+        window: window_view(&w, now),
+    })
+    .into_response())
 }

@@ -86,25 +86,36 @@ pub(crate) async fn metrics<S: Store>(State(state): State<Shared<S>>) -> Respons
 }
 
 /// `GET /api/v1/nodes`: the nodes sharing the database, this one included.
+#[utoipa::path(
+    get,
+    path = "/api/v1/nodes",
+    operation_id = "list_nodes",
+    tag = "operations",
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "Every node seen", body = crate::openapi::NodeList),
+        (status = 401, description = "No admin token", body = crate::openapi::ErrorBody),
+        (status = 429, description = "Too many failed credentials from this address", body = crate::openapi::ErrorBody),
+        (status = 503, description = "The store cannot answer now", body = crate::openapi::ErrorBody),
+    )
+)]
 pub(crate) async fn nodes<S: Store>(
     _: Admin,
     State(state): State<Shared<S>>,
 ) -> Result<Response, ApiError> {
     let nodes = state.engine.nodes().await?;
-    let body: Vec<serde_json::Value> = nodes
+    let nodes = nodes
         .into_iter()
-        .map(|n| {
-            serde_json::json!({
-                "name": n.record.name,
-                "version": n.record.version,
-                "started_at": n.record.started_at.to_string(),
-                "last_seen": n.record.last_seen.to_string(),
-                "config_digest": n.record.config_digest,
-                "status": if n.lost { "lost" } else { "up" },
-                "same_config": n.same_config,
-                "this_node": n.this_node,
-            })
+        .map(|n| crate::openapi::NodeView {
+            started_at: n.record.started_at.to_string(),
+            last_seen: n.record.last_seen.to_string(),
+            name: n.record.name,
+            version: n.record.version,
+            config_digest: n.record.config_digest,
+            status: if n.lost { "lost" } else { "up" },
+            same_config: n.same_config,
+            this_node: n.this_node,
         })
         .collect();
-    Ok(axum::Json(serde_json::json!({ "nodes": body })).into_response())
+    Ok(axum::Json(crate::openapi::NodeList { nodes }).into_response())
 }

@@ -21,6 +21,7 @@ use crate::Shared;
 use crate::auth::Admin;
 use crate::auth::AlertmanagerReader;
 use crate::error::{ApiError, ApiQuery};
+use crate::openapi::{ErrorBody, OneSilence, SilenceCreated, SilenceList, SilenceView};
 use crate::routes::alertmanager_api::{Scope, bad_request, time};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -44,7 +45,10 @@ const MAX_TEXT: usize = 1024;
 // Firebell's own API
 // ---------------------------------------------------------------------------
 
-#[derive(Debug, Deserialize)]
+/// `POST /api/v1/silences`: matchers (`name="value"`, `=~` for a regular
+/// expression, `!=`, `!~`), an end (`ends_at`, or `duration` from now), a
+/// comment.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 #[derive(Default)]
 pub struct NewSilenceBody {
@@ -66,19 +70,19 @@ pub struct ListQuery {
 }
 
 /// A silence as Firebell's API shows it.
-pub fn silence_json(s: &Silence, now: Timestamp) -> Value {
-    json!({
-        "id": s.id,
-        "state": s.state(now).as_str(),
-        "matchers": s.matchers.iter().map(|m| m.to_string()).collect::<Vec<_>>(),
-        "starts_at": s.starts_at.to_string(),
-        "ends_at": s.ends_at.to_string(),
-        "created_by": s.created_by,
-        "comment": s.comment,
-        "updated_at": s.updated_at.to_string(),
-        "expire_on_resolve": s.expire_on_resolve,
-        "service": s.service,
-    })
+pub fn silence_view(s: &Silence, now: Timestamp) -> SilenceView {
+    SilenceView {
+        id: s.id.clone(),
+        state: s.state(now).as_str(),
+        matchers: s.matchers.iter().map(|m| m.to_string()).collect(),
+        starts_at: s.starts_at.to_string(),
+        ends_at: s.ends_at.to_string(),
+        created_by: s.created_by.clone(),
+        comment: s.comment.clone(),
+        updated_at: s.updated_at.to_string(),
+        expire_on_resolve: s.expire_on_resolve,
+        service: s.service.clone(),
+    }
 }
 
 fn parse_time(errors: &mut Vec<FieldError>, field: &str, v: &str) -> Option<Timestamp> {
@@ -192,6 +196,22 @@ pub(crate) fn op_error(e: SilenceOpError, own: bool) -> ApiError {
 }
 
 /// `POST /api/v1/silences`
+#[utoipa::path(
+    post,
+    path = "/api/v1/silences",
+    operation_id = "create_silence",
+    tag = "silences",
+    security(("admin_token" = [])),
+    request_body = NewSilenceBody,
+    responses(
+        (status = 201, description = "Made", body = SilenceCreated),
+        (status = 400, description = "A bad field, named; nothing stored", body = ErrorBody),
+        (status = 413, description = "Body over server.max_body_bytes", body = ErrorBody),
+        (status = 401, description = "No admin token", body = ErrorBody),
+        (status = 429, description = "Too many failed credentials from this address", body = ErrorBody),
+        (status = 503, description = "The store cannot answer now", body = ErrorBody),
+    )
+)]
 pub async fn create<S: Store>(
     _: Admin,
     State(state): State<Shared<S>>,
@@ -208,15 +228,30 @@ pub async fn create<S: Store>(
         .map_err(|e| op_error(e, true))?;
     Ok((
         StatusCode::CREATED,
-        axum::Json(json!({
-            "silence": silence_json(&created.silence, now),
-            "warnings": created.warnings,
-        })),
+        axum::Json(SilenceCreated {
+            silence: silence_view(&created.silence, now),
+            warnings: created.warnings,
+        }),
     )
         .into_response())
 }
 
 /// `GET /api/v1/silences`
+#[utoipa::path(
+    get,
+    path = "/api/v1/silences",
+    operation_id = "list_silences",
+    tag = "silences",
+    security(("admin_token" = [])),
+    params(("state" = Option<String>, Query, description = "active, pending or expired")),
+    responses(
+        (status = 200, description = "Every silence", body = SilenceList),
+        (status = 400, description = "A bad parameter, named", body = ErrorBody),
+        (status = 401, description = "No admin token", body = ErrorBody),
+        (status = 429, description = "Too many failed credentials from this address", body = ErrorBody),
+        (status = 503, description = "The store cannot answer now", body = ErrorBody),
+    )
+)]
 pub async fn list<S: Store>(
     _: Admin,
     State(state): State<Shared<S>>,
@@ -235,18 +270,33 @@ pub async fn list<S: Store>(
         }
     };
     let now = state.engine.now();
-    let silences: Vec<Value> = state
+    let silences: Vec<SilenceView> = state
         .engine
         .list_silences(None)
         .await?
         .iter()
         .filter(|s| want.is_none_or(|w| s.state(now) == w))
-        .map(|s| silence_json(s, now))
+        .map(|s| silence_view(s, now))
         .collect();
-    Ok(axum::Json(json!({ "silences": silences })).into_response())
+    Ok(axum::Json(SilenceList { silences }).into_response())
 }
 
 /// `GET /api/v1/silences/{id}`
+#[utoipa::path(
+    get,
+    path = "/api/v1/silences/{id}",
+    operation_id = "get_silence",
+    tag = "silences",
+    security(("admin_token" = [])),
+    params(("id" = String, Path, description = "the silence's id")),
+    responses(
+        (status = 200, description = "The silence", body = OneSilence),
+        (status = 404, description = "No such silence", body = ErrorBody),
+        (status = 401, description = "No admin token", body = ErrorBody),
+        (status = 429, description = "Too many failed credentials from this address", body = ErrorBody),
+        (status = 503, description = "The store cannot answer now", body = ErrorBody),
+    )
+)]
 pub async fn get_one<S: Store>(
     _: Admin,
     State(state): State<Shared<S>>,
@@ -254,7 +304,10 @@ pub async fn get_one<S: Store>(
 ) -> Result<Response, ApiError> {
     let now = state.engine.now();
     match state.engine.get_silence(&id, None).await? {
-        Some(s) => Ok(axum::Json(json!({ "silence": silence_json(&s, now) })).into_response()),
+        Some(s) => Ok(axum::Json(OneSilence {
+            silence: silence_view(&s, now),
+        })
+        .into_response()),
         None => Err(ApiError::new(
             StatusCode::NOT_FOUND,
             format!("no silence with id {id}"),
@@ -263,6 +316,21 @@ pub async fn get_one<S: Store>(
 }
 
 /// `DELETE /api/v1/silences/{id}`: expires it now.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/silences/{id}",
+    operation_id = "expire_silence",
+    tag = "silences",
+    security(("admin_token" = [])),
+    params(("id" = String, Path, description = "the silence's id")),
+    responses(
+        (status = 200, description = "The silence, expired", body = OneSilence),
+        (status = 404, description = "No such silence", body = ErrorBody),
+        (status = 401, description = "No admin token", body = ErrorBody),
+        (status = 429, description = "Too many failed credentials from this address", body = ErrorBody),
+        (status = 503, description = "The store cannot answer now", body = ErrorBody),
+    )
+)]
 pub async fn expire<S: Store>(
     _: Admin,
     State(state): State<Shared<S>>,
@@ -274,7 +342,10 @@ pub async fn expire<S: Store>(
         .await
         .map_err(|e| op_error(e, true))?;
     let now = state.engine.now();
-    Ok(axum::Json(json!({ "silence": silence_json(&s, now) })).into_response())
+    Ok(axum::Json(OneSilence {
+        silence: silence_view(&s, now),
+    })
+    .into_response())
 }
 
 // ---------------------------------------------------------------------------

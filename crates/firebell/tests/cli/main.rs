@@ -11,6 +11,7 @@ mod common;
 mod faults;
 mod logging;
 mod maintenance_cli;
+mod openapi;
 mod rules_cli;
 mod silence_cli;
 mod test_command;

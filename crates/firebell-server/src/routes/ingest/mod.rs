@@ -14,13 +14,17 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 /// One recorded event, as ingest endpoints answer it.
+pub(crate) fn outcome(o: &firebell_store::IngestOutcome) -> crate::openapi::EventOutcome {
+    crate::openapi::EventOutcome {
+        id: o.alert_id,
+        dedup_key: o.dedup_key.to_string(),
+        status: o.status,
+        duplicate: o.duplicate,
+    }
+}
+
 pub(crate) fn outcome_json(o: &firebell_store::IngestOutcome) -> Value {
-    json!({
-        "id": o.alert_id,
-        "dedup_key": o.dedup_key,
-        "status": o.status,
-        "duplicate": o.duplicate,
-    })
+    serde_json::to_value(outcome(o)).unwrap_or_default()
 }
 
 /// `202 {"status": "accepted", "alerts": [...]}`.
