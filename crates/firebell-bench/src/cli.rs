@@ -35,6 +35,14 @@ Scenarios:
               was sent -> time the webhook arrived) p50/p90/p99/max, and how
               many pages had not arrived 5 s after the end.
 
+  soak        The latency load at --rate for --duration seconds on one
+              server, in 60 s windows (each with its own keys): per window the
+              requests sent and accepted, errors, request and event->page p99,
+              pages missing 5 s after the window, and the server's VmRSS; then
+              totals and RSS first/last/max. Run it at half capacity for 30
+              minutes: --rate <half the latency scenario's sustainable rate>
+              --duration 1800.
+
   memory      Measures the RSS of the idle server right after it is ready,
               then creates --alerts open alerts (distinct keys, batches of
               1000, --workers clients), waits until every alert has paged or
@@ -183,6 +191,9 @@ pub enum ScenarioArg {
     Nodes,
     /// The web UI's alert list with --alerts alerts in the store (100,000 by default).
     UiList,
+    /// The latency load at --rate for --duration on one server, minute by
+    /// minute: RSS, p99s, errors and pages missing per minute.
+    Soak,
 }
 
 /// One scenario that runs on its own fresh server.
@@ -192,6 +203,7 @@ pub enum Scenario {
     Latency,
     Memory,
     Alertmanager,
+    Soak,
 }
 
 impl Scenario {
@@ -201,6 +213,7 @@ impl Scenario {
             Scenario::Latency => "latency",
             Scenario::Memory => "memory",
             Scenario::Alertmanager => "alertmanager",
+            Scenario::Soak => "soak",
         }
     }
 }
@@ -215,6 +228,7 @@ impl ScenarioArg {
             ScenarioArg::All => vec![Scenario::Throughput, Scenario::Latency, Scenario::Memory],
             ScenarioArg::Schedules => vec![],
             ScenarioArg::Alertmanager => vec![Scenario::Alertmanager],
+            ScenarioArg::Soak => vec![Scenario::Soak],
             // Run their own servers (see `rules.rs`, `versus.rs`).
             ScenarioArg::Rules
             | ScenarioArg::VsAlertmanager

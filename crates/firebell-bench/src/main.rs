@@ -36,6 +36,7 @@ enum Outcome {
     Throughput(scenarios::ThroughputResult),
     Latency(scenarios::LatencyResult),
     Memory(scenarios::MemoryResult),
+    Soak(scenarios::SoakResult),
 }
 
 /// One JSON line per scenario.
@@ -111,6 +112,10 @@ async fn run(args: &Args) -> Result<()> {
             ),
             Outcome::Memory(r) => (
                 report::memory_table(r, ready_ms),
+                record(scenario, &machine, &binary, ready_ms, r)?,
+            ),
+            Outcome::Soak(r) => (
+                report::soak_table(r, ready_ms),
                 record(scenario, &machine, &binary, ready_ms, r)?,
             ),
         };
@@ -209,6 +214,8 @@ fn hard_limit(scenario: Scenario, args: &Args) -> Duration {
     match scenario {
         Scenario::Throughput | Scenario::Alertmanager => d + Duration::from_secs(120),
         Scenario::Latency => d + Duration::from_secs(120),
+        // Each window may add its drain and grace on top of its minute.
+        Scenario::Soak => d + d / 2 + Duration::from_secs(120),
         Scenario::Memory => Duration::from_secs(25 * 60),
     }
 }
@@ -287,6 +294,26 @@ async fn run_scenario(scenario: Scenario, args: &Args, binary: &Path) -> Result<
                             &scenarios::LatencyParams {
                                 rate: args.rate,
                                 duration,
+                                max_in_flight: LATENCY_MAX_IN_FLIGHT,
+                                key_prefix: "lat-".into(),
+                            },
+                        )
+                        .await?,
+                    )
+                }
+                Scenario::Soak => {
+                    eprintln!(
+                        "soak: {} events/s for {} s, in 60 s windows",
+                        args.rate, args.duration
+                    );
+                    Outcome::Soak(
+                        scenarios::soak(
+                            &target,
+                            &sink,
+                            &scenarios::SoakParams {
+                                rate: args.rate,
+                                duration,
+                                window: Duration::from_secs(60),
                                 max_in_flight: LATENCY_MAX_IN_FLIGHT,
                             },
                         )

@@ -178,6 +178,51 @@ pub fn throughput_table(r: &ThroughputResult, ready_ms: f64) -> Table {
     t
 }
 
+pub fn soak_table(r: &crate::scenarios::SoakResult, ready_ms: f64) -> Table {
+    let mut t = Table::new(format!(
+        "soak: {} events/s for {:.0} s in {:.0} s windows",
+        r.rate, r.duration_s, r.window_s
+    ));
+    for w in &r.windows {
+        t.row(
+            format!("{:5.1} min", w.at_min),
+            format!(
+                "sent {}, ok {}, errors {}, p99 request {:.1} ms, p99 page {:.1} ms, missing {}, RSS {}",
+                w.sent,
+                w.requests_ok,
+                w.errors,
+                w.request_p99_ms,
+                w.delivery_p99_ms,
+                w.pages_missing,
+                w.rss_kb.map_or("?".into(), |k| format!("{:.1} MiB", k as f64 / 1024.0))
+            ),
+        );
+    }
+    let mib = |k: Option<u64>| k.map_or("?".into(), |k| format!("{:.1} MiB", k as f64 / 1024.0));
+    t.row(
+        "sent / accepted / errors",
+        format!("{} / {} / {}", r.sent, r.requests_ok, r.errors),
+    )
+    .row(
+        "pages arrived / missing / unexpected",
+        format!(
+            "{} / {} / {}",
+            r.pages_matched, r.pages_missing, r.pages_unexpected
+        ),
+    )
+    .row(
+        "server VmRSS first / last / max window",
+        format!(
+            "{} / {} / {}",
+            mib(r.rss_first_kb),
+            mib(r.rss_last_kb),
+            mib(r.rss_max_kb)
+        ),
+    )
+    .row("server ready after", format!("{ready_ms:.0} ms"));
+    t
+}
+
 pub fn latency_table(r: &LatencyResult, ready_ms: f64) -> Table {
     let mut t = Table::new(format!(
         "latency: {} events/s for {:.0} s, single-event requests (open loop, MissedTickBehavior::{})",

@@ -183,6 +183,9 @@ pub struct LatencyParams {
     pub rate: u32,
     pub duration: Duration,
     pub max_in_flight: usize,
+    /// Dedup keys are this followed by a number; pages for other keys are
+    /// not this run's (a soak runs one window after another on one server).
+    pub key_prefix: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -240,6 +243,8 @@ pub async fn latency(target: &Target, sink: &Sink, p: &LatencyParams) -> Result<
     let hard_stop = p.duration + Duration::from_secs(5);
     let mut sent = 0u64;
     let mut skipped = 0u64;
+    let paged_before = sink.counts().distinct;
+    let prefix: Arc<str> = Arc::from(p.key_prefix.as_str());
     for i in 0..offered {
         interval.tick().await;
         if start.elapsed() > hard_stop {
@@ -257,9 +262,10 @@ pub async fn latency(target: &Target, sink: &Sink, p: &LatencyParams) -> Result<
         sent += 1;
         let client = client.clone();
         let target = Arc::clone(&target);
+        let prefix = Arc::clone(&prefix);
         set.spawn(async move {
             let _permit = permit;
-            let key = format!("lat-{i}");
+            let key = format!("{prefix}{i}");
             match load::single_body("latency", &key) {
                 Ok(body) => {
                     let at = Instant::now();
@@ -279,8 +285,11 @@ pub async fn latency(target: &Target, sink: &Sink, p: &LatencyParams) -> Result<
 
     let memory_end = mem(target.pid);
     let accepted = sent_at.len() as u64;
-    sink.wait_for(accepted, LATENCY_GRACE, LATENCY_GRACE).await;
-    let delivery = stats::delivery(&sent_at, &sink.arrivals());
+    sink.wait_for(paged_before + accepted, LATENCY_GRACE, LATENCY_GRACE)
+        .await;
+    let mut arrivals = sink.arrivals();
+    arrivals.retain(|k, _| k.starts_with(&p.key_prefix));
+    let delivery = stats::delivery(&sent_at, &arrivals);
     Ok(LatencyResult {
         rate: p.rate,
         duration_s: p.duration.as_secs_f64(),
@@ -299,6 +308,115 @@ pub async fn latency(target: &Target, sink: &Sink, p: &LatencyParams) -> Result<
         pages_unexpected: delivery.unexpected,
         sink: sink.counts(),
         memory_end,
+    })
+}
+
+// ---------------------------------------------------------------------------
+// soak
+// ---------------------------------------------------------------------------
+
+#[derive(Debug, Clone)]
+pub struct SoakParams {
+    pub rate: u32,
+    pub duration: Duration,
+    /// Each window is one latency run (its own keys) on the same server.
+    pub window: Duration,
+    pub max_in_flight: usize,
+}
+
+/// One window of a soak.
+#[derive(Debug, Clone, Serialize)]
+pub struct SoakWindow {
+    /// Minutes since the start, at the window's end.
+    pub at_min: f64,
+    pub sent: u64,
+    pub requests_ok: u64,
+    pub errors: u64,
+    pub request_p99_ms: f64,
+    pub delivery_p99_ms: f64,
+    pub pages_matched: u64,
+    pub pages_missing: u64,
+    pub rss_kb: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SoakResult {
+    pub rate: u32,
+    pub duration_s: f64,
+    pub window_s: f64,
+    pub windows: Vec<SoakWindow>,
+    pub sent: u64,
+    pub requests_ok: u64,
+    pub errors: u64,
+    pub pages_matched: u64,
+    pub pages_missing: u64,
+    pub pages_unexpected: u64,
+    pub rss_first_kb: Option<u64>,
+    pub rss_last_kb: Option<u64>,
+    pub rss_max_kb: Option<u64>,
+}
+
+/// Steady load for a long time: one latency window after another on one
+/// server, each with its own keys, recording per window the request and
+/// delivery p99, errors, pages missing and the server's RSS.
+pub async fn soak(target: &Target, sink: &Sink, p: &SoakParams) -> Result<SoakResult> {
+    let start = Instant::now();
+    let windows_n = (p.duration.as_secs() / p.window.as_secs().max(1)).max(1);
+    let mut windows = Vec::new();
+    let mut unexpected = 0;
+    for w in 0..windows_n {
+        let r = latency(
+            target,
+            sink,
+            &LatencyParams {
+                rate: p.rate,
+                duration: p.window,
+                max_in_flight: p.max_in_flight,
+                key_prefix: format!("soak-{w}-"),
+            },
+        )
+        .await?;
+        unexpected += r.pages_unexpected;
+        let window = SoakWindow {
+            at_min: start.elapsed().as_secs_f64() / 60.0,
+            sent: r.sent,
+            requests_ok: r.requests_ok,
+            errors: r.errors.total(),
+            request_p99_ms: r.request_latency.p99_ms,
+            delivery_p99_ms: r.delivery_latency.p99_ms,
+            pages_matched: r.pages_matched,
+            pages_missing: r.pages_missing_after_5s,
+            rss_kb: r.memory_end.map(|m| m.vm_rss_kb),
+        };
+        eprintln!(
+            "soak {:5.1} min: sent {}, ok {}, errors {}, p99 request {:.1} ms, p99 page {:.1} ms, missing {}, RSS {} KiB",
+            window.at_min,
+            window.sent,
+            window.requests_ok,
+            window.errors,
+            window.request_p99_ms,
+            window.delivery_p99_ms,
+            window.pages_missing,
+            window.rss_kb.map_or("?".into(), |k| k.to_string())
+        );
+        windows.push(window);
+    }
+    let sum = |f: fn(&SoakWindow) -> u64| windows.iter().map(f).sum::<u64>();
+    let rss: Vec<u64> = windows.iter().filter_map(|w| w.rss_kb).collect();
+    Ok(SoakResult {
+        rate: p.rate,
+        duration_s: start.elapsed().as_secs_f64(),
+        window_s: p.window.as_secs_f64(),
+        sent: sum(|w| w.sent),
+        requests_ok: sum(|w| w.requests_ok),
+        errors: sum(|w| w.errors),
+        pages_matched: sum(|w| w.pages_matched),
+        pages_missing: sum(|w| w.pages_missing),
+        pages_unexpected: unexpected,
+        rss_first_kb: rss.first().copied(),
+        rss_last_kb: rss.last().copied(),
+        rss_max_kb: rss.iter().max().copied(),
+        windows,
     })
 }
 

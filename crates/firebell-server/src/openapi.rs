@@ -170,6 +170,77 @@ pub struct OneWindow {
     pub window: WindowView,
 }
 
+/// Who is on call in one schedule.
+#[derive(Serialize, ToSchema)]
+pub struct ScheduleOnCall {
+    pub schedule: String,
+    /// User ids, in the schedule's order; empty when nobody is.
+    pub users: Vec<String>,
+}
+
+/// `GET /api/v1/oncall`.
+#[derive(Serialize, ToSchema)]
+pub struct OnCallNow {
+    #[schema(value_type = String, format = DateTime)]
+    pub at: Timestamp,
+    pub oncall: Vec<ScheduleOnCall>,
+}
+
+/// `GET /api/v1/schedules/{id}/oncall`.
+#[derive(Serialize, ToSchema)]
+pub struct OnCallAt {
+    pub schedule: String,
+    #[schema(value_type = String, format = DateTime)]
+    pub at: Timestamp,
+    pub users: Vec<String>,
+}
+
+/// One final shift (layers and overrides applied).
+#[derive(Serialize, ToSchema)]
+pub struct ShiftView {
+    #[schema(value_type = String, format = DateTime)]
+    pub start: Timestamp,
+    #[schema(value_type = String, format = DateTime)]
+    pub end: Timestamp,
+    pub users: Vec<String>,
+}
+
+/// `GET /api/v1/schedules/{id}/shifts`.
+#[derive(Serialize, ToSchema)]
+pub struct ShiftList {
+    pub schedule: String,
+    #[schema(value_type = String, format = DateTime)]
+    pub from: Timestamp,
+    #[schema(value_type = String, format = DateTime)]
+    pub to: Timestamp,
+    pub shifts: Vec<ShiftView>,
+}
+
+/// A schedule and its calendar feed.
+#[derive(Serialize, ToSchema)]
+pub struct ScheduleView {
+    pub id: String,
+    pub timezone: String,
+    /// How many layers it has.
+    pub layers: usize,
+    /// The iCalendar feed (a secret URL); `null` without an admin token.
+    pub feed_url: Option<String>,
+}
+
+/// A person's own calendar feed.
+#[derive(Serialize, ToSchema)]
+pub struct UserFeed {
+    pub id: String,
+    pub feed_url: Option<String>,
+}
+
+/// `GET /api/v1/schedules`.
+#[derive(Serialize, ToSchema)]
+pub struct ScheduleList {
+    pub schedules: Vec<ScheduleView>,
+    pub user_feeds: Vec<UserFeed>,
+}
+
 /// A node sharing the database.
 #[derive(Serialize, ToSchema)]
 pub struct NodeView {
@@ -264,6 +335,10 @@ impl Modify for BearerAuth {
         crate::routes::maintenance::create,
         crate::routes::maintenance::end,
         crate::routes::ops::nodes,
+        crate::routes::schedules::oncall_all,
+        crate::routes::schedules::oncall_one,
+        crate::routes::schedules::shifts,
+        crate::routes::schedules::list,
         openapi_json,
     ),
     modifiers(&BearerAuth),
@@ -271,6 +346,7 @@ impl Modify for BearerAuth {
         (name = "ingest", description = "Events from monitoring"),
         (name = "alerts", description = "Alerts and answers"),
         (name = "silences", description = "Silences and maintenance windows"),
+        (name = "schedules", description = "On-call schedules"),
         (name = "operations", description = "The running service")
     )
 )]

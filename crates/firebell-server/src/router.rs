@@ -51,6 +51,12 @@ pub const PUBLIC: &[PublicRoute] = &[
         unauthenticated: 200,
         why: "Prometheus scrape: counters only, no alert text, no addresses",
     },
+    PublicRoute {
+        method: "GET",
+        path: "/api/v1/openapi.json",
+        unauthenticated: 200,
+        why: "the API's OpenAPI document: the shape of requests and answers, no data",
+    },
     // Credentials outside the Authorization header, checked by the handler.
     PublicRoute {
         method: "POST",

@@ -4,6 +4,10 @@
 use crate::Shared;
 use crate::auth::Admin;
 use crate::error::{ApiError, ApiQuery};
+use crate::openapi::{
+    ErrorBody, OnCallAt, OnCallNow, ScheduleList, ScheduleOnCall, ScheduleView, ShiftList,
+    ShiftView, UserFeed,
+};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
@@ -92,6 +96,21 @@ pub struct AtQuery {
 }
 
 /// `GET /api/v1/oncall`: everyone on call now (or `?at=`), per schedule.
+#[utoipa::path(
+    get,
+    path = "/api/v1/oncall",
+    operation_id = "oncall",
+    tag = "schedules",
+    security(("admin_token" = [])),
+    params(("at" = Option<String>, Query, description = "an RFC 3339 instant; default now")),
+    responses(
+        (status = 200, description = "Per schedule", body = OnCallNow),
+        (status = 400, description = "A bad parameter, named", body = ErrorBody),
+        (status = 401, description = "No admin token", body = ErrorBody),
+        (status = 429, description = "Too many failed credentials from this address", body = ErrorBody),
+        (status = 503, description = "The store cannot answer now", body = ErrorBody),
+    )
+)]
 pub async fn oncall_all<S: Store>(
     _: Admin,
     State(state): State<Shared<S>>,
@@ -100,20 +119,37 @@ pub async fn oncall_all<S: Store>(
     let at = parse_time("at", q.at.as_deref())?.unwrap_or_else(|| state.engine.now());
     let config = state.engine.config();
     let ovs = overrides_in(&state, None, at, at + SignedDuration::from_millis(1)).await?;
-    let list: Vec<Value> = config
+    let oncall = config
         .schedules
         .iter()
-        .map(|(id, s)| {
-            json!({
-                "schedule": id,
-                "users": s.on_call(at, ovs.get(id).map(Vec::as_slice).unwrap_or(&[])),
-            })
+        .map(|(id, s)| ScheduleOnCall {
+            schedule: id.clone(),
+            users: s.on_call(at, ovs.get(id).map(Vec::as_slice).unwrap_or(&[])),
         })
         .collect();
-    Ok(axum::Json(json!({ "at": at, "oncall": list })).into_response())
+    Ok(axum::Json(OnCallNow { at, oncall }).into_response())
 }
 
 /// `GET /api/v1/schedules/{id}/oncall?at=`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/schedules/{id}/oncall",
+    operation_id = "schedule_oncall",
+    tag = "schedules",
+    security(("admin_token" = [])),
+    params(
+        ("id" = String, Path, description = "the schedule's id"),
+        ("at" = Option<String>, Query, description = "an RFC 3339 instant; default now"),
+    ),
+    responses(
+        (status = 200, description = "Who is on call", body = OnCallAt),
+        (status = 400, description = "A bad parameter, named", body = ErrorBody),
+        (status = 404, description = "No such schedule", body = ErrorBody),
+        (status = 401, description = "No admin token", body = ErrorBody),
+        (status = 429, description = "Too many failed credentials from this address", body = ErrorBody),
+        (status = 503, description = "The store cannot answer now", body = ErrorBody),
+    )
+)]
 pub async fn oncall_one<S: Store>(
     _: Admin,
     State(state): State<Shared<S>>,
@@ -125,7 +161,12 @@ pub async fn oncall_one<S: Store>(
     let s = schedule(&config, &id)?;
     let ovs = overrides_in(&state, Some(&id), at, at + SignedDuration::from_millis(1)).await?;
     let users = s.on_call(at, ovs.get(&id).map(Vec::as_slice).unwrap_or(&[]));
-    Ok(axum::Json(json!({ "schedule": id, "at": at, "users": users })).into_response())
+    Ok(axum::Json(OnCallAt {
+        schedule: id,
+        at,
+        users,
+    })
+    .into_response())
 }
 
 #[derive(Deserialize)]
@@ -156,10 +197,6 @@ fn window(
     Ok((from, to))
 }
 
-fn shift_json(s: &Shift) -> Value {
-    json!({ "start": s.start, "end": s.end, "users": s.users })
-}
-
 /// Final shifts of a schedule after layers and overrides.
 async fn final_shifts<S: Store>(
     state: &Shared<S>,
@@ -173,6 +210,26 @@ async fn final_shifts<S: Store>(
 }
 
 /// `GET /api/v1/schedules/{id}/shifts?from=&to=` (default: the next 7 days).
+#[utoipa::path(
+    get,
+    path = "/api/v1/schedules/{id}/shifts",
+    operation_id = "schedule_shifts",
+    tag = "schedules",
+    security(("admin_token" = [])),
+    params(
+        ("id" = String, Path, description = "the schedule's id"),
+        ("from" = Option<String>, Query, description = "RFC 3339; default now"),
+        ("to" = Option<String>, Query, description = "RFC 3339; default from + 7 days; at most 400 days after from"),
+    ),
+    responses(
+        (status = 200, description = "The final shifts", body = ShiftList),
+        (status = 400, description = "A bad parameter, named", body = ErrorBody),
+        (status = 404, description = "No such schedule", body = ErrorBody),
+        (status = 401, description = "No admin token", body = ErrorBody),
+        (status = 429, description = "Too many failed credentials from this address", body = ErrorBody),
+        (status = 503, description = "The store cannot answer now", body = ErrorBody),
+    )
+)]
 pub async fn shifts<S: Store>(
     _: Admin,
     State(state): State<Shared<S>>,
@@ -182,49 +239,71 @@ pub async fn shifts<S: Store>(
     let config = state.engine.config();
     let s = schedule(&config, &id)?;
     let (from, to) = window(&q, state.engine.now(), SignedDuration::ZERO, days(7))?;
-    let list: Vec<Value> = final_shifts(&state, &id, s, from, to)
+    let shifts = final_shifts(&state, &id, s, from, to)
         .await?
-        .iter()
-        .map(shift_json)
+        .into_iter()
+        .map(|s: Shift| ShiftView {
+            start: s.start,
+            end: s.end,
+            users: s.users,
+        })
         .collect();
-    Ok(
-        axum::Json(json!({ "schedule": id, "from": from, "to": to, "shifts": list }))
-            .into_response(),
-    )
+    Ok(axum::Json(ShiftList {
+        schedule: id,
+        from,
+        to,
+        shifts,
+    })
+    .into_response())
 }
 
 /// `GET /api/v1/schedules`: each schedule with its calendar feed URL.
+#[utoipa::path(
+    get,
+    path = "/api/v1/schedules",
+    operation_id = "list_schedules",
+    tag = "schedules",
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "Every schedule, and each person's feed", body = ScheduleList),
+        (status = 401, description = "No admin token", body = ErrorBody),
+        (status = 429, description = "Too many failed credentials from this address", body = ErrorBody),
+        (status = 503, description = "The store cannot answer now", body = ErrorBody),
+    )
+)]
 pub async fn list<S: Store>(
     _: Admin,
     State(state): State<Shared<S>>,
 ) -> Result<Response, ApiError> {
     let config = state.engine.config();
     let base = &config.server.public_url;
-    let schedules: Vec<Value> = config
+    let schedules = config
         .schedules
         .iter()
-        .map(|(id, s)| {
-            json!({
-                "id": id,
-                "timezone": s.time_zone_name(),
-                "layers": s.layers().len(),
-                "feed_url": config.feed_token(&format!("schedule:{id}"))
-                    .map(|t| format!("{base}/feeds/schedules/{id}.ics?token={t}")),
-            })
+        .map(|(id, s)| ScheduleView {
+            id: id.clone(),
+            timezone: s.time_zone_name().to_string(),
+            layers: s.layers().len(),
+            feed_url: config
+                .feed_token(&format!("schedule:{id}"))
+                .map(|t| format!("{base}/feeds/schedules/{id}.ics?token={t}")),
         })
         .collect();
-    let users: Vec<Value> = config
+    let user_feeds = config
         .users
         .keys()
-        .map(|id| {
-            json!({
-                "id": id,
-                "feed_url": config.feed_token(&format!("user:{id}"))
-                    .map(|t| format!("{base}/feeds/users/{id}.ics?token={t}")),
-            })
+        .map(|id| UserFeed {
+            id: id.clone(),
+            feed_url: config
+                .feed_token(&format!("user:{id}"))
+                .map(|t| format!("{base}/feeds/users/{id}.ics?token={t}")),
         })
         .collect();
-    Ok(axum::Json(json!({ "schedules": schedules, "user_feeds": users })).into_response())
+    Ok(axum::Json(ScheduleList {
+        schedules,
+        user_feeds,
+    })
+    .into_response())
 }
 
 #[derive(Deserialize)]
