@@ -705,6 +705,35 @@ mod tests {
         sink.stop().await;
     }
 
+    /// Windows on one server: each window's pages are its own, none missing,
+    /// none counted twice, and every window reports the server's memory.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_soak_counts_each_window_on_its_own() {
+        let sink = Sink::start().await.unwrap();
+        let target = fake_server(&sink).await;
+        let r = soak(
+            &target,
+            &sink,
+            &SoakParams {
+                rate: 100,
+                duration: Duration::from_secs(3),
+                window: Duration::from_secs(1),
+                max_in_flight: 64,
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.windows.len(), 3);
+        for w in &r.windows {
+            assert_eq!(w.sent, 100, "{w:?}");
+            assert_eq!(w.pages_matched, w.requests_ok, "{w:?}");
+            assert_eq!(w.pages_missing, 0, "{w:?}");
+        }
+        assert_eq!(r.pages_matched, 300);
+        assert_eq!(r.pages_unexpected, 0);
+        assert_eq!(r.errors, 0);
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn latency_matches_pages_to_sends() {
         let sink = Sink::start().await.unwrap();
@@ -716,6 +745,7 @@ mod tests {
                 rate: 200,
                 duration: Duration::from_secs(1),
                 max_in_flight: 64,
+                key_prefix: "lat-".into(),
             },
         )
         .await
