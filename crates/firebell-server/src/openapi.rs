@@ -35,6 +35,9 @@ pub struct EventOutcome {
     pub status: Option<AlertStatus>,
     /// The alert was already open: the trigger was counted on it.
     pub duplicate: bool,
+    /// Traffic-manager events only: what the event's level made of it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub action: Option<&'static str>,
 }
 
 /// `202`: the events are recorded durably.
@@ -241,6 +244,76 @@ pub struct ScheduleList {
     pub user_feeds: Vec<UserFeed>,
 }
 
+/// A schedule override as stored.
+#[derive(Serialize, ToSchema)]
+pub struct OverrideView {
+    pub id: i64,
+    pub schedule: String,
+    #[schema(value_type = String, format = DateTime)]
+    pub start: Timestamp,
+    #[schema(value_type = String, format = DateTime)]
+    pub end: Timestamp,
+    /// `add` or `remove` (with `user`), `replace` (with `from` and `to`).
+    pub kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    pub created_by: String,
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Timestamp,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct OneOverride {
+    #[serde(rename = "override")]
+    pub override_: OverrideView,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct OverrideList {
+    pub overrides: Vec<OverrideView>,
+}
+
+/// A heartbeat ping taken.
+#[derive(Serialize, ToSchema)]
+pub struct HeartbeatPing {
+    /// Always `"ok"`.
+    pub status: &'static str,
+    pub service: String,
+    /// The heartbeat's name.
+    pub heartbeat: String,
+    /// When it is overdue unless pinged again.
+    #[schema(value_type = String, format = DateTime)]
+    pub overdue_at: Timestamp,
+    /// This ping resolved an overdue alert.
+    pub resolved: bool,
+}
+
+/// One test page's result.
+#[derive(Serialize, ToSchema)]
+pub struct TestResult {
+    pub notification_id: i64,
+    pub user: String,
+    /// The contact's number in the user's list, from 1.
+    pub contact: u32,
+    pub channel: String,
+    pub address: String,
+    pub status: NotificationStatus,
+    /// The provider's answer when delivered, the error otherwise.
+    pub answer: Option<String>,
+}
+
+/// `POST /api/v1/channels/{name}/test` and `/api/v1/users/{id}/test`.
+#[derive(Serialize, ToSchema)]
+pub struct TestAnswer {
+    /// Every page was delivered.
+    pub ok: bool,
+    pub results: Vec<TestResult>,
+}
+
 /// A node sharing the database.
 #[derive(Serialize, ToSchema)]
 pub struct NodeView {
@@ -286,6 +359,46 @@ pub mod bodies {
         pub details: Option<serde_json::Value>,
         /// RFC 3339.
         pub occurred_at: Option<String>,
+    }
+
+    /// A traffic manager's event as `firebell vtm-action` posts it.
+    #[allow(dead_code)]
+    #[derive(Deserialize, ToSchema)]
+    pub struct VtmEvent {
+        /// The action's event type (`--eventtype=`).
+        pub eventtype: Option<String>,
+        /// The action's other arguments; secrets (key, token, password…)
+        /// are never shown again.
+        pub args: Option<std::collections::BTreeMap<String, String>>,
+        /// LEVEL<TAB>object<TAB>tag<TAB>text.
+        pub line: String,
+        /// The traffic manager's host name.
+        pub host: Option<String>,
+    }
+
+    /// `POST /api/v1/schedules/{id}/overrides`.
+    #[allow(dead_code)]
+    #[derive(Deserialize, ToSchema)]
+    pub struct NewOverride {
+        /// RFC 3339.
+        pub start: String,
+        /// RFC 3339, after `start`.
+        pub end: String,
+        /// `add`, `remove` (with `user`) or `replace` (with `from`, `to`).
+        pub kind: String,
+        pub user: Option<String>,
+        pub from: Option<String>,
+        pub to: Option<String>,
+        /// A user id; default `api`.
+        pub created_by: Option<String>,
+    }
+
+    /// `POST /api/v1/channels/{name}/test`.
+    #[allow(dead_code)]
+    #[derive(Deserialize, ToSchema)]
+    pub struct ChannelTest {
+        /// Where to send: a URL, an email address, a phone number.
+        pub to: Option<String>,
     }
 
     /// `POST /api/v1/alerts/{id}/{action}`.
@@ -339,6 +452,15 @@ impl Modify for BearerAuth {
         crate::routes::schedules::oncall_one,
         crate::routes::schedules::shifts,
         crate::routes::schedules::list,
+        crate::routes::schedules::add_override,
+        crate::routes::schedules::list_overrides,
+        crate::routes::schedules::delete_override,
+        crate::routes::ingest::vtm::post_event,
+        crate::routes::ingest::heartbeat::ping_bearer,
+        crate::routes::ingest::heartbeat::ping_path_get,
+        crate::routes::ingest::heartbeat::ping_path,
+        crate::routes::test_pages::channel,
+        crate::routes::test_pages::user,
         openapi_json,
     ),
     modifiers(&BearerAuth),

@@ -596,6 +596,11 @@ async fn serve_on<S: firebell_store::Store>(
         "  (with cargo: cargo run --release -- send --config {} --summary \"...\"; public URL {public_url})",
         path.display()
     );
+    // systemd (Type=notify, the packaged unit): ready once the port is bound,
+    // the store open and the engine built; nothing happens outside systemd.
+    if let Err(e) = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]) {
+        tracing::warn!("could not tell systemd this service is ready: {e}");
+    }
     firebell_server::serve(engine, Some(path), listener, shutdown_signal(), false)
         .await
         .context("serving HTTP")?;

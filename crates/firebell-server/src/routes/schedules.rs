@@ -5,8 +5,8 @@ use crate::Shared;
 use crate::auth::Admin;
 use crate::error::{ApiError, ApiQuery};
 use crate::openapi::{
-    ErrorBody, OnCallAt, OnCallNow, ScheduleList, ScheduleOnCall, ScheduleView, ShiftList,
-    ShiftView, UserFeed,
+    ErrorBody, OnCallAt, OnCallNow, OneOverride, OverrideList, OverrideView, ScheduleList,
+    ScheduleOnCall, ScheduleView, ShiftList, ShiftView, UserFeed,
 };
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -19,7 +19,7 @@ use firebell_core::schedule::{Override, OverrideKind, Schedule, Shift};
 use firebell_store::{Store, StoredOverride};
 use jiff::{SignedDuration, Timestamp};
 use serde::Deserialize;
-use serde_json::{Value, json};
+
 use std::collections::HashMap;
 
 /// Longest span one shifts request may cover.
@@ -60,14 +60,26 @@ fn schedule<'a>(
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no schedule named {id:?}")))
 }
 
-fn override_json(o: &StoredOverride) -> Value {
-    let mut v = serde_json::to_value(&o.override_).unwrap_or(Value::Null);
-    if let Value::Object(m) = &mut v {
-        m.insert("schedule".into(), json!(o.schedule));
-        m.insert("created_by".into(), json!(o.created_by));
-        m.insert("created_at".into(), json!(o.created_at));
+fn override_view(o: &StoredOverride) -> OverrideView {
+    let (kind, user, from, to) = match &o.override_.kind {
+        OverrideKind::Add { user } => ("add", Some(user.clone()), None, None),
+        OverrideKind::Remove { user } => ("remove", Some(user.clone()), None, None),
+        OverrideKind::Replace { from, to } => {
+            ("replace", None, Some(from.clone()), Some(to.clone()))
+        }
+    };
+    OverrideView {
+        id: o.override_.id,
+        schedule: o.schedule.clone(),
+        start: o.override_.start,
+        end: o.override_.end,
+        kind,
+        user,
+        from,
+        to,
+        created_by: o.created_by.clone(),
+        created_at: o.created_at,
     }
-    v
 }
 
 /// Overrides intersecting [from, to), by schedule.
@@ -320,6 +332,24 @@ struct NewOverrideBody {
 
 /// `POST /api/v1/schedules/{id}/overrides`: `{"start", "end", "kind": "add"|"remove", "user"}`
 /// or `{"start", "end", "kind": "replace", "from", "to"}`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/schedules/{id}/overrides",
+    operation_id = "add_override",
+    tag = "schedules",
+    security(("admin_token" = [])),
+    params(("id" = String, Path, description = "the schedule's id")),
+    request_body = crate::openapi::bodies::NewOverride,
+    responses(
+        (status = 201, description = "Stored", body = OneOverride),
+        (status = 400, description = "A bad field, named; nothing stored", body = ErrorBody),
+        (status = 404, description = "No such schedule", body = ErrorBody),
+        (status = 413, description = "Body over server.max_body_bytes", body = ErrorBody),
+        (status = 401, description = "No admin token", body = ErrorBody),
+        (status = 429, description = "Too many failed credentials from this address", body = ErrorBody),
+        (status = 503, description = "The store cannot answer now", body = ErrorBody),
+    )
+)]
 pub async fn add_override<S: Store>(
     _: Admin,
     State(state): State<Shared<S>>,
@@ -410,12 +440,34 @@ pub async fn add_override<S: Store>(
         .await?;
     Ok((
         StatusCode::CREATED,
-        axum::Json(json!({ "override": override_json(&stored) })),
+        axum::Json(OneOverride {
+            override_: override_view(&stored),
+        }),
     )
         .into_response())
 }
 
 /// `GET /api/v1/schedules/{id}/overrides?from=&to=` (default: from now on).
+#[utoipa::path(
+    get,
+    path = "/api/v1/schedules/{id}/overrides",
+    operation_id = "list_overrides",
+    tag = "schedules",
+    security(("admin_token" = [])),
+    params(
+        ("id" = String, Path, description = "the schedule's id"),
+        ("from" = Option<String>, Query, description = "RFC 3339; default now"),
+        ("to" = Option<String>, Query, description = "RFC 3339; default: no end"),
+    ),
+    responses(
+        (status = 200, description = "Overrides in the window", body = OverrideList),
+        (status = 400, description = "A bad parameter, named", body = ErrorBody),
+        (status = 404, description = "No such schedule", body = ErrorBody),
+        (status = 401, description = "No admin token", body = ErrorBody),
+        (status = 429, description = "Too many failed credentials from this address", body = ErrorBody),
+        (status = 503, description = "The store cannot answer now", body = ErrorBody),
+    )
+)]
 pub async fn list_overrides<S: Store>(
     _: Admin,
     State(state): State<Shared<S>>,
@@ -427,18 +479,33 @@ pub async fn list_overrides<S: Store>(
     let now = state.engine.now();
     let from = parse_time("from", q.from.as_deref())?.unwrap_or(now);
     let to = parse_time("to", q.to.as_deref())?.unwrap_or(Timestamp::MAX);
-    let list: Vec<Value> = state
+    let overrides = state
         .engine
         .store()
         .overrides(Some(id), from, to)
         .await?
         .iter()
-        .map(override_json)
+        .map(override_view)
         .collect();
-    Ok(axum::Json(json!({ "overrides": list })).into_response())
+    Ok(axum::Json(OverrideList { overrides }).into_response())
 }
 
 /// `DELETE /api/v1/overrides/{id}`.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/overrides/{id}",
+    operation_id = "delete_override",
+    tag = "schedules",
+    security(("admin_token" = [])),
+    params(("id" = String, Path, description = "the override's id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such override", body = ErrorBody),
+        (status = 401, description = "No admin token", body = ErrorBody),
+        (status = 429, description = "Too many failed credentials from this address", body = ErrorBody),
+        (status = 503, description = "The store cannot answer now", body = ErrorBody),
+    )
+)]
 pub async fn delete_override<S: Store>(
     _: Admin,
     State(state): State<Shared<S>>,

@@ -5,6 +5,7 @@
 use crate::Shared;
 use crate::auth::Admin;
 use crate::error::ApiError;
+use crate::openapi::{ErrorBody, TestAnswer, TestResult};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
@@ -17,7 +18,6 @@ use firebell_core::notification::{Notification, NotificationStatus};
 use firebell_engine::test_pages::TestTarget;
 use firebell_store::Store;
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -82,24 +82,44 @@ fn answer(sent: Vec<Notification>) -> Response {
     let ok = sent
         .iter()
         .all(|n| n.status == NotificationStatus::Delivered);
-    let results: Vec<Value> = sent
-        .iter()
-        .map(|n| {
-            json!({
-                "notification_id": n.id,
-                "user": n.user,
-                "contact": n.contact_index + 1,
-                "channel": n.channel,
-                "address": redact_address(&n.channel, &n.address),
-                "status": n.status,
-                "answer": if n.status == NotificationStatus::Delivered { &n.detail } else { &n.last_error },
-            })
+    let results = sent
+        .into_iter()
+        .map(|n| TestResult {
+            notification_id: n.id,
+            contact: n.contact_index + 1,
+            address: redact_address(&n.channel, &n.address),
+            answer: if n.status == NotificationStatus::Delivered {
+                n.detail
+            } else {
+                n.last_error
+            },
+            user: n.user,
+            channel: n.channel,
+            status: n.status,
         })
         .collect();
-    axum::Json(json!({ "ok": ok, "results": results })).into_response()
+    axum::Json(TestAnswer { ok, results }).into_response()
 }
 
 /// `POST /api/v1/channels/{name}/test` with an optional `{"to": ...}`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/channels/{name}/test",
+    operation_id = "test_channel",
+    tag = "operations",
+    security(("admin_token" = [])),
+    params(("name" = String, Path, description = "a channel's name, or console / webhook")),
+    request_body(content = Option<crate::openapi::bodies::ChannelTest>, description = "Where to send; may be empty for a channel with an address of its own"),
+    responses(
+        (status = 200, description = "Sent now; each result says how it went", body = TestAnswer),
+        (status = 400, description = "A bad field, named", body = ErrorBody),
+        (status = 404, description = "No such channel", body = ErrorBody),
+        (status = 413, description = "Body over server.max_body_bytes", body = ErrorBody),
+        (status = 401, description = "No admin token", body = ErrorBody),
+        (status = 429, description = "Too many failed credentials from this address", body = ErrorBody),
+        (status = 503, description = "The store cannot answer now", body = ErrorBody),
+    )
+)]
 pub(crate) async fn channel<S: Store>(
     _: Admin,
     State(state): State<Shared<S>>,
@@ -171,6 +191,21 @@ pub(crate) fn user_targets(
 
 /// `POST /api/v1/users/{id}/test`: a test page to each of the user's
 /// contact methods, in order.
+#[utoipa::path(
+    post,
+    path = "/api/v1/users/{id}/test",
+    operation_id = "test_user",
+    tag = "operations",
+    security(("admin_token" = [])),
+    params(("id" = String, Path, description = "a user's id")),
+    responses(
+        (status = 200, description = "Sent now; each result says how it went", body = TestAnswer),
+        (status = 404, description = "No such user", body = ErrorBody),
+        (status = 401, description = "No admin token", body = ErrorBody),
+        (status = 429, description = "Too many failed credentials from this address", body = ErrorBody),
+        (status = 503, description = "The store cannot answer now", body = ErrorBody),
+    )
+)]
 pub(crate) async fn user<S: Store>(
     _: Admin,
     State(state): State<Shared<S>>,

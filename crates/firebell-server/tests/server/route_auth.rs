@@ -285,3 +285,31 @@ async fn failed_authentication_is_limited_per_address() {
     assert_eq!(r.status().as_u16(), 200);
     app.stop().await;
 }
+
+/// The OpenAPI document describes every `/api/v1` route the router has,
+/// with its method, and nothing the router does not have.
+#[test]
+fn the_openapi_document_lists_every_api_route() {
+    let doc: serde_json::Value =
+        serde_json::from_str(firebell_server::openapi::document()).unwrap();
+    let mut documented: Vec<(String, String)> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(path, ops)| {
+            ops.as_object()
+                .unwrap()
+                .keys()
+                .map(move |m| (m.to_uppercase(), path.clone()))
+        })
+        .collect();
+    documented.sort();
+    let mut routed: Vec<(String, String)> = routes::<SqliteStore>()
+        .into_iter()
+        .filter(|r| r.path.starts_with("/api/v1/"))
+        .map(|r| (r.method.to_string(), r.path.to_string()))
+        .collect();
+    routed.sort();
+    routed.dedup();
+    assert_eq!(documented, routed);
+}

@@ -691,3 +691,94 @@ fn the_manual_page_builds_with_every_subcommand() {
         );
     }
 }
+
+/// The workspace's `rust-version` is at least what every locked dependency
+/// declares (and the code's own let-chains need 1.88), so a toolchain that
+/// passes the check can build it. (Only one toolchain is installed here, so
+/// building with exactly that version is not tried.)
+#[test]
+fn the_declared_rust_version_covers_every_locked_dependency() {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+    let rustc = Command::new("rustc").arg("-vV").output().unwrap();
+    let host = String::from_utf8_lossy(&rustc.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("host: ").map(str::to_string))
+        .expect("rustc -vV names the host");
+    let out = Command::new(env!("CARGO"))
+        // This platform's dependencies: the ones the build downloaded.
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--locked",
+            "--offline",
+            "--filter-platform",
+            &host,
+        ])
+        .current_dir(root)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let meta: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let version = |v: &str| -> Vec<u64> {
+        v.split('.')
+            .map(|p| p.parse().unwrap())
+            .chain([0, 0])
+            .take(3)
+            .collect()
+    };
+    let packages = meta["packages"].as_array().unwrap();
+    let ours = packages
+        .iter()
+        .find(|p| p["name"] == "firebell")
+        .and_then(|p| p["rust_version"].as_str())
+        .expect("firebell declares a rust-version");
+    let needed = packages
+        .iter()
+        .filter_map(|p| Some((p["rust_version"].as_str()?, p["name"].as_str()?)))
+        .max_by_key(|(v, _)| version(v))
+        .unwrap();
+    assert!(
+        version(ours) >= version(needed.0),
+        "rust-version {ours} is below {} (needed by {})",
+        needed.0,
+        needed.1
+    );
+}
+
+/// Under systemd (`Type=notify`, the packaged unit) the server says
+/// `READY=1` on `$NOTIFY_SOCKET` once it listens, and then answers.
+#[tokio::test]
+async fn the_server_tells_systemd_when_it_is_ready() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let cfg = dir.path().join("firebell.toml");
+    std::fs::write(&cfg, config(dir.path(), port, KEY)).unwrap();
+    let socket_path = dir.path().join("notify.sock");
+    let socket = std::os::unix::net::UnixDatagram::bind(&socket_path).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let child = Command::new(BIN)
+        .args(["serve", "--config"])
+        .arg(&cfg)
+        .env("NOTIFY_SOCKET", &socket_path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let server = Server::new(child, port);
+    let mut buf = [0u8; 256];
+    let n = socket.recv(&mut buf).expect("a notification within 20 s");
+    let msg = String::from_utf8_lossy(&buf[..n]);
+    assert!(msg.lines().any(|l| l == "READY=1"), "{msg:?}");
+    // Ready means ready: the health check answers at once.
+    let r = reqwest::get(format!("{}/-/ready", server.url))
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+}

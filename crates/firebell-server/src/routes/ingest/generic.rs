@@ -1,6 +1,6 @@
 //! Firebell's own event API: `POST /api/v1/events`.
 
-use super::{error_body, outcome, throttled};
+use super::{accepted, error_body, outcome, throttled};
 use crate::Shared;
 use crate::auth::{Generic, IntegrationKey};
 use crate::error::ApiError;
@@ -8,8 +8,7 @@ use crate::openapi::{Accepted, ErrorBody, bodies};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use firebell_store::Store;
 
 /// Records one event or a batch, durably, before answering.
@@ -42,6 +41,5 @@ pub(crate) async fn post_events<S: Store>(
         return Ok(r);
     }
     let outcomes = state.engine.accept(events).await?;
-    let body = Accepted::new(outcomes.iter().map(outcome).collect());
-    Ok((StatusCode::ACCEPTED, axum::Json(body)).into_response())
+    Ok(accepted(outcomes.iter().map(outcome).collect()))
 }

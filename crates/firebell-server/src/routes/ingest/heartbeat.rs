@@ -5,6 +5,7 @@
 use crate::Shared;
 use crate::auth::{Heartbeat, IntegrationKey};
 use crate::error::ApiError;
+use crate::openapi::{ErrorBody, HeartbeatPing};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
@@ -12,9 +13,21 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use firebell_core::config::IntegrationKind;
 use firebell_store::Store;
-use serde_json::json;
 
 /// The key in the URL: a wrong one is "not found", as nothing else is there.
+#[utoipa::path(
+    post,
+    path = "/api/v1/heartbeat/{key}",
+    operation_id = "heartbeat_ping_path",
+    tag = "ingest",
+    params(("key" = String, Path, description = "the heartbeat integration's key")),
+    responses(
+        (status = 200, description = "Pinged", body = HeartbeatPing),
+        (status = 404, description = "No heartbeat has this key", body = ErrorBody),
+        (status = 413, description = "Body over server.max_body_bytes", body = ErrorBody),
+        (status = 503, description = "The store cannot take it now", body = ErrorBody),
+    )
+)]
 pub(crate) async fn ping_path<S: Store>(
     State(state): State<Shared<S>>,
     Path(key): Path<String>,
@@ -31,7 +44,38 @@ pub(crate) async fn ping_path<S: Store>(
     ping(&state, &integration.service, integration.index).await
 }
 
+/// The same ping as a GET (cron one-liners: `curl URL`); the router sends
+/// it to [`ping_path`]. Here for the document only.
+#[utoipa::path(
+    get,
+    path = "/api/v1/heartbeat/{key}",
+    operation_id = "heartbeat_ping_get",
+    tag = "ingest",
+    params(("key" = String, Path, description = "the heartbeat integration's key")),
+    responses(
+        (status = 200, description = "Pinged", body = HeartbeatPing),
+        (status = 404, description = "No heartbeat has this key", body = ErrorBody),
+        (status = 503, description = "The store cannot take it now", body = ErrorBody),
+    )
+)]
+#[allow(dead_code)]
+pub(crate) fn ping_path_get() {}
+
 /// The key as a bearer token (or basic-auth password).
+#[utoipa::path(
+    post,
+    path = "/api/v1/heartbeat",
+    operation_id = "heartbeat_ping",
+    tag = "ingest",
+    security(("integration_key" = [])),
+    responses(
+        (status = 200, description = "Pinged", body = HeartbeatPing),
+        (status = 413, description = "Body over server.max_body_bytes", body = ErrorBody),
+        (status = 401, description = "No such integration key", body = ErrorBody),
+        (status = 429, description = "Too many failed credentials from this address", body = ErrorBody),
+        (status = 503, description = "The store cannot answer now", body = ErrorBody),
+    )
+)]
 pub(crate) async fn ping_bearer<S: Store>(
     key: IntegrationKey<Heartbeat>,
     State(state): State<Shared<S>>,
@@ -47,12 +91,12 @@ async fn ping<S: Store>(
     index: usize,
 ) -> Result<Response, ApiError> {
     let p = state.engine.heartbeat(service, index).await?;
-    Ok(axum::Json(json!({
-        "status": "ok",
-        "service": service,
-        "heartbeat": p.name,
-        "overdue_at": p.overdue_at,
-        "resolved": p.resolved,
-    }))
+    Ok(axum::Json(HeartbeatPing {
+        status: "ok",
+        service: service.to_string(),
+        heartbeat: p.name,
+        overdue_at: p.overdue_at,
+        resolved: p.resolved,
+    })
     .into_response())
 }

@@ -20,18 +20,15 @@ pub(crate) fn outcome(o: &firebell_store::IngestOutcome) -> crate::openapi::Even
         dedup_key: o.dedup_key.to_string(),
         status: o.status,
         duplicate: o.duplicate,
+        action: None,
     }
 }
 
-pub(crate) fn outcome_json(o: &firebell_store::IngestOutcome) -> Value {
-    serde_json::to_value(outcome(o)).unwrap_or_default()
-}
-
 /// `202 {"status": "accepted", "alerts": [...]}`.
-pub(crate) fn accepted(alerts: Vec<Value>) -> Response {
+pub(crate) fn accepted(alerts: Vec<crate::openapi::EventOutcome>) -> Response {
     (
         StatusCode::ACCEPTED,
-        axum::Json(json!({ "status": "accepted", "alerts": alerts })),
+        axum::Json(crate::openapi::Accepted::new(alerts)),
     )
         .into_response()
 }

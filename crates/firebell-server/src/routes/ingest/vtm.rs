@@ -4,13 +4,30 @@
 use crate::Shared;
 use crate::auth::{IntegrationKey, Vtm};
 use crate::error::ApiError;
+use crate::openapi::{Accepted, ErrorBody, bodies};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::response::Response;
 use firebell_store::Store;
-use serde_json::{Value, json};
 
+/// Records a traffic manager's event (what `firebell vtm-action` sends).
+#[utoipa::path(
+    post,
+    path = "/api/v1/vtm",
+    operation_id = "post_vtm_event",
+    tag = "ingest",
+    security(("integration_key" = [])),
+    request_body = bodies::VtmEvent,
+    responses(
+        (status = 202, description = "Recorded (or, for an informational level, nothing to do)", body = Accepted),
+        (status = 400, description = "Malformed or invalid; nothing recorded", body = ErrorBody),
+        (status = 413, description = "Body over server.max_body_bytes", body = ErrorBody),
+        (status = 401, description = "No such integration key", body = ErrorBody),
+        (status = 429, description = "Too many failed credentials from this address", body = ErrorBody),
+        (status = 503, description = "The store cannot answer now", body = ErrorBody),
+    )
+)]
 pub(crate) async fn post_event<S: Store>(
     key: IntegrationKey<Vtm>,
     State(state): State<Shared<S>>,
@@ -26,13 +43,12 @@ pub(crate) async fn post_event<S: Store>(
     }
     let actions: Vec<&'static str> = events.iter().map(|e| e.action.as_str()).collect();
     let outcomes = state.engine.accept(events).await?;
-    let alerts: Vec<Value> = outcomes
+    let alerts = outcomes
         .iter()
         .zip(actions)
-        .map(|(o, action)| {
-            let mut v = crate::routes::ingest::outcome_json(o);
-            v["action"] = json!(action);
-            v
+        .map(|(o, action)| crate::openapi::EventOutcome {
+            action: Some(action),
+            ..crate::routes::ingest::outcome(o)
         })
         .collect();
     Ok(crate::routes::ingest::accepted(alerts))
