@@ -48,16 +48,18 @@ fn write_rules(path: &std::path::Path, firing: bool) {
     .unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn prometheus_alerts_create_one_alert_and_resolve_it() {
-    let Some(prometheus) = program("prometheus") else {
-        return;
-    };
-    let (app, dir) = spawn_now().await;
+/// The real Prometheus, evaluating `rules` (written firing) every second and
+/// sending to `app` through its Alertmanager API v2 with the integration
+/// key, re-sending every 2 s.
+fn start_prometheus(
+    prometheus: &std::path::Path,
+    app: &TestApp,
+    dir: &std::path::Path,
+    rules: &std::path::Path,
+) -> ChildGuard {
     let port = app.url.rsplit(':').next().unwrap().to_string();
-    let rules = dir.path().join("rules.yml");
-    write_rules(&rules, true);
-    let config = dir.path().join("prometheus.yml");
+    write_rules(rules, true);
+    let config = dir.join("prometheus.yml");
     std::fs::write(
         &config,
         format!(
@@ -67,19 +69,30 @@ async fn prometheus_alerts_create_one_alert_and_resolve_it() {
     )
     .unwrap();
     let prom_port = free_port();
-    let child = Command::new(prometheus)
-        .arg(format!("--config.file={}", config.display()))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            dir.path().join("tsdb").display()
-        ))
-        .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
-        .arg("--rules.alert.resend-delay=2s")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let prom = ChildGuard(child);
+    ChildGuard(
+        Command::new(prometheus)
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("tsdb").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
+            .arg("--rules.alert.resend-delay=2s")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_alerts_create_one_alert_and_resolve_it() {
+    let Some(prometheus) = program("prometheus") else {
+        return;
+    };
+    let (app, dir) = spawn_now().await;
+    let rules = dir.path().join("rules.yml");
+    let prom = start_prometheus(&prometheus, &app, dir.path(), &rules);
 
     let alert = eventually(60, "Prometheus's alert", || async {
         app.all_alerts().await.into_iter().next()
@@ -344,33 +357,8 @@ async fn an_alert_prometheus_stops_sending_resolves_when_its_ends_at_passes() {
         return;
     };
     let (app, dir) = spawn_now().await;
-    let port = app.url.rsplit(':').next().unwrap().to_string();
     let rules = dir.path().join("rules.yml");
-    write_rules(&rules, true);
-    let config = dir.path().join("prometheus.yml");
-    std::fs::write(
-        &config,
-        format!(
-            "global:\n  evaluation_interval: 1s\nrule_files:\n- {}\nalerting:\n  alertmanagers:\n  - api_version: v2\n    authorization:\n      credentials: {KEY}\n    static_configs:\n    - targets: ['127.0.0.1:{port}']\n",
-            rules.display()
-        ),
-    )
-    .unwrap();
-    let prom_port = free_port();
-    let prom = ChildGuard(
-        Command::new(prometheus)
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.path().join("tsdb").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
-            .arg("--rules.alert.resend-delay=2s")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let prom = start_prometheus(&prometheus, &app, dir.path(), &rules);
     eventually(60, "a resend of Prometheus's alert", || async {
         let a = app.all_alerts().await;
         (a.len() == 1 && a[0]["count"].as_i64().unwrap() >= 2).then_some(())

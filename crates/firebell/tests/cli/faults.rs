@@ -186,15 +186,7 @@ async fn a_full_disk_answers_503_and_loses_nothing_accepted() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let alerts: Value = client
-        .get(format!("{}/api/v1/alerts?limit=500", server.url))
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let alerts = admin_get(&client, &server, "/api/v1/alerts?limit=500").await;
     let summaries: Vec<&str> = alerts["alerts"]
         .as_array()
         .unwrap()
@@ -216,6 +208,37 @@ async fn a_full_disk_answers_503_and_loses_nothing_accepted() {
         assert_eq!(pages_about(&out, s), 0, "{s} was refused, yet paged");
     }
     drop(server);
+}
+
+/// Starts `firebell serve` on `config` (its console pages into a file) and
+/// waits until it is ready; returns it and the file.
+async fn serve_with_console(dir: &Path, config: &str, port: u16) -> (Server, PathBuf) {
+    let config = write_config(dir, config);
+    let out = dir.join("console.out");
+    let child = Command::new(BIN)
+        .args(["serve", "--config"])
+        .arg(&config)
+        .env("RUST_LOG", "warn")
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let server = Server::new(child, port);
+    wait_ready(&server.url).await;
+    (server, out)
+}
+
+/// `GET path` with the admin token, as JSON.
+async fn admin_get(client: &reqwest::Client, server: &Server, path: &str) -> Value {
+    client
+        .get(format!("{}{path}", server.url))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
 }
 
 /// Listens and accepts, and never says a word: a webhook receiver that does
@@ -282,18 +305,7 @@ integrations = [ {{ kind = "generic", key = "{KEY}" }} ]
 "#,
         server = server_section(dir.path(), port, ADMIN)
     );
-    let config = write_config(dir.path(), &config);
-    let out = dir.path().join("console.out");
-    let child = Command::new(BIN)
-        .args(["serve", "--config"])
-        .arg(&config)
-        .env("RUST_LOG", "warn")
-        .stdout(std::fs::File::create(&out).unwrap())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let server = Server::new(child, port);
-    wait_ready(&server.url).await;
+    let (server, out) = serve_with_console(dir.path(), &config, port).await;
     let client = reqwest::Client::new();
 
     let started = Instant::now();
@@ -318,15 +330,7 @@ integrations = [ {{ kind = "generic", key = "{KEY}" }} ]
         assert_eq!(pages_about(&out, &format!("stalled-{i}")), 1);
     }
     // The stalled attempts are still going (not yet failed), not forgotten.
-    let alerts: Value = client
-        .get(format!("{}/api/v1/alerts", server.url))
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let alerts = admin_get(&client, &server, "/api/v1/alerts").await;
     assert_eq!(alerts["alerts"].as_array().unwrap().len(), 5);
     drop(server);
 }
@@ -362,42 +366,15 @@ integrations = [ {{ kind = "generic", key = "{KEY}" }} ]
 "#,
         server = server_section(dir.path(), port, ADMIN)
     );
-    let config = write_config(dir.path(), &config);
-    let out = dir.path().join("console.out");
-    let child = Command::new(BIN)
-        .args(["serve", "--config"])
-        .arg(&config)
-        .env("RUST_LOG", "warn")
-        .stdout(std::fs::File::create(&out).unwrap())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let server = Server::new(child, port);
-    wait_ready(&server.url).await;
+    let (server, out) = serve_with_console(dir.path(), &config, port).await;
     let client = reqwest::Client::new();
     assert_eq!(post_event(&client, &server.url, "dns-down").await, 202);
 
     let deadline = Instant::now() + Duration::from_secs(30);
     let lines = loop {
-        let alerts: Value = client
-            .get(format!("{}/api/v1/alerts", server.url))
-            .bearer_auth(ADMIN)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let alerts = admin_get(&client, &server, "/api/v1/alerts").await;
         let id = alerts["alerts"][0]["id"].as_i64().unwrap();
-        let alert: Value = client
-            .get(format!("{}/api/v1/alerts/{id}", server.url))
-            .bearer_auth(ADMIN)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let alert = admin_get(&client, &server, &format!("/api/v1/alerts/{id}")).await;
         let lines: Vec<String> = alert["timeline"]
             .as_array()
             .unwrap()
