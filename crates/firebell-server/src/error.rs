@@ -51,7 +51,10 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let unauthorized = self.status == StatusCode::UNAUTHORIZED;
-        let body = json!({ "error": self.error, "details": self.details });
+        let body = crate::openapi::ErrorBody {
+            error: self.error,
+            details: self.details,
+        };
         let mut resp = (self.status, axum::Json(body)).into_response();
         if unauthorized {
             resp.headers_mut()

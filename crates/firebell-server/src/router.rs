@@ -224,7 +224,7 @@ fn table<S: Store>() -> Table<S> {
     .post("/v2/change/enqueue", changes::enqueue::<S>)
     .post("/api/v1/vtm", vtm::post_event::<S>)
     .post("/api/v1/heartbeat", heartbeat::ping_bearer::<S>)
-    .get("/api/v1/heartbeat/{key}", heartbeat::ping_path::<S>)
+    .get("/api/v1/heartbeat/{key}", heartbeat::ping_path_get::<S>)
     .post("/api/v1/heartbeat/{key}", heartbeat::ping_path::<S>)
     .post("/api/v2/alerts", alertmanager::post_v2::<S>)
     .post("/hooks/alertmanager", alertmanager::webhook::<S>)

@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use firebell_core::config::IntegrationKind;
 use firebell_store::Store;
 
-/// The key in the URL: a wrong one is "not found", as nothing else is there.
+/// The key in the URL (`POST`; the body, if any, is read and ignored).
 #[utoipa::path(
     post,
     path = "/api/v1/heartbeat/{key}",
@@ -34,18 +34,10 @@ pub(crate) async fn ping_path<S: Store>(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     body?;
-    let integration = state
-        .engine
-        .config()
-        .integration_for_key(&key)
-        .filter(|i| i.kind == IntegrationKind::Heartbeat)
-        .cloned()
-        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "no heartbeat has this key"))?;
-    ping(&state, &integration.service, integration.index).await
+    ping_key(&state, &key).await
 }
 
-/// The same ping as a GET (cron one-liners: `curl URL`); the router sends
-/// it to [`ping_path`]. Here for the document only.
+/// The same ping as a GET (cron one-liners: `curl URL`).
 #[utoipa::path(
     get,
     path = "/api/v1/heartbeat/{key}",
@@ -58,8 +50,24 @@ pub(crate) async fn ping_path<S: Store>(
         (status = 503, description = "The store cannot take it now", body = ErrorBody),
     )
 )]
-#[allow(dead_code)]
-pub(crate) fn ping_path_get() {}
+pub(crate) async fn ping_path_get<S: Store>(
+    State(state): State<Shared<S>>,
+    Path(key): Path<String>,
+) -> Result<Response, ApiError> {
+    ping_key(&state, &key).await
+}
+
+/// The key in the URL: a wrong one is "not found", as nothing else is there.
+async fn ping_key<S: Store>(state: &Shared<S>, key: &str) -> Result<Response, ApiError> {
+    let integration = state
+        .engine
+        .config()
+        .integration_for_key(key)
+        .filter(|i| i.kind == IntegrationKind::Heartbeat)
+        .cloned()
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "no heartbeat has this key"))?;
+    ping(state, &integration.service, integration.index).await
+}
 
 /// The key as a bearer token (or basic-auth password).
 #[utoipa::path(

@@ -11,7 +11,7 @@ pub(crate) mod vtm;
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 /// One recorded event, as ingest endpoints answer it.
 pub(crate) fn outcome(o: &firebell_store::IngestOutcome) -> crate::openapi::EventOutcome {
@@ -63,5 +63,9 @@ pub(crate) fn throttled<S: firebell_store::Store>(
 
 /// Firebell's own error shape for [`throttled`].
 pub(crate) fn error_body(message: &str) -> Value {
-    json!({ "error": message, "details": [] })
+    serde_json::to_value(crate::openapi::ErrorBody {
+        error: message.to_string(),
+        details: Vec::new(),
+    })
+    .unwrap_or_default()
 }
