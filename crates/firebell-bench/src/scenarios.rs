@@ -287,8 +287,9 @@ pub async fn latency(target: &Target, sink: &Sink, p: &LatencyParams) -> Result<
     let accepted = sent_at.len() as u64;
     sink.wait_for(paged_before + accepted, LATENCY_GRACE, LATENCY_GRACE)
         .await;
-    let mut arrivals = sink.arrivals();
-    arrivals.retain(|k, _| k.starts_with(&p.key_prefix));
+    // This run's keys leave the sink: a soak's sink then never holds more
+    // than one window's.
+    let arrivals = sink.take_arrivals(&p.key_prefix);
     let delivery = stats::delivery(&sent_at, &arrivals);
     Ok(LatencyResult {
         rate: p.rate,

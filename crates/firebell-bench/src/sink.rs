@@ -71,11 +71,23 @@ pub struct SinkState {
     /// Bodies that were neither an `alert.notify` page nor an Alertmanager payload.
     malformed: AtomicU64,
     /// First arrival per alert key.
-    arrivals: Mutex<HashMap<String, Instant>>,
+    arrivals: Mutex<Arrivals>,
+}
+
+/// First arrivals of the keys not yet taken, and what was taken: a soak takes
+/// each window's keys when the window ends, so the map holds one window's
+/// keys, never the whole run's (a map of millions of keys stalled the sink
+/// each time it grew).
+#[derive(Debug, Default)]
+struct Arrivals {
+    first: HashMap<String, Instant>,
+    /// Prefixes whose keys were taken: a later page for one is a repeat.
+    taken_prefixes: Vec<String>,
+    taken: u64,
 }
 
 impl SinkState {
-    fn arrivals(&self) -> MutexGuard<'_, HashMap<String, Instant>> {
+    fn arrivals(&self) -> MutexGuard<'_, Arrivals> {
         self.arrivals.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -86,7 +98,15 @@ impl SinkState {
             Ok(page) => {
                 let mut arrivals = self.arrivals();
                 for key in page.keys() {
-                    match arrivals.entry(key) {
+                    if arrivals
+                        .taken_prefixes
+                        .iter()
+                        .any(|p| key.starts_with(p.as_str()))
+                    {
+                        self.repeats.fetch_add(1, Ordering::Relaxed);
+                        continue;
+                    }
+                    match arrivals.first.entry(key) {
                         Entry::Occupied(_) => {
                             self.repeats.fetch_add(1, Ordering::Relaxed);
                         }
@@ -103,17 +123,34 @@ impl SinkState {
     }
 
     pub fn counts(&self) -> SinkCounts {
+        let distinct = {
+            let a = self.arrivals();
+            a.first.len() as u64 + a.taken
+        };
         SinkCounts {
             pages: self.pages.load(Ordering::Relaxed),
-            distinct: self.arrivals().len() as u64,
+            distinct,
             repeats: self.repeats.load(Ordering::Relaxed),
             malformed: self.malformed.load(Ordering::Relaxed),
         }
     }
 
-    /// A copy of the first arrival time per dedup key.
+    /// A copy of the first arrival time per dedup key (not taken).
     pub fn arrivals_snapshot(&self) -> HashMap<String, Instant> {
-        self.arrivals().clone()
+        self.arrivals().first.clone()
+    }
+
+    /// Removes and returns the arrivals of the keys starting with `prefix`;
+    /// later pages for such keys count as repeats.
+    pub fn take_arrivals(&self, prefix: &str) -> HashMap<String, Instant> {
+        let mut a = self.arrivals();
+        let taken: HashMap<String, Instant> =
+            a.first.extract_if(|k, _| k.starts_with(prefix)).collect();
+        a.taken += taken.len() as u64;
+        a.taken_prefixes.push(prefix.to_string());
+        // Give the memory back: the next window starts small.
+        a.first.shrink_to_fit();
+        taken
     }
 }
 
@@ -180,6 +217,11 @@ impl Sink {
 
     pub fn arrivals(&self) -> HashMap<String, Instant> {
         self.state.arrivals_snapshot()
+    }
+
+    /// See [`SinkState::take_arrivals`].
+    pub fn take_arrivals(&self, prefix: &str) -> HashMap<String, Instant> {
+        self.state.take_arrivals(prefix)
     }
 
     /// Waits until at least `want` distinct keys have paged, or the count has
@@ -298,6 +340,20 @@ mod tests {
             .wait_for(4, Duration::from_secs(5), Duration::from_secs(5))
             .await;
         assert!(waited < Duration::from_secs(1));
+        // Taking a window's keys keeps the count and makes later pages for
+        // them repeats.
+        let taken = sink.take_arrivals("k");
+        assert_eq!(taken.len(), 4);
+        assert!(sink.arrivals().is_empty());
+        let r = client
+            .post(sink.url())
+            .json(&page("k2"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 204);
+        assert_eq!(sink.counts().distinct, 4);
+        assert_eq!(sink.counts().repeats, 3);
         sink.stop().await;
     }
 }

@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod alert;
+pub mod api;
 pub mod bundling;
 pub mod change;
 pub mod channels;

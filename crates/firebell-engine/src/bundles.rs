@@ -326,12 +326,18 @@ impl<S: Store> Engine<S> {
         let total = members.len() + 1;
         let stand_in = bundle_alert(&alert, title, &items);
         let channels = self.channels();
+        let started = std::time::Instant::now();
         let outcome = channels.deliver(&stand_in, &n, self.now()).await;
         let now = self.now();
         let attempt = n.attempts + 1;
         let label = crate::metrics::ChannelLabel {
             channel: n.channel.clone(),
         };
+        self.inner
+            .metrics
+            .delivery_seconds
+            .get_or_create(&label)
+            .observe(started.elapsed().as_secs_f64());
         let data = json!({
             "notification_id": n.id,
             "user": n.user,

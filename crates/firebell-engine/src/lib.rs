@@ -508,9 +508,16 @@ impl<S: Store> Engine<S> {
             };
             let queued = t.notifications.len() as u64;
             let t = self.stamp_node(t);
+            let due = esc.due_at;
             match self.inner.store.commit(esc.version, t, now).await? {
                 CommitResult::Applied => {
                     self.inner.metrics.pages_queued.inc_by(queued);
+                    if let Some(due) = due {
+                        self.inner
+                            .metrics
+                            .escalation_lag_seconds
+                            .observe(now.duration_since(due).as_secs_f64().max(0.0));
+                    }
                     return Ok(());
                 }
                 CommitResult::Conflict => match self.inner.store.escalation(esc.alert_id).await? {
@@ -614,12 +621,18 @@ impl<S: Store> Engine<S> {
         // whose summary is the notice's text.
         let alert = alert.unwrap_or_else(|| notification::notice_alert(&n));
         let (n, fallback_note) = fallback::route(&self.config(), n);
+        let started = Instant::now();
         let outcome = channels.deliver(&alert, &n, self.now()).await;
         let now = self.now();
         let attempt = n.attempts + 1;
         let label = ChannelLabel {
             channel: n.channel.clone(),
         };
+        self.inner
+            .metrics
+            .delivery_seconds
+            .get_or_create(&label)
+            .observe(started.elapsed().as_secs_f64());
         let data = json!({
             "notification_id": n.id,
             "user": n.user,
@@ -856,7 +869,20 @@ impl<S: Store> Engine<S> {
     /// Refreshes the gauges that are read from the store.
     pub async fn refresh_gauges(&self) -> Result<()> {
         let counts = self.inner.store.alert_counts().await?;
+        let outbox = self.inner.store.outbox_counts(self.now()).await?;
         let m = &self.inner.metrics;
+        for (state, v) in [
+            ("due", outbox.due),
+            ("waiting", outbox.waiting),
+            ("held", outbox.held),
+            ("sending", outbox.sending),
+        ] {
+            m.outbox
+                .get_or_create(&metrics::StateLabel {
+                    state: state.to_string(),
+                })
+                .set(v);
+        }
         for (status, v) in [
             ("triggered", counts.triggered),
             ("acknowledged", counts.acknowledged),

@@ -1,11 +1,49 @@
-//! Prometheus metrics: `firebell_<thing>_<unit>`, small fixed label sets.
+//! Prometheus metrics: `firebell_<thing>_<unit>`, small fixed label sets,
+//! and the standard `process_*` metrics of the server's process.
 
-use prometheus_client::encoding::EncodeLabelSet;
-use prometheus_client::metrics::counter::Counter;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::Histogram;
-use prometheus_client::registry::Registry;
+use prometheus_client::registry::{Registry, Unit};
+
+/// Buckets for request and delivery durations, in seconds.
+const DURATION_BUCKETS: [f64; 14] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+/// Buckets for the escalation lag: a step fires within milliseconds when
+/// all is well, and seconds or more when the engine falls behind.
+const LAG_BUCKETS: [f64; 12] = [
+    0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 15.0, 60.0,
+];
+
+fn duration_histogram() -> Histogram {
+    Histogram::new(DURATION_BUCKETS)
+}
+
+/// One HTTP request's labels: the route's pattern (never the raw path, so
+/// ids do not make new series), the method and the answer's status code.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HttpLabel {
+    pub method: String,
+    pub route: String,
+    pub status: u16,
+}
+
+/// Request durations by [`HttpLabel`].
+pub type HttpRequests = Family<HttpLabel, Histogram, fn() -> Histogram>;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StateLabel {
+    pub state: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct VersionLabel {
+    version: String,
+}
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ChannelLabel {
@@ -39,11 +77,32 @@ pub struct Metrics {
     pub events_dropped: Family<RuleLabel, Counter>,
     /// 1 while this node's configuration differs from another live node's.
     pub config_mismatch: Gauge,
+    /// Every HTTP request's duration, by route, method and status.
+    pub http_requests: HttpRequests,
+    /// Pages and notices in the outbox by state (read at scrape time).
+    pub outbox: Family<StateLabel, Gauge>,
+    /// How long one delivery attempt took, by channel.
+    pub delivery_seconds: Family<ChannelLabel, Histogram, fn() -> Histogram>,
+    /// How late an escalation step fired after it was due.
+    pub escalation_lag_seconds: Histogram,
 }
 
 impl Default for Metrics {
     fn default() -> Self {
-        let mut registry = Registry::with_prefix("firebell");
+        let mut root = Registry::default();
+        root.register_collector(Box::new(ProcessCollector));
+        let registry = root.sub_registry_with_prefix("firebell");
+        let build_info = Family::<VersionLabel, Gauge>::default();
+        build_info
+            .get_or_create(&VersionLabel {
+                version: env!("CARGO_PKG_VERSION").to_string(),
+            })
+            .set(1);
+        registry.register(
+            "build_info",
+            "Always 1; its label is the running Firebell version",
+            build_info,
+        );
         let events_received = Family::<ActionLabel, Counter>::default();
         registry.register(
             "events_received",
@@ -83,9 +142,10 @@ impl Default for Metrics {
         let ingest_commit_seconds = Histogram::new([
             0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0,
         ]);
-        registry.register(
-            "ingest_commit_seconds",
+        registry.register_with_unit(
+            "ingest_commit",
             "Time from handing events to the store until they are durable",
+            Unit::Seconds,
             ingest_commit_seconds.clone(),
         );
         let events_dropped = Family::<RuleLabel, Counter>::default();
@@ -100,8 +160,38 @@ impl Default for Metrics {
             "1 while this node's configuration differs from another live node's sharing the database",
             config_mismatch.clone(),
         );
+        let http_requests = HttpRequests::new_with_constructor(duration_histogram);
+        registry.register_with_unit(
+            "http_request_duration",
+            "HTTP requests answered, by route pattern, method and status, and how long each took",
+            Unit::Seconds,
+            http_requests.clone(),
+        );
+        let outbox = Family::<StateLabel, Gauge>::default();
+        registry.register(
+            "outbox_notifications",
+            "Pages and notices not yet finished, by state: due (to send now), waiting (a retry's back-off or a group window), held (by a rate limit), sending (read at scrape time)",
+            outbox.clone(),
+        );
+        let delivery_seconds =
+            Family::<ChannelLabel, Histogram, fn() -> Histogram>::new_with_constructor(
+                duration_histogram,
+            );
+        registry.register_with_unit(
+            "delivery_duration",
+            "How long one delivery attempt took (the provider's answer included), by channel",
+            Unit::Seconds,
+            delivery_seconds.clone(),
+        );
+        let escalation_lag_seconds = Histogram::new(LAG_BUCKETS);
+        registry.register_with_unit(
+            "escalation_lag",
+            "How long after its due time an escalation step fired",
+            Unit::Seconds,
+            escalation_lag_seconds.clone(),
+        );
         Self {
-            registry,
+            registry: root,
             events_received,
             alerts_open,
             notifications_sent,
@@ -111,7 +201,86 @@ impl Default for Metrics {
             ingest_commit_seconds,
             events_dropped,
             config_mismatch,
+            http_requests,
+            outbox,
+            delivery_seconds,
+            escalation_lag_seconds,
         }
+    }
+}
+
+/// The standard `process_*` metrics (as Prometheus' own clients name
+/// them), read from `/proc/self` at each scrape.
+#[derive(Debug)]
+struct ProcessCollector;
+
+impl Collector for ProcessCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let Ok(me) = procfs::process::Process::myself() else {
+            return Ok(());
+        };
+        let ticks = procfs::ticks_per_second() as f64;
+        let page = procfs::page_size();
+        if let Ok(stat) = me.stat() {
+            let cpu = ConstCounter::new((stat.utime + stat.stime) as f64 / ticks);
+            cpu.encode(encoder.encode_descriptor(
+                "process_cpu",
+                "Total user and system CPU time spent in seconds",
+                Some(&Unit::Seconds),
+                cpu.metric_type(),
+            )?)?;
+            let rss = ConstGauge::new(stat.rss.saturating_mul(page) as i64);
+            rss.encode(encoder.encode_descriptor(
+                "process_resident_memory",
+                "Resident memory size in bytes",
+                Some(&Unit::Bytes),
+                rss.metric_type(),
+            )?)?;
+            let virt = ConstGauge::new(stat.vsize as i64);
+            virt.encode(encoder.encode_descriptor(
+                "process_virtual_memory",
+                "Virtual memory size in bytes",
+                Some(&Unit::Bytes),
+                virt.metric_type(),
+            )?)?;
+            let threads = ConstGauge::new(stat.num_threads);
+            threads.encode(encoder.encode_descriptor(
+                "process_threads",
+                "Number of OS threads in the process",
+                None,
+                threads.metric_type(),
+            )?)?;
+            if let Ok(boot) = procfs::boot_time_secs() {
+                let start = ConstGauge::new(boot as f64 + stat.starttime as f64 / ticks);
+                start.encode(encoder.encode_descriptor(
+                    "process_start_time",
+                    "Start time of the process since the Unix epoch in seconds",
+                    Some(&Unit::Seconds),
+                    start.metric_type(),
+                )?)?;
+            }
+        }
+        if let Ok(fds) = me.fd_count() {
+            let open = ConstGauge::new(fds as i64);
+            open.encode(encoder.encode_descriptor(
+                "process_open_fds",
+                "Number of open file descriptors",
+                None,
+                open.metric_type(),
+            )?)?;
+        }
+        if let Ok(limits) = me.limits()
+            && let procfs::process::LimitValue::Value(max) = limits.max_open_files.soft_limit
+        {
+            let max = ConstGauge::new(max as i64);
+            max.encode(encoder.encode_descriptor(
+                "process_max_fds",
+                "Maximum number of open file descriptors",
+                None,
+                max.metric_type(),
+            )?)?;
+        }
+        Ok(())
     }
 }
 

@@ -12,7 +12,7 @@ use firebell_core::alert::{AlertId, TimelineEntry};
 use firebell_core::clock::{from_millis, to_millis};
 use firebell_core::notification::{NewNotification, Notification, NotificationId};
 use firebell_store::backend::{Line, alert_ids, attach_alerts, lease_end, time_of};
-use firebell_store::{Claimed, Finish, OutboxStore, Result, StoreError};
+use firebell_store::{Claimed, Finish, OutboxCounts, OutboxStore, Result, StoreError};
 use jiff::{SignedDuration, Timestamp};
 
 /// Leases the pages due at `now` (pending, or sending with an expired lease),
@@ -275,5 +275,29 @@ impl OutboxStore for PgStore {
             rows::notification,
         )
         .await
+    }
+
+    async fn outbox_counts(&self, now: Timestamp) -> Result<OutboxCounts> {
+        let now = to_millis(now);
+        with_client!(self, |c| {
+            let row = query_one(
+                &c,
+                "SELECT count(*) FILTER (WHERE status = 'pending' AND NOT held_back \
+                                          AND next_attempt_at <= $1), \
+                        count(*) FILTER (WHERE status = 'pending' AND NOT held_back \
+                                          AND next_attempt_at > $1), \
+                        count(*) FILTER (WHERE status = 'pending' AND held_back), \
+                        count(*) FILTER (WHERE status = 'sending') \
+                 FROM notifications WHERE status IN ('pending', 'sending')",
+                &[&now],
+            )
+            .await?;
+            Ok(OutboxCounts {
+                due: row.get(0),
+                waiting: row.get(1),
+                held: row.get(2),
+                sending: row.get(3),
+            })
+        })
     }
 }

@@ -15,6 +15,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::handler::Handler;
 use axum::http::Method;
 use axum::routing::MethodRouter;
+use firebell_engine::metrics::{HttpLabel, HttpRequests};
 use firebell_store::Store;
 use std::sync::Arc;
 
@@ -344,16 +345,46 @@ fn table<S: Store>() -> Table<S> {
 /// Builds the router. The body limit is read once, here.
 pub fn router<S: Store>(state: Arc<AppState<S>>) -> Router {
     let limit = state.engine.config().server.max_body_bytes;
+    let requests = state.engine.metrics().http_requests.clone();
     table::<S>()
         .router
         .fallback(ops::not_found)
         .method_not_allowed_fallback(ops::method_not_allowed)
+        .layer(axum::middleware::from_fn(move |req, next| {
+            time_request(req, next, requests.clone())
+        }))
         .layer(DefaultBodyLimit::max(limit))
         .layer(axum::middleware::from_fn(move |req, next| {
             read_body_in_time(req, next, limit)
         }))
         .layer(axum::middleware::from_fn(refuse_oversized_heads))
         .with_state(state)
+}
+
+/// Observes each request's duration under its route's pattern (`{id}`,
+/// not the id: a series per route, not per alert), its method and status.
+/// A request no route matched counts under `route="unmatched"`.
+async fn time_request(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+    requests: HttpRequests,
+) -> axum::response::Response {
+    let started = std::time::Instant::now();
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or("unmatched", |p| p.as_str())
+        .to_string();
+    let method = req.method().as_str().to_string();
+    let response = next.run(req).await;
+    requests
+        .get_or_create(&HttpLabel {
+            method,
+            route,
+            status: response.status().as_u16(),
+        })
+        .observe(started.elapsed().as_secs_f64());
+    response
 }
 
 /// The longest request target answered (longer: 414).

@@ -9,7 +9,7 @@ use firebell_core::clock::{from_millis, to_millis};
 use firebell_core::notification::{NewNotification, Notification, NotificationId};
 
 use firebell_store::backend::{alert_ids, attach_alerts, lease_end, time_of};
-use firebell_store::{Claimed, Finish, OutboxStore, Result};
+use firebell_store::{Claimed, Finish, OutboxCounts, OutboxStore, Result};
 use jiff::{SignedDuration, Timestamp};
 use rusqlite::{Connection, params};
 use std::collections::HashMap;
@@ -283,6 +283,31 @@ impl OutboxStore for SqliteStore {
                 " FROM notifications WHERE alert_id = ?1 ORDER BY id"
             ))?;
             rows::collect(&mut stmt, params![alert_id], rows::notification)
+        })
+        .await
+    }
+
+    async fn outbox_counts(&self, now: Timestamp) -> Result<OutboxCounts> {
+        let now = to_millis(now);
+        self.read(move |conn| {
+            // Two statements, so each reads only its partial index's rows.
+            let (due, waiting, held) = conn
+                .prepare_cached(
+                    "SELECT COALESCE(SUM(NOT held_back AND next_attempt_at <= ?1), 0), \
+                            COALESCE(SUM(NOT held_back AND next_attempt_at > ?1), 0), \
+                            COALESCE(SUM(held_back), 0) \
+                     FROM notifications WHERE status = 'pending'",
+                )?
+                .query_row(params![now], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            let sending = conn
+                .prepare_cached("SELECT COUNT(*) FROM notifications WHERE status = 'sending'")?
+                .query_row([], |r| r.get(0))?;
+            Ok(OutboxCounts {
+                due,
+                waiting,
+                held,
+                sending,
+            })
         })
         .await
     }

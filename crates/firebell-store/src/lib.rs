@@ -120,6 +120,20 @@ pub struct AlertCounts {
     pub acknowledged: i64,
 }
 
+/// The outbox's depth by state, for metrics. Every field counts
+/// notifications not yet finished.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OutboxCounts {
+    /// Pending and due: what the dispatcher should be sending now.
+    pub due: i64,
+    /// Pending with a later due time: a retry's back-off or a group window.
+    pub waiting: i64,
+    /// Pending and held back by a rate limit.
+    pub held: i64,
+    /// Claimed and being sent (or leased by a node that died).
+    pub sending: i64,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CommitResult {
     Applied,
@@ -426,6 +440,10 @@ pub trait OutboxStore: Clone + Send + Sync + 'static {
         &self,
         alert_id: AlertId,
     ) -> impl Future<Output = Result<Vec<Notification>>> + Send;
+
+    /// How many pages and notices wait in the outbox at `now`, by state
+    /// (for metrics).
+    fn outbox_counts(&self, now: Timestamp) -> impl Future<Output = Result<OutboxCounts>> + Send;
 }
 
 /// Grouping, bundling and per-address rate limits over the outbox.

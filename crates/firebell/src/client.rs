@@ -3,10 +3,15 @@
 use crate::need;
 use anyhow::{Context, Result, bail};
 use clap::Args;
+use firebell_core::api::{
+    Accepted, AlertList, AlertView, ErrorBody, NodeList, OnCallAt, OnCallNow, OneOverride,
+    OneWindow, OverrideList, OverrideView, TestAnswer, WindowList, WindowView, bodies,
+};
 use firebell_core::config::Config;
 use firebell_server::config_file;
 use secrecy::ExposeSecret;
-use serde_json::{Map, Value, json};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -87,26 +92,34 @@ fn load(path: &Option<PathBuf>) -> Result<Option<Config>> {
     }
 }
 
-/// Reads a JSON answer; on an error status prints the server's message.
-pub(crate) async fn answer(resp: reqwest::Response) -> Result<Value> {
+/// Reads a JSON answer as the API's type for it; on an error status, the
+/// server's message (an [`ErrorBody`]) with each bad field.
+pub(crate) async fn answer<T: DeserializeOwned>(resp: reqwest::Response) -> Result<T> {
     let status = resp.status();
     let text = resp.text().await.context("reading the answer")?;
-    let body: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
     if status.is_success() {
-        return Ok(body);
+        return serde_json::from_str(&text).with_context(|| {
+            format!(
+                "the server's answer is not the {} this client reads (client and server of different versions?)",
+                std::any::type_name::<T>().rsplit("::").next().unwrap_or("answer")
+            )
+        });
     }
-    let mut msg = format!(
-        "server answered {status}: {}",
-        body.get("error").and_then(Value::as_str).unwrap_or("")
-    );
-    if let Some(details) = body.get("details").and_then(Value::as_array) {
-        for d in details {
-            let field = d.get("field").and_then(Value::as_str).unwrap_or("");
-            let message = d.get("message").and_then(Value::as_str).unwrap_or("");
-            msg.push_str(&format!("\n  {field}: {message}"));
-        }
+    let Ok(body) = serde_json::from_str::<ErrorBody>(&text) else {
+        bail!("server answered {status}: {}", text.trim());
+    };
+    let mut msg = format!("server answered {status}: {}", body.error);
+    for d in &body.details {
+        let text = |k: &str| d.get(k).and_then(serde_json::Value::as_str).unwrap_or("");
+        msg.push_str(&format!("\n  {}: {}", text("field"), text("message")));
     }
     bail!(msg)
+}
+
+/// Prints an answer as JSON (`--json`).
+pub(crate) fn print_json<T: Serialize>(v: &T) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(v)?);
+    Ok(())
 }
 
 pub async fn send(a: SendArgs) -> Result<ExitCode> {
@@ -136,66 +149,71 @@ pub async fn send(a: SendArgs) -> Result<ExitCode> {
         }
         (None, None) => bail!("no integration key: pass --key, set FIREBELL_KEY, or pass --config"),
     };
+    use firebell_core::event::{EventAction, Severity};
     let action = if a.resolve {
-        "resolve"
+        EventAction::Resolve
     } else if a.acknowledge {
-        "acknowledge"
+        EventAction::Acknowledge
     } else {
-        "trigger"
+        EventAction::Trigger
     };
-    let mut event = Map::new();
-    event.insert("action".into(), json!(action));
-    for (name, v) in [
-        ("summary", &a.summary),
-        ("severity", &a.severity),
-        ("dedup_key", &a.dedup_key),
-        ("source", &a.source),
-    ] {
-        if let Some(v) = v {
-            event.insert(name.into(), json!(v));
-        }
-    }
-    if !a.labels.is_empty() {
-        let mut labels = Map::new();
+    let severity = match &a.severity {
+        None => None,
+        Some(s) => Some(
+            serde_json::from_value::<Severity>(serde_json::Value::String(s.clone())).map_err(
+                |_| anyhow::anyhow!("--severity {s:?}: use critical, error, warning or info"),
+            )?,
+        ),
+    };
+    let labels = if a.labels.is_empty() {
+        None
+    } else {
+        let mut labels = std::collections::BTreeMap::new();
         for l in &a.labels {
             let Some((k, v)) = l.split_once('=') else {
                 bail!("--label {l:?}: write it as NAME=VALUE");
             };
-            labels.insert(k.to_string(), json!(v));
+            labels.insert(k.to_string(), v.to_string());
         }
-        event.insert("labels".into(), Value::Object(labels));
-    }
-    if let Some(d) = &a.details {
-        let v: Value = serde_json::from_str(d).context("--details is not JSON")?;
-        event.insert("details".into(), v);
-    }
+        Some(labels)
+    };
+    let details = match &a.details {
+        Some(d) => Some(serde_json::from_str(d).context("--details is not JSON")?),
+        None => None,
+    };
+    let event = bodies::Event {
+        action,
+        dedup_key: a.dedup_key.clone(),
+        summary: a.summary.clone(),
+        severity,
+        source: a.source.clone(),
+        labels,
+        details,
+        occurred_at: None,
+    };
     let resp = http()?
         .post(format!("{}/api/v1/events", url.trim_end_matches('/')))
         .bearer_auth(key)
-        .json(&Value::Object(event))
+        .json(&event)
         .send()
         .await
         .with_context(|| format!("cannot reach {url}"))?;
-    let body = answer(resp).await?;
+    let body: Accepted = answer(resp).await?;
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&body)?);
+        print_json(&body)?;
         return Ok(ExitCode::SUCCESS);
     }
-    for alert in body["alerts"].as_array().into_iter().flatten() {
-        match alert["id"].as_i64() {
+    for alert in &body.alerts {
+        let status = alert.status.map_or("?", |s| s.as_str());
+        match alert.id {
             Some(id) => println!(
-                "accepted: alert {id} ({}{}), dedup key {}",
-                alert["status"].as_str().unwrap_or("?"),
-                if alert["duplicate"].as_bool() == Some(true) {
-                    ", duplicate"
-                } else {
-                    ""
-                },
-                alert["dedup_key"].as_str().unwrap_or("?"),
+                "accepted: alert {id} ({status}{}), dedup key {}",
+                if alert.duplicate { ", duplicate" } else { "" },
+                alert.dedup_key,
             ),
             None => println!(
                 "accepted: no open alert with dedup key {}; nothing changed",
-                alert["dedup_key"].as_str().unwrap_or("?")
+                alert.dedup_key
             ),
         }
     }
@@ -235,11 +253,16 @@ pub(crate) fn api(conn: &ApiConn) -> Result<Api> {
     })
 }
 
-pub(crate) fn short_time(v: &Value) -> String {
-    v.as_str()
-        .and_then(|s| s.parse::<jiff::Timestamp>().ok())
-        .map(|t| t.strftime("%Y-%m-%d %H:%M:%S").to_string())
-        .unwrap_or_else(|| "-".into())
+/// An instant as the tables show it (UTC, to the second).
+pub(crate) fn short(t: jiff::Timestamp) -> String {
+    t.strftime("%Y-%m-%d %H:%M:%S").to_string()
+}
+
+/// [`short`] of an instant the API gives as RFC 3339 text.
+pub(crate) fn short_time(s: &str) -> String {
+    s.parse::<jiff::Timestamp>()
+        .map(short)
+        .unwrap_or_else(|_| "-".into())
 }
 
 pub async fn list(
@@ -260,12 +283,12 @@ pub async fn list(
     if let Some(b) = before {
         query.push(("before", b.to_string()));
     }
-    let body = get_json(&api, "/api/v1/alerts", &query).await?;
+    let body: AlertList = get_json(&api, "/api/v1/alerts", &query).await?;
     if api.json {
-        println!("{}", serde_json::to_string_pretty(&body)?);
+        print_json(&body)?;
         return Ok(ExitCode::SUCCESS);
     }
-    let alerts = body["alerts"].as_array().cloned().unwrap_or_default();
+    let alerts = &body.alerts;
     if alerts.is_empty() {
         println!("no alerts");
         return Ok(ExitCode::SUCCESS);
@@ -274,69 +297,69 @@ pub async fn list(
         "{:>6}  {:<12}  {:<8}  {:<16}  {:>5}  {:<19}  SUMMARY",
         "ID", "STATUS", "SEVERITY", "SERVICE", "COUNT", "CREATED (UTC)"
     );
-    for a in &alerts {
+    for a in alerts {
         println!(
             "{:>6}  {:<12}  {:<8}  {:<16}  {:>5}  {:<19}  {}",
-            a["id"].as_i64().unwrap_or_default(),
-            a["status"].as_str().unwrap_or("?"),
-            a["severity"].as_str().unwrap_or("?"),
-            a["service"].as_str().unwrap_or("?"),
-            a["count"].as_i64().unwrap_or_default(),
-            short_time(&a["created_at"]),
-            a["summary"].as_str().unwrap_or(""),
+            a.id,
+            a.status.as_str(),
+            a.severity.as_str(),
+            a.service,
+            a.count,
+            short(a.created_at),
+            a.summary,
         );
     }
-    if let Some(next) = body["next_before"].as_i64() {
+    if let Some(next) = body.next_before {
         println!("(more: --before {next})");
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_alert(body: &Value) {
-    let a = &body["alert"];
+fn print_alert(body: &AlertView) {
+    let a = &body.alert;
     println!(
         "alert {} [{}] {} — {}",
-        a["id"],
-        a["status"].as_str().unwrap_or("?"),
-        a["severity"].as_str().unwrap_or("?"),
-        a["summary"].as_str().unwrap_or("")
+        a.id,
+        a.status.as_str(),
+        a.severity.as_str(),
+        a.summary
     );
     println!(
         "  service {}, dedup key {}, count {}, created {}",
-        a["service"].as_str().unwrap_or("?"),
-        a["dedup_key"].as_str().unwrap_or("?"),
-        a["count"],
-        short_time(&a["created_at"])
+        a.service,
+        a.dedup_key.as_str(),
+        a.count,
+        short(a.created_at)
     );
-    if let Some(e) = body["escalation"].as_object() {
+    if let Some(e) = &body.escalation {
         println!(
             "  escalation: policy {}, {} at step {} round {}{}",
-            e["policy"].as_str().unwrap_or("?"),
-            e["phase"].as_str().unwrap_or("?"),
-            e["step"],
-            e["loop"],
-            match e.get("due_at").and_then(Value::as_str) {
-                Some(t) => format!(", next at {}", short_time(&json!(t))),
+            e.policy,
+            e.phase.as_str(),
+            e.step,
+            e.loop_,
+            match e.due_at {
+                Some(t) => format!(", next at {}", short(t)),
                 None => String::new(),
             }
         );
     }
     println!("  timeline:");
-    for line in body["timeline"].as_array().into_iter().flatten() {
+    for line in &body.timeline {
         println!(
             "    {}  {:<12}  {}",
-            short_time(&line["at"]),
-            line["kind"].as_str().unwrap_or("?"),
-            line["message"].as_str().unwrap_or("")
+            short(line.at),
+            line.kind.as_str(),
+            line.message
         );
     }
 }
 
 pub async fn show(conn: &ApiConn, id: i64) -> Result<ExitCode> {
     let api = api(conn)?;
-    let body = get_json(&api, &format!("/api/v1/alerts/{id}"), &[]).await?;
+    let body: AlertView = get_json(&api, &format!("/api/v1/alerts/{id}"), &[]).await?;
     if api.json {
-        println!("{}", serde_json::to_string_pretty(&body)?);
+        print_json(&body)?;
     } else {
         print_alert(&body);
     }
@@ -350,23 +373,25 @@ pub async fn answer_alert(
     user: Option<String>,
 ) -> Result<ExitCode> {
     let api = api(conn)?;
-    let body = match user {
-        Some(u) => json!({ "user": u }),
-        None => json!({}),
-    };
-    let body = post_json(&api, &format!("/api/v1/alerts/{id}/{action}"), &body).await?;
+    let body: AlertView = post_json(
+        &api,
+        &format!("/api/v1/alerts/{id}/{action}"),
+        &bodies::Answer { user },
+    )
+    .await?;
     if api.json {
-        println!("{}", serde_json::to_string_pretty(&body)?);
+        print_json(&body)?;
     } else {
-        println!(
-            "alert {id} is now {}",
-            body["alert"]["status"].as_str().unwrap_or("?")
-        );
+        println!("alert {id} is now {}", body.alert.status.as_str());
     }
     Ok(ExitCode::SUCCESS)
 }
 
-pub(crate) async fn post_json(api: &Api, path: &str, body: &Value) -> Result<Value> {
+pub(crate) async fn post_json<T: DeserializeOwned>(
+    api: &Api,
+    path: &str,
+    body: &impl Serialize,
+) -> Result<T> {
     let resp = http()?
         .post(format!("{}{path}", api.url))
         .bearer_auth(&api.token)
@@ -377,7 +402,11 @@ pub(crate) async fn post_json(api: &Api, path: &str, body: &Value) -> Result<Val
     answer(resp).await
 }
 
-pub(crate) async fn get_json(api: &Api, path: &str, query: &[(&str, String)]) -> Result<Value> {
+pub(crate) async fn get_json<T: DeserializeOwned>(
+    api: &Api,
+    path: &str,
+    query: &[(&str, String)],
+) -> Result<T> {
     let resp = http()?
         .get(format!("{}{path}", api.url))
         .bearer_auth(&api.token)
@@ -388,41 +417,59 @@ pub(crate) async fn get_json(api: &Api, path: &str, query: &[(&str, String)]) ->
     answer(resp).await
 }
 
+/// `firebell healthcheck`: 0 when the server answers `/-/healthy` with 200.
+pub async fn healthcheck(url: &str) -> Result<ExitCode> {
+    let url = format!("{}/-/healthy", url.trim_end_matches('/'));
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .context("building the HTTP client")?;
+    match client.get(&url).send().await {
+        Ok(r) if r.status().is_success() => {
+            println!("healthy: {url} answered {}", r.status());
+            Ok(ExitCode::SUCCESS)
+        }
+        Ok(r) => {
+            eprintln!("unhealthy: {url} answered {}", r.status());
+            Ok(ExitCode::FAILURE)
+        }
+        Err(e) => {
+            eprintln!(
+                "unhealthy: cannot reach {url}: {:#}",
+                anyhow::Error::from(e)
+            );
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
 /// `firebell nodes`: one line per node sharing the database.
 pub async fn nodes(conn: &ApiConn) -> Result<ExitCode> {
     let api = api(conn)?;
-    let body = get_json(&api, "/api/v1/nodes", &[]).await?;
+    let body: NodeList = get_json(&api, "/api/v1/nodes", &[]).await?;
     if api.json {
-        println!("{}", serde_json::to_string_pretty(&body)?);
+        print_json(&body)?;
         return Ok(ExitCode::SUCCESS);
     }
-    let nodes = body["nodes"].as_array().cloned().unwrap_or_default();
     println!(
         "{:<2}{:<24} {:<6} {:<10} {:<20} {:<20} config",
         "", "NODE", "STATUS", "VERSION", "STARTED", "LAST SEEN"
     );
-    for n in &nodes {
-        let text = |k: &str| n[k].as_str().unwrap_or("?").to_string();
-        let config = if n["same_config"].as_bool() == Some(true) {
+    for n in &body.nodes {
+        let config = if n.same_config {
             "same".to_string()
         } else {
-            format!(
-                "DIFFERS ({})",
-                &text("config_digest")[..12.min(text("config_digest").len())]
-            )
+            let digest: String = n.config_digest.chars().take(12).collect();
+            format!("DIFFERS ({digest})")
         };
         println!(
             "{:<2}{:<24} {:<6} {:<10} {:<20} {:<20} {config}",
-            if n["this_node"].as_bool() == Some(true) {
-                "*"
-            } else {
-                ""
-            },
-            text("name"),
-            text("status"),
-            text("version"),
-            short_time(&n["started_at"]),
-            short_time(&n["last_seen"]),
+            if n.this_node { "*" } else { "" },
+            n.name,
+            n.status,
+            n.version,
+            short_time(&n.started_at),
+            short_time(&n.last_seen),
         );
     }
     Ok(ExitCode::SUCCESS)
@@ -435,29 +482,31 @@ pub async fn oncall(
 ) -> Result<ExitCode> {
     let api = api(conn)?;
     let query: Vec<(&str, String)> = at.into_iter().map(|a| ("at", a)).collect();
-    let body = match &schedule {
-        Some(id) => get_json(&api, &format!("/api/v1/schedules/{id}/oncall"), &query).await?,
-        None => get_json(&api, "/api/v1/oncall", &query).await?,
+    let (at, rows) = match &schedule {
+        Some(id) => {
+            let body: OnCallAt =
+                get_json(&api, &format!("/api/v1/schedules/{id}/oncall"), &query).await?;
+            if api.json {
+                print_json(&body)?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            (body.at, vec![(body.schedule, body.users)])
+        }
+        None => {
+            let body: OnCallNow = get_json(&api, "/api/v1/oncall", &query).await?;
+            if api.json {
+                print_json(&body)?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            let rows = body
+                .oncall
+                .into_iter()
+                .map(|e| (e.schedule, e.users))
+                .collect();
+            (body.at, rows)
+        }
     };
-    if api.json {
-        println!("{}", serde_json::to_string_pretty(&body)?);
-        return Ok(ExitCode::SUCCESS);
-    }
-    let rows: Vec<(String, Vec<String>)> = match &schedule {
-        Some(id) => vec![(id.clone(), strings(&body["users"]))],
-        None => body["oncall"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|e| {
-                (
-                    e["schedule"].as_str().unwrap_or("?").to_string(),
-                    strings(&e["users"]),
-                )
-            })
-            .collect(),
-    };
-    println!("on call at {}:", short_time(&body["at"]));
+    println!("on call at {}:", short(at));
     for (id, users) in rows {
         let who = if users.is_empty() {
             "(nobody)".to_string()
@@ -469,75 +518,59 @@ pub async fn oncall(
     Ok(ExitCode::SUCCESS)
 }
 
-fn strings(v: &Value) -> Vec<String> {
-    v.as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|u| u.as_str().map(str::to_string))
-        .collect()
-}
-
-fn describe_override(o: &Value) -> String {
-    let what = match o["kind"].as_str() {
-        Some("add") => format!("add {}", o["user"].as_str().unwrap_or("?")),
-        Some("remove") => format!("remove {}", o["user"].as_str().unwrap_or("?")),
-        Some("replace") => format!(
-            "{} replaced by {}",
-            o["from"].as_str().unwrap_or("?"),
-            o["to"].as_str().unwrap_or("?")
-        ),
-        _ => "?".to_string(),
+fn describe_override(o: &OverrideView) -> String {
+    let who = |u: &Option<String>| u.clone().unwrap_or_else(|| "?".into());
+    let what = match o.kind.as_str() {
+        "add" => format!("add {}", who(&o.user)),
+        "remove" => format!("remove {}", who(&o.user)),
+        "replace" => format!("{} replaced by {}", who(&o.from), who(&o.to)),
+        other => other.to_string(),
     };
     format!(
         "{:>5}  {}  {} → {}  {what}",
-        o["id"].as_i64().unwrap_or_default(),
-        o["schedule"].as_str().unwrap_or("?"),
-        short_time(&o["start"]),
-        short_time(&o["end"]),
+        o.id,
+        o.schedule,
+        short(o.start),
+        short(o.end),
     )
 }
 
 pub async fn override_add(
     conn: &ApiConn,
     schedule: &str,
-    start: &str,
-    end: &str,
-    mut body: Value,
+    body: bodies::NewOverride,
 ) -> Result<ExitCode> {
     let api = api(conn)?;
-    body["start"] = json!(start);
-    body["end"] = json!(end);
-    let body = post_json(
+    let body: OneOverride = post_json(
         &api,
         &format!("/api/v1/schedules/{schedule}/overrides"),
         &body,
     )
     .await?;
     if api.json {
-        println!("{}", serde_json::to_string_pretty(&body)?);
+        print_json(&body)?;
     } else {
-        println!("added: {}", describe_override(&body["override"]));
+        println!("added: {}", describe_override(&body.override_));
     }
     Ok(ExitCode::SUCCESS)
 }
 
 pub async fn override_list(conn: &ApiConn, schedule: &str) -> Result<ExitCode> {
     let api = api(conn)?;
-    let body = get_json(
+    let body: OverrideList = get_json(
         &api,
         &format!("/api/v1/schedules/{schedule}/overrides"),
         &[],
     )
     .await?;
     if api.json {
-        println!("{}", serde_json::to_string_pretty(&body)?);
+        print_json(&body)?;
         return Ok(ExitCode::SUCCESS);
     }
-    let list = body["overrides"].as_array().cloned().unwrap_or_default();
-    if list.is_empty() {
+    if body.overrides.is_empty() {
         println!("no overrides");
     }
-    for o in &list {
+    for o in &body.overrides {
         println!("{}", describe_override(o));
     }
     Ok(ExitCode::SUCCESS)
@@ -555,70 +588,68 @@ pub async fn override_delete(conn: &ApiConn, id: i64) -> Result<ExitCode> {
         println!("override {id} deleted");
         Ok(ExitCode::SUCCESS)
     } else {
-        answer(resp).await.map(|_| ExitCode::FAILURE)
+        answer::<serde_json::Value>(resp)
+            .await
+            .map(|_| ExitCode::FAILURE)
     }
 }
 
 /// `firebell test channel|user`: sends through the real delivery path and
 /// prints each answer; fails unless every test message was delivered.
-pub async fn test_send(conn: &ApiConn, path: &str, body: Value) -> Result<ExitCode> {
+pub async fn test_send(conn: &ApiConn, path: &str, body: bodies::ChannelTest) -> Result<ExitCode> {
     let api = api(conn)?;
-    let answer = post_json(&api, path, &body).await?;
+    let answer: TestAnswer = post_json(&api, path, &body).await?;
     if api.json {
-        println!("{}", serde_json::to_string_pretty(&answer)?);
+        print_json(&answer)?;
     } else {
-        for r in answer["results"].as_array().into_iter().flatten() {
+        for r in &answer.results {
             let line = format!(
                 "{status}: {user} contact {contact} via {channel} to {address}: {said}",
-                status = r["status"].as_str().unwrap_or("?"),
-                user = r["user"].as_str().unwrap_or("?"),
-                contact = r["contact"].as_i64().unwrap_or_default(),
-                channel = r["channel"].as_str().unwrap_or("?"),
-                address = r["address"].as_str().unwrap_or("?"),
-                said = r["answer"].as_str().unwrap_or("(no answer)"),
+                status = r.status.as_str(),
+                user = r.user,
+                contact = r.contact,
+                channel = r.channel,
+                address = r.address,
+                said = r.answer.as_deref().unwrap_or("(no answer)"),
             );
-            if r["status"] == "delivered" {
+            if r.status == firebell_core::notification::NotificationStatus::Delivered {
                 println!("{line}");
             } else {
                 eprintln!("{line}");
             }
         }
     }
-    Ok(if answer["ok"] == true {
+    Ok(if answer.ok {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     })
 }
 
-fn describe_window(w: &Value) -> String {
+fn describe_window(w: &WindowView) -> String {
     let mut s = format!(
         "window {}: {} in maintenance {} → {}{} (by {})",
-        w["id"],
-        w["service"].as_str().unwrap_or("?"),
-        short_time(&w["start"]),
-        short_time(&w["end"]),
-        if w["active"] == true {
-            ", in force"
-        } else {
-            ""
-        },
-        w["created_by"].as_str().unwrap_or("?"),
+        w.id,
+        w.service,
+        short_time(&w.start),
+        short_time(&w.end),
+        if w.active { ", in force" } else { "" },
+        w.created_by,
     );
-    if let Some(c) = w["comment"].as_str() {
+    if let Some(c) = &w.comment {
         s.push_str(&format!(": {c}"));
     }
     s
 }
 
 /// `firebell maintenance start`.
-pub async fn maintenance_start(conn: &ApiConn, body: Value) -> Result<ExitCode> {
+pub async fn maintenance_start(conn: &ApiConn, body: bodies::NewWindow) -> Result<ExitCode> {
     let api = api(conn)?;
-    let body = post_json(&api, "/api/v1/maintenance", &body).await?;
+    let body: OneWindow = post_json(&api, "/api/v1/maintenance", &body).await?;
     if api.json {
-        println!("{}", serde_json::to_string_pretty(&body)?);
+        print_json(&body)?;
     } else {
-        println!("started: {}", describe_window(&body["window"]));
+        println!("started: {}", describe_window(&body.window));
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -637,16 +668,15 @@ pub async fn maintenance_list(
     if active {
         query.push(("active", "true".to_string()));
     }
-    let body = get_json(&api, "/api/v1/maintenance", &query).await?;
+    let body: WindowList = get_json(&api, "/api/v1/maintenance", &query).await?;
     if api.json {
-        println!("{}", serde_json::to_string_pretty(&body)?);
+        print_json(&body)?;
         return Ok(ExitCode::SUCCESS);
     }
-    let list = body["windows"].as_array().cloned().unwrap_or_default();
-    if list.is_empty() {
+    if body.windows.is_empty() {
         println!("no maintenance windows");
     }
-    for w in &list {
+    for w in &body.windows {
         println!("{}", describe_window(w));
     }
     Ok(ExitCode::SUCCESS)
@@ -661,11 +691,11 @@ pub async fn maintenance_end(conn: &ApiConn, id: i64) -> Result<ExitCode> {
         .send()
         .await
         .with_context(|| format!("cannot reach {}", api.url))?;
-    let body = answer(resp).await?;
+    let body: OneWindow = answer(resp).await?;
     if api.json {
-        println!("{}", serde_json::to_string_pretty(&body)?);
+        print_json(&body)?;
     } else {
-        println!("ended: {}", describe_window(&body["window"]));
+        println!("ended: {}", describe_window(&body.window));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -42,7 +42,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the server. Without --config, uses (and on first run writes) a
-    /// starter configuration in ./firebell-data.
+    /// starter configuration in ./firebell-data (or in $FIREBELL_DATA_DIR).
     Serve {
         /// The configuration file.
         #[arg(long, env = "FIREBELL_CONFIG")]
@@ -53,6 +53,14 @@ enum Command {
         /// Log lines as text (coloured only on a terminal) or as JSON objects.
         #[arg(long, env = "FIREBELL_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
         log_format: LogFormat,
+    },
+    /// Ask a running server whether it is up (GET /-/healthy): exit 0 when
+    /// it answers 200, 1 otherwise. For container health checks, where
+    /// there is no curl.
+    Healthcheck {
+        /// The server's base URL.
+        #[arg(long, env = "FIREBELL_URL", default_value = "http://127.0.0.1:8080")]
+        url: String,
     },
     /// Validate a configuration file: print every error, or a summary.
     CheckConfig {
@@ -309,6 +317,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             log_format,
         } => serve(config, listen, log_format).await,
         Command::CheckConfig { file } => Ok(check_config(&file)),
+        Command::Healthcheck { url } => client::healthcheck(&url).await,
         Command::Send(args) => client::send(args).await,
         Command::Alerts { command, conn } => match command {
             AlertsCommand::List {
@@ -348,19 +357,12 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Silence { command, conn } => silence_cmd::run(&conn, command).await,
         Command::Test { command, conn } => match command {
             TestCommand::Channel { name, to } => {
-                let body = match to {
-                    Some(to) => serde_json::json!({ "to": to }),
-                    None => serde_json::json!({}),
-                };
+                let body = firebell_core::api::bodies::ChannelTest { to };
                 client::test_send(&conn, &format!("/api/v1/channels/{name}/test"), body).await
             }
             TestCommand::User { id } => {
-                client::test_send(
-                    &conn,
-                    &format!("/api/v1/users/{id}/test"),
-                    serde_json::json!({}),
-                )
-                .await
+                let body = firebell_core::api::bodies::ChannelTest::default();
+                client::test_send(&conn, &format!("/api/v1/users/{id}/test"), body).await
             }
         },
         Command::Maintenance { command, conn } => match command {
@@ -371,19 +373,14 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 at,
                 comment,
             } => {
-                let mut body = serde_json::json!({ "service": service });
-                if let Some(d) = for_ {
-                    body["duration"] = serde_json::json!(d);
-                }
-                if let Some(u) = until {
-                    body["end"] = serde_json::json!(u);
-                }
-                if let Some(a) = at {
-                    body["start"] = serde_json::json!(a);
-                }
-                if let Some(c) = comment {
-                    body["comment"] = serde_json::json!(c);
-                }
+                let body = firebell_core::api::bodies::NewWindow {
+                    service: Some(service),
+                    start: at,
+                    end: until,
+                    duration: for_,
+                    comment,
+                    created_by: None,
+                };
                 client::maintenance_start(&conn, body).await
             }
             MaintenanceCommand::List { service, active } => {
@@ -401,17 +398,24 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 replace,
                 with,
             } => {
-                let body = match (add, remove, replace, with) {
-                    (Some(u), None, None, None) => serde_json::json!({"kind": "add", "user": u}),
-                    (None, Some(u), None, None) => serde_json::json!({"kind": "remove", "user": u}),
-                    (None, None, Some(f), Some(t)) => {
-                        serde_json::json!({"kind": "replace", "from": f, "to": t})
-                    }
+                let (kind, user, from, to) = match (add, remove, replace, with) {
+                    (Some(u), None, None, None) => ("add", Some(u), None, None),
+                    (None, Some(u), None, None) => ("remove", Some(u), None, None),
+                    (None, None, Some(f), Some(t)) => ("replace", None, Some(f), Some(t)),
                     _ => bail!(
                         "say what the override does: --add USER, --remove USER, or --replace USER --with USER"
                     ),
                 };
-                client::override_add(&conn, &schedule, &start, &end, body).await
+                let body = firebell_core::api::bodies::NewOverride {
+                    start,
+                    end,
+                    kind: kind.to_string(),
+                    user,
+                    from,
+                    to,
+                    created_by: None,
+                };
+                client::override_add(&conn, &schedule, body).await
             }
             OverrideCommand::List { schedule } => client::override_list(&conn, &schedule).await,
             OverrideCommand::Delete { id } => client::override_delete(&conn, id).await,
@@ -466,7 +470,12 @@ async fn serve(
     init_logging(log_format);
     let (path, first_run) = match config {
         Some(p) => (p, false),
-        None => starter::ensure(std::path::Path::new(starter::DEFAULT_DATA_DIR))?,
+        // Without a file the starter goes to FIREBELL_DATA_DIR when it is
+        // set (a container's volume), else ./firebell-data.
+        None => match std::env::var_os("FIREBELL_DATA_DIR").filter(|d| !d.is_empty()) {
+            Some(dir) => starter::ensure(std::path::Path::new(&dir))?,
+            None => starter::ensure(std::path::Path::new(starter::DEFAULT_DATA_DIR))?,
+        },
     };
     let Some(mut config) = load_config(&path) else {
         return Ok(ExitCode::FAILURE);

@@ -1,9 +1,9 @@
 //! `firebell silence add|list|expire`: silences through `/api/v1/silences`.
 
-use crate::client::{ApiConn, answer, api, get_json, http, post_json, short_time};
+use crate::client::{ApiConn, answer, api, get_json, http, post_json, print_json, short_time};
 use anyhow::{Context, Result};
 use clap::Subcommand;
-use serde_json::{Value, json};
+use firebell_core::api::{OneSilence, SilenceCreated, SilenceList, SilenceView, bodies};
 use std::process::ExitCode;
 
 #[derive(Subcommand)]
@@ -45,24 +45,18 @@ pub enum SilenceCommand {
     Expire { id: String },
 }
 
-fn describe(s: &Value) -> String {
-    let matchers: Vec<&str> = s["matchers"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .collect();
+fn describe(s: &SilenceView) -> String {
     let mut line = format!(
         "{id} {state} {{{matchers}}} {start} → {end} by {by}: {comment}",
-        id = s["id"].as_str().unwrap_or("?"),
-        state = s["state"].as_str().unwrap_or("?"),
-        matchers = matchers.join(", "),
-        start = short_time(&s["starts_at"]),
-        end = short_time(&s["ends_at"]),
-        by = s["created_by"].as_str().unwrap_or("?"),
-        comment = s["comment"].as_str().unwrap_or(""),
+        id = s.id,
+        state = s.state,
+        matchers = s.matchers.join(", "),
+        start = short_time(&s.starts_at),
+        end = short_time(&s.ends_at),
+        by = s.created_by,
+        comment = s.comment,
     );
-    if s["expire_on_resolve"] == true {
+    if s.expire_on_resolve {
         line.push_str(" (expires when its alerts resolve)");
     }
     line
@@ -83,43 +77,36 @@ pub async fn run(conn: &ApiConn, command: SilenceCommand) -> Result<ExitCode> {
             let author = author
                 .or_else(|| std::env::var("USER").ok())
                 .unwrap_or_else(|| "cli".to_string());
-            let mut body = json!({
-                "matchers": matchers,
-                "comment": comment,
-                "created_by": author,
-                "expire_on_resolve": expire_on_resolve,
-            });
-            if let Some(d) = duration {
-                body["duration"] = json!(d);
-            }
-            if let Some(u) = until {
-                body["ends_at"] = json!(u);
-            }
-            if let Some(s) = start {
-                body["starts_at"] = json!(s);
-            }
-            let answer = post_json(&api, "/api/v1/silences", &body).await?;
+            let body = bodies::NewSilence {
+                matchers,
+                starts_at: start,
+                ends_at: until,
+                duration,
+                comment: Some(comment),
+                created_by: Some(author),
+                expire_on_resolve,
+            };
+            let answer: SilenceCreated = post_json(&api, "/api/v1/silences", &body).await?;
             if api.json {
-                println!("{}", serde_json::to_string_pretty(&answer)?);
+                print_json(&answer)?;
             } else {
-                println!("silenced: {}", describe(&answer["silence"]));
+                println!("silenced: {}", describe(&answer.silence));
             }
-            for w in answer["warnings"].as_array().into_iter().flatten() {
-                eprintln!("warning: {}", w.as_str().unwrap_or("?"));
+            for w in &answer.warnings {
+                eprintln!("warning: {w}");
             }
         }
         SilenceCommand::List { state } => {
             let query: Vec<(&str, String)> = state.into_iter().map(|s| ("state", s)).collect();
-            let body = get_json(&api, "/api/v1/silences", &query).await?;
+            let body: SilenceList = get_json(&api, "/api/v1/silences", &query).await?;
             if api.json {
-                println!("{}", serde_json::to_string_pretty(&body)?);
+                print_json(&body)?;
                 return Ok(ExitCode::SUCCESS);
             }
-            let list = body["silences"].as_array().cloned().unwrap_or_default();
-            if list.is_empty() {
+            if body.silences.is_empty() {
                 println!("no silences");
             }
-            for s in &list {
+            for s in &body.silences {
                 println!("{}", describe(s));
             }
         }
@@ -130,11 +117,11 @@ pub async fn run(conn: &ApiConn, command: SilenceCommand) -> Result<ExitCode> {
                 .send()
                 .await
                 .with_context(|| format!("cannot reach {}", api.url))?;
-            let body = answer(resp).await?;
+            let body: OneSilence = answer(resp).await?;
             if api.json {
-                println!("{}", serde_json::to_string_pretty(&body)?);
+                print_json(&body)?;
             } else {
-                println!("expired: {}", describe(&body["silence"]));
+                println!("expired: {}", describe(&body.silence));
             }
         }
     }

@@ -28,18 +28,7 @@ const MAX_COMMENT: usize = 1024;
 /// Most windows listed at once.
 const MAX_LIST: u32 = 1000;
 
-/// `POST /api/v1/maintenance`: a service, a start (default now) and an end
-/// (`end`, or `duration`).
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewWindowBody {
-    service: Option<String>,
-    start: Option<String>,
-    end: Option<String>,
-    duration: Option<String>,
-    comment: Option<String>,
-    created_by: Option<String>,
-}
+pub use firebell_core::api::bodies::NewWindow as NewWindowBody;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -183,7 +172,7 @@ fn parse_body<S: Store>(
     operation_id = "create_maintenance",
     tag = "silences",
     security(("admin_token" = [])),
-    request_body = NewWindowBody,
+    request_body = firebell_core::api::bodies::NewWindow,
     responses(
         (status = 201, description = "Started (or scheduled)", body = OneWindow),
         (status = 400, description = "A bad field, named; nothing stored", body = ErrorBody),

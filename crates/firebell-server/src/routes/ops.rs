@@ -112,7 +112,7 @@ pub(crate) async fn nodes<S: Store>(
             name: n.record.name,
             version: n.record.version,
             config_digest: n.record.config_digest,
-            status: if n.lost { "lost" } else { "up" },
+            status: if n.lost { "lost" } else { "up" }.to_string(),
             same_config: n.same_config,
             this_node: n.this_node,
         })

@@ -73,7 +73,7 @@ fn override_view(o: &StoredOverride) -> OverrideView {
         schedule: o.schedule.clone(),
         start: o.override_.start,
         end: o.override_.end,
-        kind,
+        kind: kind.to_string(),
         user,
         from,
         to,

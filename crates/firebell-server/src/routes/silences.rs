@@ -45,23 +45,7 @@ const MAX_TEXT: usize = 1024;
 // Firebell's own API
 // ---------------------------------------------------------------------------
 
-/// `POST /api/v1/silences`: matchers (`name="value"`, `=~` for a regular
-/// expression, `!=`, `!~`), an end (`ends_at`, or `duration` from now), a
-/// comment.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-#[derive(Default)]
-pub struct NewSilenceBody {
-    #[serde(default)]
-    pub(crate) matchers: Vec<String>,
-    pub(crate) starts_at: Option<String>,
-    pub(crate) ends_at: Option<String>,
-    pub(crate) duration: Option<String>,
-    pub(crate) comment: Option<String>,
-    pub(crate) created_by: Option<String>,
-    #[serde(default)]
-    pub(crate) expire_on_resolve: bool,
-}
+pub use firebell_core::api::bodies::NewSilence as NewSilenceBody;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -73,7 +57,7 @@ pub struct ListQuery {
 pub fn silence_view(s: &Silence, now: Timestamp) -> SilenceView {
     SilenceView {
         id: s.id.clone(),
-        state: s.state(now).as_str(),
+        state: s.state(now).as_str().to_string(),
         matchers: s.matchers.iter().map(|m| m.to_string()).collect(),
         starts_at: s.starts_at.to_string(),
         ends_at: s.ends_at.to_string(),
@@ -202,7 +186,7 @@ pub(crate) fn op_error(e: SilenceOpError, own: bool) -> ApiError {
     operation_id = "create_silence",
     tag = "silences",
     security(("admin_token" = [])),
-    request_body = NewSilenceBody,
+    request_body = firebell_core::api::bodies::NewSilence,
     responses(
         (status = 201, description = "Made", body = SilenceCreated),
         (status = 400, description = "A bad field, named; nothing stored", body = ErrorBody),

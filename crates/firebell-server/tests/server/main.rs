@@ -20,6 +20,7 @@ mod http_sms;
 mod ingest_limits;
 mod inhibition;
 mod maintenance;
+mod metrics;
 mod nodes;
 mod notification_rules;
 mod pagerduty;

@@ -350,3 +350,55 @@ pub async fn bundles_take_matching_pending_pages_and_share_the_outcome<S: Store>
     assert_eq!(failed.status, NotificationStatus::Failed);
     assert_eq!(failed.last_error.as_deref(), Some("gone"));
 }
+
+pub async fn the_outbox_is_counted_by_state<S: Store>(store: S) {
+    let ids = alerts(&store, &["svc"]).await;
+    let a = ids[0];
+    let empty = store.outbox_counts(at(0)).await.unwrap();
+    assert_eq!(empty, crate::OutboxCounts::default());
+    queue(
+        &store,
+        a,
+        vec![
+            text(a, "alice", 0, 0),
+            text(a, "alice", 1, 0),
+            text(a, "alice", 2, 300),
+            text(a, "alice", 3, 0),
+        ],
+    )
+    .await;
+    let counts = store.outbox_counts(at(0)).await.unwrap();
+    assert_eq!(
+        (counts.due, counts.waiting, counts.held, counts.sending),
+        (3, 1, 0, 0)
+    );
+    let claimed = store.claim_notifications(at(0), lease(), 2).await.unwrap();
+    assert_eq!(claimed.len(), 2);
+    let counts = store.outbox_counts(at(0)).await.unwrap();
+    assert_eq!(
+        (counts.due, counts.waiting, counts.held, counts.sending),
+        (1, 1, 0, 2)
+    );
+    let (first, second) = (claimed[0].notification.id, claimed[1].notification.id);
+    assert!(
+        store
+            .hold_notification(first, at(600), true, vec![], Some(a))
+            .await
+            .unwrap()
+    );
+    store
+        .finish_notification(second, delivered(), vec![], Some(a))
+        .await
+        .unwrap();
+    // Later: the page due at 300 is due too; the held one waits as held.
+    let counts = store.outbox_counts(at(400)).await.unwrap();
+    assert_eq!(
+        counts,
+        crate::OutboxCounts {
+            due: 2,
+            waiting: 0,
+            held: 1,
+            sending: 0
+        }
+    );
+}

@@ -100,7 +100,7 @@ async fn ping<S: Store>(
 ) -> Result<Response, ApiError> {
     let p = state.engine.heartbeat(service, index).await?;
     Ok(axum::Json(HeartbeatPing {
-        status: "ok",
+        status: "ok".to_string(),
         service: service.to_string(),
         heartbeat: p.name,
         overdue_at: p.overdue_at,

@@ -47,7 +47,7 @@ pub(crate) async fn post_event<S: Store>(
         .iter()
         .zip(actions)
         .map(|(o, action)| crate::openapi::EventOutcome {
-            action: Some(action),
+            action: Some(action.to_string()),
             ..crate::routes::ingest::outcome(o)
         })
         .collect();
