@@ -25,6 +25,7 @@ pub mod monitors;
 pub mod nodes;
 mod probe_check;
 pub mod quiet;
+pub mod self_alerts;
 pub mod silences;
 pub mod test_pages;
 pub mod timeouts;

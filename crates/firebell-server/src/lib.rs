@@ -95,6 +95,30 @@ impl<S: Store> AppState<S> {
 /// invalid. Returns the new summary.
 pub async fn reload_config<S: Store>(state: &AppState<S>) -> Result<String, ConfigErrors> {
     let out = reload_locked(state).await;
+    // A refused reload is a self-alert (with [self_alerts]); the next
+    // reload that loads resolves it.
+    use firebell_engine::self_alerts::Trouble;
+    let raised = match &out {
+        Ok(_) => state.engine.self_alert(Trouble::ReloadRefused, None).await,
+        Err(errors) => {
+            let mut details = serde_json::Map::new();
+            details.insert(
+                "errors".into(),
+                errors.0.iter().map(|e| e.to_string()).collect(),
+            );
+            let summary = format!(
+                "configuration reload refused ({} error(s)); the running configuration is kept",
+                errors.0.len()
+            );
+            state
+                .engine
+                .self_alert(Trouble::ReloadRefused, Some((summary, details)))
+                .await
+        }
+    };
+    if let Err(e) = raised {
+        tracing::error!(error = %e, "could not record the reload's self-alert");
+    }
     state.note_reload(match &out {
         Ok(summary) => format!("loaded ({summary})"),
         Err(errors) => format!(

@@ -68,6 +68,26 @@ struct RawConfig {
     /// `[[inhibit_rules]]` (see [`crate::silence`]).
     #[serde(default)]
     inhibit_rules: Vec<crate::silence::RawInhibitRule>,
+    #[serde(default)]
+    self_alerts: Option<RawSelfAlerts>,
+}
+
+/// `[self_alerts]`: Firebell pages about its own troubles.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSelfAlerts {
+    policy: String,
+}
+
+/// The built-in service self-alerts are opened on (see [`SelfAlerts`]).
+pub const SELF_SERVICE: &str = "firebell";
+
+/// `[self_alerts]`: Firebell raises alerts about itself (a refused reload,
+/// …) on the built-in service [`SELF_SERVICE`], paged through `policy`.
+/// Off when the table is absent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SelfAlerts {
+    pub policy: String,
 }
 
 // ---------------------------------------------------------------------------
@@ -95,6 +115,9 @@ pub struct Config {
     pub rules: crate::rules::RuleSet,
     /// `[[inhibit_rules]]`, compiled.
     pub inhibit_rules: Vec<crate::silence::InhibitRule>,
+    /// `[self_alerts]`; when set, `services` holds the built-in
+    /// [`SELF_SERVICE`] too.
+    pub self_alerts: Option<SelfAlerts>,
     /// SHA-256 of each integration key → the integration it opens.
     integrations_by_key: HashMap<[u8; 32], IntegrationRef>,
     /// SHA-256 (hex) of the configuration nodes sharing a database must
@@ -351,8 +374,44 @@ fn validate(raw: RawConfig, secrets: &dyn SecretSource) -> Result<Config, Config
         &mut errors,
     );
 
-    let (services, integrations_by_key) =
+    let (mut services, integrations_by_key) =
         services::validate(&raw.services, &policies, secrets, &mut errors);
+
+    // [self_alerts]: the built-in service `firebell`, paged through its policy.
+    let self_alerts = raw.self_alerts.as_ref().map(|sa| SelfAlerts {
+        policy: sa.policy.clone(),
+    });
+    if let Some(sa) = &self_alerts {
+        if !policies.contains_key(&sa.policy) {
+            errors.push(
+                "self_alerts.policy",
+                format!("no policy with id {:?}", sa.policy),
+            );
+        }
+        if let Some(i) = raw.services.iter().position(|s| s.id == SELF_SERVICE) {
+            errors.push(
+                format!("services[{i}].id"),
+                format!(
+                    "{SELF_SERVICE:?} is the built-in service of [self_alerts]: choose another id"
+                ),
+            );
+        }
+        if let Ok(id) = crate::id::Id::parse(SELF_SERVICE) {
+            services.insert(
+                SELF_SERVICE.to_string(),
+                Service {
+                    id,
+                    name: "Firebell itself".to_string(),
+                    policy: sa.policy.clone(),
+                    integrations: Vec::new(),
+                    templates: BTreeMap::new(),
+                    group_window: None,
+                    ack_timeout: None,
+                    auto_resolve: None,
+                },
+            );
+        }
+    }
 
     // [[rules]] and [[services]] rules
     let mut rules = crate::rules::RuleSet {
@@ -392,6 +451,7 @@ fn validate(raw: RawConfig, secrets: &dyn SecretSource) -> Result<Config, Config
         handoff_notices,
         rules,
         inhibit_rules,
+        self_alerts,
         integrations_by_key,
         digest: String::new(),
     })

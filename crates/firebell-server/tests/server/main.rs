@@ -30,6 +30,7 @@ mod rate_limits;
 mod route_auth;
 mod rules;
 mod schedules;
+mod self_alerts;
 mod silences;
 mod sns;
 mod support;

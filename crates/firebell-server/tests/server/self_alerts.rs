@@ -1,0 +1,154 @@
+//! Self-alerts (`[self_alerts]`): Firebell's own troubles are alerts on the
+//! built-in service `firebell`, paged through the configured policy once,
+//! counted when they repeat, resolved when they end.
+
+use crate::support::*;
+
+const WITH_SELF_ALERTS: &str = concat!(
+    server_section!(),
+    r#"
+[self_alerts]
+policy = "ops"
+
+[[users]]
+id = "alice"
+contacts = [ { kind = "console" } ]
+[[users]]
+id = "bob"
+contacts = [ { kind = "console" } ]
+
+[[policies]]
+id = "ops"
+steps = [ { targets = ["user:alice"], wait = "30m" } ]
+[[policies]]
+id = "outage"
+steps = [ { targets = ["user:bob"], wait = "30m" } ]
+
+[[services]]
+id = "checkout"
+policy = "outage"
+integrations = [ { kind = "generic", key = "test-integration-key" } ]
+"#
+);
+
+async fn self_alerts(app: &TestApp) -> Vec<serde_json::Value> {
+    app.all_alerts()
+        .await
+        .into_iter()
+        .filter(|a| a["service"] == "firebell")
+        .collect()
+}
+
+#[tokio::test]
+async fn a_refused_reload_pages_the_self_alert_policy_once_and_the_next_good_one_resolves_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let path = dir.path().join("firebell.toml");
+    let good = render_config(WITH_SELF_ALERTS, &data, "unused");
+    std::fs::write(&path, &good).unwrap();
+    let app = spawn_app_at(&good, &data, t0(), Some(path.clone())).await;
+
+    // A typo'd policy: refused, and Firebell says so by paging alice.
+    std::fs::write(
+        &path,
+        good.replace("policy = \"outage\"", "policy = \"outgae\""),
+    )
+    .unwrap();
+    let (status, body) = app.api_post("/-/reload", serde_json::json!({})).await;
+    assert_eq!(status, 400, "{body}");
+    app.settle().await;
+    let alerts = self_alerts(&app).await;
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    let a = &alerts[0];
+    assert_eq!(a["status"], "triggered");
+    assert_eq!(a["dedup_key"], "firebell:config-reload-refused");
+    assert!(
+        a["summary"]
+            .as_str()
+            .unwrap()
+            .starts_with("configuration reload refused (1 error(s))"),
+        "{a}"
+    );
+    let errors = a["details"]["errors"].to_string();
+    assert!(
+        errors.contains("services[0].policy") && errors.contains("outgae"),
+        "{errors}"
+    );
+    assert_eq!(app.page_log(), vec![("alice".to_string(), 0)]);
+
+    // Refused again: the same alert counts it; nobody is paged again.
+    let (status, _) = app.api_post("/-/reload", serde_json::json!({})).await;
+    assert_eq!(status, 400);
+    app.settle().await;
+    let alerts = self_alerts(&app).await;
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(alerts[0]["count"], 2);
+    assert_eq!(app.pages().len(), 1);
+
+    // Fixed: the reload loads and the self-alert resolves.
+    std::fs::write(&path, &good).unwrap();
+    let (status, body) = app.api_post("/-/reload", serde_json::json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    app.settle().await;
+    let alerts = self_alerts(&app).await;
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(alerts[0]["status"], "resolved");
+    assert_eq!(app.pages().len(), 1, "nobody is paged about the recovery");
+}
+
+#[tokio::test]
+async fn without_self_alerts_a_refused_reload_opens_no_alert() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let path = dir.path().join("firebell.toml");
+    let good = render_config(
+        &WITH_SELF_ALERTS.replace("[self_alerts]\npolicy = \"ops\"\n", ""),
+        &data,
+        "unused",
+    );
+    assert!(!good.contains("self_alerts"));
+    std::fs::write(&path, &good).unwrap();
+    let app = spawn_app_at(&good, &data, t0(), Some(path.clone())).await;
+    std::fs::write(
+        &path,
+        good.replace("policy = \"outage\"", "policy = \"nope\""),
+    )
+    .unwrap();
+    let (status, _) = app.api_post("/-/reload", serde_json::json!({})).await;
+    assert_eq!(status, 400);
+    app.settle().await;
+    assert!(app.all_alerts().await.is_empty());
+    assert!(app.pages().is_empty());
+}
+
+#[test]
+fn self_alerts_name_a_policy_that_exists_and_reserve_the_firebell_service() {
+    let text = render_config(WITH_SELF_ALERTS, std::path::Path::new("/tmp/x"), "unused");
+    let config = parse_config(&text);
+    let firebell = &config.services["firebell"];
+    assert_eq!(firebell.policy, "ops");
+    assert!(firebell.integrations.is_empty());
+
+    let unknown = text.replace(
+        "policy = \"ops\"\n\n[[users]]",
+        "policy = \"opz\"\n\n[[users]]",
+    );
+    let errors = try_parse_config(&unknown).unwrap_err();
+    assert!(
+        errors
+            .0
+            .iter()
+            .any(|e| e.path == "self_alerts.policy" && e.message.contains("opz")),
+        "{errors}"
+    );
+
+    let taken = text.replace("id = \"checkout\"", "id = \"firebell\"");
+    let errors = try_parse_config(&taken).unwrap_err();
+    assert!(
+        errors
+            .0
+            .iter()
+            .any(|e| e.path == "services[0].id" && e.message.contains("built-in")),
+        "{errors}"
+    );
+}
