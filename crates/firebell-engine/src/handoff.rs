@@ -121,7 +121,7 @@ impl<S: Store> Engine<S> {
         Ok(n)
     }
 
-    async fn schedule_overrides(
+    pub(crate) async fn schedule_overrides(
         &self,
         schedule: &str,
         from: Timestamp,
@@ -137,11 +137,15 @@ impl<S: Store> Engine<S> {
             .collect())
     }
 
-    /// Runs a handoff pass every minute until `shutdown` turns true.
+    /// Runs a handoff pass, then the self-alert checks, every minute until
+    /// `shutdown` turns true.
     pub(crate) async fn handoff_loop(&self, mut shutdown: watch::Receiver<bool>) {
         while !*shutdown.borrow() {
             if let Err(e) = self.run_handoffs_once().await {
                 tracing::error!(error = %e, "handoff notice pass failed; retrying");
+            }
+            if let Err(e) = self.run_self_checks_once().await {
+                tracing::error!(error = %e, "self-alert checks failed; retrying");
             }
             tokio::select! {
                 _ = tokio::time::sleep(PASS_INTERVAL) => {}

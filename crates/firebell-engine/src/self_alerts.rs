@@ -7,19 +7,27 @@ use crate::{Engine, Result};
 use firebell_core::config::SELF_SERVICE;
 use firebell_core::event::{DedupKey, Event, EventAction, Severity};
 use firebell_store::Store;
+use jiff::SignedDuration;
 use std::collections::BTreeMap;
 
-/// One of Firebell's troubles, by its stable name.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// How far ahead a schedule must have someone on call.
+pub const COVERAGE_HORIZON: SignedDuration = SignedDuration::from_hours(24);
+
+/// One of Firebell's troubles.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Trouble {
     /// A configuration reload was refused (the running one kept).
     ReloadRefused,
+    /// This schedule has nobody on call somewhere in the next 24 hours.
+    ScheduleGap(String),
 }
 
 impl Trouble {
-    pub fn as_str(self) -> &'static str {
+    /// The stable name (the `self_alert` label; the dedup key's tail).
+    pub fn name(&self) -> String {
         match self {
-            Trouble::ReloadRefused => "config-reload-refused",
+            Trouble::ReloadRefused => "config-reload-refused".to_string(),
+            Trouble::ScheduleGap(id) => format!("schedule-gap:{id}"),
         }
     }
 }
@@ -36,7 +44,8 @@ impl<S: Store> Engine<S> {
         if self.config().self_alerts.is_none() {
             return Ok(());
         }
-        let Ok(dedup_key) = DedupKey::parse(format!("{SELF_SERVICE}:{}", trouble.as_str())) else {
+        let name = trouble.name();
+        let Ok(dedup_key) = DedupKey::parse(format!("{SELF_SERVICE}:{name}")) else {
             return Ok(());
         };
         let (action, summary, details) = match raise {
@@ -50,12 +59,54 @@ impl<S: Store> Engine<S> {
             summary,
             severity: Severity::Error,
             source: "firebell".to_string(),
-            labels: BTreeMap::from([("self_alert".to_string(), trouble.as_str().to_string())]),
+            labels: BTreeMap::from([("self_alert".to_string(), name)]),
             details,
             occurred_at: self.now(),
             expires_at: None,
         };
         self.accept(vec![event]).await?;
         Ok(())
+    }
+
+    /// One pass of the checks that watch Firebell's configuration over
+    /// time: each schedule must have someone on call throughout the next
+    /// [`COVERAGE_HORIZON`] (overrides counted). Raises or resolves one
+    /// self-alert per schedule; returns how many schedules have a gap.
+    pub async fn run_self_checks_once(&self) -> Result<usize> {
+        let config = self.config();
+        if config.self_alerts.is_none() {
+            return Ok(0);
+        }
+        let now = self.now();
+        let end = now.checked_add(COVERAGE_HORIZON).unwrap_or(now);
+        let mut gapped = 0;
+        for (id, schedule) in &config.schedules {
+            let overrides = self.schedule_overrides(id, now, end).await?;
+            let gaps: Vec<String> = schedule
+                .shifts(now, end, &overrides)
+                .into_iter()
+                .filter(|s| s.users.is_empty())
+                .map(|s| format!("{} → {}", s.start, s.end))
+                .collect();
+            let trouble = Trouble::ScheduleGap(id.clone());
+            if gaps.is_empty() {
+                self.self_alert(trouble, None).await?;
+                continue;
+            }
+            gapped += 1;
+            let summary = format!(
+                "schedule {id:?} has nobody on call in the next 24 hours: {}{}",
+                gaps[0],
+                match gaps.len() {
+                    1 => String::new(),
+                    n => format!(" and {} more span(s)", n - 1),
+                }
+            );
+            let mut details = serde_json::Map::new();
+            details.insert("schedule".into(), id.clone().into());
+            details.insert("gaps".into(), gaps.into());
+            self.self_alert(trouble, Some((summary, details))).await?;
+        }
+        Ok(gapped)
     }
 }

@@ -152,3 +152,87 @@ fn self_alerts_name_a_policy_that_exists_and_reserve_the_firebell_service() {
         "{errors}"
     );
 }
+
+const SCHEDULES: &str = concat!(
+    server_section!(),
+    r#"
+[self_alerts]
+policy = "ops"
+
+[[users]]
+id = "alice"
+contacts = [ { kind = "console" } ]
+[[users]]
+id = "carol"
+contacts = [ { kind = "console" } ]
+
+[[schedules]]
+id = "day"
+timezone = "Europe/London"
+layers = [ { participants = ["alice"], shift = "1w", first_handoff = "2026-02-23T09:00" } ]
+
+[[schedules]]
+id = "night"
+timezone = "Europe/London"
+layers = [
+  { participants = ["carol"], shift = "1d", first_handoff = "2026-02-23T00:00",
+    restrictions = [ { days = ["sat"], start = "00:00", end = "01:00" } ] },
+]
+
+[[policies]]
+id = "ops"
+steps = [ { targets = ["user:alice"], wait = "30m" } ]
+
+[[services]]
+id = "checkout"
+policy = "ops"
+integrations = [ { kind = "generic", key = "test-integration-key" } ]
+"#
+);
+
+#[tokio::test]
+async fn a_schedule_with_nobody_on_call_in_the_next_day_pages_once_and_an_override_resolves_it() {
+    let (app, _dir, _sink) = spawn_app(SCHEDULES).await;
+    // "night" has carol on Saturdays 00:00-01:00 only; "day" is always covered.
+    assert_eq!(app.engine.run_self_checks_once().await.unwrap(), 1);
+    app.settle().await;
+    let alerts = self_alerts(&app).await;
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    let a = &alerts[0];
+    assert_eq!(a["dedup_key"], "firebell:schedule-gap:night");
+    assert_eq!(a["labels"]["self_alert"], "schedule-gap:night");
+    assert!(
+        a["summary"]
+            .as_str()
+            .unwrap()
+            .starts_with("schedule \"night\" has nobody on call in the next 24 hours: 2026-03-01T09:00:00Z → 2026-03-02T09:00:00Z"),
+        "{a}"
+    );
+    assert_eq!(app.page_log(), vec![("alice".to_string(), 0)]);
+
+    // The next pass finds the same gap: counted, nobody paged again.
+    app.advance(jiff::SignedDuration::from_mins(1)).await;
+    assert_eq!(app.engine.run_self_checks_once().await.unwrap(), 1);
+    app.settle().await;
+    let alerts = self_alerts(&app).await;
+    assert_eq!((alerts.len(), alerts[0]["count"].as_i64()), (1, Some(2)));
+    assert_eq!(app.pages().len(), 1);
+
+    // carol covers the next two days: the gap is gone, the alert resolves.
+    let (status, body) = app
+        .api_post(
+            "/api/v1/schedules/night/overrides",
+            serde_json::json!({
+                "kind": "add", "user": "carol",
+                "start": "2026-03-01T09:00:00Z", "end": "2026-03-03T09:00:00Z"
+            }),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(app.engine.run_self_checks_once().await.unwrap(), 0);
+    app.settle().await;
+    let alerts = self_alerts(&app).await;
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(alerts[0]["status"], "resolved");
+    assert_eq!(app.pages().len(), 1);
+}
