@@ -433,6 +433,11 @@ impl<S: Store> Engine<S> {
             }
         };
         let failed = matches!(finish, Finish::Failed { .. });
+        let ended = match &finish {
+            Finish::Delivered { .. } => Some(None),
+            Finish::Failed { error } => Some(Some(error.clone())),
+            Finish::Retry { .. } => None,
+        };
         match &finish {
             Finish::Delivered { .. } => self.record_channel(&n.channel, now, None),
             Finish::Retry { error, .. } | Finish::Failed { error } => {
@@ -477,6 +482,9 @@ impl<S: Store> Engine<S> {
             for p in failed_pages {
                 self.follow_up_failed(p.id).await?;
             }
+        }
+        if let Some(error) = ended {
+            self.channel_streak(&n.channel, error.as_deref()).await?;
         }
         Ok(())
     }

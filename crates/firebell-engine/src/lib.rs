@@ -104,6 +104,8 @@ pub struct ChannelHealth {
     pub last_success: Option<Timestamp>,
     pub last_failure: Option<Timestamp>,
     pub last_error: Option<String>,
+    /// Pages that failed for good since the last one delivered.
+    pub failed_in_a_row: u32,
 }
 
 /// One configuration and its channels.
@@ -718,6 +720,11 @@ impl<S: Store> Engine<S> {
                 )
             }
         };
+        let ended = match &finish {
+            Finish::Delivered { .. } => Some(None),
+            Finish::Failed { error } => Some(Some(error.clone())),
+            _ => None,
+        };
         let changed = self
             .inner
             .store
@@ -731,6 +738,11 @@ impl<S: Store> Engine<S> {
         if failed_for_good && changed && n.kind == NotificationKind::Notify && n.alert_id.is_some()
         {
             self.follow_up_failed(n.id).await?;
+        }
+        if let Some(error) = ended
+            && n.kind != NotificationKind::Test
+        {
+            self.channel_streak(&n.channel, error.as_deref()).await?;
         }
         Ok(())
     }

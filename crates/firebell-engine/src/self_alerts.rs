@@ -20,6 +20,8 @@ pub enum Trouble {
     ReloadRefused,
     /// This schedule has nobody on call somewhere in the next 24 hours.
     ScheduleGap(String),
+    /// This channel's pages failed for good N times in a row.
+    ChannelFailing(String),
 }
 
 impl Trouble {
@@ -28,6 +30,7 @@ impl Trouble {
         match self {
             Trouble::ReloadRefused => "config-reload-refused".to_string(),
             Trouble::ScheduleGap(id) => format!("schedule-gap:{id}"),
+            Trouble::ChannelFailing(name) => format!("channel-failing:{name}"),
         }
     }
 }
@@ -66,6 +69,50 @@ impl<S: Store> Engine<S> {
         };
         self.accept(vec![event]).await?;
         Ok(())
+    }
+
+    /// Counts a page's end on `channel`: delivered (`error` `None`) or
+    /// failed for good. The `channel_failures`-th failure in a row raises
+    /// the channel's self-alert (later ones count on it); the next delivery
+    /// resolves it.
+    pub(crate) async fn channel_streak(&self, channel: &str, error: Option<&str>) -> Result<()> {
+        let Some(threshold) = self
+            .config()
+            .self_alerts
+            .as_ref()
+            .map(|s| s.channel_failures)
+        else {
+            return Ok(());
+        };
+        let (before, after) = {
+            let mut map = self
+                .inner
+                .channel_health
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            let h = map.entry(channel.to_string()).or_default();
+            let before = h.failed_in_a_row;
+            h.failed_in_a_row = match error {
+                None => 0,
+                Some(_) => before.saturating_add(1),
+            };
+            (before, h.failed_in_a_row)
+        };
+        let trouble = Trouble::ChannelFailing(channel.to_string());
+        match error {
+            Some(error) if after >= threshold => {
+                let summary = format!(
+                    "channel {channel:?}: {after} pages in a row failed for good; the last: {error}"
+                );
+                let mut details = serde_json::Map::new();
+                details.insert("channel".into(), channel.into());
+                details.insert("failed_in_a_row".into(), after.into());
+                details.insert("last_error".into(), error.into());
+                self.self_alert(trouble, Some((summary, details))).await
+            }
+            None if before >= threshold => self.self_alert(trouble, None).await,
+            _ => Ok(()),
+        }
     }
 
     /// One pass of the checks that watch Firebell's configuration over

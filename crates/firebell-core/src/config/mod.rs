@@ -77,6 +77,7 @@ struct RawConfig {
 #[serde(deny_unknown_fields)]
 struct RawSelfAlerts {
     policy: String,
+    channel_failures: Option<u32>,
 }
 
 /// The built-in service self-alerts are opened on (see [`SelfAlerts`]).
@@ -88,6 +89,9 @@ pub const SELF_SERVICE: &str = "firebell";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SelfAlerts {
     pub policy: String,
+    /// A channel whose pages fail for good this many times in a row is a
+    /// trouble (default 3).
+    pub channel_failures: u32,
 }
 
 // ---------------------------------------------------------------------------
@@ -380,8 +384,12 @@ fn validate(raw: RawConfig, secrets: &dyn SecretSource) -> Result<Config, Config
     // [self_alerts]: the built-in service `firebell`, paged through its policy.
     let self_alerts = raw.self_alerts.as_ref().map(|sa| SelfAlerts {
         policy: sa.policy.clone(),
+        channel_failures: sa.channel_failures.unwrap_or(3),
     });
     if let Some(sa) = &self_alerts {
+        if !(1..=1000).contains(&sa.channel_failures) {
+            errors.push("self_alerts.channel_failures", "must be between 1 and 1000");
+        }
         if !policies.contains_key(&sa.policy) {
             errors.push(
                 "self_alerts.policy",

@@ -236,3 +236,78 @@ async fn a_schedule_with_nobody_on_call_in_the_next_day_pages_once_and_an_overri
     assert_eq!(alerts[0]["status"], "resolved");
     assert_eq!(app.pages().len(), 1);
 }
+
+const FAILING_CHANNEL: &str = concat!(
+    server_section!(),
+    r#"
+[self_alerts]
+policy = "ops"
+channel_failures = 2
+
+[[users]]
+id = "alice"
+contacts = [ { kind = "console" } ]
+[[users]]
+id = "bob"
+contacts = [ { kind = "webhook", url = "{SINK}" } ]
+
+[[policies]]
+id = "ops"
+steps = [ { targets = ["user:alice"], wait = "30m" } ]
+[[policies]]
+id = "outage"
+steps = [ { targets = ["user:bob"], wait = "30m" } ]
+
+[[services]]
+id = "checkout"
+policy = "outage"
+integrations = [ { kind = "generic", key = "test-integration-key" } ]
+"#
+);
+
+#[tokio::test]
+async fn a_channel_failing_for_good_n_times_in_a_row_pages_once_and_its_next_delivery_resolves_it()
+{
+    let (app, _dir, sink) = spawn_app(FAILING_CHANNEL).await;
+    // 400: the webhook refuses for good (no retry).
+    sink.set_status(400);
+    app.trigger("a1", "first").await;
+    app.settle().await;
+    assert!(
+        self_alerts(&app).await.is_empty(),
+        "one failure is no trouble yet"
+    );
+    app.trigger("a2", "second").await;
+    app.settle().await;
+    let alerts = self_alerts(&app).await;
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    let a = &alerts[0];
+    assert_eq!(a["dedup_key"], "firebell:channel-failing:webhook");
+    assert!(
+        a["summary"]
+            .as_str()
+            .unwrap()
+            .starts_with("channel \"webhook\": 2 pages in a row failed for good; the last: "),
+        "{a}"
+    );
+    assert_eq!(a["details"]["failed_in_a_row"], 2);
+    // The webhook's URL (it could hold a secret) is not in the alert.
+    assert!(!a.to_string().contains(&sink.url), "{a}");
+    assert_eq!(app.page_log(), vec![("alice".to_string(), 0)]);
+
+    // A third failure counts on the same alert; alice is not paged again.
+    app.trigger("a3", "third").await;
+    app.settle().await;
+    let alerts = self_alerts(&app).await;
+    assert_eq!((alerts.len(), alerts[0]["count"].as_i64()), (1, Some(2)));
+    assert_eq!(app.pages().len(), 1);
+
+    // The webhook works again: its next delivery resolves the self-alert.
+    sink.set_status(200);
+    app.trigger("a4", "fourth").await;
+    app.settle().await;
+    let alerts = self_alerts(&app).await;
+    assert_eq!(alerts[0]["status"], "resolved");
+    assert_eq!(sink.bodies().len(), 4);
+    assert_eq!(app.pages().len(), 1);
+}
