@@ -512,9 +512,13 @@ impl<S: Store> Engine<S> {
             let queued = t.notifications.len() as u64;
             let t = self.stamp_node(t);
             let due = esc.due_at;
+            let exhausts = t.escalation.phase == Phase::Exhausted && esc.phase != Phase::Exhausted;
             match self.inner.store.commit(esc.version, t, now).await? {
                 CommitResult::Applied => {
                     self.inner.metrics.pages_queued.inc_by(queued);
+                    if exhausts {
+                        self.on_exhausted(esc.alert_id, &esc.policy).await?;
+                    }
                     if let Some(due) = due {
                         self.inner
                             .metrics
@@ -851,11 +855,15 @@ impl<S: Store> Engine<S> {
         }
         let queued = t.notifications.len() as u64;
         let t = self.stamp_node(t);
+        let exhausts = t.escalation.phase == Phase::Exhausted && esc.phase != Phase::Exhausted;
         let result = store.commit(esc.version, t, now).await?;
         if result == CommitResult::Applied {
             self.inner.metrics.pages_queued.inc_by(queued);
             self.inner.wake_escalations.notify_one();
             self.inner.wake_dispatch.notify_one();
+            if exhausts {
+                self.on_exhausted(esc.alert_id, &esc.policy).await?;
+            }
         }
         Ok(result)
     }

@@ -4,11 +4,15 @@
 //! (counted, not paged again) and the recovery resolves it.
 
 use crate::{Engine, Result};
+use firebell_core::alert::AlertStatus;
 use firebell_core::config::SELF_SERVICE;
 use firebell_core::event::{DedupKey, Event, EventAction, Severity};
 use firebell_store::Store;
 use jiff::SignedDuration;
 use std::collections::BTreeMap;
+
+/// The name of an exhausted alert's trouble, before its id.
+const EXHAUSTED: &str = "exhausted:";
 
 /// How far ahead a schedule must have someone on call.
 pub const COVERAGE_HORIZON: SignedDuration = SignedDuration::from_hours(24);
@@ -22,6 +26,8 @@ pub enum Trouble {
     ScheduleGap(String),
     /// This channel's pages failed for good N times in a row.
     ChannelFailing(String),
+    /// This alert's escalation ran out with nobody taking it.
+    Exhausted(i64),
 }
 
 impl Trouble {
@@ -31,6 +37,7 @@ impl Trouble {
             Trouble::ReloadRefused => "config-reload-refused".to_string(),
             Trouble::ScheduleGap(id) => format!("schedule-gap:{id}"),
             Trouble::ChannelFailing(name) => format!("channel-failing:{name}"),
+            Trouble::Exhausted(id) => format!("{EXHAUSTED}{id}"),
         }
     }
 }
@@ -115,15 +122,77 @@ impl<S: Store> Engine<S> {
         }
     }
 
-    /// One pass of the checks that watch Firebell's configuration over
-    /// time: each schedule must have someone on call throughout the next
-    /// [`COVERAGE_HORIZON`] (overrides counted). Raises or resolves one
-    /// self-alert per schedule; returns how many schedules have a gap.
+    /// An escalation just ran out with nobody taking its alert: raises that
+    /// alert's self-alert (not for a self-alert's own escalation, which
+    /// would page about itself). [`Engine::run_self_checks_once`] resolves
+    /// it once the alert is acknowledged or resolved.
+    pub(crate) async fn on_exhausted(&self, alert_id: i64, policy: &str) -> Result<()> {
+        if self.config().self_alerts.is_none() {
+            return Ok(());
+        }
+        let Some(alert) = self.inner.store.get_alert(alert_id).await? else {
+            return Ok(());
+        };
+        if alert.service == SELF_SERVICE {
+            return Ok(());
+        }
+        let summary = format!(
+            "nobody took alert #{alert_id} on {}: {:?} (policy {policy:?} ran out)",
+            alert.service, alert.summary
+        );
+        let mut details = serde_json::Map::new();
+        details.insert("alert_id".into(), alert_id.into());
+        details.insert("service".into(), alert.service.clone().into());
+        details.insert("policy".into(), policy.into());
+        self.self_alert(Trouble::Exhausted(alert_id), Some((summary, details)))
+            .await
+    }
+
+    /// Resolves the self-alerts of exhausted alerts that someone has since
+    /// acknowledged or resolved.
+    async fn resolve_taken_exhaustions(&self) -> Result<()> {
+        let open = self
+            .inner
+            .store
+            .list_alerts(firebell_store::AlertFilter {
+                open: true,
+                service: Some(SELF_SERVICE.to_string()),
+                limit: 1000,
+                ..Default::default()
+            })
+            .await?;
+        let prefix = format!("{SELF_SERVICE}:{EXHAUSTED}");
+        for a in open {
+            let Some(id) = a
+                .dedup_key
+                .as_str()
+                .strip_prefix(&prefix)
+                .and_then(|id| id.parse::<i64>().ok())
+            else {
+                continue;
+            };
+            let taken = match self.inner.store.get_alert(id).await? {
+                Some(original) => original.status != AlertStatus::Triggered,
+                None => true,
+            };
+            if taken {
+                self.self_alert(Trouble::Exhausted(id), None).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// One pass of the checks that watch Firebell over time: exhausted
+    /// alerts since taken resolve their self-alerts, and each schedule must
+    /// have someone on call throughout the next [`COVERAGE_HORIZON`]
+    /// (overrides counted), one self-alert per schedule. Returns how many
+    /// schedules have a gap.
     pub async fn run_self_checks_once(&self) -> Result<usize> {
         let config = self.config();
         if config.self_alerts.is_none() {
             return Ok(0);
         }
+        self.resolve_taken_exhaustions().await?;
         let now = self.now();
         let end = now.checked_add(COVERAGE_HORIZON).unwrap_or(now);
         let mut gapped = 0;

@@ -249,7 +249,7 @@ id = "alice"
 contacts = [ { kind = "console" } ]
 [[users]]
 id = "bob"
-contacts = [ { kind = "webhook", url = "{SINK}" } ]
+contacts = [ { kind = "webhook", url = "{SINK}" }, { kind = "console" } ]
 
 [[policies]]
 id = "ops"
@@ -269,6 +269,9 @@ integrations = [ { kind = "generic", key = "test-integration-key" } ]
 async fn a_channel_failing_for_good_n_times_in_a_row_pages_once_and_its_next_delivery_resolves_it()
 {
     let (app, _dir, sink) = spawn_app(FAILING_CHANNEL).await;
+    // Bob is reached on the console after his webhook fails, so no
+    // escalation runs out: the channel is the only trouble.
+    let alice_pages = |app: &TestApp| app.pages().iter().filter(|p| p.user == "alice").count();
     // 400: the webhook refuses for good (no retry).
     sink.set_status(400);
     app.trigger("a1", "first").await;
@@ -293,14 +296,14 @@ async fn a_channel_failing_for_good_n_times_in_a_row_pages_once_and_its_next_del
     assert_eq!(a["details"]["failed_in_a_row"], 2);
     // The webhook's URL (it could hold a secret) is not in the alert.
     assert!(!a.to_string().contains(&sink.url), "{a}");
-    assert_eq!(app.page_log(), vec![("alice".to_string(), 0)]);
+    assert_eq!(alice_pages(&app), 1);
 
     // A third failure counts on the same alert; alice is not paged again.
     app.trigger("a3", "third").await;
     app.settle().await;
     let alerts = self_alerts(&app).await;
     assert_eq!((alerts.len(), alerts[0]["count"].as_i64()), (1, Some(2)));
-    assert_eq!(app.pages().len(), 1);
+    assert_eq!(alice_pages(&app), 1);
 
     // The webhook works again: its next delivery resolves the self-alert.
     sink.set_status(200);
@@ -309,5 +312,52 @@ async fn a_channel_failing_for_good_n_times_in_a_row_pages_once_and_its_next_del
     let alerts = self_alerts(&app).await;
     assert_eq!(alerts[0]["status"], "resolved");
     assert_eq!(sink.bodies().len(), 4);
-    assert_eq!(app.pages().len(), 1);
+    assert_eq!(alice_pages(&app), 1);
+}
+
+#[tokio::test]
+async fn an_escalation_that_runs_out_pages_the_self_alert_policy_and_resolves_once_someone_takes_the_alert()
+ {
+    let config = WITH_SELF_ALERTS.replace(
+        "[[policies]]\nid = \"outage\"\nsteps = [ { targets = [\"user:bob\"], wait = \"30m\" } ]",
+        "[[policies]]\nid = \"outage\"\nrepeat = 1\nsteps = [ { targets = [\"user:bob\"], wait = \"5m\" } ]",
+    );
+    assert!(config.contains("wait = \"5m\""));
+    let (app, _dir, _sink) = spawn_app(&config).await;
+    let id = app.trigger("db", "Database down").await;
+    app.settle().await;
+    assert_eq!(app.page_log(), vec![("bob".to_string(), 0)]);
+    // Bob does not answer; the policy runs out after 5 minutes.
+    app.advance(jiff::SignedDuration::from_mins(6)).await;
+    let alerts = self_alerts(&app).await;
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    let a = &alerts[0];
+    assert_eq!(a["dedup_key"], format!("firebell:exhausted:{id}"));
+    assert_eq!(
+        a["summary"],
+        format!(
+            "nobody took alert #{id} on checkout: \"Database down\" (policy \"outage\" ran out)"
+        )
+    );
+    assert_eq!(a["details"]["alert_id"], id);
+    assert_eq!(
+        app.page_log(),
+        vec![("bob".to_string(), 0), ("alice".to_string(), 5)]
+    );
+    // Still untaken: the check leaves it open.
+    app.engine.run_self_checks_once().await.unwrap();
+    assert_eq!(self_alerts(&app).await[0]["status"], "triggered");
+
+    // Bob takes it after all: the self-alert resolves at the next check.
+    let (status, body) = app
+        .api_post(
+            &format!("/api/v1/alerts/{id}/acknowledge"),
+            serde_json::json!({"user": "bob"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    app.engine.run_self_checks_once().await.unwrap();
+    app.settle().await;
+    assert_eq!(self_alerts(&app).await[0]["status"], "resolved");
+    assert_eq!(app.pages().len(), 2);
 }
