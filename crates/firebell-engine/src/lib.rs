@@ -937,6 +937,9 @@ impl<S: Store> Engine<S> {
         let sd = shutdown.clone();
         set.spawn(async move { e.node_loop(sd).await });
         let e = self.clone();
+        let sd = shutdown.clone();
+        set.spawn(async move { e.watchdog_loop(sd).await });
+        let e = self.clone();
         set.spawn(async move { e.monitor_loop(shutdown).await });
         set
     }

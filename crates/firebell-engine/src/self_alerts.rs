@@ -226,3 +226,68 @@ impl<S: Store> Engine<S> {
         Ok(gapped)
     }
 }
+
+impl<S: Store> Engine<S> {
+    /// One beat of the dead man's switch: when `[self_alerts] watchdog_url`
+    /// is set and the store answers, requests it (GET, 10 s timeout).
+    /// Returns whether it was requested and answered 2xx. Never logs the
+    /// URL (it carries the check's token).
+    pub async fn watchdog_once(&self) -> bool {
+        let config = self.config();
+        let Some(url) = config
+            .self_alerts
+            .as_ref()
+            .and_then(|s| s.watchdog_url.as_ref())
+        else {
+            return false;
+        };
+        if let Err(e) = self.inner.store.alert_counts().await {
+            tracing::warn!(error = %e, "watchdog: the store does not answer; not pinging, so the watchdog will notice");
+            return false;
+        }
+        let client = match reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(10))
+            .build()
+        {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "watchdog: cannot build an HTTP client");
+                return false;
+            }
+        };
+        use secrecy::ExposeSecret;
+        match client.get(url.expose_secret()).send().await {
+            Ok(r) if r.status().is_success() => true,
+            Ok(r) => {
+                tracing::warn!(
+                    status = r.status().as_u16(),
+                    "watchdog: the ping was refused"
+                );
+                false
+            }
+            Err(e) => {
+                tracing::warn!(error = %e.without_url(), "watchdog: the ping failed");
+                false
+            }
+        }
+    }
+
+    /// Pings the watchdog every `watchdog_interval` (re-read after each
+    /// beat, so a reload applies) until `shutdown` turns true.
+    pub(crate) async fn watchdog_loop(&self, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+        while !*shutdown.borrow() {
+            self.watchdog_once().await;
+            let every = self
+                .config()
+                .self_alerts
+                .as_ref()
+                .map_or(std::time::Duration::from_secs(60), |s| {
+                    s.watchdog_interval.unsigned_abs()
+                });
+            tokio::select! {
+                _ = tokio::time::sleep(every) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+    }
+}

@@ -78,6 +78,8 @@ struct RawConfig {
 struct RawSelfAlerts {
     policy: String,
     channel_failures: Option<u32>,
+    watchdog_url: Option<String>,
+    watchdog_interval: Option<String>,
 }
 
 /// The built-in service self-alerts are opened on (see [`SelfAlerts`]).
@@ -86,12 +88,17 @@ pub const SELF_SERVICE: &str = "firebell";
 /// `[self_alerts]`: Firebell raises alerts about itself (a refused reload,
 /// …) on the built-in service [`SELF_SERVICE`], paged through `policy`.
 /// Off when the table is absent.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct SelfAlerts {
     pub policy: String,
     /// A channel whose pages fail for good this many times in a row is a
     /// trouble (default 3).
     pub channel_failures: u32,
+    /// The dead man's switch: requested (GET) every `watchdog_interval`
+    /// while Firebell is healthy, so an outside service notices when it is
+    /// not. A secret (such URLs carry their check's token): never shown.
+    pub watchdog_url: Option<secrecy::SecretString>,
+    pub watchdog_interval: SignedDuration,
 }
 
 // ---------------------------------------------------------------------------
@@ -382,9 +389,40 @@ fn validate(raw: RawConfig, secrets: &dyn SecretSource) -> Result<Config, Config
         services::validate(&raw.services, &policies, secrets, &mut errors);
 
     // [self_alerts]: the built-in service `firebell`, paged through its policy.
-    let self_alerts = raw.self_alerts.as_ref().map(|sa| SelfAlerts {
-        policy: sa.policy.clone(),
-        channel_failures: sa.channel_failures.unwrap_or(3),
+    let self_alerts = raw.self_alerts.as_ref().map(|sa| {
+        let watchdog_url = sa.watchdog_url.as_deref().map(str::trim);
+        let web_url = |u: &str| {
+            ["https://", "http://"]
+                .iter()
+                .any(|scheme| u.strip_prefix(scheme).is_some_and(|rest| !rest.is_empty()))
+                && !u.contains(char::is_whitespace)
+        };
+        if let Some(u) = watchdog_url
+            && !web_url(u)
+        {
+            // The value is not repeated: it may hold a token.
+            errors.push(
+                "self_alerts.watchdog_url",
+                "is not an http:// or https:// URL",
+            );
+        }
+        let watchdog_interval = diag::parse_duration(
+            &mut errors,
+            "self_alerts.watchdog_interval",
+            sa.watchdog_interval.as_deref(),
+            Some(SignedDuration::from_mins(1)),
+        );
+        if watchdog_interval < SignedDuration::from_secs(1)
+            || watchdog_interval > SignedDuration::from_hours(1)
+        {
+            errors.push("self_alerts.watchdog_interval", "must be between 1s and 1h");
+        }
+        SelfAlerts {
+            policy: sa.policy.clone(),
+            channel_failures: sa.channel_failures.unwrap_or(3),
+            watchdog_url: watchdog_url.map(|u| secrecy::SecretString::from(u.to_string())),
+            watchdog_interval,
+        }
     });
     if let Some(sa) = &self_alerts {
         if !(1..=1000).contains(&sa.channel_failures) {

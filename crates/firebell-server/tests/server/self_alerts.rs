@@ -361,3 +361,85 @@ async fn an_escalation_that_runs_out_pages_the_self_alert_policy_and_resolves_on
     assert_eq!(self_alerts(&app).await[0]["status"], "resolved");
     assert_eq!(app.pages().len(), 2);
 }
+
+/// A watchdog service: counts the pings it gets on `/ping/{token}`.
+async fn watchdog_service() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let pings = std::sync::Arc::new(AtomicUsize::new(0));
+    let counter = pings.clone();
+    let app = axum::Router::new().route(
+        "/ping/{token}",
+        axum::routing::get(
+            move |axum::extract::Path(token): axum::extract::Path<String>| {
+                let counter = counter.clone();
+                async move {
+                    assert_eq!(token, "check-token-0123");
+                    counter.fetch_add(1, Ordering::SeqCst);
+                    "OK"
+                }
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}/ping/check-token-0123"), pings)
+}
+
+#[tokio::test]
+async fn the_watchdog_is_pinged_while_the_store_answers_and_not_when_it_does_not() {
+    use std::sync::atomic::Ordering;
+    let (url, pings) = watchdog_service().await;
+    let config = WITH_SELF_ALERTS.replace(
+        "[self_alerts]\npolicy = \"ops\"\n",
+        &format!("[self_alerts]\npolicy = \"ops\"\nwatchdog_url = \"{url}\"\nwatchdog_interval = \"30s\"\n"),
+    );
+    let (app, _dir, _sink) = spawn_app(&config).await;
+    assert!(app.engine.watchdog_once().await);
+    assert!(app.engine.watchdog_once().await);
+    assert_eq!(pings.load(Ordering::SeqCst), 2);
+
+    // The store stops answering (its alerts table gone): no ping, so the
+    // outside service notices.
+    let db = rusqlite::Connection::open(app.data_dir.join(firebell_sqlite::DB_FILE)).unwrap();
+    db.execute_batch("ALTER TABLE alerts RENAME TO alerts_away")
+        .unwrap();
+    assert!(!app.engine.watchdog_once().await);
+    assert_eq!(pings.load(Ordering::SeqCst), 2);
+    // Back: pinged again.
+    db.execute_batch("ALTER TABLE alerts_away RENAME TO alerts")
+        .unwrap();
+    assert!(app.engine.watchdog_once().await);
+    assert_eq!(pings.load(Ordering::SeqCst), 3);
+}
+
+#[test]
+fn a_bad_watchdog_setting_is_named_and_its_url_not_repeated() {
+    let text = render_config(WITH_SELF_ALERTS, std::path::Path::new("/tmp/x"), "unused");
+    let with = |extra: &str| {
+        text.replace(
+            "[self_alerts]\npolicy = \"ops\"\n",
+            &format!("[self_alerts]\npolicy = \"ops\"\n{extra}\n"),
+        )
+    };
+    let errors = try_parse_config(&with("watchdog_url = \"ftp://hc/secret-uuid\"")).unwrap_err();
+    let e = errors
+        .0
+        .iter()
+        .find(|e| e.path == "self_alerts.watchdog_url")
+        .unwrap_or_else(|| panic!("{errors}"));
+    assert!(!e.to_string().contains("secret-uuid"), "{e}");
+    let errors = try_parse_config(&with("watchdog_interval = \"2h\"")).unwrap_err();
+    assert!(
+        errors
+            .0
+            .iter()
+            .any(|e| e.path == "self_alerts.watchdog_interval"),
+        "{errors}"
+    );
+    let ok = parse_config(&with(
+        "watchdog_url = \"https://hc.example/ping/abc\"\nwatchdog_interval = \"5m\"",
+    ));
+    let sa = ok.self_alerts.unwrap();
+    assert_eq!(sa.watchdog_interval, jiff::SignedDuration::from_mins(5));
+}
