@@ -47,6 +47,17 @@ async fn app_with_a_retry_waiting() -> (TestApp, tempfile::TempDir, Sink) {
         .await
         .unwrap();
     assert_eq!(r.status(), 404);
+    // A made-up method makes no series of its own.
+    let r = app
+        .client
+        .request(
+            reqwest::Method::from_bytes(b"FOOBAR").unwrap(),
+            format!("{}/metrics", app.url),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 405);
     (app, dir, sink)
 }
 
@@ -100,6 +111,14 @@ async fn every_metric_an_operator_expects_is_exposed() {
         ),
         1.0
     );
+    assert_eq!(
+        sample(
+            &m,
+            "firebell_http_request_duration_seconds_count{method=\"other\",route=\"/metrics\",status=\"405\"}"
+        ),
+        1.0
+    );
+    assert!(!m.contains("FOOBAR"));
     // The failed page waits for its retry in 10 s: the outbox says so.
     for (state, n) in [
         ("due", 0.0),
@@ -134,10 +153,11 @@ async fn every_metric_an_operator_expects_is_exposed() {
     assert!(sample(&m, "process_open_fds") >= 3.0);
     assert!(sample(&m, "process_max_fds") >= sample(&m, "process_open_fds"));
     assert!(sample(&m, "process_threads") >= 1.0);
+    // The kernel's boot time is given in whole seconds: allow for that.
     let start = sample(&m, "process_start_time_seconds");
-    let now = jiff::Timestamp::now().as_second() as f64;
+    let now = jiff::Timestamp::now().as_millisecond() as f64 / 1000.0;
     assert!(
-        start <= now && start > now - 3600.0,
+        start <= now + 2.0 && start > now - 3600.0,
         "started at {start}, now {now}"
     );
 
