@@ -433,11 +433,7 @@ impl<S: Store> Engine<S> {
             }
         };
         let failed = matches!(finish, Finish::Failed { .. });
-        let ended = match &finish {
-            Finish::Delivered { .. } => Some(None),
-            Finish::Failed { error } => Some(Some(error.clone())),
-            Finish::Retry { .. } => None,
-        };
+        let ended = crate::self_alerts::page_end(&finish);
         match &finish {
             Finish::Delivered { .. } => self.record_channel(&n.channel, now, None),
             Finish::Retry { error, .. } | Finish::Failed { error } => {

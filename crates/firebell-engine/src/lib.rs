@@ -724,11 +724,7 @@ impl<S: Store> Engine<S> {
                 )
             }
         };
-        let ended = match &finish {
-            Finish::Delivered { .. } => Some(None),
-            Finish::Failed { error } => Some(Some(error.clone())),
-            _ => None,
-        };
+        let ended = crate::self_alerts::page_end(&finish);
         let changed = self
             .inner
             .store

@@ -27,7 +27,7 @@ fn duration_histogram() -> Histogram {
 /// ids do not make new series), the method and the answer's status code.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct HttpLabel {
-    pub method: String,
+    pub method: &'static str,
     pub route: String,
     pub status: u16,
 }
@@ -214,71 +214,85 @@ impl Default for Metrics {
 #[derive(Debug)]
 struct ProcessCollector;
 
+/// Writes one constant metric of a collector.
+fn put<'a>(
+    encoder: &'a mut DescriptorEncoder<'_>,
+    name: &'a str,
+    help: &str,
+    unit: Option<&'a Unit>,
+    metric: impl EncodeMetric,
+) -> Result<(), std::fmt::Error> {
+    metric.encode(encoder.encode_descriptor(name, help, unit, metric.metric_type())?)
+}
+
 impl Collector for ProcessCollector {
-    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+    fn encode(&self, mut e: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let Ok(me) = procfs::process::Process::myself() else {
             return Ok(());
         };
         let ticks = procfs::ticks_per_second() as f64;
-        let page = procfs::page_size();
+        let (seconds, bytes) = (Some(&Unit::Seconds), Some(&Unit::Bytes));
         if let Ok(stat) = me.stat() {
-            let cpu = ConstCounter::new((stat.utime + stat.stime) as f64 / ticks);
-            cpu.encode(encoder.encode_descriptor(
+            let cpu = (stat.utime + stat.stime) as f64 / ticks;
+            let rss = stat.rss.saturating_mul(procfs::page_size()) as i64;
+            put(
+                &mut e,
                 "process_cpu",
                 "Total user and system CPU time spent in seconds",
-                Some(&Unit::Seconds),
-                cpu.metric_type(),
-            )?)?;
-            let rss = ConstGauge::new(stat.rss.saturating_mul(page) as i64);
-            rss.encode(encoder.encode_descriptor(
+                seconds,
+                ConstCounter::new(cpu),
+            )?;
+            put(
+                &mut e,
                 "process_resident_memory",
                 "Resident memory size in bytes",
-                Some(&Unit::Bytes),
-                rss.metric_type(),
-            )?)?;
-            let virt = ConstGauge::new(stat.vsize as i64);
-            virt.encode(encoder.encode_descriptor(
+                bytes,
+                ConstGauge::new(rss),
+            )?;
+            put(
+                &mut e,
                 "process_virtual_memory",
                 "Virtual memory size in bytes",
-                Some(&Unit::Bytes),
-                virt.metric_type(),
-            )?)?;
-            let threads = ConstGauge::new(stat.num_threads);
-            threads.encode(encoder.encode_descriptor(
+                bytes,
+                ConstGauge::new(stat.vsize as i64),
+            )?;
+            put(
+                &mut e,
                 "process_threads",
                 "Number of OS threads in the process",
                 None,
-                threads.metric_type(),
-            )?)?;
+                ConstGauge::new(stat.num_threads),
+            )?;
             if let Ok(boot) = procfs::boot_time_secs() {
-                let start = ConstGauge::new(boot as f64 + stat.starttime as f64 / ticks);
-                start.encode(encoder.encode_descriptor(
+                let start = boot as f64 + stat.starttime as f64 / ticks;
+                put(
+                    &mut e,
                     "process_start_time",
                     "Start time of the process since the Unix epoch in seconds",
-                    Some(&Unit::Seconds),
-                    start.metric_type(),
-                )?)?;
+                    seconds,
+                    ConstGauge::new(start),
+                )?;
             }
         }
         if let Ok(fds) = me.fd_count() {
-            let open = ConstGauge::new(fds as i64);
-            open.encode(encoder.encode_descriptor(
+            put(
+                &mut e,
                 "process_open_fds",
                 "Number of open file descriptors",
                 None,
-                open.metric_type(),
-            )?)?;
+                ConstGauge::new(fds as i64),
+            )?;
         }
         if let Ok(limits) = me.limits()
             && let procfs::process::LimitValue::Value(max) = limits.max_open_files.soft_limit
         {
-            let max = ConstGauge::new(max as i64);
-            max.encode(encoder.encode_descriptor(
+            put(
+                &mut e,
                 "process_max_fds",
                 "Maximum number of open file descriptors",
                 None,
-                max.metric_type(),
-            )?)?;
+                ConstGauge::new(max as i64),
+            )?;
         }
         Ok(())
     }

@@ -7,7 +7,7 @@ use crate::{Engine, Result};
 use firebell_core::alert::AlertStatus;
 use firebell_core::config::SELF_SERVICE;
 use firebell_core::event::{DedupKey, Event, EventAction, Severity};
-use firebell_store::Store;
+use firebell_store::{Finish, Store};
 use jiff::SignedDuration;
 use std::collections::BTreeMap;
 
@@ -40,6 +40,22 @@ impl Trouble {
             Trouble::Exhausted(id) => format!("{EXHAUSTED}{id}"),
         }
     }
+
+    /// The dedup key of its alert: `firebell:<name>`.
+    pub fn dedup_key(&self) -> String {
+        format!("{SELF_SERVICE}:{}", self.name())
+    }
+}
+
+/// How a finished attempt counts for its channel's failure streak:
+/// delivered (`Some(None)`), failed for good (`Some(Some(error))`), or not
+/// at all (`None`: a retry, the page has not ended).
+pub(crate) fn page_end(finish: &Finish) -> Option<Option<String>> {
+    match finish {
+        Finish::Delivered { .. } => Some(None),
+        Finish::Failed { error } => Some(Some(error.clone())),
+        Finish::Retry { .. } => None,
+    }
 }
 
 impl<S: Store> Engine<S> {
@@ -55,7 +71,7 @@ impl<S: Store> Engine<S> {
             return Ok(());
         }
         let name = trouble.name();
-        let Ok(dedup_key) = DedupKey::parse(format!("{SELF_SERVICE}:{name}")) else {
+        let Ok(dedup_key) = DedupKey::parse(trouble.dedup_key()) else {
             return Ok(());
         };
         let (action, summary, details) = match raise {
@@ -148,9 +164,8 @@ impl<S: Store> Engine<S> {
             .await
     }
 
-    /// Resolves the self-alerts of exhausted alerts that someone has since
-    /// acknowledged or resolved.
-    async fn resolve_taken_exhaustions(&self) -> Result<()> {
+    /// The dedup keys of the open self-alerts.
+    async fn open_self_alerts(&self) -> Result<Vec<String>> {
         let open = self
             .inner
             .store
@@ -161,11 +176,18 @@ impl<S: Store> Engine<S> {
                 ..Default::default()
             })
             .await?;
+        Ok(open
+            .into_iter()
+            .map(|a| a.dedup_key.as_str().to_string())
+            .collect())
+    }
+
+    /// Resolves the self-alerts (among `open`) of exhausted alerts that
+    /// someone has since acknowledged or resolved.
+    async fn resolve_taken_exhaustions(&self, open: &[String]) -> Result<()> {
         let prefix = format!("{SELF_SERVICE}:{EXHAUSTED}");
-        for a in open {
-            let Some(id) = a
-                .dedup_key
-                .as_str()
+        for key in open {
+            let Some(id) = key
                 .strip_prefix(&prefix)
                 .and_then(|id| id.parse::<i64>().ok())
             else {
@@ -192,7 +214,8 @@ impl<S: Store> Engine<S> {
         if config.self_alerts.is_none() {
             return Ok(0);
         }
-        self.resolve_taken_exhaustions().await?;
+        let open = self.open_self_alerts().await?;
+        self.resolve_taken_exhaustions(&open).await?;
         let now = self.now();
         let end = now.checked_add(COVERAGE_HORIZON).unwrap_or(now);
         let mut gapped = 0;
@@ -206,7 +229,11 @@ impl<S: Store> Engine<S> {
                 .collect();
             let trouble = Trouble::ScheduleGap(id.clone());
             if gaps.is_empty() {
-                self.self_alert(trouble, None).await?;
+                // Resolve only what is open: no resolve event per schedule
+                // every minute.
+                if open.contains(&trouble.dedup_key()) {
+                    self.self_alert(trouble, None).await?;
+                }
                 continue;
             }
             gapped += 1;
@@ -245,18 +272,14 @@ impl<S: Store> Engine<S> {
             tracing::warn!(error = %e, "watchdog: the store does not answer; not pinging, so the watchdog will notice");
             return false;
         }
-        let client = match reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(10))
-            .build()
-        {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::warn!(error = %e, "watchdog: cannot build an HTTP client");
-                return false;
-            }
-        };
+        // One client (and its connection pool) for every beat.
+        static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
+        let client = CLIENT.get_or_init(reqwest::Client::new);
         use secrecy::ExposeSecret;
-        match client.get(url.expose_secret()).send().await {
+        let request = client
+            .get(url.expose_secret())
+            .timeout(std::time::Duration::from_secs(10));
+        match request.send().await {
             Ok(r) if r.status().is_success() => true,
             Ok(r) => {
                 tracing::warn!(

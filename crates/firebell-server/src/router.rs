@@ -378,16 +378,15 @@ async fn time_request(
     // Methods are any token a client sends: only the standard ones name a
     // series, or a client could make one per made-up method.
     let method = match *req.method() {
-        Method::GET
-        | Method::POST
-        | Method::PUT
-        | Method::DELETE
-        | Method::PATCH
-        | Method::HEAD
-        | Method::OPTIONS => req.method().as_str(),
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
         _ => "other",
-    }
-    .to_string();
+    };
     let response = next.run(req).await;
     requests
         .get_or_create(&HttpLabel {

@@ -429,9 +429,10 @@ fn validate(raw: RawConfig, secrets: &dyn SecretSource) -> Result<Config, Config
             errors.push("self_alerts.channel_failures", "must be between 1 and 1000");
         }
         if !policies.contains_key(&sa.policy) {
-            errors.push(
+            errors.hint(
                 "self_alerts.policy",
-                format!("no policy with id {:?}", sa.policy),
+                format!("no policy named {:?}", sa.policy),
+                diag::known_list(policies.keys()),
             );
         }
         if let Some(i) = raw.services.iter().position(|s| s.id == SELF_SERVICE) {
