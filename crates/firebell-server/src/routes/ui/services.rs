@@ -97,7 +97,10 @@ pub(crate) async fn services<S: Store>(
                         tr {
                             td { a href=(format!("/services/{id}")) { (s.name) } }
                             td { a href=(format!("/policies#policy-{}", s.policy)) { (s.policy) } }
-                            td { (s.integrations.iter().map(|i| i.kind.as_str()).collect::<Vec<_>>().join(", ")) }
+                            td {
+                                @if s.integrations.is_empty() { "—" }
+                                @else { (s.integrations.iter().map(|i| i.kind.as_str()).collect::<Vec<_>>().join(", ")) }
+                            }
                             td { @if active.iter().any(|w| w.service == *id) { span.badge.st-acknowledged { "in maintenance" } } @else { "—" } }
                         }
                     }
@@ -197,6 +200,13 @@ pub(crate) async fn service<S: Store>(
             @if let Some(a) = s.ack_timeout { " · acknowledgements time out after " (span(a)) }
             @if let Some(a) = s.auto_resolve { " · resolves alerts quiet for " (span(a)) } }
         h2 { "Integrations" }
+        @if s.integrations.is_empty() {
+            @if s.id.as_str() == firebell_core::config::SELF_SERVICE {
+                p { "None: Firebell opens this service's alerts itself, about its own troubles (" code { "[self_alerts]" } " in the configuration)." }
+            } @else {
+                p { "None." }
+            }
+        }
         @for i in &s.integrations {
             @let (url, example) = endpoint(i.kind, base, &i.name);
             section.card {
