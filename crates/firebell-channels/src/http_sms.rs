@@ -49,10 +49,15 @@ impl HttpSmsChannel {
         webhook
     }
 
-    /// The text of a page, as the phone shows it.
+    /// The text of a page, as the phone shows it. A page through a gateway
+    /// that forwards replies (`inbound`) ends with the reply codes, as a
+    /// Twilio text does.
     pub fn text(&self, config: &Config, alert: &Alert, n: &Notification) -> String {
         let footer = match (n.kind, alert.id) {
             (NotificationKind::Test, _) => Some("Test page".to_string()),
+            (NotificationKind::Notify, id) if id > 0 && self.settings.inbound.is_some() => {
+                Some(firebell_core::twilio::reply_footer(id))
+            }
             (_, id) if id > 0 => Some(format!("Alert #{id}")),
             _ => None,
         };

@@ -57,20 +57,16 @@ impl<S: Store> Engine<S> {
             return Ok(false);
         }
         let now = self.now();
-        let notice = NewNotification {
-            idem_key: format!("details:{}", n.id),
-            alert_id: None,
-            message: Some(text),
-            user: n.user.clone(),
-            contact_index,
-            channel: channel.clone(),
-            address,
-            kind: NotificationKind::Notify,
-            step: n.step,
-            loop_: n.loop_,
-            due_at: now,
-        };
-        let ids = self.inner.store.enqueue_notices(vec![notice], now).await?;
+        let id = self
+            .text_back(
+                &n.user,
+                contact_index,
+                &channel,
+                address,
+                text,
+                format!("details:{}", n.id),
+            )
+            .await?;
         let line = TimelineEntry::new(
             now,
             TimelineKind::Notified,
@@ -79,10 +75,40 @@ impl<S: Store> Engine<S> {
         .with_data(json!({
             "user": n.user,
             "channel": channel,
-            "notification_id": ids.first(),
+            "notification_id": id,
         }));
         self.inner.store.add_timeline(alert.id, vec![line]).await?;
-        self.inner.wake_dispatch.notify_one();
         Ok(true)
+    }
+
+    /// Queues a text to a person outside any escalation (the details after
+    /// they took an alert, the answer to their reply): once per
+    /// `idem_key`, through `channel` to `address`. Returns its id.
+    pub async fn text_back(
+        &self,
+        user: &str,
+        contact_index: u32,
+        channel: &str,
+        address: String,
+        text: String,
+        idem_key: String,
+    ) -> Result<Option<i64>> {
+        let now = self.now();
+        let notice = NewNotification {
+            idem_key,
+            alert_id: None,
+            message: Some(text),
+            user: user.to_string(),
+            contact_index,
+            channel: channel.to_string(),
+            address,
+            kind: NotificationKind::Notify,
+            step: 0,
+            loop_: 0,
+            due_at: now,
+        };
+        let ids = self.inner.store.enqueue_notices(vec![notice], now).await?;
+        self.inner.wake_dispatch.notify_one();
+        Ok(ids.first().copied())
     }
 }

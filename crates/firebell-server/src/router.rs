@@ -4,7 +4,7 @@
 //! test walks [`routes`] and checks that every route not on that list
 //! refuses a request without credentials.
 
-use crate::routes::hooks::{sns, twilio};
+use crate::routes::hooks::{sms, sns, twilio};
 use crate::routes::ingest::{alertmanager, generic, heartbeat, pagerduty, vtm};
 use crate::routes::{
     alertmanager_api, alerts, changes, links, maintenance, ops, schedules, silences, test_pages, ui,
@@ -100,6 +100,20 @@ pub const PUBLIC: &[PublicRoute] = &[
         path: "/hooks/twilio/{channel}/{action}/{nid}",
         unauthenticated: 403,
         why: "Twilio call callbacks: X-Twilio-Signature checked (403 without)",
+    },
+    // An unknown channel is 404; a known one checks the gateway's signature
+    // or the channel's token (403 without).
+    PublicRoute {
+        method: "GET",
+        path: "/hooks/sms/{channel}",
+        unauthenticated: 404,
+        why: "an SMS gateway forwarding a reply (TextAnywhere uses GET): signature or ?token= checked",
+    },
+    PublicRoute {
+        method: "POST",
+        path: "/hooks/sms/{channel}",
+        unauthenticated: 404,
+        why: "an SMS gateway forwarding a reply: Vonage's sig, Plivo's V3 signature or ?token= checked",
     },
     // A link without its token is 400 "Link incomplete" (mail programs cut
     // long links: the page says so); a wrong or foreign token is 403.
@@ -241,6 +255,8 @@ fn table<S: Store>() -> Table<S> {
     // Provider callbacks (routes/hooks/).
     .post("/hooks/sns/{key}", sns::receive::<S>)
     .post("/hooks/twilio/{channel}/sms", twilio::sms_hook::<S>)
+    .get("/hooks/sms/{channel}", sms::receive::<S>)
+    .post("/hooks/sms/{channel}", sms::receive::<S>)
     .post(
         "/hooks/twilio/{channel}/{action}/{nid}",
         twilio::call_hook::<S>,

@@ -8,6 +8,7 @@
 //! number and a text, and classifying the answer. `firebell-channels` sends.
 
 use super::common::{Args, is_http_url, read_kind};
+use super::sms_inbound::{self, Inbound, RawInbound};
 use crate::config::diag::{Errors, SecretSource, resolve_secret};
 use crate::notification::Delivery;
 use minijinja::{Environment, UndefinedBehavior, context};
@@ -74,6 +75,7 @@ pub(crate) struct RawHttpSmsTable {
     message_id: Option<RawMessageId>,
     retryable_status: Option<Vec<u16>>,
     per_recipient: Option<RawPerRecipient>,
+    inbound: Option<RawInbound>,
 }
 
 /// Reads and validates an http_sms channel's own keys.
@@ -100,6 +102,7 @@ pub(crate) fn parse(
         message_id: c.message_id.as_ref(),
         retryable_status: c.retryable_status.as_deref(),
         per_recipient: c.per_recipient.as_ref(),
+        inbound: c.inbound.as_ref(),
     };
     validate(&raw, path, secrets, errors)
 }
@@ -121,6 +124,7 @@ pub(crate) struct RawHttpSms<'a> {
     pub message_id: Option<&'a RawMessageId>,
     pub retryable_status: Option<&'a [u16]>,
     pub per_recipient: Option<&'a RawPerRecipient>,
+    pub inbound: Option<&'a RawInbound>,
 }
 
 // ---------------------------------------------------------------------------
@@ -144,6 +148,8 @@ pub struct HttpSmsSettings {
     pub message_id: Option<MessageId>,
     pub retryable_status: Vec<u16>,
     pub per_recipient: Option<PerRecipient>,
+    /// Replies: where the gateway forwards texts sent to its number.
+    pub inbound: Option<Box<Inbound>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -561,7 +567,12 @@ pub(crate) fn validate(
             retryable: p.retryable.clone(),
         })
     });
+    let inbound = c
+        .inbound
+        .and_then(|raw| sms_inbound::validate(raw, &format!("{path}.inbound"), secrets, errors))
+        .map(Box::new);
     Some(HttpSmsSettings {
+        inbound,
         method,
         url,
         encoding,

@@ -15,6 +15,7 @@ mod common;
 pub(crate) mod contact;
 pub mod http_sms;
 mod program;
+pub mod sms_inbound;
 mod smtp;
 mod twilio;
 mod webhook;
@@ -795,5 +796,70 @@ mod twilio_tests {
             errs.contains("channels[1].fallback_after: 3 leaves no attempt for the fallback: [delivery] max_attempts is 3"),
             "{errs}"
         );
+    }
+
+    #[test]
+    fn gateway_replies_name_their_fields_and_one_way_to_authenticate() {
+        let with = |inbound: &str| parse(&format!("{GATEWAY}inbound = {inbound}\n"));
+        let c = with(
+            "{ preset = \"vonage\", signature_secret = \"s3cret\", signature_method = \"sha256\" }",
+        )
+        .unwrap();
+        let ChannelKind::HttpSms(s) = &c.channels["gateway"].kind else {
+            panic!("not an http_sms channel");
+        };
+        let inbound = s.inbound.as_ref().unwrap();
+        assert_eq!(
+            (
+                inbound.from_field.as_str(),
+                inbound.text_field.as_str(),
+                inbound.id_field.as_deref()
+            ),
+            ("msisdn", "text", Some("messageId"))
+        );
+        assert!(matches!(
+            inbound.auth,
+            sms_inbound::InboundAuth::Vonage {
+                method: sms_inbound::VonageMethod::HmacSha256,
+                ..
+            }
+        ));
+        for (inbound, want) in [
+            (
+                "{ preset = \"vonage\" }",
+                "channels[0].inbound: says nothing to authenticate the gateway's requests",
+            ),
+            (
+                "{ preset = \"plivo\", auth_token = \"a\", token = \"b\" }",
+                "channels[0].inbound: gives token and auth_token ways to authenticate; give one",
+            ),
+            (
+                "{ preset = \"nexmo\", token = \"b\" }",
+                "channels[0].inbound.preset: unknown preset \"nexmo\" (hint: one of \"vonage\", \"plivo\", \"textanywhere\")",
+            ),
+            (
+                "{ text_field = \"body\", token = \"0123456789abcdef0123456789abcdef\" }",
+                "channels[0].inbound.from_field: missing",
+            ),
+            (
+                "{ preset = \"textanywhere\", token = \"short\" }",
+                "channels[0].inbound.token: must be at least 32 characters",
+            ),
+            (
+                "{ preset = \"vonage\", signature_secret = \"s\", signature_method = \"sha3\" }",
+                "channels[0].inbound.signature_method: unknown value \"sha3\"",
+            ),
+            (
+                "{ preset = \"plivo\", auth_token = \"env:NOT_SET_ANYWHERE\" }",
+                "channels[0].inbound.auth_token: environment variable NOT_SET_ANYWHERE is not set",
+            ),
+            (
+                "{ preset = \"plivo\", auth_token = \"a\", from = \"x\" }",
+                "channels[0].inbound.from",
+            ),
+        ] {
+            let errs = with(inbound).unwrap_err().join("\n");
+            assert!(errs.contains(want), "{want:?} not in\n{errs}");
+        }
     }
 }

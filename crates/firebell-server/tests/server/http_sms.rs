@@ -17,19 +17,19 @@ use std::sync::{Arc, Mutex};
 
 /// One request as the gateway received it.
 #[derive(Clone, Debug)]
-struct Received {
-    method: String,
-    path: String,
+pub(crate) struct Received {
+    pub method: String,
+    pub path: String,
     /// Query pairs, in order.
-    query: Vec<(String, String)>,
-    content_type: String,
-    authorization: String,
-    body: String,
+    pub query: Vec<(String, String)>,
+    pub content_type: String,
+    pub authorization: String,
+    pub body: String,
 }
 
 impl Received {
     /// The body's form pairs, in order.
-    fn form(&self) -> Vec<(String, String)> {
+    pub fn form(&self) -> Vec<(String, String)> {
         pairs(&self.body)
     }
 }
@@ -49,13 +49,13 @@ struct GatewayState {
     answers: Arc<Mutex<VecDeque<(u16, &'static str)>>>,
 }
 
-struct Gateway {
-    url: String,
+pub(crate) struct Gateway {
+    pub url: String,
     state: GatewayState,
 }
 
 impl Gateway {
-    async fn start(answers: &[(u16, &'static str)]) -> Gateway {
+    pub async fn start(answers: &[(u16, &'static str)]) -> Gateway {
         let state = GatewayState::default();
         state
             .answers
@@ -106,7 +106,7 @@ impl Gateway {
         }
     }
 
-    fn received(&self) -> Vec<Received> {
+    pub fn received(&self) -> Vec<Received> {
         self.state.received.lock().unwrap().clone()
     }
 }

@@ -32,6 +32,7 @@ mod rules;
 mod schedules;
 mod self_alerts;
 mod silences;
+mod sms_replies;
 mod sns;
 mod support;
 mod test_pages;

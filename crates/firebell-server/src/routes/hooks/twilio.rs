@@ -18,19 +18,22 @@
 //! says it first; a key press records it too, so a call that ends after one
 //! is not counted again.
 
+use super::answers::{
+    Taken, actor, engine_err, first, no_longer_needed, plain, redact_number, sms_reply, store_err,
+    user_by_number,
+};
 use crate::Shared;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{OriginalUri, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use firebell_core::alert::{Alert, AlertId, AlertStatus, TimelineEntry, TimelineKind};
+use firebell_core::alert::{Alert, AlertStatus, TimelineEntry, TimelineKind};
 use firebell_core::channels::{ChannelKind, TwilioSettings};
-use firebell_core::config::{Config, Contact};
+use firebell_core::config::Config;
 use firebell_core::escalation::Response as Answer;
-use firebell_core::notification::{Notification, NotificationKind};
-use firebell_core::twilio::{self, Reply, Twiml};
-use firebell_engine::EngineError;
+use firebell_core::notification::Notification;
+use firebell_core::twilio::{self, Twiml};
 use firebell_store::Store;
 use jiff::Timestamp;
 use serde_json::json;
@@ -60,10 +63,6 @@ fn twiml(t: Twiml) -> Response {
         t.render(),
     )
         .into_response()
-}
-
-fn plain(status: StatusCode, text: &'static str) -> Response {
-    (status, [(header::CONTENT_TYPE, "text/plain")], text).into_response()
 }
 
 /// Finds the channel and checks the signature; the error is the answer.
@@ -108,19 +107,6 @@ fn verify<S: Store>(
             Err((StatusCode::FORBIDDEN, "missing X-Twilio-Signature"))
         }
     }
-}
-
-fn internal(e: impl std::fmt::Display) -> Response {
-    tracing::error!(error = %e, "twilio callback failed");
-    plain(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
-}
-
-fn store_err(e: firebell_store::StoreError) -> Response {
-    internal(e)
-}
-
-fn engine_err(e: EngineError) -> Response {
-    internal(e)
 }
 
 /// `POST /hooks/twilio/{channel}/{action}/{nid}`.
@@ -259,68 +245,6 @@ fn details(config: &Config, alert: &Alert, now: Timestamp) -> String {
         alert.source,
         ago(alert.created_at, now)
     )
-}
-
-/// Who acknowledged (or resolved) an alert, from its timeline.
-async fn actor<S: Store>(
-    state: &Shared<S>,
-    alert_id: AlertId,
-    kind: TimelineKind,
-) -> Result<Option<String>, Response> {
-    let lines = state
-        .engine
-        .store()
-        .timeline(alert_id)
-        .await
-        .map_err(store_err)?;
-    Ok(lines
-        .iter()
-        .rev()
-        .find(|l| l.kind == kind)
-        .and_then(|l| l.data.get("user"))
-        .and_then(|u| u.as_str())
-        .map(str::to_string))
-}
-
-/// What to say about an alert that no longer needs anyone.
-async fn no_longer_needed<S: Store>(state: &Shared<S>, alert: &Alert) -> Result<String, Response> {
-    Ok(match alert.status {
-        AlertStatus::Resolved => format!("Alert {} is already resolved.", alert.id),
-        _ => match actor(state, alert.id, TimelineKind::Acknowledged).await? {
-            Some(who) => format!("Alert {} is already taken by {who}.", alert.id),
-            None => format!("Alert {} is already acknowledged.", alert.id),
-        },
-    })
-}
-
-/// The receipts one request recorded: forgotten again when the request
-/// fails after them, so Twilio's retry acts.
-#[derive(Default)]
-struct Taken(std::sync::Mutex<Vec<String>>);
-
-impl Taken {
-    async fn release<S: Store>(&self, state: &Shared<S>) {
-        let keys = std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner()));
-        for key in keys {
-            if let Err(e) = state.engine.store().forget_receipt(key).await {
-                tracing::error!(error = %e, "could not forget a twilio callback receipt");
-            }
-        }
-    }
-}
-
-/// Records a receipt; true the first time.
-async fn first<S: Store>(state: &Shared<S>, taken: &Taken, key: String) -> Result<bool, Response> {
-    let fresh = state
-        .engine
-        .store()
-        .record_receipt(key.clone(), state.engine.now())
-        .await
-        .map_err(store_err)?;
-    if fresh {
-        taken.0.lock().unwrap_or_else(|p| p.into_inner()).push(key);
-    }
-    Ok(fresh)
 }
 
 fn call_sid(cb: &Callback) -> &str {
@@ -566,26 +490,6 @@ async fn status<S: Store>(
     Ok(twiml(Twiml::new()))
 }
 
-/// The user whose sms or voice contact has this number.
-fn user_by_number(config: &Config, number: &str) -> Option<String> {
-    config.users.values().find_map(|u| {
-        u.contacts
-            .iter()
-            .any(|c| match c {
-                Contact::Sms { number: n, .. } | Contact::Voice { number: n, .. } => n == number,
-                _ => false,
-            })
-            .then(|| u.id.to_string())
-    })
-}
-
-/// The last four digits, for logs.
-fn redact_number(number: &str) -> String {
-    let digits: Vec<char> = number.chars().filter(char::is_ascii_digit).collect();
-    let tail: String = digits[digits.len().saturating_sub(4)..].iter().collect();
-    format!("…{tail}")
-}
-
 /// `POST /hooks/twilio/{channel}/sms`: an inbound text.
 pub(crate) async fn sms_hook<S: Store>(
     State(state): State<Shared<S>>,
@@ -621,98 +525,6 @@ pub(crate) async fn sms_hook<S: Store>(
     }
 }
 
-/// Acts on a reply (when `acts`) and says what happened. A repeat
-/// (`acts` false) describes the same outcome without changing anything.
-async fn sms_reply<S: Store>(
-    state: &Shared<S>,
-    user: &str,
-    body: &str,
-    acts: bool,
-) -> Result<String, Response> {
-    let store = state.engine.store();
-    let (alert_id, answer) = match twilio::parse_reply(body) {
-        Reply::Help => return Ok(twilio::help_text()),
-        Reply::Code { alert_id, response } => {
-            let paged = store
-                .notifications(alert_id)
-                .await
-                .map_err(store_err)?
-                .iter()
-                .any(|n| n.user == user && n.kind == NotificationKind::Notify);
-            if !paged {
-                return Ok(format!(
-                    "Alert {alert_id} is not one you were paged for. {}",
-                    twilio::help_text()
-                ));
-            }
-            (alert_id, response)
-        }
-        Reply::Latest(response) => match store
-            .latest_open_alert_paged(user.to_string())
-            .await
-            .map_err(store_err)?
-        {
-            Some(id) => (id, response),
-            None => return Ok("No open alert was paged to you.".to_string()),
-        },
-    };
-    let Some(alert) = store.get_alert(alert_id).await.map_err(store_err)? else {
-        return Ok(format!("There is no alert {alert_id}."));
-    };
-    let summary = firebell_core::render::one_line(&alert.summary);
-    match (answer, alert.status) {
-        (Answer::Accept, AlertStatus::Triggered) => {
-            if acts {
-                state
-                    .engine
-                    .respond(alert_id, user, Answer::Accept)
-                    .await
-                    .map_err(engine_err)?;
-            }
-            Ok(format!("You have taken alert {alert_id}: {summary}"))
-        }
-        (Answer::Accept, AlertStatus::Acknowledged)
-            if !acts
-                && actor(state, alert_id, TimelineKind::Acknowledged)
-                    .await?
-                    .as_deref()
-                    == Some(user) =>
-        {
-            Ok(format!("You have taken alert {alert_id}: {summary}"))
-        }
-        (Answer::Resolve, AlertStatus::Resolved)
-            if !acts
-                && actor(state, alert_id, TimelineKind::Resolved)
-                    .await?
-                    .as_deref()
-                    == Some(user) =>
-        {
-            Ok(format!("Alert {alert_id} is resolved."))
-        }
-        (Answer::Decline, AlertStatus::Triggered) => {
-            if acts {
-                state
-                    .engine
-                    .respond(alert_id, user, Answer::Decline)
-                    .await
-                    .map_err(engine_err)?;
-            }
-            Ok(format!("Passing alert {alert_id} on."))
-        }
-        (Answer::Resolve, AlertStatus::Triggered | AlertStatus::Acknowledged) => {
-            if acts {
-                state
-                    .engine
-                    .respond(alert_id, user, Answer::Resolve)
-                    .await
-                    .map_err(engine_err)?;
-            }
-            Ok(format!("Alert {alert_id} is resolved."))
-        }
-        _ => no_longer_needed(state, &alert).await,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -731,12 +543,5 @@ mod tests {
         assert_eq!(ago(t, at(3 * 86_400)), "3 days ago");
         // A clock behind the alert says "less than a minute", not a negative.
         assert_eq!(ago(at(10), t), "less than a minute ago");
-    }
-
-    #[test]
-    fn numbers_in_logs_keep_four_digits() {
-        assert_eq!(redact_number("+447700900123"), "…0123");
-        assert_eq!(redact_number("12"), "…12");
-        assert_eq!(redact_number(""), "…");
     }
 }

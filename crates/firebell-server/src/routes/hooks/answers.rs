@@ -1,0 +1,234 @@
+//! What a person's answer through a provider means, whichever provider
+//! carried it (Twilio, or an http_sms gateway): the reply codes of a text,
+//! who already took an alert, and the receipts that make a provider's
+//! repeated callback act once.
+
+use crate::Shared;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use firebell_core::alert::{Alert, AlertId, AlertStatus, TimelineKind};
+use firebell_core::channels::sms_inbound::number_digits;
+use firebell_core::config::{Config, Contact};
+use firebell_core::escalation::Response as Answer;
+use firebell_core::notification::NotificationKind;
+use firebell_core::twilio::{self, Reply};
+use firebell_engine::EngineError;
+use firebell_store::Store;
+
+pub(super) fn plain(status: StatusCode, text: &'static str) -> Response {
+    (status, [(header::CONTENT_TYPE, "text/plain")], text).into_response()
+}
+
+pub(super) fn internal(e: impl std::fmt::Display) -> Response {
+    tracing::error!(error = %e, "provider callback failed");
+    plain(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+}
+
+pub(super) fn store_err(e: firebell_store::StoreError) -> Response {
+    internal(e)
+}
+
+pub(super) fn engine_err(e: EngineError) -> Response {
+    internal(e)
+}
+
+/// Who acknowledged (or resolved) an alert, from its timeline.
+pub(super) async fn actor<S: Store>(
+    state: &Shared<S>,
+    alert_id: AlertId,
+    kind: TimelineKind,
+) -> Result<Option<String>, Response> {
+    let lines = state
+        .engine
+        .store()
+        .timeline(alert_id)
+        .await
+        .map_err(store_err)?;
+    Ok(lines
+        .iter()
+        .rev()
+        .find(|l| l.kind == kind)
+        .and_then(|l| l.data.get("user"))
+        .and_then(|u| u.as_str())
+        .map(str::to_string))
+}
+
+/// What to say about an alert that no longer needs anyone.
+pub(super) async fn no_longer_needed<S: Store>(
+    state: &Shared<S>,
+    alert: &Alert,
+) -> Result<String, Response> {
+    Ok(match alert.status {
+        AlertStatus::Resolved => format!("Alert {} is already resolved.", alert.id),
+        _ => match actor(state, alert.id, TimelineKind::Acknowledged).await? {
+            Some(who) => format!("Alert {} is already taken by {who}.", alert.id),
+            None => format!("Alert {} is already acknowledged.", alert.id),
+        },
+    })
+}
+
+/// The receipts one request recorded: forgotten again when the request
+/// fails after them, so the provider's retry acts.
+#[derive(Default)]
+pub(super) struct Taken(std::sync::Mutex<Vec<String>>);
+
+impl Taken {
+    pub(super) async fn release<S: Store>(&self, state: &Shared<S>) {
+        let keys = std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner()));
+        for key in keys {
+            if let Err(e) = state.engine.store().forget_receipt(key).await {
+                tracing::error!(error = %e, "could not forget a twilio callback receipt");
+            }
+        }
+    }
+}
+
+/// Records a receipt; true the first time.
+pub(super) async fn first<S: Store>(
+    state: &Shared<S>,
+    taken: &Taken,
+    key: String,
+) -> Result<bool, Response> {
+    let fresh = state
+        .engine
+        .store()
+        .record_receipt(key.clone(), state.engine.now())
+        .await
+        .map_err(store_err)?;
+    if fresh {
+        taken.0.lock().unwrap_or_else(|p| p.into_inner()).push(key);
+    }
+    Ok(fresh)
+}
+
+/// The user whose sms or voice contact has this number.
+/// Numbers compare as digits: gateways send `447700900123` for
+/// `+447700900123`.
+pub(super) fn user_by_number(config: &Config, number: &str) -> Option<String> {
+    let wanted = number_digits(number);
+    if wanted.is_empty() {
+        return None;
+    }
+    config.users.values().find_map(|u| {
+        u.contacts
+            .iter()
+            .any(|c| match c {
+                Contact::Sms { number: n, .. } | Contact::Voice { number: n, .. } => {
+                    number_digits(n) == wanted
+                }
+                _ => false,
+            })
+            .then(|| u.id.to_string())
+    })
+}
+
+/// The last four digits, for logs.
+pub(super) fn redact_number(number: &str) -> String {
+    let digits: Vec<char> = number.chars().filter(char::is_ascii_digit).collect();
+    let tail: String = digits[digits.len().saturating_sub(4)..].iter().collect();
+    format!("…{tail}")
+}
+
+/// Acts on a reply (when `acts`) and says what happened. A repeat
+/// (`acts` false) describes the same outcome without changing anything.
+pub(super) async fn sms_reply<S: Store>(
+    state: &Shared<S>,
+    user: &str,
+    body: &str,
+    acts: bool,
+) -> Result<String, Response> {
+    let store = state.engine.store();
+    let (alert_id, answer) = match twilio::parse_reply(body) {
+        Reply::Help => return Ok(twilio::help_text()),
+        Reply::Code { alert_id, response } => {
+            let paged = store
+                .notifications(alert_id)
+                .await
+                .map_err(store_err)?
+                .iter()
+                .any(|n| n.user == user && n.kind == NotificationKind::Notify);
+            if !paged {
+                return Ok(format!(
+                    "Alert {alert_id} is not one you were paged for. {}",
+                    twilio::help_text()
+                ));
+            }
+            (alert_id, response)
+        }
+        Reply::Latest(response) => match store
+            .latest_open_alert_paged(user.to_string())
+            .await
+            .map_err(store_err)?
+        {
+            Some(id) => (id, response),
+            None => return Ok("No open alert was paged to you.".to_string()),
+        },
+    };
+    let Some(alert) = store.get_alert(alert_id).await.map_err(store_err)? else {
+        return Ok(format!("There is no alert {alert_id}."));
+    };
+    let summary = firebell_core::render::one_line(&alert.summary);
+    match (answer, alert.status) {
+        (Answer::Accept, AlertStatus::Triggered) => {
+            if acts {
+                state
+                    .engine
+                    .respond(alert_id, user, Answer::Accept)
+                    .await
+                    .map_err(engine_err)?;
+            }
+            Ok(format!("You have taken alert {alert_id}: {summary}"))
+        }
+        (Answer::Accept, AlertStatus::Acknowledged)
+            if !acts
+                && actor(state, alert_id, TimelineKind::Acknowledged)
+                    .await?
+                    .as_deref()
+                    == Some(user) =>
+        {
+            Ok(format!("You have taken alert {alert_id}: {summary}"))
+        }
+        (Answer::Resolve, AlertStatus::Resolved)
+            if !acts
+                && actor(state, alert_id, TimelineKind::Resolved)
+                    .await?
+                    .as_deref()
+                    == Some(user) =>
+        {
+            Ok(format!("Alert {alert_id} is resolved."))
+        }
+        (Answer::Decline, AlertStatus::Triggered) => {
+            if acts {
+                state
+                    .engine
+                    .respond(alert_id, user, Answer::Decline)
+                    .await
+                    .map_err(engine_err)?;
+            }
+            Ok(format!("Passing alert {alert_id} on."))
+        }
+        (Answer::Resolve, AlertStatus::Triggered | AlertStatus::Acknowledged) => {
+            if acts {
+                state
+                    .engine
+                    .respond(alert_id, user, Answer::Resolve)
+                    .await
+                    .map_err(engine_err)?;
+            }
+            Ok(format!("Alert {alert_id} is resolved."))
+        }
+        _ => no_longer_needed(state, &alert).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_in_logs_keep_four_digits() {
+        assert_eq!(redact_number("+447700900123"), "…0123");
+        assert_eq!(redact_number("12"), "…12");
+        assert_eq!(redact_number(""), "…");
+    }
+}
