@@ -56,7 +56,7 @@ impl HttpSmsChannel {
         let footer = match (n.kind, alert.id) {
             (NotificationKind::Test, _) => Some("Test page".to_string()),
             (NotificationKind::Notify, id) if id > 0 && self.settings.inbound.is_some() => {
-                Some(firebell_core::twilio::reply_footer(id))
+                Some(firebell_core::twilio::page_footer(config, alert))
             }
             (_, id) if id > 0 => Some(format!("Alert #{id}")),
             _ => None,

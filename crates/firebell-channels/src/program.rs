@@ -169,7 +169,21 @@ pub fn environment(
         ),
         ("FIREBELL_EVENT", line.to_string()),
     ];
-    vars.into_iter()
+    // An action's run: which action, and who asked for it.
+    let action = (n.kind == NotificationKind::Action)
+        .then_some(n.message.as_deref())
+        .flatten()
+        .and_then(|m| serde_json::from_str::<serde_json::Value>(m).ok());
+    let vars = vars.into_iter().chain(action.into_iter().flat_map(|a| {
+        [
+            (
+                "FIREBELL_ACTION",
+                a["action"].as_str().unwrap_or_default().to_string(),
+            ),
+            ("FIREBELL_ACTION_BY", n.user.clone()),
+        ]
+    }));
+    vars
         // A NUL cannot be passed in the environment.
         .map(|(k, v)| (k.to_string(), bounded(&v.replace('\0', ""))))
         .collect()

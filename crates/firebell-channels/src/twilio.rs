@@ -123,7 +123,7 @@ impl TwilioChannel {
         let footer = match (n.kind, alert.id) {
             (NotificationKind::Test, _) => Some("Test page".to_string()),
             (NotificationKind::Notify, id) if id > 0 => {
-                Some(firebell_core::twilio::reply_footer(id))
+                Some(firebell_core::twilio::page_footer(config, alert))
             }
             (_, id) if id > 0 => Some(format!("Alert #{id}")),
             _ => None,

@@ -13,7 +13,7 @@ use firebell_core::channels::{WebhookPreset, WebhookSettings};
 use firebell_core::config::Config;
 use firebell_core::event::Severity;
 use firebell_core::links::action_links;
-use firebell_core::notification::{Delivery, Notification};
+use firebell_core::notification::{Delivery, Notification, NotificationKind};
 use firebell_core::render;
 use firebell_core::templates::Templates;
 use hmac::{Hmac, Mac};
@@ -131,7 +131,29 @@ pub fn body(
     n: &Notification,
 ) -> Result<(Vec<u8>, Option<String>), String> {
     let (value, note) = match preset {
-        WebhookPreset::Firebell => (render::webhook_body(alert, n), None),
+        WebhookPreset::Firebell => {
+            let mut body = render::webhook_body(alert, n);
+            // A page lists the runbook actions the alert offers, each with
+            // the API address that runs it (admin token).
+            let offered = config.actions.for_alert(alert);
+            if n.kind == NotificationKind::Notify && alert.id > 0 && !offered.is_empty() {
+                let public = config.server.public_url.trim_end_matches('/');
+                body["actions"] = serde_json::Value::Array(
+                    offered
+                        .iter()
+                        .map(|a| {
+                            serde_json::json!({
+                                "id": a.id,
+                                "label": a.label_for(alert),
+                                "key": a.key.to_string(),
+                                "url": format!("{public}/api/v1/alerts/{}/actions/{}", alert.id, a.id),
+                            })
+                        })
+                        .collect(),
+                );
+            }
+            (body, None)
+        }
         chat => {
             let ctx = firebell_core::render::template_context(config, alert, n);
             let (text, note) = templates

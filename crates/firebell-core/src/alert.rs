@@ -99,6 +99,8 @@ pub enum TimelineKind {
     Held,
     /// A hold ended; escalation goes on.
     Released,
+    /// A runbook action was asked for, ran, or was refused.
+    Action,
 }
 
 impl TimelineKind {
@@ -118,6 +120,7 @@ impl TimelineKind {
             TimelineKind::Cancelled => "cancelled",
             TimelineKind::Held => "held",
             TimelineKind::Released => "released",
+            TimelineKind::Action => "action",
         }
     }
 }
@@ -141,6 +144,7 @@ impl FromStr for TimelineKind {
             Cancelled,
             Held,
             Released,
+            Action,
         ]
         .into_iter()
         .find(|k| k.as_str() == s)

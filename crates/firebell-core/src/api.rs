@@ -308,6 +308,16 @@ pub struct TestAnswer {
     pub results: Vec<TestResult>,
 }
 
+/// `POST /api/v1/alerts/{id}/actions/{action}`: the run is queued; its
+/// outcome comes on the alert's timeline.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct ActionStarted {
+    pub alert_id: i64,
+    pub action: String,
+    /// What was started, e.g. `Running "Drain web1 from pool web" on alert 42.`
+    pub message: String,
+}
+
 /// A node sharing the database.
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct NodeView {

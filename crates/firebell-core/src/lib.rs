@@ -3,6 +3,7 @@
 //! in as an argument or through the [`clock::Clock`] trait.
 #![forbid(unsafe_code)]
 
+pub mod actions;
 pub mod alert;
 pub mod api;
 pub mod bundling;

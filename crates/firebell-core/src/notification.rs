@@ -19,6 +19,10 @@ pub enum NotificationKind {
     /// Tells the incoming person that their on-call shift starts.
     #[serde(rename = "schedule.handoff")]
     Handoff,
+    /// Runs a runbook action about an alert through a program or webhook
+    /// channel; `message` holds the action's id and `user` who ran it.
+    #[serde(rename = "alert.action")]
+    Action,
 }
 
 impl NotificationKind {
@@ -27,6 +31,7 @@ impl NotificationKind {
             NotificationKind::Notify => "alert.notify",
             NotificationKind::Test => "alert.test",
             NotificationKind::Handoff => "schedule.handoff",
+            NotificationKind::Action => "alert.action",
         }
     }
 }
@@ -38,6 +43,7 @@ impl FromStr for NotificationKind {
             "alert.notify" => Ok(NotificationKind::Notify),
             "alert.test" => Ok(NotificationKind::Test),
             "schedule.handoff" => Ok(NotificationKind::Handoff),
+            "alert.action" => Ok(NotificationKind::Action),
             other => Err(format!("unknown notification kind {other:?}")),
         }
     }

@@ -45,7 +45,7 @@ pub fn console_line(alert: &Alert, n: &Notification) -> String {
 
 /// The JSON body the webhook channel POSTs.
 pub fn webhook_body(alert: &Alert, n: &Notification) -> serde_json::Value {
-    json!({
+    let mut body = json!({
         "version": WEBHOOK_VERSION,
         "kind": n.kind.as_str(),
         "alert": {
@@ -64,7 +64,17 @@ pub fn webhook_body(alert: &Alert, n: &Notification) -> serde_json::Value {
         "step": n.step + 1,
         "loop": n.loop_ + 1,
         "notification_id": n.id,
-    })
+    });
+    // An action's run: its id, label, arguments and who asked (`recipient`).
+    if n.kind == crate::notification::NotificationKind::Action
+        && let Some(action) = n
+            .message
+            .as_deref()
+            .and_then(|m| serde_json::from_str::<serde_json::Value>(m).ok())
+    {
+        body["action"] = action;
+    }
+    body
 }
 
 /// Control characters (tabs, newlines) become spaces, so a page is one line.

@@ -232,7 +232,11 @@ pub fn apply(rules: &RuleSet, event: Event) -> Decision {
 // Loading.
 // ---------------------------------------------------------------------------
 
-fn serde_error(errors: &mut Errors, path: &str, e: serde_path_to_error::Error<toml::de::Error>) {
+pub(crate) fn serde_error(
+    errors: &mut Errors,
+    path: &str,
+    e: serde_path_to_error::Error<toml::de::Error>,
+) {
     let inner = e.path().to_string();
     let at = if inner.is_empty() || inner == "." {
         path.to_string()

@@ -24,6 +24,21 @@ pub fn reply_footer(alert_id: AlertId) -> String {
     format!("Reply {alert_id}a to take it, {alert_id}d to pass, {alert_id}r to resolve")
 }
 
+/// The footer of a page about `alert` sent by SMS: the reply codes, then
+/// the alert's runbook actions (`42x3: Drain web1`) while the footer fits in
+/// one segment, so actions never crowd out the alert or the codes.
+pub fn page_footer(config: &crate::config::Config, alert: &crate::alert::Alert) -> String {
+    let mut footer = reply_footer(alert.id);
+    for a in config.actions.for_alert(alert) {
+        let more = format!("{footer}; {}x{}: {}", alert.id, a.key, a.label_for(alert));
+        if crate::sms::segments(&more) > 1 {
+            break;
+        }
+        footer = more;
+    }
+    footer
+}
+
 /// What the help reply says.
 pub fn help_text() -> String {
     "Firebell: reply with the alert number and a letter: 42a to take alert 42, 42d to pass, \
@@ -42,6 +57,8 @@ pub enum Reply {
     /// `ack`/`accept` or `resolve`: an answer for the latest open alert paged
     /// to the sender.
     Latest(Response),
+    /// `42x3`: run the action on key 3 of alert 42 (a runbook action).
+    Action { alert_id: AlertId, key: char },
     /// Anything else: the sender gets [`help_text`].
     Help,
 }
@@ -53,6 +70,24 @@ pub fn parse_reply(text: &str) -> Reply {
         "ack" | "accept" => return Reply::Latest(Response::Accept),
         "resolve" => return Reply::Latest(Response::Resolve),
         _ => {}
+    }
+    // `42x3`: an action's key after an `x`.
+    if let Some((id, key)) = t.rsplit_once('x') {
+        let id = id.strip_prefix('#').unwrap_or(id).trim();
+        let key = key.trim();
+        return match (id.parse::<AlertId>(), key.len() == 1) {
+            (Ok(alert_id), true)
+                if alert_id > 0
+                    && id.bytes().all(|b| b.is_ascii_digit())
+                    && crate::actions::KEYS.contains(key) =>
+            {
+                Reply::Action {
+                    alert_id,
+                    key: key.chars().next().unwrap_or('3'),
+                }
+            }
+            _ => Reply::Help,
+        };
     }
     let Some(letter) = t.chars().last() else {
         return Reply::Help;
@@ -288,11 +323,31 @@ mod tests {
         assert_eq!(parse_reply("ACK"), Reply::Latest(Accept));
         assert_eq!(parse_reply("accept"), Reply::Latest(Accept));
         assert_eq!(parse_reply("Resolve\n"), Reply::Latest(Resolve));
+        assert_eq!(
+            parse_reply(" 42x3 "),
+            Reply::Action {
+                alert_id: 42,
+                key: '3'
+            }
+        );
+        assert_eq!(
+            parse_reply("#7X9"),
+            Reply::Action {
+                alert_id: 7,
+                key: '9'
+            }
+        );
         for help in [
             "",
             "a",
             "42",
             "42x",
+            "42x1",
+            "42x2",
+            "42x33",
+            "x3",
+            "0x3",
+            "4 2x3",
             "hello",
             "0a",
             "4 2a",

@@ -14,6 +14,7 @@
 //! background; tests call [`Engine::run_until_idle`] after moving the clock.
 #![forbid(unsafe_code)]
 
+pub mod actions;
 pub mod answers;
 mod bundles;
 mod fallback;
@@ -663,17 +664,30 @@ impl<S: Store> Engine<S> {
                     Finish::Delivered {
                         detail: detail.clone(),
                     },
-                    TimelineEntry::new(
-                        now,
-                        TimelineKind::Delivered,
-                        format!("delivered to {} via {} ({detail})", n.user, n.channel),
-                    ),
+                    match actions::run_action_id(&n).filter(|_| n.kind == NotificationKind::Action)
+                    {
+                        Some(action) => TimelineEntry::new(
+                            now,
+                            TimelineKind::Action,
+                            format!(
+                                "action {action} asked by {} ran via {}: {detail}",
+                                n.user, n.channel
+                            ),
+                        ),
+                        None => TimelineEntry::new(
+                            now,
+                            TimelineKind::Delivered,
+                            format!("delivered to {} via {} ({detail})", n.user, n.channel),
+                        ),
+                    },
                     false,
                 )
             }
             // A test message is not retried: its first answer is the answer.
+            // Nor is an action's run: running it twice may not be safe.
             Delivery::Retryable { error }
                 if attempt < max_attempts
+                    && n.kind != NotificationKind::Action
                     && !(n.kind == NotificationKind::Test && n.alert_id.is_none()) =>
             {
                 self.inner
@@ -712,14 +726,25 @@ impl<S: Store> Engine<S> {
                     Finish::Failed {
                         error: error.clone(),
                     },
-                    TimelineEntry::new(
-                        now,
-                        TimelineKind::Failed,
-                        format!(
-                            "page to {} via {} failed for good after {attempt} attempt(s): {error}",
-                            n.user, n.channel
+                    match actions::run_action_id(&n).filter(|_| n.kind == NotificationKind::Action)
+                    {
+                        Some(action) => TimelineEntry::new(
+                            now,
+                            TimelineKind::Failed,
+                            format!(
+                                "action {action} asked by {} failed via {}: {error}",
+                                n.user, n.channel
+                            ),
                         ),
-                    ),
+                        None => TimelineEntry::new(
+                            now,
+                            TimelineKind::Failed,
+                            format!(
+                                "page to {} via {} failed for good after {attempt} attempt(s): {error}",
+                                n.user, n.channel
+                            ),
+                        ),
+                    },
                     true,
                 )
             }

@@ -234,6 +234,9 @@ pub struct Line {
     pub object: String,
     /// The part of the object path before the first `/`.
     pub section: String,
+    /// Objects after the first, as the traffic manager lists them
+    /// (`nodes/10.0.0.5:80` after `pools/web`).
+    pub more_objects: Vec<String>,
     /// At least one; the first is the primary tag.
     pub tags: Vec<String>,
     pub text: String,
@@ -279,6 +282,11 @@ pub fn parse_line(line: &str) -> Result<Line, FieldError> {
     } else {
         (&fields[2..fields.len() - 1], fields[fields.len() - 1])
     };
+    // Further objects come before the tags: `nodes/10.0.0.5:80` (a tag never
+    // has a `/`).
+    let more = tag_fields.iter().take_while(|f| f.contains('/')).count();
+    let (more_objects, tag_fields) = tag_fields.split_at(more);
+    let more_objects: Vec<String> = more_objects.iter().map(|o| o.trim().to_string()).collect();
     let tags: Vec<String> = tag_fields
         .iter()
         .map(|t| t.trim())
@@ -302,6 +310,7 @@ pub fn parse_line(line: &str) -> Result<Line, FieldError> {
         level,
         object,
         section,
+        more_objects,
         tags,
         text: text.trim().to_string(),
     })
@@ -443,6 +452,19 @@ pub fn parse(body: &[u8], service: &str, now: Timestamp) -> Result<Vec<Event>, I
     }
     if let Some(e) = &eventtype {
         labels.insert("eventtype".to_string(), e.clone());
+    }
+    // Each object as a label named by its section, singular: `pools/web`
+    // gives pool=web, `nodes/10.0.0.5:80` node=10.0.0.5:80 (what runbook
+    // actions and routing rules match on).
+    for o in std::iter::once(&line.object).chain(&line.more_objects) {
+        if let Some((section, name)) = o.split_once('/')
+            && !name.is_empty()
+        {
+            let key = section.strip_suffix('s').unwrap_or(section);
+            if !key.is_empty() && !labels.contains_key(key) {
+                labels.insert(key.to_string(), name.to_string());
+            }
+        }
     }
     let mut details = Map::new();
     details.insert("line".into(), Value::String(line_text.unwrap_or_default()));
@@ -612,6 +634,23 @@ mod tests {
         assert_eq!(e.details["line"], SEED);
         assert_eq!(e.details["args"]["phone"], "+447700900123");
         assert_eq!(e.details["args"]["firebell-key"], "(redacted)");
+    }
+
+    #[test]
+    fn each_object_is_a_label_named_by_its_section() {
+        let line = "SERIOUS\tpools/web\tnodes/10.0.0.5:80\tpooldied\tPool has no back-end nodes responding";
+        let e = &parse(&body(line), "vtm", now()).unwrap()[0];
+        assert_eq!(e.labels["object"], "pools/web");
+        assert_eq!(e.labels["tag"], "pooldied");
+        assert_eq!(e.labels["pool"], "web");
+        assert_eq!(e.labels["node"], "10.0.0.5:80");
+        assert!(!e.labels.contains_key("tags"), "{:?}", e.labels);
+        assert_eq!(
+            e.summary,
+            "pools/web: Pool has no back-end nodes responding"
+        );
+        let seed = &parse(&body(SEED), "web", now()).unwrap()[0];
+        assert_eq!(seed.labels["vserver"], "Olympus");
     }
 
     #[test]

@@ -341,7 +341,7 @@ pub(crate) async fn cancel_pages<C: GenericClient>(c: &C, alert_id: AlertId, now
     exec(
         c,
         "UPDATE notifications SET status = 'cancelled', lease_until = NULL, updated_at = $2 \
-         WHERE alert_id = $1 AND status IN ('pending', 'sending')",
+         WHERE alert_id = $1 AND status IN ('pending', 'sending') AND kind != 'alert.action'",
         &[&alert_id, &now],
     )
     .await?;

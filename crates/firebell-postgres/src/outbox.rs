@@ -244,6 +244,52 @@ impl OutboxStore for PgStore {
         in_tx!(self, |tx| enqueue(&tx, &notices, now).await)
     }
 
+    async fn enqueue_action(
+        &self,
+        run: NewNotification,
+        lines: Vec<TimelineEntry>,
+        now: Timestamp,
+    ) -> Result<Option<NotificationId>> {
+        let Some(alert_id) = run.alert_id else {
+            return Err(StoreError::Backend(format!(
+                "action run {:?} names no alert",
+                run.idem_key
+            )));
+        };
+        let lines = Line::encode_all(&lines)?;
+        let now = to_millis(now);
+        in_tx!(self, |tx| {
+            let row = query(
+                &tx,
+                "INSERT INTO notifications (alert_id, message, idem_key, user_id, contact_index, \
+                 channel, address, kind, step, loop, status, attempts, next_attempt_at, \
+                 created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, 0, 'pending', 0, $9, $10, $10) \
+                 ON CONFLICT (idem_key) DO NOTHING RETURNING id",
+                &[
+                    &alert_id,
+                    &run.message,
+                    &run.idem_key,
+                    &run.user,
+                    &i64::from(run.contact_index),
+                    &run.channel,
+                    &run.address,
+                    &run.kind.as_str(),
+                    &to_millis(run.due_at),
+                    &now,
+                ],
+            )
+            .await?;
+            let Some(row) = row.first() else {
+                return Ok(None);
+            };
+            let id: NotificationId = row.get(0);
+            add_lines(&tx, alert_id, &lines).await?;
+            crate::wake::notify(&tx).await?;
+            Ok(Some(id))
+        })
+    }
+
     async fn get_notification(&self, id: NotificationId) -> Result<Option<Notification>> {
         with_client!(self, |c| {
             Ok(collect(

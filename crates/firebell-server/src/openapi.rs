@@ -40,6 +40,7 @@ impl Modify for BearerAuth {
         crate::routes::alerts::list,
         crate::routes::alerts::get_one,
         crate::routes::alerts::answer,
+        crate::routes::alerts::run_action,
         crate::routes::changes::list,
         crate::routes::silences::list,
         crate::routes::silences::create,

@@ -266,6 +266,10 @@ fn table<S: Store>() -> Table<S> {
     .get("/api/v1/alerts", alerts::list::<S>)
     .get("/api/v1/alerts/{id}", alerts::get_one::<S>)
     .post("/api/v1/alerts/{id}/{action}", alerts::answer::<S>)
+    .post(
+        "/api/v1/alerts/{id}/actions/{action}",
+        alerts::run_action::<S>,
+    )
     .get("/api/v1/changes", changes::list::<S>)
     .get("/api/v1/silences", silences::list::<S>)
     .post("/api/v1/silences", silences::create::<S>)

@@ -44,10 +44,13 @@ pub(crate) fn stop_alert(conn: &Connection, alert_id: AlertId, now: i64) -> Resu
     cancel_pages(conn, alert_id, now)
 }
 
+/// Cancels an alert's pages still to go; an action's run goes on (the
+/// person asked for it).
 pub(crate) fn cancel_pages(conn: &Connection, alert_id: AlertId, now: i64) -> Result<()> {
     conn.prepare_cached(
         "UPDATE notifications SET status = 'cancelled', lease_until = NULL, updated_at = ?2 \
-         WHERE alert_id = ?1 AND (status = 'pending' OR status = 'sending')",
+         WHERE alert_id = ?1 AND (status = 'pending' OR status = 'sending') \
+         AND kind != 'alert.action'",
     )?
     .execute(params![alert_id, now])?;
     Ok(())

@@ -176,6 +176,41 @@ pub(crate) fn enqueue_notices(conn: &Connection, p: &PreparedNotices) -> R<Vec<N
     Ok(ids)
 }
 
+pub(crate) fn enqueue_action(
+    conn: &Connection,
+    run: &NewNotification,
+    alert_id: AlertId,
+    lines: &[Line],
+    now: i64,
+) -> R<Option<NotificationId>> {
+    let inserted = conn
+        .prepare_cached(
+            "INSERT INTO notifications (alert_id, message, idem_key, user_id, contact_index, \
+             channel, address, kind, step, loop, status, attempts, next_attempt_at, created_at, \
+             updated_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, 0, 'pending', 0, ?9, ?10, ?10) \
+             ON CONFLICT (idem_key) DO NOTHING",
+        )?
+        .execute(params![
+            alert_id,
+            run.message,
+            run.idem_key,
+            run.user,
+            run.contact_index,
+            run.channel,
+            run.address,
+            run.kind.as_str(),
+            to_millis(run.due_at),
+            now
+        ])?;
+    if inserted == 0 {
+        return Ok(None);
+    }
+    let id = conn.last_insert_rowid();
+    crate::alerts::add_timeline(conn, alert_id, lines)?;
+    Ok(Some(id))
+}
+
 /// Clears a failed page's follow-up marker (nothing followed, or the
 /// follow-up was written elsewhere); true when it was set.
 pub(crate) fn settle_failed(conn: &Connection, id: NotificationId) -> R<bool> {
@@ -258,6 +293,23 @@ impl OutboxStore for SqliteStore {
     ) -> Result<Vec<NotificationId>> {
         let notices = PreparedNotices::encode(notices, now)?;
         self.write(move |conn| enqueue_notices(conn, &notices))
+            .await
+    }
+
+    async fn enqueue_action(
+        &self,
+        run: NewNotification,
+        lines: Vec<TimelineEntry>,
+        now: Timestamp,
+    ) -> Result<Option<NotificationId>> {
+        let Some(alert_id) = run.alert_id else {
+            return Err(
+                Error::Other(format!("action run {:?} names no alert", run.idem_key)).into(),
+            );
+        };
+        let lines = Line::encode_all(&lines)?;
+        let now = to_millis(now);
+        self.write(move |conn| enqueue_action(conn, &run, alert_id, &lines, now))
             .await
     }
 

@@ -167,7 +167,8 @@ fn hot_queries_use_indexes() {
         ),
         (
             "UPDATE notifications SET status = 'cancelled' \
-             WHERE alert_id = 1 AND (status = 'pending' OR status = 'sending')",
+             WHERE alert_id = 1 AND (status = 'pending' OR status = 'sending') \
+             AND kind != 'alert.action'",
             "notifications_by_alert",
         ),
         (

@@ -419,6 +419,18 @@ pub trait OutboxStore: Clone + Send + Sync + 'static {
         now: Timestamp,
     ) -> impl Future<Output = Result<Vec<NotificationId>>> + Send;
 
+    /// Queues one run of a runbook action: `run` is about an alert (its
+    /// `alert_id` is set, its kind `alert.action`), pending at its `due_at`,
+    /// with `lines` on that alert's timeline, in one write. A run whose
+    /// `idem_key` exists is not queued again and writes nothing: `None`.
+    /// Durable when Ok.
+    fn enqueue_action(
+        &self,
+        run: NewNotification,
+        lines: Vec<TimelineEntry>,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<Option<NotificationId>>> + Send;
+
     /// One notification by id.
     fn get_notification(
         &self,

@@ -65,6 +65,10 @@ struct RawConfig {
     /// reported with the rule's path.
     #[serde(default)]
     rules: Vec<toml::Value>,
+    /// `[[actions]]`: runbook actions every service offers (see
+    /// [`crate::actions`]).
+    #[serde(default)]
+    actions: Vec<toml::Value>,
     /// `[[inhibit_rules]]` (see [`crate::silence`]).
     #[serde(default)]
     inhibit_rules: Vec<crate::silence::RawInhibitRule>,
@@ -126,6 +130,8 @@ pub struct Config {
     pub rules: crate::rules::RuleSet,
     /// `[[inhibit_rules]]`, compiled.
     pub inhibit_rules: Vec<crate::silence::InhibitRule>,
+    /// `[[actions]]` and each service's `actions`.
+    pub actions: crate::actions::Actions,
     /// `[self_alerts]`; when set, `services` holds the built-in
     /// [`SELF_SERVICE`] too.
     pub self_alerts: Option<SelfAlerts>,
@@ -475,6 +481,25 @@ fn validate(raw: RawConfig, secrets: &dyn SecretSource) -> Result<Config, Config
     crate::rules::check_routes(&mut errors, &rules, &services.keys().cloned().collect());
     let inhibit_rules = crate::silence::compile_inhibit_rules(&mut errors, &raw.inhibit_rules);
 
+    // [[actions]] and [[services.actions]]
+    let mut actions = crate::actions::Actions {
+        global: crate::actions::compile_list(&mut errors, "actions", &raw.actions, &channels, &[]),
+        services: BTreeMap::new(),
+    };
+    for (i, s) in raw.services.iter().enumerate() {
+        let path = format!("services[{i}].actions");
+        let list = crate::actions::compile_list(
+            &mut errors,
+            &path,
+            &s.actions,
+            &channels,
+            &actions.global,
+        );
+        if !list.is_empty() {
+            actions.services.insert(s.id.clone(), list);
+        }
+    }
+
     // [[probes]]
     let service_ids = raw.services.iter().map(|s| s.id.clone()).collect();
     let probes = crate::probe::build(&raw.probes, &service_ids).unwrap_or_else(|e| {
@@ -498,6 +523,7 @@ fn validate(raw: RawConfig, secrets: &dyn SecretSource) -> Result<Config, Config
         handoff_notices,
         rules,
         inhibit_rules,
+        actions,
         self_alerts,
         integrations_by_key,
         digest: String::new(),

@@ -32,6 +32,9 @@ pub(super) struct RawService {
     /// This service's own rules (see [`crate::rules`]).
     #[serde(default)]
     pub(super) rules: Vec<toml::Value>,
+    /// This service's runbook actions (see [`crate::actions`]).
+    #[serde(default)]
+    pub(super) actions: Vec<toml::Value>,
 }
 
 #[derive(Debug, Deserialize)]

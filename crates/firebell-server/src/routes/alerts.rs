@@ -340,3 +340,90 @@ pub(crate) async fn answer<S: Store>(
     state.engine.respond(id, &who, answer).await?;
     Ok(axum::Json(alert_view(&state, id, TimelineWindow::default()).await?).into_response())
 }
+
+/// `POST /api/v1/alerts/{id}/actions/{action}`: runs one of the alert's
+/// runbook actions. The admin token may run any the alert offers; the body
+/// names who asks (default `api`), which the timeline shows.
+#[utoipa::path(
+    post,
+    path = "/api/v1/alerts/{id}/actions/{action}",
+    operation_id = "run_alert_action",
+    tag = "alerts",
+    security(("admin_token" = [])),
+    params(
+        ("id" = String, Path, description = "the alert's id"),
+        ("action" = String, Path, description = "the action's id"),
+    ),
+    request_body(content = Option<bodies::Answer>, description = "Who asks; may be empty"),
+    responses(
+        (status = 202, description = "The run is queued; its outcome comes on the timeline", body = firebell_core::api::ActionStarted),
+        (status = 400, description = "A bad body, the field named", body = ErrorBody),
+        (status = 401, description = "No admin token", body = ErrorBody),
+        (status = 404, description = "No such alert, or it offers no such action", body = ErrorBody),
+        (status = 409, description = "It may not run now (resolved, ran already), and why", body = ErrorBody),
+        (status = 413, description = "Body over server.max_body_bytes", body = ErrorBody),
+        (status = 429, description = "Too many failed credentials from this address", body = ErrorBody),
+        (status = 503, description = "The store cannot answer now", body = ErrorBody),
+    )
+)]
+pub(crate) async fn run_action<S: Store>(
+    _: Admin,
+    State(state): State<Shared<S>>,
+    Path((id, action)): Path<(String, String)>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let id = parse_id(&id)?;
+    let body = body?;
+    let parsed: AnswerBody = if body.iter().all(u8::is_ascii_whitespace) {
+        AnswerBody { user: None }
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::bad_request(format!("malformed JSON: {e}")))?
+    };
+    let who = match parsed.user {
+        Some(u) if !state.engine.config().users.contains_key(&u) => {
+            return Err(ApiError::fields(vec![
+                firebell_core::event::FieldError::new("user", format!("no user named {u:?}")),
+            ]));
+        }
+        Some(u) => u,
+        None => "api".to_string(),
+    };
+    let Some(alert) = state.engine.store().get_alert(id).await? else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("no alert {id}"),
+        ));
+    };
+    if state
+        .engine
+        .config()
+        .actions
+        .find(&alert, &action)
+        .is_none()
+    {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("alert {id} offers no action {action:?}"),
+        ));
+    }
+    let asker = firebell_engine::actions::Asker {
+        user: &who,
+        via: "api",
+        responder: true,
+    };
+    match state.engine.run_action(id, &action, asker).await? {
+        firebell_engine::actions::ActionOutcome::Started(message) => Ok((
+            StatusCode::ACCEPTED,
+            axum::Json(firebell_core::api::ActionStarted {
+                alert_id: id,
+                action,
+                message,
+            }),
+        )
+            .into_response()),
+        firebell_engine::actions::ActionOutcome::Refused(why) => {
+            Err(ApiError::new(StatusCode::CONFLICT, why))
+        }
+    }
+}

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 mod ack_timeout;
+mod actions;
 mod alertmanager;
 mod amtool;
 mod amtool_silences;

@@ -13,6 +13,7 @@ use firebell_core::escalation::Response as Answer;
 use firebell_core::notification::NotificationKind;
 use firebell_core::twilio::{self, Reply};
 use firebell_engine::EngineError;
+use firebell_engine::actions::{ActionOutcome, Asker};
 use firebell_store::Store;
 
 pub(super) fn plain(status: StatusCode, text: &'static str) -> Response {
@@ -140,6 +141,9 @@ pub(super) async fn sms_reply<S: Store>(
     let store = state.engine.store();
     let (alert_id, answer) = match twilio::parse_reply(body) {
         Reply::Help => return Ok(twilio::help_text()),
+        Reply::Action { alert_id, key } => {
+            return action_reply(state, user, alert_id, key, "text", acts).await;
+        }
         Reply::Code { alert_id, response } => {
             let paged = store
                 .notifications(alert_id)
@@ -219,6 +223,116 @@ pub(super) async fn sms_reply<S: Store>(
         }
         _ => no_longer_needed(state, &alert).await,
     }
+}
+
+/// Seconds of the window a confirmation must come in (the ask's window or
+/// the next: 10 to 20 minutes).
+const CONFIRM_WINDOW_SECS: i64 = 600;
+
+/// What asking for an action by key came to.
+pub(super) enum Asked {
+    /// It needs a second press or reply first; the action's label.
+    Confirm(String),
+    /// It was started or refused; what to tell the person.
+    Done(ActionOutcome),
+}
+
+/// A person asked for the action on `key` of alert `alert_id` (a text
+/// `42x3`, a key press on a call). An action with `confirm = true` runs at
+/// the second ask; the first is remembered (a receipt) and answered with
+/// the request to confirm. `acts` false (a provider's repeat of the same
+/// request) changes nothing.
+pub(super) async fn ask_action<S: Store>(
+    state: &Shared<S>,
+    user: &str,
+    alert_id: AlertId,
+    key: char,
+    via: &str,
+    acts: bool,
+) -> Result<Asked, Response> {
+    let engine = &state.engine;
+    let Some((action, label)) = engine
+        .action_on_key(alert_id, key)
+        .await
+        .map_err(engine_err)?
+    else {
+        return Ok(Asked::Done(ActionOutcome::Refused(format!(
+            "Alert {alert_id} has no action on {key}."
+        ))));
+    };
+    let asker = Asker {
+        user,
+        via,
+        responder: false,
+    };
+    if let Err(why) = engine
+        .check_action(alert_id, &action.id, asker)
+        .await
+        .map_err(engine_err)?
+    {
+        return Ok(Asked::Done(ActionOutcome::Refused(why)));
+    }
+    if !acts {
+        return Ok(Asked::Confirm(label));
+    }
+    // The first ask is a receipt in this 10-minute window; a second ask in
+    // it or the next confirms.
+    let window = engine.now().as_second().div_euclid(CONFIRM_WINDOW_SECS);
+    let pending = |w: i64| format!("confirm:{alert_id}:{}:{user}:{w}", action.id);
+    if action.confirm {
+        let store = engine.store();
+        let now = engine.now();
+        let fresh = store
+            .record_receipt(pending(window), now)
+            .await
+            .map_err(store_err)?;
+        let earlier = !store
+            .record_receipt(pending(window - 1), now)
+            .await
+            .map_err(store_err)?;
+        if !earlier {
+            store
+                .forget_receipt(pending(window - 1))
+                .await
+                .map_err(store_err)?;
+        }
+        if fresh && !earlier {
+            return Ok(Asked::Confirm(label));
+        }
+    }
+    let outcome = engine
+        .run_action(alert_id, &action.id, asker)
+        .await
+        .map_err(engine_err)?;
+    if action.confirm {
+        // The next run (of a repeatable action) is confirmed again.
+        for w in [window, window - 1] {
+            engine
+                .store()
+                .forget_receipt(pending(w))
+                .await
+                .map_err(store_err)?;
+        }
+    }
+    Ok(Asked::Done(outcome))
+}
+
+async fn action_reply<S: Store>(
+    state: &Shared<S>,
+    user: &str,
+    alert_id: AlertId,
+    key: char,
+    via: &str,
+    acts: bool,
+) -> Result<String, Response> {
+    Ok(
+        match ask_action(state, user, alert_id, key, via, acts).await? {
+            Asked::Confirm(label) => {
+                format!("Reply {alert_id}x{key} again to confirm: {label}.")
+            }
+            Asked::Done(outcome) => outcome.message().to_string(),
+        },
+    )
 }
 
 #[cfg(test)]

@@ -34,6 +34,7 @@ use firebell_core::config::Config;
 use firebell_core::escalation::Response as Answer;
 use firebell_core::notification::Notification;
 use firebell_core::twilio::{self, Twiml};
+use firebell_engine::actions::{ActionOutcome, Asker};
 use firebell_store::Store;
 use jiff::Timestamp;
 use serde_json::json;
@@ -170,7 +171,7 @@ pub(crate) async fn call_hook<S: Store>(
                     });
                     match action.as_str() {
                         "voice" => voice(&state, &taken, &cb, &channel, n, alert, round2).await,
-                        "gather" => gather(&state, &taken, &cb, &channel, n, alert).await,
+                        "gather" => gather(&state, &taken, &cb, &channel, &uri, n, alert).await,
                         _ => noinput(&state, &taken, &cb, n).await,
                     }
                 }
@@ -226,13 +227,23 @@ fn service_name(config: &Config, alert: &Alert) -> String {
         .unwrap_or_else(|| alert.service.clone())
 }
 
+/// The call's menu: the alert, then 1 and 2, then each runbook action the
+/// alert offers, by its label rendered from the alert.
 fn prompt(config: &Config, alert: &Alert, now: Timestamp) -> String {
-    format!(
+    let mut text = format!(
         "Firebell alert for service {}: {}. Triggered {}. Press 1 to take it, 2 to pass.",
         service_name(config, alert),
         alert.summary.trim_end_matches('.'),
         ago(alert.created_at, now)
-    )
+    );
+    for a in config.actions.for_alert(alert) {
+        text.push_str(&format!(
+            " Press {} to {}.",
+            a.key,
+            a.label_for(alert).trim_end_matches('.')
+        ));
+    }
+    text
 }
 
 /// The details heard after pressing 1 and sent by text.
@@ -332,6 +343,7 @@ async fn gather<S: Store>(
     taken: &Taken,
     cb: &Callback,
     channel: &str,
+    uri: &OriginalUri,
     n: Notification,
     alert: Alert,
 ) -> Result<Response, Response> {
@@ -341,6 +353,18 @@ async fn gather<S: Store>(
     let answer = match digits {
         "1" => Answer::Accept,
         "2" => Answer::Decline,
+        d if d.len() == 1
+            && firebell_core::actions::KEYS.contains(d)
+            && config
+                .actions
+                .by_key(&alert, d.chars().next().unwrap_or('0'))
+                .is_some() =>
+        {
+            let confirmed = uri.0.query().is_some_and(|q| {
+                form_urlencoded::parse(q.as_bytes()).any(|(k, v)| k == "confirm" && v == d)
+            });
+            return call_action(state, taken, cb, channel, &n, &alert, d, confirmed).await;
+        }
         _ => {
             return Ok(twiml(
                 Twiml::new()
@@ -405,6 +429,89 @@ async fn gather<S: Store>(
         }
         _ => Ok(twiml(Twiml::new().say("Passing it on. Goodbye.").hangup())),
     }
+}
+
+/// A key of a runbook action pressed on a call. With `confirm = true` the
+/// first press asks for the same key again (a gather whose URL says
+/// `?confirm=KEY`); then the action runs, once per call and page, and the
+/// menu is said again (the alert is still to be taken).
+#[allow(clippy::too_many_arguments)]
+async fn call_action<S: Store>(
+    state: &Shared<S>,
+    taken: &Taken,
+    cb: &Callback,
+    channel: &str,
+    n: &Notification,
+    alert: &Alert,
+    key: &str,
+    confirmed: bool,
+) -> Result<Response, Response> {
+    let config = state.engine.config();
+    let now = state.engine.now();
+    let gather = hook_url(&config, channel, "gather", n.id);
+    let menu = |t: Twiml| {
+        t.gather_digit(&gather, GATHER_TIMEOUT, &prompt(&config, alert, now))
+            .redirect(&hook_url(&config, channel, "noinput", n.id))
+    };
+    let Some(action) = config
+        .actions
+        .by_key(alert, key.chars().next().unwrap_or('0'))
+    else {
+        return Ok(twiml(menu(
+            Twiml::new().say("Sorry, that is not an option."),
+        )));
+    };
+    let label = action.label_for(alert);
+    let asker = Asker {
+        user: &n.user,
+        via: "call",
+        responder: false,
+    };
+    if action.confirm && !confirmed {
+        if let Err(why) = state
+            .engine
+            .check_action(alert.id, &action.id, asker)
+            .await
+            .map_err(engine_err)?
+        {
+            return Ok(twiml(menu(Twiml::new().say(&why))));
+        }
+        return Ok(twiml(
+            Twiml::new()
+                .gather_digit(
+                    &format!("{gather}?confirm={key}"),
+                    GATHER_TIMEOUT,
+                    &format!(
+                        "You chose: {}. Press {key} again to confirm.",
+                        label.trim_end_matches('.')
+                    ),
+                )
+                .redirect(&hook_url(&config, channel, "noinput", n.id)),
+        ));
+    }
+    // Twilio repeating this callback runs nothing more.
+    if !first(
+        state,
+        taken,
+        format!("action:{}:{}:{key}", call_sid(cb), n.id),
+    )
+    .await?
+    {
+        let said = format!("Running \"{label}\" on alert {}.", alert.id);
+        return Ok(twiml(menu(Twiml::new().say(&said))));
+    }
+    // The person answered: a call ending now is not "not reached".
+    first(state, taken, format!("outcome:{}", n.id)).await?;
+    let outcome = state
+        .engine
+        .run_action(alert.id, &action.id, asker)
+        .await
+        .map_err(engine_err)?;
+    if let ActionOutcome::Refused(_) = outcome {
+        // Nothing happened: a repeat is told the same again.
+        taken.release(state).await;
+    }
+    Ok(twiml(menu(Twiml::new().say(outcome.message()))))
 }
 
 async fn noinput<S: Store>(
