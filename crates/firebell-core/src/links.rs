@@ -32,33 +32,34 @@ pub use crate::config::DEFAULT_LINK_TTL;
 pub const LINK_PATH: &str = "/links/alerts";
 
 /// What a link does.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum LinkAction {
     Acknowledge,
     Resolve,
+    /// Runs the alert's runbook action with this id (`run-drain`).
+    Run(String),
 }
 
 impl LinkAction {
-    /// As it appears in the URL and the token.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LinkAction::Acknowledge => "acknowledge",
-            LinkAction::Resolve => "resolve",
-        }
-    }
-
-    /// "acknowledged", "resolved".
-    pub fn past(self) -> &'static str {
+    /// "acknowledged", "resolved", "started".
+    pub fn past(&self) -> &'static str {
         match self {
             LinkAction::Acknowledge => "acknowledged",
             LinkAction::Resolve => "resolved",
+            LinkAction::Run(_) => "started",
         }
     }
 }
 
+/// As it appears in the URL and the token: `acknowledge`, `resolve`,
+/// `run-{action id}`.
 impl fmt::Display for LinkAction {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        match self {
+            LinkAction::Acknowledge => f.write_str("acknowledge"),
+            LinkAction::Resolve => f.write_str("resolve"),
+            LinkAction::Run(id) => write!(f, "run-{id}"),
+        }
     }
 }
 
@@ -68,7 +69,10 @@ impl FromStr for LinkAction {
         match s {
             "acknowledge" => Ok(LinkAction::Acknowledge),
             "resolve" => Ok(LinkAction::Resolve),
-            other => Err(format!("unknown link action {other:?}")),
+            other => match other.strip_prefix("run-") {
+                Some(id) if crate::id::Id::parse(id).is_ok() => Ok(LinkAction::Run(id.to_string())),
+                _ => Err(format!("unknown link action {other:?}")),
+            },
         }
     }
 }
@@ -147,7 +151,7 @@ impl LinkSigner {
         let payload = format!(
             "{}\n{}\n{}\n{}",
             claim.alert_id,
-            claim.action.as_str(),
+            claim.action,
             claim.expires.as_second(),
             claim.user
         );
@@ -168,7 +172,7 @@ impl LinkSigner {
         &self,
         token: &str,
         alert_id: AlertId,
-        action: LinkAction,
+        action: &LinkAction,
         now: Timestamp,
     ) -> Result<LinkClaim, LinkError> {
         let (payload_b64, tag_b64) = token.split_once('.').ok_or(LinkError::Invalid)?;
@@ -185,7 +189,7 @@ impl LinkSigner {
         if claim.alert_id != alert_id {
             return Err(LinkError::OtherAlert);
         }
-        if claim.action != action {
+        if &claim.action != action {
             return Err(LinkError::OtherAction);
         }
         if now >= claim.expires {
@@ -238,11 +242,11 @@ pub fn action_links(
     let url = |action: LinkAction| {
         let token = signer.sign(&LinkClaim {
             alert_id,
-            action,
+            action: action.clone(),
             user: user.to_string(),
             expires,
         });
-        link_url(&config.server.public_url, alert_id, action, &token)
+        link_url(&config.server.public_url, alert_id, &action, &token)
     };
     Some(ActionLinks {
         acknowledge: url(LinkAction::Acknowledge),
@@ -251,9 +255,44 @@ pub fn action_links(
     })
 }
 
+/// A page's one-click links to the runbook actions `alert` offers: each
+/// action's label and its signed link (a confirmation page, as for
+/// acknowledge). Empty without a key to sign with.
+pub fn run_links(
+    config: &Config,
+    alert: &crate::alert::Alert,
+    user: &str,
+    queued_at: Timestamp,
+) -> Vec<(String, String)> {
+    let Some(signer) = LinkSigner::from_config(config).filter(|_| alert.id > 0) else {
+        return Vec::new();
+    };
+    let expires = queued_at
+        .checked_add(config.server.link_ttl)
+        .unwrap_or(Timestamp::MAX);
+    config
+        .actions
+        .for_alert(alert)
+        .into_iter()
+        .map(|a| {
+            let action = LinkAction::Run(a.id.clone());
+            let token = signer.sign(&LinkClaim {
+                alert_id: alert.id,
+                action: action.clone(),
+                user: user.to_string(),
+                expires,
+            });
+            (
+                a.label_for(alert),
+                link_url(&config.server.public_url, alert.id, &action, &token),
+            )
+        })
+        .collect()
+}
+
 /// `{public_url}/links/alerts/{id}/{action}?token={token}` (the token is
 /// URL-safe as it is).
-pub fn link_url(public_url: &str, alert_id: AlertId, action: LinkAction, token: &str) -> String {
+pub fn link_url(public_url: &str, alert_id: AlertId, action: &LinkAction, token: &str) -> String {
     format!(
         "{}{LINK_PATH}/{alert_id}/{action}?token={token}",
         public_url.trim_end_matches('/')
@@ -293,21 +332,21 @@ mod tests {
         );
         let now = t("2026-03-01T09:00:00Z");
         assert_eq!(
-            s.verify(&token, 1, LinkAction::Acknowledge, now),
+            s.verify(&token, 1, &LinkAction::Acknowledge, now),
             Ok(claim())
         );
         let last = t("2026-03-02T08:59:59Z");
-        assert!(s.verify(&token, 1, LinkAction::Acknowledge, last).is_ok());
+        assert!(s.verify(&token, 1, &LinkAction::Acknowledge, last).is_ok());
         let at_expiry = t("2026-03-02T09:00:00Z");
         assert_eq!(
-            s.verify(&token, 1, LinkAction::Acknowledge, at_expiry),
+            s.verify(&token, 1, &LinkAction::Acknowledge, at_expiry),
             Err(LinkError::Expired(at_expiry))
         );
         let err = s
             .verify(
                 &token,
                 1,
-                LinkAction::Acknowledge,
+                &LinkAction::Acknowledge,
                 t("2026-03-05T00:00:00Z"),
             )
             .unwrap_err();
@@ -320,11 +359,11 @@ mod tests {
         let token = s.sign(&claim());
         let now = t("2026-03-01T09:00:00Z");
         assert_eq!(
-            s.verify(&token, 2, LinkAction::Acknowledge, now),
+            s.verify(&token, 2, &LinkAction::Acknowledge, now),
             Err(LinkError::OtherAlert)
         );
         assert_eq!(
-            s.verify(&token, 1, LinkAction::Resolve, now),
+            s.verify(&token, 1, &LinkAction::Resolve, now),
             Err(LinkError::OtherAction)
         );
     }
@@ -342,7 +381,7 @@ mod tests {
             if changed == token {
                 continue;
             }
-            let r = s.verify(&changed, 1, LinkAction::Acknowledge, now);
+            let r = s.verify(&changed, 1, &LinkAction::Acknowledge, now);
             assert_eq!(r, Err(LinkError::Invalid), "position {i}: {changed}");
         }
         // A later expiry or another alert, re-encoded without the key.
@@ -354,7 +393,7 @@ mod tests {
         ] {
             let forged = format!("{}.{tag}", URL_SAFE_NO_PAD.encode(payload));
             assert_eq!(
-                s.verify(&forged, 1, LinkAction::Acknowledge, now),
+                s.verify(&forged, 1, &LinkAction::Acknowledge, now),
                 Err(LinkError::Invalid),
                 "{payload:?}"
             );
@@ -368,7 +407,7 @@ mod tests {
             &token[..token.len() - 1],
         ] {
             assert_eq!(
-                s.verify(junk, 1, LinkAction::Acknowledge, now),
+                s.verify(junk, 1, &LinkAction::Acknowledge, now),
                 Err(LinkError::Invalid),
                 "{junk:?}"
             );
@@ -383,7 +422,7 @@ mod tests {
             other.verify(
                 &token,
                 1,
-                LinkAction::Acknowledge,
+                &LinkAction::Acknowledge,
                 t("2026-03-01T09:00:00Z")
             ),
             Err(LinkError::Invalid)
@@ -402,7 +441,7 @@ mod tests {
         let token = &links.acknowledge[prefix.len()..];
         let s = LinkSigner::from_config(&config).unwrap();
         let c = s
-            .verify(token, 42, LinkAction::Acknowledge, queued)
+            .verify(token, 42, &LinkAction::Acknowledge, queued)
             .unwrap();
         assert_eq!(c.user, "alice");
         assert!(

@@ -99,13 +99,21 @@ pub fn template_context(config: &Config, alert: &Alert, n: &Notification) -> Val
     } else {
         String::new()
     };
+    let actions = if n.kind == crate::notification::NotificationKind::Notify {
+        crate::links::run_links(config, alert, &n.user, n.created_at)
+    } else {
+        Vec::new()
+    };
     crate::templates::build(
         alert,
         n,
         &service_name,
-        links.as_ref().map(|l| l.acknowledge.as_str()).unwrap_or(""),
-        links.as_ref().map(|l| l.resolve.as_str()).unwrap_or(""),
-        &alert_url,
+        crate::templates::PageLinks {
+            ack_url: links.as_ref().map(|l| l.acknowledge.as_str()).unwrap_or(""),
+            resolve_url: links.as_ref().map(|l| l.resolve.as_str()).unwrap_or(""),
+            alert_url: &alert_url,
+            actions: &actions,
+        },
         public_url,
     )
 }

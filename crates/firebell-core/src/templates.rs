@@ -15,7 +15,8 @@
 //!   `created_at`, `dedup_key`;
 //! - `notification`: `id`, `recipient`, `step`, `round`, `kind`, `is_test`;
 //! - `links`: `ack_url`, `resolve_url`, `alert_url` (empty strings when they
-//!   cannot be made, e.g. without a link secret, or for a test page);
+//!   cannot be made, e.g. without a link secret, or for a test page), and
+//!   `actions`: the alert's runbook actions as `{label, url}` (signed links);
 //! - `firebell`: `public_url`.
 
 use crate::alert::{Alert, AlertStatus};
@@ -56,6 +57,9 @@ Dedup key: {{ alert.dedup_key }}
 {%- if links.ack_url %}
 Acknowledge: {{ links.ack_url }}
 Resolve:     {{ links.resolve_url }}
+{%- for a in links.actions %}
+{{ a.label }}: {{ a.url }}
+{%- endfor %}
 
 The links act on this alert only, without logging in, and expire.
 {%- endif %}
@@ -85,6 +89,8 @@ const EMAIL_HTML: &str = "\
 {% if links.ack_url -%}
 <p><a href=\"{{ links.ack_url }}\" style=\"display:inline-block;padding:8px 16px;background:#b00020;color:#fff;text-decoration:none;border-radius:4px\">Acknowledge</a>
 &nbsp; <a href=\"{{ links.resolve_url }}\" style=\"display:inline-block;padding:8px 16px;background:#1b5e20;color:#fff;text-decoration:none;border-radius:4px\">Resolve</a></p>
+{% for a in links.actions %}<p><a href=\"{{ a.url }}\" style=\"display:inline-block;padding:8px 16px;background:#37474f;color:#fff;text-decoration:none;border-radius:4px\">{{ a.label }}</a></p>
+{% endfor -%}
 <p style=\"font-size:12px;color:#666\">The links act on this alert only, without logging in, and expire.</p>
 {% endif -%}
 {% else -%}
@@ -140,7 +146,7 @@ const FIELDS: &[(&str, &[&str])] = &[
         "notification",
         &["id", "recipient", "step", "round", "kind", "is_test"],
     ),
-    ("links", &["ack_url", "resolve_url", "alert_url"]),
+    ("links", &["ack_url", "resolve_url", "alert_url", "actions"]),
     ("firebell", &["public_url"]),
 ];
 
@@ -340,15 +346,28 @@ fn line_of(source: &str, name: &str) -> Option<usize> {
 }
 
 /// The template context from its parts (see `render::template_context`).
+/// The `links` of a template's context.
+pub(crate) struct PageLinks<'a> {
+    pub ack_url: &'a str,
+    pub resolve_url: &'a str,
+    pub alert_url: &'a str,
+    /// Each runbook action's label and signed link.
+    pub actions: &'a [(String, String)],
+}
+
 pub(crate) fn build(
     alert: &Alert,
     n: &Notification,
     service_name: &str,
-    ack_url: &str,
-    resolve_url: &str,
-    alert_url: &str,
+    links: PageLinks<'_>,
     public_url: &str,
 ) -> Value {
+    let PageLinks {
+        ack_url,
+        resolve_url,
+        alert_url,
+        actions,
+    } = links;
     Value::from_serialize(json!({
         "alert": {
             "id": alert.id,
@@ -376,6 +395,10 @@ pub(crate) fn build(
             "ack_url": ack_url,
             "resolve_url": resolve_url,
             "alert_url": alert_url,
+            "actions": actions
+                .iter()
+                .map(|(label, url)| json!({ "label": label, "url": url }))
+                .collect::<Vec<_>>(),
         },
         "firebell": { "public_url": public_url },
     }))
@@ -390,13 +413,24 @@ fn sample_context(alert: &Alert, n: &Notification) -> Value {
             String::new()
         }
     };
+    let actions = if with_links {
+        vec![(
+            "Drain web1 from pool web".to_string(),
+            url("/links/alerts/42/run-drain?token=x"),
+        )]
+    } else {
+        Vec::new()
+    };
     build(
         alert,
         n,
         "Checkout web",
-        &url("/links/alerts/42/acknowledge?token=x"),
-        &url("/links/alerts/42/resolve?token=x"),
-        &url("/api/v1/alerts/42"),
+        PageLinks {
+            ack_url: &url("/links/alerts/42/acknowledge?token=x"),
+            resolve_url: &url("/links/alerts/42/resolve?token=x"),
+            alert_url: &url("/api/v1/alerts/42"),
+            actions: &actions,
+        },
         "https://firebell.example.com",
     )
 }
@@ -522,5 +556,19 @@ mod tests {
             slack,
             "*CRITICAL* Checkout web: &lt;b&gt;&amp;&lt;/b&gt; &lt;!channel&gt;"
         );
+    }
+
+    #[test]
+    fn emails_carry_a_link_per_runbook_action() {
+        let (alert, n) = samples().remove(0);
+        let ctx = sample_context(&alert, &n);
+        let t = Templates::new(std::iter::empty());
+        let (text, _) = t.render("x", "email_text", &ctx).unwrap();
+        assert!(
+            text.contains("Resolve:     https://firebell.example.com/links/alerts/42/resolve?token=x\nDrain web1 from pool web: https://firebell.example.com/links/alerts/42/run-drain?token=x\n"),
+            "{text}"
+        );
+        let (html, _) = t.render("x", "email_html", &ctx).unwrap();
+        assert!(html.contains(">Drain web1 from pool web</a>"), "{html}");
     }
 }

@@ -323,6 +323,11 @@ fn table<S: Store>() -> Table<S> {
         "/alerts/{id}/{action}",
         ui::alerts::answer_one::<S>,
     )
+    .ui(
+        Method::POST,
+        "/alerts/{id}/actions/{action}",
+        ui::alerts::run_one::<S>,
+    )
     .ui(Method::GET, "/oncall", ui::oncall::overview::<S>)
     .ui(Method::GET, "/schedules/{id}", ui::oncall::show::<S>)
     .ui(

@@ -141,7 +141,7 @@ async fn check<S: Store>(
         ));
     };
     let claim = signer
-        .verify(token, id, action, state.engine.now())
+        .verify(token, id, &action, state.engine.now())
         .map_err(|e| {
             tracing::info!(alert_id = id, %action, error = %e, "action link refused");
             let (status, title) = match e {
@@ -191,10 +191,10 @@ async fn check<S: Store>(
 
 /// The page for an alert already in the state the link would put it in, or
 /// past it (an acknowledge link on a resolved alert).
-fn already(alert: &Alert, action: LinkAction, status: StatusCode) -> Option<Page> {
+fn already(alert: &Alert, action: &LinkAction, status: StatusCode) -> Option<Page> {
     let done = match action {
         LinkAction::Acknowledge => alert.status != AlertStatus::Triggered,
-        LinkAction::Resolve => alert.status == AlertStatus::Resolved,
+        LinkAction::Resolve | LinkAction::Run(_) => alert.status == AlertStatus::Resolved,
     };
     done.then(|| {
         Page::new(
@@ -220,12 +220,29 @@ pub(crate) async fn confirm<S: Store>(
         Ok(v) => v,
         Err(page) => return page.into_response(),
     };
-    if let Some(page) = already(&alert, claim.action, StatusCode::OK) {
+    if let Some(page) = already(&alert, &claim.action, StatusCode::OK) {
         return page.into_response();
     }
-    let verb = match claim.action {
-        LinkAction::Acknowledge => "Acknowledge",
-        LinkAction::Resolve => "Resolve",
+    let verb = match &claim.action {
+        LinkAction::Acknowledge => "Acknowledge".to_string(),
+        LinkAction::Resolve => "Resolve".to_string(),
+        LinkAction::Run(id) => {
+            let config = state.engine.config();
+            match config.actions.find(&alert, id) {
+                Some(a) => format!("Run \"{}\" on", a.label_for(&alert)),
+                None => {
+                    return Page::new(
+                        StatusCode::NOT_FOUND,
+                        "No such action",
+                        format!(
+                            "Alert #{} offers no action {id:?} now; nothing was changed.",
+                            alert.id
+                        ),
+                    )
+                    .into_response();
+                }
+            }
+        }
     };
     let mut page = Page::new(
         StatusCode::OK,
@@ -253,13 +270,14 @@ pub(crate) async fn act<S: Store>(
         Ok(v) => v,
         Err(page) => return page.into_response(),
     };
-    if let Some(page) = already(&alert, claim.action, StatusCode::CONFLICT) {
+    if let Some(page) = already(&alert, &claim.action, StatusCode::CONFLICT) {
         return page.into_response();
     }
     let who = format!("link:{}", claim.user);
-    let answer = match claim.action {
+    let answer = match &claim.action {
         LinkAction::Acknowledge => Answer::Accept,
         LinkAction::Resolve => Answer::Resolve,
+        LinkAction::Run(id) => return run(&state, &alert, id, &claim.user).await,
     };
     match state.engine.respond(alert.id, &who, answer).await {
         Ok(after) => {
@@ -288,6 +306,34 @@ pub(crate) async fn act<S: Store>(
         .into_response(),
         Err(e) => {
             tracing::error!(alert_id = alert.id, error = %e, "action link failed");
+            Page::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Try again",
+                "Storage is unavailable; nothing was changed. Try again in a moment.",
+            )
+            .into_response()
+        }
+    }
+}
+
+/// A run link's button: the action runs for the person the page went to,
+/// with the same checks as a text or a key press.
+async fn run<S: Store>(state: &Shared<S>, alert: &Alert, id: &str, user: &str) -> Response {
+    let asker = firebell_engine::actions::Asker {
+        user,
+        via: "email",
+        responder: false,
+    };
+    match state.engine.run_action(alert.id, id, asker).await {
+        Ok(firebell_engine::actions::ActionOutcome::Started(m)) => {
+            tracing::info!(alert_id = alert.id, action = id, user, "run link used");
+            Page::new(StatusCode::OK, "Started", m).into_response()
+        }
+        Ok(firebell_engine::actions::ActionOutcome::Refused(why)) => {
+            Page::new(StatusCode::CONFLICT, "Not run", why).into_response()
+        }
+        Err(e) => {
+            tracing::error!(alert_id = alert.id, error = %e, "run link failed");
             Page::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Try again",

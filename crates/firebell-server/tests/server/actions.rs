@@ -404,3 +404,245 @@ async fn pressing_3_then_3_on_a_call_runs_the_action_once() {
     );
     w.app.stop().await;
 }
+
+/// A webhook action: alice is paged by webhook (her page lists the actions
+/// with their API addresses); her email's signed run link opens a
+/// confirmation page and its button runs the action; in the UI an observer
+/// may not run it, a responder must tick "I mean it".
+const WEBHOOK: &str = concat!(
+    server_section!(),
+    r#"public_url = "https://pager.example.com"
+link_secret = "link-secret-0123456789abcdef0123"
+
+[[channels]]
+name = "failover"
+kind = "webhook"
+url = "{SINK}"
+
+[[users]]
+id = "alice"
+contacts = [ { kind = "webhook", url = "{SINK}" } ]
+[[users]]
+id = "bob"
+contacts = [ { kind = "console" } ]
+[[users]]
+id = "carol"
+role = "observer"
+contacts = [ { kind = "console" } ]
+
+[[policies]]
+id = "db"
+steps = [ { targets = ["user:alice"], wait = "5m" } ]
+
+[[services]]
+id = "db"
+name = "Database"
+policy = "db"
+integrations = [ { kind = "generic", key = "test-integration-key" } ]
+
+[[actions]]
+id = "failover"
+label = "Fail {{ labels.cluster }} over to its replica"
+key = "4"
+run = { channel = "failover", args = { cluster = "{{ labels.cluster }}" } }
+confirm = true
+when = 'cluster=~".+"'
+"#
+);
+
+async fn ui_login(app: &TestApp, user: &str) -> (String, String) {
+    let hash = firebell_server::passwords::hash_password("a long password").unwrap();
+    use firebell_store::AccountStore;
+    app.engine
+        .store()
+        .set_password(user.into(), hash, app.engine.now())
+        .await
+        .unwrap();
+    let r = app
+        .client
+        .post(format!("{}/login", app.url))
+        .form(&[
+            ("user", user),
+            ("password", "a long password"),
+            ("next", "/alerts"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let cookie = r.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let page = app
+        .client
+        .get(format!("{}/profile", app.url))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
+    (cookie, csrf)
+}
+
+#[tokio::test]
+async fn links_the_ui_and_webhooks_offer_actions_with_the_same_rules() {
+    let (app, _dir, sink) = spawn_app(WEBHOOK).await;
+    let (status, body) = app
+        .post_events(
+            r#"{"action":"trigger","dedup_key":"db-main","summary":"Primary db-main is down","severity":"critical","source":"db1","labels":{"cluster":"db-main"}}"#,
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let id = body["alerts"][0]["id"].as_i64().unwrap();
+    app.settle().await;
+    let label = "Fail db-main over to its replica";
+
+    // alice's page lists the action and where the API runs it.
+    let pages = sink.bodies();
+    assert_eq!(pages.len(), 1, "{pages:#?}");
+    assert_eq!(
+        pages[0]["actions"],
+        json!([{"id": "failover", "label": label, "key": "4",
+                "url": format!("https://pager.example.com/api/v1/alerts/{id}/actions/failover")}])
+    );
+
+    // The UI: the observer is refused; the responder must confirm.
+    let form = |cookie: &str, csrf: &str, confirm: bool| {
+        let mut fields = vec![("csrf", csrf.to_string())];
+        if confirm {
+            fields.push(("confirm", "yes".to_string()));
+        }
+        app.client
+            .post(format!("{}/alerts/{id}/actions/failover", app.url))
+            .header("cookie", cookie)
+            .header("origin", &app.url)
+            .form(&fields)
+            .send()
+    };
+    let (carol, carol_csrf) = ui_login(&app, "carol").await;
+    let r = form(&carol, &carol_csrf, true).await.unwrap();
+    assert_eq!(r.status(), 403);
+    assert!(r.text().await.unwrap().contains("responder"));
+    let (bob, bob_csrf) = ui_login(&app, "bob").await;
+    let page = app
+        .client
+        .get(format!("{}/alerts/{id}", app.url))
+        .header("cookie", &bob)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("Runbook actions") && page.contains(label),
+        "{page}"
+    );
+    let r = form(&bob, &bob_csrf, false).await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("confirm: tick"));
+    app.settle().await;
+    assert!(
+        sink.bodies().iter().all(|b| b.get("action").is_none()),
+        "nothing ran yet"
+    );
+
+    // alice's run link: GET shows the question, POST runs it.
+    let config = app.engine.config();
+    use firebell_store::AlertStore;
+    let alert = app.engine.store().get_alert(id).await.unwrap().unwrap();
+    let links = firebell_core::links::run_links(&config, &alert, "alice", app.engine.now());
+    assert_eq!(links.len(), 1);
+    assert_eq!(links[0].0, label);
+    let path = links[0]
+        .1
+        .strip_prefix("https://pager.example.com")
+        .unwrap()
+        .to_string();
+    assert!(path.starts_with(&format!("/links/alerts/{id}/run-failover?token=")));
+    let r = app
+        .client
+        .get(format!("{}{path}", app.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let text = r.text().await.unwrap();
+    assert!(
+        text.contains(&format!("Run &quot;{label}&quot; on alert #{id}?")),
+        "{text}"
+    );
+    // A link to another action of the same alert does not verify.
+    let forged = path.replace("run-failover", "run-restart");
+    let r = app
+        .client
+        .post(format!("{}{forged}", app.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let r = app
+        .client
+        .post(format!("{}{path}", app.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains(&format!("Running &quot;{label}&quot; on alert {id}."))
+    );
+    app.settle().await;
+    let runs: Vec<Value> = sink
+        .bodies()
+        .into_iter()
+        .filter(|b| b.get("action").is_some())
+        .collect();
+    assert_eq!(runs.len(), 1, "{runs:#?}");
+    assert_eq!(runs[0]["kind"], "alert.action");
+    assert_eq!(runs[0]["recipient"], "alice");
+    assert_eq!(runs[0]["action"]["action"], "failover");
+    assert_eq!(runs[0]["action"]["args"], json!({"cluster": "db-main"}));
+    assert_eq!(runs[0]["action"]["via"], "email");
+
+    // Again, by link or in the UI: it ran already; nothing more runs.
+    let r = app
+        .client
+        .post(format!("{}{path}", app.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409);
+    let r = form(&bob, &bob_csrf, true).await.unwrap();
+    assert_eq!(r.status(), 303);
+    app.settle().await;
+    assert_eq!(
+        sink.bodies()
+            .iter()
+            .filter(|b| b.get("action").is_some())
+            .count(),
+        1
+    );
+    let lines = timeline(&app, id).await;
+    assert!(
+        lines.iter().any(|(k, m)| k == "action"
+            && m == &format!("alice ran \"{label}\" (by email) via failover")),
+        "{lines:#?}"
+    );
+    app.stop().await;
+}

@@ -309,6 +309,43 @@ pub(crate) async fn answer_one<S: Store>(
     ))
 }
 
+/// `POST /alerts/{id}/actions/{action}`: runs a runbook action as the
+/// signed-in responder (one that asks for confirming needs its box ticked).
+pub(crate) async fn run_one<S: Store>(
+    State(state): State<Shared<S>>,
+    Path((id, action)): Path<(String, String)>,
+    form: Posted,
+) -> Result<Response, UiError> {
+    form.user.require(Role::Responder)?;
+    let id: AlertId = id
+        .parse()
+        .map_err(|_| UiError::not_found(format!("No alert {id:?}.")))?;
+    let alert = state
+        .engine
+        .store()
+        .get_alert(id)
+        .await?
+        .ok_or_else(|| UiError::not_found(format!("No alert #{id}.")))?;
+    let config = state.engine.config();
+    let offered = config
+        .actions
+        .find(&alert, &action)
+        .ok_or_else(|| UiError::not_found(format!("Alert #{id} offers no action {action:?}.")))?;
+    if offered.confirm && form.fields.get("confirm") != Some("yes") {
+        return Err(UiError::bad_input(
+            "confirm: tick \"I mean it\" to run this action",
+        ));
+    }
+    let asker = firebell_engine::actions::Asker {
+        user: &form.user.id,
+        via: "ui",
+        responder: true,
+    };
+    let outcome = state.engine.run_action(id, &action, asker).await?;
+    tracing::info!(alert = id, user = %form.user.id, action, "action asked for in the web UI");
+    Ok(flash_to(&format!("/alerts/{id}"), outcome.message()))
+}
+
 /// What came back for a page, in words.
 fn outcome(n: &Notification) -> (String, &'static str) {
     match n.status {
@@ -528,6 +565,24 @@ pub(crate) async fn show<S: Store>(
                 }
                 form method="post" action=(format!("/alerts/{id}/resolve")) {
                     (csrf(&user)) button type="submit" { "Resolve" }
+                }
+            }
+        }
+        @let offered = config.actions.for_alert(&alert);
+        @if user.can_respond() && open && !offered.is_empty() {
+            section.runbook {
+                h2 { "Runbook actions" }
+                @for a in &offered {
+                    form.run method="post" action=(format!("/alerts/{id}/actions/{}", a.id)) {
+                        (csrf(&user))
+                        @if a.confirm {
+                            label { input type="checkbox" name="confirm" value="yes" required; " I mean it" }
+                            " "
+                        }
+                        button type="submit" { (a.label_for(&alert)) }
+                        " "
+                        span.muted { "key " (a.key) " on calls and texts" }
+                    }
                 }
             }
         }
