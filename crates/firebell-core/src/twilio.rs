@@ -234,6 +234,33 @@ impl Twiml {
         self
     }
 
+    /// `<Dial>` the caller through to `numbers` at once (the first to pick
+    /// up takes the call), ringing `timeout_secs`, shown as `caller_id`;
+    /// each number's `url` is asked when that person answers, and `action`
+    /// when the dial ends (`DialCallStatus`).
+    pub fn dial(
+        mut self,
+        action: &str,
+        timeout_secs: u32,
+        caller_id: &str,
+        numbers: &[(String, String)],
+    ) -> Self {
+        self.body.push_str(&format!(
+            "<Dial action=\"{}\" method=\"POST\" timeout=\"{timeout_secs}\" callerId=\"{}\">",
+            xml_escape(action),
+            xml_escape(caller_id)
+        ));
+        for (number, url) in numbers {
+            self.body.push_str(&format!(
+                "<Number url=\"{}\" method=\"POST\">{}</Number>",
+                xml_escape(url),
+                xml_escape(number)
+            ));
+        }
+        self.body.push_str("</Dial>");
+        self
+    }
+
     /// An SMS answer to an inbound text.
     pub fn message(mut self, text: &str) -> Self {
         self.body

@@ -24,6 +24,7 @@ pub mod maintenance;
 pub mod metrics;
 pub mod monitors;
 pub mod nodes;
+pub mod phone_lines;
 mod probe_check;
 pub mod quiet;
 pub mod self_alerts;
@@ -349,11 +350,9 @@ impl<S: Store> Engine<S> {
             }
             let esc = match self.inner.store.escalation(alert_id).await? {
                 Some(e) => e,
-                None => {
-                    return Err(EngineError::Internal(format!(
-                        "alert {alert_id} has no escalation record"
-                    )));
-                }
+                // Recorded without paging (a rule's suppress, a call to an
+                // on-call line): taking or resolving it is a status change.
+                None => return self.respond_unpaged(alert, who, response).await,
             };
             let now = self.now();
             let t = escalation::on_response(&esc, alert.status, who, response, now);
@@ -379,6 +378,68 @@ impl<S: Store> Engine<S> {
         Err(EngineError::Conflict(format!(
             "alert {alert_id} kept changing; try again"
         )))
+    }
+
+    /// An answer for an alert that has no escalation: acknowledge and
+    /// resolve change its status as its source would (one write with the
+    /// alert's line), then say who; anything else has nothing to act on.
+    async fn respond_unpaged(&self, alert: Alert, who: &str, response: Response) -> Result<Alert> {
+        let (action, kind, done) = match response {
+            Response::Accept if alert.status == AlertStatus::Triggered => (
+                firebell_core::event::EventAction::Acknowledge,
+                TimelineKind::Acknowledged,
+                "acknowledged",
+            ),
+            Response::Accept => return Ok(alert),
+            Response::Resolve => (
+                firebell_core::event::EventAction::Resolve,
+                TimelineKind::Resolved,
+                "resolved",
+            ),
+            _ => {
+                return Err(EngineError::Conflict(format!(
+                    "alert {} pages nobody: there is no escalation to {}",
+                    alert.id,
+                    if response == Response::Decline {
+                        "pass on"
+                    } else {
+                        "move on"
+                    }
+                )));
+            }
+        };
+        let now = self.now();
+        let event = Event {
+            service: alert.service.clone(),
+            action,
+            dedup_key: alert.dedup_key.clone(),
+            summary: String::new(),
+            severity: alert.severity,
+            source: alert.source.clone(),
+            labels: Default::default(),
+            details: Default::default(),
+            occurred_at: now,
+            expires_at: None,
+        };
+        self.inner
+            .store
+            .ingest(vec![IngestItem {
+                event,
+                policy: None,
+                received_at: now,
+            }])
+            .await?;
+        let line = TimelineEntry::new(now, kind, format!("{done} by {who}"))
+            .with_data(json!({ "user": who }));
+        self.inner.store.add_timeline(alert.id, vec![line]).await?;
+        if response == Response::Resolve {
+            self.on_resolved(&[alert.id]).await;
+        }
+        self.inner
+            .store
+            .get_alert(alert.id)
+            .await?
+            .ok_or(EngineError::NotFound(alert.id))
     }
 
     /// Each channel's last delivery and failure on this node, by channel.

@@ -56,6 +56,8 @@ pub struct AppState<S> {
     login_limiter: routes::ui::login::LoginLimiter,
     /// Per-integration ingest rate limits (`rate_limit`).
     ingest_limits: routes::ingest::limits::IngestLimits,
+    /// Calls per caller to each on-call line (`calls_per_caller`).
+    caller_limits: routes::hooks::phone::CallerLimits,
     /// When the configuration was last reloaded here, and what came of it.
     last_reload: std::sync::Mutex<Option<(jiff::Timestamp, String)>>,
 }
@@ -73,6 +75,7 @@ impl<S: Store> AppState<S> {
             auth_failures: auth::AuthFailures::default(),
             login_limiter: Default::default(),
             ingest_limits: Default::default(),
+            caller_limits: Default::default(),
             last_reload: std::sync::Mutex::new(None),
         })
     }

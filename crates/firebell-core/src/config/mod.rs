@@ -14,8 +14,10 @@ mod server;
 mod services;
 mod users;
 
+pub mod phone_lines;
 pub use database::{DEFAULT_POOL_SIZE, DatabaseConfig};
 pub use delivery::DeliveryConfig;
+pub use phone_lines::PhoneLine;
 pub use schedules::MAX_HANDOFF_LEAD;
 pub use server::{DEFAULT_LINK_TTL, DEFAULT_MAX_BODY_BYTES, ServerConfig};
 pub use services::{
@@ -72,6 +74,9 @@ struct RawConfig {
     /// `[[inhibit_rules]]` (see [`crate::silence`]).
     #[serde(default)]
     inhibit_rules: Vec<crate::silence::RawInhibitRule>,
+    /// `[[phone_lines]]` (see [`phone_lines`]).
+    #[serde(default)]
+    phone_lines: Vec<phone_lines::RawPhoneLine>,
     #[serde(default)]
     self_alerts: Option<RawSelfAlerts>,
 }
@@ -132,6 +137,8 @@ pub struct Config {
     pub inhibit_rules: Vec<crate::silence::InhibitRule>,
     /// `[[actions]]` and each service's `actions`.
     pub actions: crate::actions::Actions,
+    /// `[[phone_lines]]`, by id.
+    pub phone_lines: BTreeMap<String, phone_lines::PhoneLine>,
     /// `[self_alerts]`; when set, `services` holds the built-in
     /// [`SELF_SERVICE`] too.
     pub self_alerts: Option<SelfAlerts>,
@@ -500,6 +507,16 @@ fn validate(raw: RawConfig, secrets: &dyn SecretSource) -> Result<Config, Config
         }
     }
 
+    // [[phone_lines]]
+    let phone_lines = phone_lines::compile(
+        &mut errors,
+        &raw.phone_lines,
+        &channels,
+        &services,
+        &policies,
+        server.default_region.as_deref(),
+    );
+
     // [[probes]]
     let service_ids = raw.services.iter().map(|s| s.id.clone()).collect();
     let probes = crate::probe::build(&raw.probes, &service_ids).unwrap_or_else(|e| {
@@ -524,6 +541,7 @@ fn validate(raw: RawConfig, secrets: &dyn SecretSource) -> Result<Config, Config
         rules,
         inhibit_rules,
         actions,
+        phone_lines,
         self_alerts,
         integrations_by_key,
         digest: String::new(),

@@ -25,6 +25,7 @@ mod metrics;
 mod nodes;
 mod notification_rules;
 mod pagerduty;
+mod phone_line;
 mod probes;
 mod program;
 mod rate_limits;

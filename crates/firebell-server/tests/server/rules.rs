@@ -156,6 +156,33 @@ async fn the_seed_selection_pages_exactly_for_its_four_events() {
         assert_eq!(a["service"], service, "{a}");
     }
 
+    // A quiet alert pages nobody, but a person may still take it and resolve
+    // it; passing it on has nowhere to go.
+    let quiet = alerts
+        .iter()
+        .find(|a| a["labels"].get("suppressed_by").is_some())
+        .unwrap();
+    let qid = quiet["id"].as_i64().unwrap();
+    for (action, status, want) in [
+        ("acknowledge", 200, "acknowledged"),
+        ("decline", 409, "acknowledged"),
+        ("resolve", 200, "resolved"),
+    ] {
+        let (code, body) = app
+            .api_post(
+                &format!("/api/v1/alerts/{qid}/{action}"),
+                serde_json::json!({"user": "alice"}),
+            )
+            .await;
+        assert_eq!(code, status, "{action}: {body}");
+        assert_eq!(app.alert(qid).await["alert"]["status"], want, "{action}");
+    }
+    let lines = app.alert(qid).await["timeline"].to_string();
+    assert!(
+        lines.contains("acknowledged by alice") && lines.contains("resolved by alice"),
+        "{lines}"
+    );
+
     // The recovery follows the routed failure to the ssl service and resolves it.
     let body = post_line(
         &app,

@@ -43,13 +43,13 @@ use serde_json::json;
 const GATHER_TIMEOUT: u32 = 8;
 
 /// A verified callback: its channel's settings and its POST parameters.
-struct Callback {
+pub(super) struct Callback {
     settings: TwilioSettings,
     params: Vec<(String, String)>,
 }
 
 impl Callback {
-    fn get(&self, name: &str) -> Option<&str> {
+    pub(super) fn get(&self, name: &str) -> Option<&str> {
         self.params
             .iter()
             .find(|(k, _)| k == name)
@@ -57,7 +57,7 @@ impl Callback {
     }
 }
 
-fn twiml(t: Twiml) -> Response {
+pub(super) fn twiml(t: Twiml) -> Response {
     (
         StatusCode::OK,
         [(header::CONTENT_TYPE, "text/xml; charset=utf-8")],
@@ -118,7 +118,10 @@ pub(crate) async fn call_hook<S: Store>(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    if !matches!(action.as_str(), "voice" | "gather" | "noinput" | "status") {
+    if !matches!(
+        action.as_str(),
+        "voice" | "gather" | "noinput" | "status" | "inbound" | "answered" | "dial"
+    ) {
         return plain(StatusCode::NOT_FOUND, "no such endpoint");
     }
     let cb = match verify(&state, &channel, &uri, &headers, body) {
@@ -126,6 +129,17 @@ pub(crate) async fn call_hook<S: Store>(
         Err((status, text)) => return plain(status, text),
     };
     let taken = Taken::default();
+    // The on-call line: `{nid}` is the line's id.
+    if matches!(action.as_str(), "inbound" | "answered" | "dial") {
+        return match super::phone::handle(&state, &taken, &cb, &channel, &action, &nid, &uri).await
+        {
+            Ok(r) => r,
+            Err(r) => {
+                taken.release(&state).await;
+                r
+            }
+        };
+    }
     let page = match nid.parse::<i64>() {
         Ok(id) => state
             .engine

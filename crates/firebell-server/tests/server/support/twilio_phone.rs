@@ -159,6 +159,48 @@ pub fn redirect(twiml: &str) -> Option<String> {
     Some(unescape(&rest[a..end]))
 }
 
+/// Name and value pairs.
+pub type Pairs = Vec<(String, String)>;
+
+/// The TwiML's `<Dial>`: its attributes (`action`, `timeout`, `callerId`)
+/// and each `<Number>` as (number, url).
+pub fn dial(twiml: &str) -> Option<(Pairs, Pairs)> {
+    let start = twiml.find("<Dial ")?;
+    let rest = &twiml[start..];
+    let head_end = rest.find('>')?;
+    let attrs = |tag: &str| -> Vec<(String, String)> {
+        tag.split('"')
+            .collect::<Vec<_>>()
+            .chunks(2)
+            .filter(|c| c.len() == 2)
+            .map(|c| {
+                let name = c[0]
+                    .trim()
+                    .trim_end_matches('=')
+                    .rsplit(' ')
+                    .next()
+                    .unwrap_or("");
+                (name.to_string(), unescape(c[1]))
+            })
+            .collect()
+    };
+    let head = attrs(&rest[..head_end]);
+    let body = &rest[head_end + 1..rest.find("</Dial>")?];
+    let numbers = body
+        .split("<Number ")
+        .skip(1)
+        .filter_map(|n| {
+            let url = attrs(&n[..n.find('>')?])
+                .into_iter()
+                .find(|(k, _)| k == "url")?
+                .1;
+            let number = unescape(&n[n.find('>')? + 1..n.find("</Number>")?]);
+            Some((number, url))
+        })
+        .collect();
+    Some((head, numbers))
+}
+
 /// Every `<Say>` text, in order.
 pub fn said(twiml: &str) -> Vec<String> {
     twiml
