@@ -100,6 +100,40 @@ pub fn hook_url(public_url: &str, channel: &str, what: &str, n: &Notification) -
     )
 }
 
+/// An account's balance as Twilio's Balance resource
+/// (`GET /2010-04-01/Accounts/{sid}/Balance.json`) says it: the amount and
+/// its currency. The error says what went wrong, never the token.
+pub async fn fetch_balance(settings: &TwilioSettings) -> Result<(f64, String), String> {
+    let url = format!(
+        "{}/2010-04-01/Accounts/{}/Balance.json",
+        settings.base_url, settings.account_sid
+    );
+    let resp = crate::http_client(std::time::Duration::from_secs(10))
+        .get(&url)
+        .basic_auth(
+            &settings.account_sid,
+            Some(settings.auth_token.expose_secret()),
+        )
+        .send()
+        .await
+        .map_err(|e| format!("Twilio's Balance request failed: {}", describe(&e)))?;
+    let status = resp.status().as_u16();
+    let answer = read_limited(resp)
+        .await
+        .map_err(|e| format!("reading Twilio's Balance answer: {}", describe(&e)))?;
+    if status != 200 {
+        return Err(format!("Twilio's Balance answered HTTP {status}"));
+    }
+    let v: serde_json::Value = serde_json::from_str(&answer)
+        .map_err(|_| "Twilio's Balance answer is not JSON".to_string())?;
+    let balance = v["balance"]
+        .as_str()
+        .and_then(|b| b.trim().parse::<f64>().ok())
+        .ok_or_else(|| "Twilio's Balance answer has no balance".to_string())?;
+    let currency = v["currency"].as_str().unwrap_or("").to_string();
+    Ok((balance, currency))
+}
+
 impl TwilioChannel {
     /// The channel of one `[[channels]]` table (see `crate::Backend`).
     pub(crate) fn new(b: &crate::Build<'_>, settings: &TwilioSettings) -> Self {

@@ -98,6 +98,11 @@ struct Inner<S> {
     config_mismatch: std::sync::Mutex<Option<String>>,
     /// Each channel's last delivery and last failure on this node.
     channel_health: std::sync::Mutex<std::collections::BTreeMap<String, ChannelHealth>>,
+    /// Channels whose pages this node last delivered through their
+    /// fallback (self-alerts).
+    fallen_back: std::sync::Mutex<std::collections::BTreeSet<String>>,
+    /// When this node last read the Twilio balances (self-alerts).
+    balance_checked: std::sync::Mutex<Option<Timestamp>>,
 }
 
 /// A channel's last delivery and last failure, as this node saw them.
@@ -151,6 +156,8 @@ impl<S: Store> Engine<S> {
                 identity,
                 config_mismatch: std::sync::Mutex::new(None),
                 channel_health: std::sync::Mutex::new(std::collections::BTreeMap::new()),
+                balance_checked: std::sync::Mutex::new(None),
+                fallen_back: std::sync::Mutex::new(std::collections::BTreeSet::new()),
                 store,
                 clock,
                 current: ArcSwap::from_pointee(Current::new(config, &console)),
@@ -689,6 +696,7 @@ impl<S: Store> Engine<S> {
         // A notice is about no alert: channels render it as a stand-in alert
         // whose summary is the notice's text.
         let alert = alert.unwrap_or_else(|| notification::notice_alert(&n));
+        let primary = n.channel.clone();
         let (n, fallback_note) = fallback::route(&self.config(), n);
         let started = Instant::now();
         let outcome = channels.deliver(&alert, &n, self.now()).await;
@@ -829,6 +837,13 @@ impl<S: Store> Engine<S> {
             && n.kind != NotificationKind::Test
         {
             self.channel_streak(&n.channel, error.as_deref()).await?;
+            if error.is_none() {
+                self.fallback_seen(
+                    &primary,
+                    fallback_note.is_some().then_some(n.channel.as_str()),
+                )
+                .await?;
+            }
         }
         Ok(())
     }

@@ -28,6 +28,10 @@ pub enum Trouble {
     ChannelFailing(String),
     /// This alert's escalation ran out with nobody taking it.
     Exhausted(i64),
+    /// This twilio channel's account balance is under the threshold.
+    TwilioBalance(String),
+    /// This channel's pages go out through its fallback channel.
+    FallbackUsed(String),
 }
 
 impl Trouble {
@@ -38,6 +42,8 @@ impl Trouble {
             Trouble::ScheduleGap(id) => format!("schedule-gap:{id}"),
             Trouble::ChannelFailing(name) => format!("channel-failing:{name}"),
             Trouble::Exhausted(id) => format!("{EXHAUSTED}{id}"),
+            Trouble::TwilioBalance(name) => format!("twilio-balance:{name}"),
+            Trouble::FallbackUsed(name) => format!("fallback-used:{name}"),
         }
     }
 
@@ -92,6 +98,43 @@ impl<S: Store> Engine<S> {
         };
         self.accept(vec![event]).await?;
         Ok(())
+    }
+
+    /// A page of `primary`'s was delivered: through its fallback channel
+    /// (`via`), which raises the channel's self-alert the first time in a
+    /// row, or through `primary` itself, which resolves it. Kept per node
+    /// in memory, like the failure streak.
+    pub(crate) async fn fallback_seen(&self, primary: &str, via: Option<&str>) -> Result<()> {
+        if self.config().self_alerts.is_none() {
+            return Ok(());
+        }
+        let changed = {
+            let mut set = self
+                .inner
+                .fallen_back
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            match via {
+                Some(_) => set.insert(primary.to_string()),
+                None => set.remove(primary),
+            }
+        };
+        if !changed {
+            return Ok(());
+        }
+        let trouble = Trouble::FallbackUsed(primary.to_string());
+        match via {
+            Some(fallback) => {
+                let summary = format!(
+                    "channel {primary:?} keeps failing: pages go out through its fallback {fallback:?}"
+                );
+                let mut details = serde_json::Map::new();
+                details.insert("channel".into(), primary.into());
+                details.insert("fallback".into(), fallback.into());
+                self.self_alert(trouble, Some((summary, details))).await
+            }
+            None => self.self_alert(trouble, None).await,
+        }
     }
 
     /// Counts a page's end on `channel`: delivered (`error` `None`) or
@@ -216,6 +259,7 @@ impl<S: Store> Engine<S> {
         }
         let open = self.open_self_alerts().await?;
         self.resolve_taken_exhaustions(&open).await?;
+        self.check_balances(&open).await?;
         let now = self.now();
         let end = now.checked_add(COVERAGE_HORIZON).unwrap_or(now);
         let mut gapped = 0;
@@ -255,6 +299,64 @@ impl<S: Store> Engine<S> {
 }
 
 impl<S: Store> Engine<S> {
+    /// Reads each twilio channel's balance (at most once per
+    /// `twilio_balance_interval`, the first pass reads at once) when
+    /// `[self_alerts] twilio_balance_below` is set: a balance under it
+    /// raises the channel's self-alert, one at or over it resolves an open
+    /// one. A balance that cannot be read is logged and changes nothing.
+    async fn check_balances(&self, open: &[String]) -> Result<()> {
+        let config = self.config();
+        let Some(sa) = config.self_alerts.as_ref() else {
+            return Ok(());
+        };
+        let Some(below) = sa.twilio_balance_below else {
+            return Ok(());
+        };
+        let now = self.now();
+        {
+            let mut last = self
+                .inner
+                .balance_checked
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            if last.is_some_and(|t| now.duration_since(t) < sa.twilio_balance_interval) {
+                return Ok(());
+            }
+            *last = Some(now);
+        }
+        for (name, c) in &config.channels {
+            let firebell_core::channels::ChannelKind::Twilio(settings) = &c.kind else {
+                continue;
+            };
+            if c.dry_run {
+                continue;
+            }
+            let (balance, currency) = match firebell_channels::twilio::fetch_balance(settings).await
+            {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::warn!(channel = %name, error = %e, "cannot read the Twilio balance");
+                    continue;
+                }
+            };
+            let trouble = Trouble::TwilioBalance(name.clone());
+            if balance < below {
+                let summary = format!(
+                    "Twilio balance of channel {name:?} is {balance:.2} {currency}, under {below:.2}: calls and texts stop when it runs out"
+                );
+                let mut details = serde_json::Map::new();
+                details.insert("channel".into(), name.clone().into());
+                details.insert("balance".into(), balance.into());
+                details.insert("currency".into(), currency.into());
+                details.insert("threshold".into(), below.into());
+                self.self_alert(trouble, Some((summary, details))).await?;
+            } else if open.contains(&trouble.dedup_key()) {
+                self.self_alert(trouble, None).await?;
+            }
+        }
+        Ok(())
+    }
+
     /// One beat of the dead man's switch: when `[self_alerts] watchdog_url`
     /// is set and the store answers, requests it (GET, 10 s timeout).
     /// Returns whether it was requested and answered 2xx. Never logs the

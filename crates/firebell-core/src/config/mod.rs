@@ -89,6 +89,8 @@ struct RawSelfAlerts {
     channel_failures: Option<u32>,
     watchdog_url: Option<String>,
     watchdog_interval: Option<String>,
+    twilio_balance_below: Option<f64>,
+    twilio_balance_interval: Option<String>,
 }
 
 /// The built-in service self-alerts are opened on (see [`SelfAlerts`]).
@@ -108,6 +110,10 @@ pub struct SelfAlerts {
     /// not. A secret (such URLs carry their check's token): never shown.
     pub watchdog_url: Option<secrecy::SecretString>,
     pub watchdog_interval: SignedDuration,
+    /// A twilio channel whose account balance is under this is a trouble.
+    pub twilio_balance_below: Option<f64>,
+    /// How often balances are read (default 1h).
+    pub twilio_balance_interval: SignedDuration,
 }
 
 // ---------------------------------------------------------------------------
@@ -430,11 +436,36 @@ fn validate(raw: RawConfig, secrets: &dyn SecretSource) -> Result<Config, Config
         {
             errors.push("self_alerts.watchdog_interval", "must be between 1s and 1h");
         }
+        if sa
+            .twilio_balance_below
+            .is_some_and(|b| !b.is_finite() || b <= 0.0)
+        {
+            errors.push(
+                "self_alerts.twilio_balance_below",
+                "must be a positive amount, in the account's currency",
+            );
+        }
+        let twilio_balance_interval = diag::parse_duration(
+            &mut errors,
+            "self_alerts.twilio_balance_interval",
+            sa.twilio_balance_interval.as_deref(),
+            Some(SignedDuration::from_hours(1)),
+        );
+        if twilio_balance_interval < SignedDuration::from_mins(1)
+            || twilio_balance_interval > SignedDuration::from_hours(24)
+        {
+            errors.push(
+                "self_alerts.twilio_balance_interval",
+                "must be between 1m and 24h",
+            );
+        }
         SelfAlerts {
             policy: sa.policy.clone(),
             channel_failures: sa.channel_failures.unwrap_or(3),
             watchdog_url: watchdog_url.map(|u| secrecy::SecretString::from(u.to_string())),
             watchdog_interval,
+            twilio_balance_below: sa.twilio_balance_below,
+            twilio_balance_interval,
         }
     });
     if let Some(sa) = &self_alerts {

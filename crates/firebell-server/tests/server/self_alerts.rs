@@ -443,3 +443,98 @@ fn a_bad_watchdog_setting_is_named_and_its_url_not_repeated() {
     let sa = ok.self_alerts.unwrap();
     assert_eq!(sa.watchdog_interval, jiff::SignedDuration::from_mins(5));
 }
+
+/// A Twilio account running low: the balance (read from the mock's Balance
+/// resource, as Twilio's description has it) under the threshold pages
+/// once; topped up, the next read resolves it.
+#[tokio::test]
+async fn a_twilio_balance_under_the_threshold_pages_once_and_a_top_up_resolves_it() {
+    use crate::support::twilio_mock::{Answer, TwilioMock};
+    let twilio = TwilioMock::start().await;
+    let balance = |amount: &str| Answer::Raw {
+        status: 200,
+        body: serde_json::json!({
+            "account_sid": "AC0123456789abcdef0123456789abcdef",
+            "balance": amount,
+            "currency": "GBP"
+        })
+        .to_string(),
+    };
+    twilio.set_answer(balance("3.20"));
+    let config = WITH_SELF_ALERTS
+        .replace(
+            "admin_token = \"test-admin-token\"\n",
+            "admin_token = \"test-admin-token\"\npublic_url = \"https://pager.example.com\"\n",
+        )
+        .replace(
+            "[self_alerts]\npolicy = \"ops\"\n",
+            &format!(
+                "[self_alerts]\npolicy = \"ops\"\ntwilio_balance_below = 5\ntwilio_balance_interval = \"1h\"\n\n\
+                 [[channels]]\nname = \"tw\"\nkind = \"twilio\"\n\
+                 account_sid = \"AC0123456789abcdef0123456789abcdef\"\n\
+                 auth_token = \"twilio-test-token\"\nfrom = \"+15005550006\"\nbase_url = \"{}\"\n",
+                twilio.base_url
+            ),
+        );
+    let (app, _dir, _sink) = spawn_app(&config).await;
+
+    app.engine.run_self_checks_once().await.unwrap();
+    app.settle().await;
+    let reads: Vec<_> = twilio
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.ends_with("/Balance.json"))
+        .collect();
+    assert_eq!(reads.len(), 1);
+    assert_eq!(reads[0].method, "GET");
+    assert_eq!(
+        reads[0].path,
+        "/2010-04-01/Accounts/AC0123456789abcdef0123456789abcdef/Balance.json"
+    );
+    assert_eq!(
+        reads[0].auth,
+        Some((
+            "AC0123456789abcdef0123456789abcdef".to_string(),
+            "twilio-test-token".to_string()
+        ))
+    );
+    let alerts = self_alerts(&app).await;
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(alerts[0]["dedup_key"], "firebell:twilio-balance:tw");
+    assert_eq!(
+        alerts[0]["summary"],
+        "Twilio balance of channel \"tw\" is 3.20 GBP, under 5.00: calls and texts stop when it runs out"
+    );
+    assert_eq!(app.page_log(), vec![("alice".to_string(), 0)]);
+
+    // Within the interval the balance is not read again.
+    app.advance(jiff::SignedDuration::from_mins(30)).await;
+    app.engine.run_self_checks_once().await.unwrap();
+    let reads = || {
+        twilio
+            .requests()
+            .into_iter()
+            .filter(|r| r.path.ends_with("/Balance.json"))
+            .count()
+    };
+    assert_eq!(reads(), 1);
+
+    // An hour on, still low: counted on the same alert, nobody paged again.
+    app.advance(jiff::SignedDuration::from_mins(30)).await;
+    app.engine.run_self_checks_once().await.unwrap();
+    app.settle().await;
+    assert_eq!(reads(), 2);
+    let alerts = self_alerts(&app).await;
+    assert_eq!((alerts.len(), alerts[0]["count"].as_i64()), (1, Some(2)));
+    assert_eq!(app.page_log().len(), 1);
+
+    // Topped up: the next read resolves it.
+    twilio.set_answer(balance("25.00"));
+    app.advance(jiff::SignedDuration::from_hours(1)).await;
+    app.engine.run_self_checks_once().await.unwrap();
+    app.settle().await;
+    let alerts = self_alerts(&app).await;
+    assert_eq!(alerts[0]["status"], "resolved");
+    assert_eq!(app.page_log().len(), 1);
+    app.stop().await;
+}

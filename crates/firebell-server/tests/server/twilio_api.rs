@@ -328,6 +328,70 @@ async fn after_three_503s_pages_go_through_the_fallback_gateway() {
     assert!(app.pages().is_empty(), "alice's console was not needed");
 }
 
+/// With `[self_alerts]`, pages going out through the fallback are a
+/// trouble (carol is paged once); the channel delivering again ends it.
+#[tokio::test]
+async fn the_fallback_in_use_is_a_self_alert_until_the_channel_delivers_again() {
+    let twilio = TwilioMock::start().await;
+    twilio.set_answer(Answer::Error {
+        status: 503,
+        code: 20503,
+        message: "Service Unavailable".into(),
+    });
+    let text = CONFIG
+        .replace("{TWILIO}", &twilio.base_url)
+        .replace("{PHONE_EXTRA}", "fallback = \"gateway\"\nfallback_after = 3")
+        .replace("{TARGETS}", r#""user:bob""#)
+        .replace(
+            "[[services]]",
+            "[self_alerts]\npolicy = \"ops\"\n\n[[users]]\nid = \"carol\"\ncontacts = [ { kind = \"console\" } ]\n\n\
+             [[policies]]\nid = \"ops\"\nsteps = [ { targets = [\"user:carol\"], wait = \"10m\" } ]\n\n[[services]]",
+        );
+    let (app, _dir, sink) = spawn_app(&text).await;
+    let self_alerts = || async {
+        app.all_alerts()
+            .await
+            .into_iter()
+            .filter(|a| a["dedup_key"] == "firebell:fallback-used:phone")
+            .collect::<Vec<_>>()
+    };
+    app.trigger("disk-web1", "Disk full on web1").await;
+    app.advance(mins(5)).await;
+    assert_eq!(sink.bodies().len(), 1, "bob was texted through the gateway");
+    let alerts = self_alerts().await;
+    assert_eq!(alerts.len(), 1, "{alerts:#?}");
+    assert_eq!(alerts[0]["dedup_key"], "firebell:fallback-used:phone");
+    assert_eq!(
+        alerts[0]["summary"],
+        "channel \"phone\" keeps failing: pages go out through its fallback \"gateway\""
+    );
+    // carol is paged about it once (the exhausted escalations of these
+    // test alerts page her too; they are not counted here).
+    let paged = || {
+        app.pages()
+            .into_iter()
+            .filter(|p| p.line.contains("keeps failing"))
+            .map(|p| p.user)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(paged(), ["carol"]);
+
+    // A second page through the fallback: the same trouble, nobody paged again.
+    app.trigger("disk-web2", "Disk full on web2").await;
+    app.advance(mins(5)).await;
+    assert_eq!(sink.bodies().len(), 2);
+    assert_eq!(self_alerts().await.len(), 1);
+    assert_eq!(paged().len(), 1);
+
+    // Twilio is back: the next page goes through it and the trouble ends.
+    twilio.set_answer(Answer::Created);
+    app.trigger("disk-web3", "Disk full on web3").await;
+    app.advance(mins(1)).await;
+    let alerts = self_alerts().await;
+    assert_eq!(alerts[0]["status"], "resolved", "{alerts:#?}");
+    assert_eq!(paged().len(), 1);
+}
+
 #[tokio::test]
 async fn a_fallback_that_fails_for_good_moves_on_to_the_next_contact() {
     // Twilio is down and the gateway refuses the text: both show on the
@@ -599,4 +663,26 @@ async fn prism_reports_what_is_wrong_with_a_bad_call() {
         .map(|v| v["location"][1].as_str().unwrap())
         .collect();
     assert_eq!(fields, ["Method", "Timeout", "Url"], "{body}");
+
+    // The balance read of the self-alerts: the description's Balance
+    // resource takes it (its example says 0.05 USD); without the right
+    // credentials it is refused, and the read says so.
+    let mut settings = firebell_core::channels::TwilioSettings {
+        account_sid: SID.to_string(),
+        auth_token: secrecy::SecretString::from(TOKEN.to_string()),
+        from: "+15005550006".to_string(),
+        base_url: prism_url.clone(),
+        machine_detection: false,
+        voicemail: None,
+    };
+    assert_eq!(
+        firebell_channels::twilio::fetch_balance(&settings).await,
+        Ok((0.05, "USD".to_string()))
+    );
+    settings.account_sid = "not-an-account".to_string();
+    let err = firebell_channels::twilio::fetch_balance(&settings)
+        .await
+        .unwrap_err();
+    assert!(err.starts_with("Twilio's Balance answered HTTP 4"), "{err}");
+    assert!(!err.contains(TOKEN));
 }
