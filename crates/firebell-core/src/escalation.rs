@@ -135,6 +135,10 @@ pub struct Policy {
     /// How many times the step list runs in total.
     pub repeat: u32,
     pub steps: Vec<Step>,
+    /// `on_exhausted = "policy:ID"`: when every round ran and nobody took
+    /// the alert, the escalation goes on with this policy from its first
+    /// step instead of ending. Chains are checked at load never to loop.
+    pub on_exhausted: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -427,6 +431,30 @@ fn advance(
     if step as usize >= policy.steps.len() {
         step = 0;
         loop_ += 1;
+    }
+    if (loop_ >= policy.repeat || policy.steps.is_empty())
+        && let Some(next) = &policy.on_exhausted
+    {
+        // Handed on: the next policy starts from its first step now.
+        t.timeline.push(
+            TimelineEntry::new(
+                now,
+                TimelineKind::Escalated,
+                format!(
+                    "policy {} ran {} time(s) and nobody accepted: escalating to policy {next}",
+                    policy.id, policy.repeat
+                ),
+            )
+            .with_data(json!({ "policy": policy.id, "next_policy": next })),
+        );
+        esc.policy = next.clone();
+        esc.phase = Phase::Pending;
+        esc.step = 0;
+        esc.loop_ = 0;
+        esc.due_at = Some(now);
+        esc.targets.clear();
+        t.escalation = esc;
+        return t;
     }
     if loop_ >= policy.repeat || policy.steps.is_empty() {
         esc.phase = Phase::Exhausted;
@@ -752,6 +780,7 @@ mod tests {
                     wait: SignedDuration::from_mins(5),
                 },
             ],
+            on_exhausted: None,
         };
         (policy, users)
     }

@@ -13,6 +13,8 @@ pub(super) struct RawPolicy {
     repeat: Option<i64>,
     #[serde(default)]
     steps: Vec<RawStep>,
+    /// `"policy:ID"`: where the escalation goes on when this one runs out.
+    on_exhausted: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -92,12 +94,60 @@ pub(super) fn validate(
         }
         // An invalid id is reported above; the configuration will not load.
         let Some(id) = id else { continue };
-        let policy = Policy { id, repeat, steps };
+        let on_exhausted = p
+            .on_exhausted
+            .as_deref()
+            .and_then(|o| match o.split_once(':') {
+                Some(("policy", next)) if !next.is_empty() => Some(next.to_string()),
+                _ => {
+                    errors.hint(
+                        format!("{path}.on_exhausted"),
+                        format!("{o:?} is not a policy to escalate to"),
+                        "write on_exhausted = \"policy:ID\"",
+                    );
+                    None
+                }
+            });
+        let policy = Policy {
+            id,
+            repeat,
+            steps,
+            on_exhausted,
+        };
         if policies.insert(p.id.clone(), policy).is_some() {
             errors.push(
                 format!("{path}.id"),
                 format!("duplicate policy id {:?}", p.id),
             );
+        }
+    }
+    // Each on_exhausted names a policy, and following them never comes back.
+    for (i, p) in raw.iter().enumerate() {
+        let Some(next) = policies.get(&p.id).and_then(|x| x.on_exhausted.clone()) else {
+            continue;
+        };
+        let path = format!("policies[{i}].on_exhausted");
+        if !policies.contains_key(&next) {
+            errors.hint(
+                path,
+                format!("no policy named {next:?}"),
+                known_list(policies.keys()),
+            );
+            continue;
+        }
+        let mut seen = vec![p.id.clone()];
+        let mut at = Some(next);
+        while let Some(id) = at {
+            if seen.contains(&id) {
+                seen.push(id);
+                errors.push(
+                    path.clone(),
+                    format!("escalating on runs in a circle: {}", seen.join(" → ")),
+                );
+                break;
+            }
+            seen.push(id.clone());
+            at = policies.get(&id).and_then(|x| x.on_exhausted.clone());
         }
     }
     policies

@@ -339,3 +339,95 @@ async fn a_long_timeline_is_answered_a_page_at_a_time() {
     }
     app.stop().await;
 }
+
+/// `on_exhausted = "policy:ID"`: a policy that runs out hands the alert to
+/// another, from its first step, instead of ending; the managers' policy
+/// runs out for good (and only then is the escalation exhausted).
+const HANDED_ON: &str = concat!(
+    server_section!(),
+    r#"
+[[users]]
+id = "alice"
+contacts = [ { kind = "console" } ]
+[[users]]
+id = "bob"
+contacts = [ { kind = "console" } ]
+[[users]]
+id = "carol"
+contacts = [ { kind = "console" } ]
+
+[[policies]]
+id = "team"
+repeat = 2
+on_exhausted = "policy:managers"
+steps = [ { targets = ["user:alice"], wait = "5m" } ]
+[[policies]]
+id = "managers"
+steps = [ { targets = ["user:bob"], wait = "5m" }, { targets = ["user:carol"], wait = "5m" } ]
+
+[[services]]
+id = "checkout"
+policy = "team"
+integrations = [ { kind = "generic", key = "test-integration-key" } ]
+"#
+);
+
+#[tokio::test]
+async fn a_policy_that_runs_out_hands_the_alert_to_the_next_policy() {
+    let (app, _dir, _sink) = spawn_app(HANDED_ON).await;
+    let id = app.trigger("disk-web1", "Disk full on web1").await;
+    app.advance(mins(30)).await;
+    assert_eq!(
+        app.page_log(),
+        vec![
+            ("alice".to_string(), 0),
+            ("alice".to_string(), 5),
+            ("bob".to_string(), 10),
+            ("carol".to_string(), 15),
+        ]
+    );
+    let timeline = app.engine.store().timeline(id).await.unwrap();
+    let messages: Vec<&str> = timeline.iter().map(|e| e.message.as_str()).collect();
+    assert!(
+        messages.contains(
+            &"policy team ran 2 time(s) and nobody accepted: escalating to policy managers"
+        ),
+        "{messages:#?}"
+    );
+    let esc = app.engine.store().escalation(id).await.unwrap().unwrap();
+    assert_eq!(esc.policy, "managers");
+    assert_eq!(esc.phase.as_str(), "exhausted");
+}
+
+#[test]
+fn on_exhausted_names_a_policy_and_never_loops() {
+    let bad = HANDED_ON.replace(
+        "id = \"managers\"\n",
+        "id = \"managers\"\non_exhausted = \"policy:team\"\n",
+    );
+    let errs = try_parse_config(&render_config(&bad, std::path::Path::new("/tmp/x"), ""))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        errs.contains(
+            "policies[0].on_exhausted: escalating on runs in a circle: team → managers → team"
+        ),
+        "{errs}"
+    );
+    for (value, want) in [
+        (
+            "policy:nobody",
+            "policies[0].on_exhausted: no policy named \"nobody\"",
+        ),
+        (
+            "managers",
+            "policies[0].on_exhausted: \"managers\" is not a policy to escalate to",
+        ),
+    ] {
+        let bad = HANDED_ON.replace("policy:managers", value);
+        let errs = try_parse_config(&render_config(&bad, std::path::Path::new("/tmp/x"), ""))
+            .unwrap_err()
+            .to_string();
+        assert!(errs.contains(want), "{want:?} not in {errs}");
+    }
+}
