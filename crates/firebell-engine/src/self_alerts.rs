@@ -32,6 +32,10 @@ pub enum Trouble {
     TwilioBalance(String),
     /// This channel's pages go out through its fallback channel.
     FallbackUsed(String),
+    /// A node sharing the store has not been seen for a while.
+    NodeLost(String),
+    /// This node's configuration differs from another live node's.
+    ConfigMismatch,
 }
 
 impl Trouble {
@@ -44,6 +48,8 @@ impl Trouble {
             Trouble::Exhausted(id) => format!("{EXHAUSTED}{id}"),
             Trouble::TwilioBalance(name) => format!("twilio-balance:{name}"),
             Trouble::FallbackUsed(name) => format!("fallback-used:{name}"),
+            Trouble::NodeLost(name) => format!("node-lost:{name}"),
+            Trouble::ConfigMismatch => "config-mismatch".to_string(),
         }
     }
 
@@ -260,6 +266,7 @@ impl<S: Store> Engine<S> {
         let open = self.open_self_alerts().await?;
         self.resolve_taken_exhaustions(&open).await?;
         self.check_balances(&open).await?;
+        self.check_nodes(&open).await?;
         let now = self.now();
         let end = now.checked_add(COVERAGE_HORIZON).unwrap_or(now);
         let mut gapped = 0;
@@ -299,6 +306,53 @@ impl<S: Store> Engine<S> {
 }
 
 impl<S: Store> Engine<S> {
+    /// The nodes sharing the store: one not seen for [`crate::nodes::LOST_AFTER`]
+    /// (and seen since this node started) raises its self-alert (once: an open one is left as it is) and
+    /// resolves when it is seen again; a configuration that differs from a
+    /// live node's (see [`Engine::node_beat`]) raises `config-mismatch`
+    /// until the nodes agree.
+    async fn check_nodes(&self, open: &[String]) -> Result<()> {
+        let started = self.inner.identity.started_at;
+        for n in self.nodes().await? {
+            // A node last seen before this one started is a predecessor (a
+            // restart under a new name, a container's new host name), not a
+            // peer that went away while this one watched.
+            if n.this_node || n.record.last_seen < started {
+                continue;
+            }
+            let trouble = Trouble::NodeLost(n.record.name.clone());
+            let is_open = open.contains(&trouble.dedup_key());
+            if n.lost && !is_open {
+                let summary = format!(
+                    "node {:?} has not been seen since {}: it is down or cannot reach the database",
+                    n.record.name, n.record.last_seen
+                );
+                let mut details = serde_json::Map::new();
+                details.insert("node".into(), n.record.name.clone().into());
+                details.insert("last_seen".into(), n.record.last_seen.to_string().into());
+                details.insert("version".into(), n.record.version.clone().into());
+                self.self_alert(trouble, Some((summary, details))).await?;
+            } else if !n.lost && is_open {
+                self.self_alert(trouble, None).await?;
+            }
+        }
+        let trouble = Trouble::ConfigMismatch;
+        let is_open = open.contains(&trouble.dedup_key());
+        match self.config_mismatch() {
+            Some(verdict) if !is_open => {
+                let summary = format!(
+                    "{verdict} (node {}): reload the same file on every node",
+                    self.node_name()
+                );
+                self.self_alert(trouble, Some((summary, serde_json::Map::new())))
+                    .await?;
+            }
+            None if is_open => self.self_alert(trouble, None).await?,
+            _ => {}
+        }
+        Ok(())
+    }
+
     /// Reads each twilio channel's balance (at most once per
     /// `twilio_balance_interval`, the first pass reads at once) when
     /// `[self_alerts] twilio_balance_below` is set: a balance under it

@@ -538,3 +538,107 @@ async fn a_twilio_balance_under_the_threshold_pages_once_and_a_top_up_resolves_i
     assert_eq!(app.page_log().len(), 1);
     app.stop().await;
 }
+
+/// Many nodes: a node not seen for a while is a trouble until it is seen
+/// again; a node whose configuration differs is one until they agree. The
+/// other nodes are played by writing their records into the shared store.
+#[tokio::test]
+async fn a_lost_node_and_a_configuration_that_differs_page_once_and_resolve() {
+    use firebell_store::{NodeRecord, NodeStore};
+    let (app, _dir, _sink) = spawn_app(WITH_SELF_ALERTS).await;
+    let store = app.engine.store();
+    let now = app.engine.now();
+    let other = |name: &str, seen: jiff::Timestamp, digest: &str| NodeRecord {
+        name: name.to_string(),
+        version: "0.1.0".to_string(),
+        started_at: now - jiff::SignedDuration::from_hours(1),
+        last_seen: seen,
+        config_digest: digest.to_string(),
+    };
+    let digest = app.engine.config().digest.clone();
+    // node-a stopped before this node started (a predecessor, not a peer).
+    store
+        .node_seen(other(
+            "node-a",
+            now - jiff::SignedDuration::from_hours(2),
+            &digest,
+        ))
+        .await
+        .unwrap();
+    // node-b beat while this node ran, then stopped two minutes ago; node-c
+    // is live with another file.
+    store
+        .node_seen(other("node-b", now, &digest))
+        .await
+        .unwrap();
+    app.advance(jiff::SignedDuration::from_mins(2)).await;
+    let now = app.engine.now();
+    store
+        .node_seen(other("node-c", now, "another-digest"))
+        .await
+        .unwrap();
+    app.engine.node_beat().await.unwrap();
+    app.engine.run_self_checks_once().await.unwrap();
+    app.settle().await;
+    let mut alerts = self_alerts(&app).await;
+    alerts.sort_by_key(|a| a["dedup_key"].as_str().unwrap().to_string());
+    let keys: Vec<&str> = alerts
+        .iter()
+        .map(|a| a["dedup_key"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        keys,
+        ["firebell:config-mismatch", "firebell:node-lost:node-b"]
+    );
+    assert!(
+        alerts[1]["summary"]
+            .as_str()
+            .unwrap()
+            .starts_with("node \"node-b\" has not been seen since 2026-03-01T09:00:00Z"),
+        "{}",
+        alerts[1]
+    );
+    assert!(
+        alerts[0]["summary"]
+            .as_str()
+            .unwrap()
+            .contains("configuration differs from that of node-c"),
+        "{}",
+        alerts[0]
+    );
+    assert_eq!(app.page_log().len(), 2);
+
+    // A minute on, nothing has changed (node-c still beats): no more
+    // alerts, no more pages.
+    app.advance(jiff::SignedDuration::from_mins(1)).await;
+    store
+        .node_seen(other("node-c", app.engine.now(), "another-digest"))
+        .await
+        .unwrap();
+    app.engine.node_beat().await.unwrap();
+    app.engine.run_self_checks_once().await.unwrap();
+    app.settle().await;
+    assert_eq!(self_alerts(&app).await.len(), 2);
+    assert_eq!(app.page_log().len(), 2);
+
+    // node-b is back and node-c reloaded the same file: both resolve.
+    let now = app.engine.now();
+    store
+        .node_seen(other("node-b", now, &digest))
+        .await
+        .unwrap();
+    store
+        .node_seen(other("node-c", now, &digest))
+        .await
+        .unwrap();
+    app.engine.node_beat().await.unwrap();
+    app.engine.run_self_checks_once().await.unwrap();
+    app.settle().await;
+    let alerts = self_alerts(&app).await;
+    assert!(
+        alerts.iter().all(|a| a["status"] == "resolved"),
+        "{alerts:#?}"
+    );
+    assert_eq!(app.page_log().len(), 2);
+    app.stop().await;
+}
