@@ -433,4 +433,39 @@ mod tests {
         assert!(message_not_delivered("undelivered"));
         assert!(!message_not_delivered("delivered"));
     }
+
+    /// The footer keeps the codes whole and adds actions only while it
+    /// stays one segment.
+    #[test]
+    fn actions_join_the_footer_while_it_fits_one_segment() {
+        let mut text = String::from(
+            "[[users]]\nid = \"a\"\ncontacts = [ { kind = \"console\" } ]\n\
+             [[policies]]\nid = \"p\"\nsteps = [ { targets = [\"user:a\"], wait = \"5m\" } ]\n\
+             [[channels]]\nname = \"run\"\nkind = \"webhook\"\nurl = \"http://127.0.0.1:9/\"\n\
+             [[services]]\nid = \"web\"\npolicy = \"p\"\n",
+        );
+        for (key, label) in [
+            ('3', "Drain {{ labels.node }} from pool {{ labels.pool }}"),
+            ('4', "Restart every node of pool {{ labels.pool }}"),
+            ('5', "Fail pool {{ labels.pool }} over to the standby site"),
+        ] {
+            text.push_str(&format!(
+                "[[services.actions]]\nid = \"a{key}\"\nkey = \"{key}\"\nlabel = \"{label}\"\nrun = {{ channel = \"run\" }}\n"
+            ));
+        }
+        let config = crate::config::parse(&text, &crate::config::MapSecrets::default())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut alert = crate::templates::samples().remove(0).0;
+        alert.service = "web".into();
+        alert.labels = [("pool", "web"), ("node", "10.0.0.5:80")]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let footer = page_footer(&config, &alert);
+        assert_eq!(
+            footer,
+            "Reply 42a to take it, 42d to pass, 42r to resolve; 42x3: Drain 10.0.0.5:80 from pool web; 42x4: Restart every node of pool web"
+        );
+        assert_eq!(crate::sms::segments(&footer), 1);
+    }
 }

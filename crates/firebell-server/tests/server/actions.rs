@@ -323,6 +323,14 @@ label = "drain {{ labels.node }} from pool {{ labels.pool }}"
 key = "3"
 run = { channel = "restart-job", args = { node = "{{ labels.node }}", pool = "{{ labels.pool }}" } }
 confirm = true
+
+[[services.actions]]
+id = "restart"
+label = "restart the pool's nodes and take the alert"
+key = "4"
+run = { channel = "restart-job", args = { node = "all", pool = "{{ labels.pool }}" } }
+repeatable = true
+acknowledges = true
 "#;
 
 #[tokio::test]
@@ -360,7 +368,8 @@ async fn pressing_3_then_3_on_a_call_runs_the_action_once() {
     let menu = said(&twiml).join(" ");
     assert!(
         menu.ends_with(
-            "Press 1 to take it, 2 to pass. Press 3 to drain 10.0.0.7:80 from pool web."
+            "Press 1 to take it, 2 to pass. Press 3 to drain 10.0.0.7:80 from pool web. \
+             Press 4 to restart the pool's nodes and take the alert."
         ),
         "{menu}"
     );
@@ -402,6 +411,27 @@ async fn pressing_3_then_3_on_a_call_runs_the_action_once() {
         ),
         "{lines:#?}"
     );
+    // Running an action leaves the alert to be taken...
+    assert_eq!(w.app.alert(id).await["alert"]["status"], "triggered");
+    // ...unless it says `acknowledges = true`: 4 runs at once (no confirm)
+    // and takes the alert as op1.
+    let (_, twiml) = w
+        .phone
+        .post(
+            &gather_action(&first),
+            &call_params(&c, &[("CallStatus", "in-progress"), ("Digits", "4")]),
+        )
+        .await;
+    assert_eq!(
+        said(&twiml)[0],
+        format!("Running \"restart the pool's nodes and take the alert\" on alert {id}.")
+    );
+    w.app.settle().await;
+    assert_eq!(tm.puts().len(), 2);
+    assert_eq!(tm.puts()[1].1["properties"]["basic"]["draining"][0], "all");
+    let alert = w.app.alert(id).await;
+    assert_eq!(alert["alert"]["status"], "acknowledged");
+    assert!(alert["timeline"].to_string().contains("op1"), "{alert}");
     w.app.stop().await;
 }
 
