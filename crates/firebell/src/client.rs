@@ -387,6 +387,28 @@ pub async fn answer_alert(
     Ok(ExitCode::SUCCESS)
 }
 
+/// `firebell alerts run ID ACTION`: asks for a runbook action.
+pub async fn run_action(
+    conn: &ApiConn,
+    id: i64,
+    action: &str,
+    user: Option<String>,
+) -> Result<ExitCode> {
+    let api = api(conn)?;
+    let body: firebell_core::api::ActionStarted = post_json(
+        &api,
+        &format!("/api/v1/alerts/{id}/actions/{action}"),
+        &bodies::Answer { user },
+    )
+    .await?;
+    if api.json {
+        print_json(&body)?;
+    } else {
+        println!("{}", body.message);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 pub(crate) async fn post_json<T: DeserializeOwned>(
     api: &Api,
     path: &str,

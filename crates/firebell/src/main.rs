@@ -278,6 +278,16 @@ enum AlertsCommand {
     Ack(AnswerArgs),
     /// Resolve an alert.
     Resolve(AnswerArgs),
+    /// Run one of an alert's runbook actions (its outcome comes on the
+    /// alert's timeline: `firebell alerts show ID`).
+    Run {
+        id: i64,
+        /// The action's id, as configured.
+        action: String,
+        /// Who asks (a user id); defaults to "api".
+        #[arg(long)]
+        user: Option<String>,
+    },
 }
 
 #[derive(Args)]
@@ -329,6 +339,9 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             AlertsCommand::Show { id } => client::show(&conn, id).await,
             AlertsCommand::Ack(a) => client::answer_alert(&conn, a.id, "acknowledge", a.user).await,
             AlertsCommand::Resolve(a) => client::answer_alert(&conn, a.id, "resolve", a.user).await,
+            AlertsCommand::Run { id, action, user } => {
+                client::run_action(&conn, id, &action, user).await
+            }
         },
         Command::Oncall { schedule, at, conn } => client::oncall(&conn, schedule, at).await,
         Command::Nodes { conn } => client::nodes(&conn).await,

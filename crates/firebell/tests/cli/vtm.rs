@@ -215,3 +215,71 @@ async fn failures_exit_non_zero_with_one_line_and_store_nothing() {
 
     assert!(alerts(&server.url).await.is_empty());
 }
+
+/// The traffic manager's pool-down event (naming the node that failed last)
+/// offers a runbook action, and `firebell alerts run` asks for it: the
+/// program runs with the node and pool from the event; asked again, the CLI
+/// says it ran already and exits non-zero.
+#[tokio::test]
+async fn firebell_alerts_run_drains_the_node_from_the_event() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let out_file = dir.path().join("drained.txt");
+    let program = dir.path().join("drain-node");
+    std::fs::write(
+        &program,
+        format!(
+            "#!/bin/sh\nfor a in \"$@\"; do case \"$a\" in --node=*|--pool=*) echo \"$a\" >> {};; esac; done\n",
+            out_file.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let config = format!(
+        "{}\n[[channels]]\nname = \"drain-node\"\nkind = \"program\"\npath = \"{}\"\n\n\
+         [[services.actions]]\nid = \"drain\"\nlabel = \"Drain {{{{ labels.node }}}} from pool {{{{ labels.pool }}}}\"\n\
+         key = \"3\"\nrun = {{ channel = \"drain-node\", args = {{ node = \"{{{{ labels.node }}}}\", pool = \"{{{{ labels.pool }}}}\" }} }}\n",
+        one_service_config(dir.path(), port, ADMIN, "p", "web", ("vtm", KEY)),
+        program.display()
+    );
+    let path = write_config(dir.path(), &config);
+    let server = serve_ready(&path, port).await.keeping(dir);
+    let line =
+        "SERIOUS\tpools/web\tnodes/10.0.0.5:80\tpooldied\tPool has no back-end nodes responding";
+    let out = run(action(
+        &["--eventtype=SMS Events", line],
+        &[("FIREBELL_URL", &server.url), ("FIREBELL_KEY", KEY)],
+    ))
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    let cli = |args: &[&str]| {
+        std::process::Command::new(BIN)
+            .args(args)
+            .args(["--url", &server.url, "--token", ADMIN])
+            .output()
+            .unwrap()
+    };
+    let out = cli(&["alerts", "run", "1", "drain", "--user", "alice"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout).trim(),
+        "Running \"Drain 10.0.0.5:80 from pool web\" on alert 1."
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !out_file.exists() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        std::fs::read_to_string(&out_file).unwrap(),
+        "--node=10.0.0.5:80\n--pool=web\n"
+    );
+    let out = cli(&["alerts", "run", "1", "drain"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("already ran on alert 1 (asked by alice)"),
+        "{}",
+        text(&out.stderr)
+    );
+}
