@@ -273,6 +273,27 @@ pub(crate) struct AnswerBody {
     user: Option<String>,
 }
 
+/// The `user` an answer's body names (`{"user": "alice"}`, or an empty
+/// body for none), checked to be a configured user.
+fn answering_user<S: Store>(
+    state: &Shared<S>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Option<String>, ApiError> {
+    let body = body?;
+    let parsed: AnswerBody = if body.iter().all(u8::is_ascii_whitespace) {
+        AnswerBody { user: None }
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::bad_request(format!("malformed JSON: {e}")))?
+    };
+    match parsed.user {
+        Some(u) if !state.engine.config().users.contains_key(&u) => Err(ApiError::fields(vec![
+            firebell_core::event::FieldError::new("user", format!("no user named {u:?}")),
+        ])),
+        user => Ok(user),
+    }
+}
+
 /// `POST /api/v1/alerts/{id}/{action}`: acknowledge (or ack), resolve,
 /// decline, escalate.
 #[utoipa::path(
@@ -311,22 +332,8 @@ pub(crate) async fn answer<S: Store>(
         _ => return Err(ApiError::new(StatusCode::NOT_FOUND, "no such endpoint")),
     };
     let id = parse_id(&id)?;
-    let body = body?;
-    let parsed: AnswerBody = if body.iter().all(u8::is_ascii_whitespace) {
-        AnswerBody { user: None }
-    } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| ApiError::bad_request(format!("malformed JSON: {e}")))?
-    };
-    let who = match parsed.user {
-        Some(u) => {
-            if !state.engine.config().users.contains_key(&u) {
-                return Err(ApiError::fields(vec![
-                    firebell_core::event::FieldError::new("user", format!("no user named {u:?}")),
-                ]));
-            }
-            u
-        }
+    let who = match answering_user(&state, body)? {
+        Some(u) => u,
         None if answer == Answer::Decline => {
             return Err(ApiError::fields(vec![
                 firebell_core::event::FieldError::new(
@@ -373,22 +380,7 @@ pub(crate) async fn run_action<S: Store>(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let id = parse_id(&id)?;
-    let body = body?;
-    let parsed: AnswerBody = if body.iter().all(u8::is_ascii_whitespace) {
-        AnswerBody { user: None }
-    } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| ApiError::bad_request(format!("malformed JSON: {e}")))?
-    };
-    let who = match parsed.user {
-        Some(u) if !state.engine.config().users.contains_key(&u) => {
-            return Err(ApiError::fields(vec![
-                firebell_core::event::FieldError::new("user", format!("no user named {u:?}")),
-            ]));
-        }
-        Some(u) => u,
-        None => "api".to_string(),
-    };
+    let who = answering_user(&state, body)?.unwrap_or_else(|| "api".to_string());
     let Some(alert) = state.engine.store().get_alert(id).await? else {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
