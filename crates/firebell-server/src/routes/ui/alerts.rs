@@ -530,7 +530,21 @@ pub(crate) async fn show<S: Store>(
         .await?
         .ok_or_else(|| UiError::not_found(format!("No alert #{id}.")))?;
     let esc = store.escalation(id).await?;
-    let pages = store.notifications(id).await?;
+    // An action's run is on the timeline, not among the escalation's pages.
+    let (runs, pages): (Vec<Notification>, Vec<Notification>) = store
+        .notifications(id)
+        .await?
+        .into_iter()
+        .partition(|n| n.kind == firebell_core::notification::NotificationKind::Action);
+    // Who asked for each non-repeatable action that ran (or is running).
+    let ran = |action: &str| {
+        runs.iter()
+            .find(|n| {
+                n.status != NotificationStatus::Failed
+                    && firebell_engine::actions::run_action_id(n).as_deref() == Some(action)
+            })
+            .map(|n| n.user.clone())
+    };
     let timeline = store
         .timeline_page(id, None, crate::routes::alerts::MAX_TIMELINE_PAGE)
         .await?
@@ -573,6 +587,9 @@ pub(crate) async fn show<S: Store>(
             section.runbook {
                 h2 { "Runbook actions" }
                 @for a in &offered {
+                    @if let Some(who) = ran(&a.id).filter(|_| !a.repeatable) {
+                        p.run { (a.label_for(&alert)) " " span.muted { "ran, asked by " (who) } }
+                    } @else {
                     form.run method="post" action=(format!("/alerts/{id}/actions/{}", a.id)) {
                         (csrf(&user))
                         @if a.confirm {
@@ -582,6 +599,7 @@ pub(crate) async fn show<S: Store>(
                         button type="submit" { (a.label_for(&alert)) }
                         " "
                         span.muted { "key " (a.key) " on calls and texts" }
+                    }
                     }
                 }
             }
