@@ -137,7 +137,8 @@ impl<S: Store> Engine<S> {
             .collect())
     }
 
-    /// Runs a handoff pass, then the self-alert checks, every minute until
+    /// Runs a handoff pass, the self-alert checks and the pruning of old
+    /// resolved alerts every minute until
     /// `shutdown` turns true.
     pub(crate) async fn handoff_loop(&self, mut shutdown: watch::Receiver<bool>) {
         while !*shutdown.borrow() {
@@ -146,6 +147,9 @@ impl<S: Store> Engine<S> {
             }
             if let Err(e) = self.run_self_checks_once().await {
                 tracing::error!(error = %e, "self-alert checks failed; retrying");
+            }
+            if let Err(e) = self.prune_resolved_once().await {
+                tracing::error!(error = %e, "pruning resolved alerts failed; retrying");
             }
             tokio::select! {
                 _ = tokio::time::sleep(PASS_INTERVAL) => {}

@@ -73,6 +73,8 @@ pub struct Metrics {
     pub notifications_failed: Family<ChannelLabel, Counter>,
     pub notifications_retried: Family<ChannelLabel, Counter>,
     pub pages_queued: Counter,
+    /// Resolved alerts deleted past `[database] keep_resolved`.
+    pub alerts_pruned: Counter,
     pub ingest_commit_seconds: Histogram,
     pub events_dropped: Family<RuleLabel, Counter>,
     /// 1 while this node's configuration differs from another live node's.
@@ -154,6 +156,12 @@ impl Default for Metrics {
             "Events a rule dropped (not recorded), by rule name",
             events_dropped.clone(),
         );
+        let alerts_pruned = Counter::default();
+        registry.register(
+            "alerts_pruned",
+            "Resolved alerts deleted because they were older than database.keep_resolved",
+            alerts_pruned.clone(),
+        );
         let config_mismatch = Gauge::default();
         registry.register(
             "config_mismatch",
@@ -198,6 +206,7 @@ impl Default for Metrics {
             notifications_failed,
             notifications_retried,
             pages_queued,
+            alerts_pruned,
             ingest_commit_seconds,
             events_dropped,
             config_mismatch,

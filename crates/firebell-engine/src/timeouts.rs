@@ -18,7 +18,7 @@
 use crate::{Engine, Result};
 use firebell_core::alert::{TimelineEntry, TimelineKind};
 use firebell_store::Store;
-use jiff::SignedDuration;
+use jiff::{SignedDuration, Timestamp};
 use serde_json::json;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -270,5 +270,36 @@ mod tests {
         assert_eq!(human(SignedDuration::from_hours(4)), "4h");
         assert_eq!(human(SignedDuration::from_secs(5400)), "1h 30m");
         assert_eq!(human(SignedDuration::from_secs(90)), "1m 30s");
+    }
+}
+
+/// Alerts deleted per write when pruning: small enough that ingest waits
+/// little for the writer between batches.
+const PRUNE_BATCH: u32 = 1_000;
+/// The most batches one pass deletes (a backlog is worked off over passes).
+const PRUNE_BATCHES_PER_PASS: u32 = 500;
+
+impl<S: Store> Engine<S> {
+    /// `[database] keep_resolved`: deletes the alerts resolved longer ago
+    /// than that, in batches, until none is left or the pass has done its
+    /// share. Returns how many were deleted.
+    pub async fn prune_resolved_once(&self) -> Result<u64> {
+        let Some(keep) = self.config().database.keep_resolved else {
+            return Ok(0);
+        };
+        let before = self.now().checked_sub(keep).unwrap_or(Timestamp::MIN);
+        let mut total = 0;
+        for _ in 0..PRUNE_BATCHES_PER_PASS {
+            let n = self.inner.store.prune_resolved(before, PRUNE_BATCH).await?;
+            total += n;
+            if n < u64::from(PRUNE_BATCH) {
+                break;
+            }
+        }
+        if total > 0 {
+            tracing::info!(alerts = total, "pruned resolved alerts past keep_resolved");
+            self.inner.metrics.alerts_pruned.inc_by(total);
+        }
+        Ok(total)
     }
 }

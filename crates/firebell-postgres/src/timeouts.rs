@@ -66,6 +66,38 @@ impl TimeoutStore for PgStore {
         .await
     }
 
+    async fn prune_resolved(&self, before: Timestamp, limit: u32) -> Result<u64> {
+        let before = to_millis(before);
+        in_tx!(self, |tx| {
+            // SKIP LOCKED: nodes pruning at once take different alerts.
+            let ids: Vec<AlertId> = crate::sql::query(
+                &tx,
+                "SELECT id FROM alerts a WHERE status = 'resolved' AND resolved_at < $1 \
+                 AND NOT EXISTS (SELECT 1 FROM notifications n WHERE n.alert_id = a.id \
+                                 AND n.status IN ('pending', 'sending')) \
+                 ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED",
+                &[&before, &i64::from(limit)],
+            )
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+            if ids.is_empty() {
+                return Ok(0);
+            }
+            for table in ["timeline", "notifications", "escalations"] {
+                exec(
+                    &tx,
+                    &format!("DELETE FROM {table} WHERE alert_id = ANY($1)"),
+                    &[&ids],
+                )
+                .await?;
+            }
+            let n = exec(&tx, "DELETE FROM alerts WHERE id = ANY($1)", &[&ids]).await?;
+            Ok(n)
+        })
+    }
+
     async fn retrigger(
         &self,
         alert_id: AlertId,

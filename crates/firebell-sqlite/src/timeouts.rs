@@ -99,6 +99,35 @@ pub(crate) fn resolve_if_unchanged(
     Ok(true)
 }
 
+/// The alerts `prune_resolved` may delete: resolved before `before`, with
+/// nothing still to send.
+pub(crate) fn prune_resolved(conn: &Connection, before: i64, limit: u32) -> R<u64> {
+    let ids: Vec<AlertId> = {
+        let mut stmt = conn.prepare_cached(
+            "SELECT id FROM alerts a WHERE status = 'resolved' AND resolved_at < ?1 \
+             AND NOT EXISTS (SELECT 1 FROM notifications n WHERE n.alert_id = a.id \
+                             AND n.status IN ('pending', 'sending')) \
+             ORDER BY id LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![before, limit], |r| r.get(0))?;
+        rows.collect::<std::result::Result<_, _>>()?
+    };
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    let list = serde_json::to_string(&ids).unwrap_or_else(|_| "[]".into());
+    for table in ["timeline", "notifications", "escalations"] {
+        conn.prepare_cached(&format!(
+            "DELETE FROM {table} WHERE alert_id IN (SELECT value FROM json_each(?1))"
+        ))?
+        .execute(params![list])?;
+    }
+    let n = conn
+        .prepare_cached("DELETE FROM alerts WHERE id IN (SELECT value FROM json_each(?1))")?
+        .execute(params![list])?;
+    Ok(n as u64)
+}
+
 impl TimeoutStore for SqliteStore {
     async fn acknowledged_before(
         &self,
@@ -125,6 +154,12 @@ impl TimeoutStore for SqliteStore {
     async fn expired(&self, by: Timestamp, limit: u32) -> Result<Vec<Alert>> {
         let by = floor_millis(by);
         self.read(move |conn| expired(conn, by, limit)).await
+    }
+
+    async fn prune_resolved(&self, before: Timestamp, limit: u32) -> Result<u64> {
+        let before = to_millis(before);
+        self.write(move |conn| prune_resolved(conn, before, limit))
+            .await
     }
 
     async fn retrigger(

@@ -78,6 +78,7 @@ macro_rules! store_contract_tests {
                 acknowledgement_timeouts_retrigger_once,
                 stale_alerts_resolve_only_if_unchanged,
                 announced_ends_follow_the_latest_trigger,
+                resolved_alerts_are_pruned_after_the_cut,
                 silences_round_trip_list_expire_and_replace,
                 alerts_are_read_by_id_in_one_call,
                 timelines_are_read_a_page_at_a_time,

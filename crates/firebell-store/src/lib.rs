@@ -641,6 +641,17 @@ pub trait TimeoutStore: Clone + Send + Sync + 'static {
         limit: u32,
     ) -> impl Future<Output = Result<Vec<Alert>>> + Send;
 
+    /// Deletes up to `limit` alerts resolved before `before` — with their
+    /// timeline, escalation and pages — oldest first, leaving any that still
+    /// have a page or an action run to send (`[database] keep_resolved`).
+    /// Returns how many were deleted. Several nodes may prune at once: each
+    /// alert is deleted once.
+    fn prune_resolved(
+        &self,
+        before: Timestamp,
+        limit: u32,
+    ) -> impl Future<Output = Result<u64>> + Send;
+
     /// Up to `limit` open alerts whose `expires_at` is at or before `by`,
     /// earliest first (the expiry pass: Prometheus stopped sending them).
     fn expired(&self, by: Timestamp, limit: u32)

@@ -14,6 +14,7 @@ pub const DEFAULT_POOL_SIZE: usize = 16;
 pub(super) struct RawDatabase {
     url: Option<String>,
     pool_size: Option<usize>,
+    keep_resolved: Option<String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -22,6 +23,9 @@ pub struct DatabaseConfig {
     /// `None` for the embedded SQLite database.
     pub url: Option<SecretString>,
     pub pool_size: usize,
+    /// Resolved alerts older than this are deleted (with their timeline and
+    /// pages); `None` keeps them for ever.
+    pub keep_resolved: Option<jiff::SignedDuration>,
 }
 
 impl DatabaseConfig {
@@ -64,5 +68,23 @@ pub(super) fn validate(
     if !(2..=1000).contains(&pool_size) {
         errors.push("database.pool_size", "must be between 2 and 1000");
     }
-    DatabaseConfig { url, pool_size }
+    let keep_resolved = raw.keep_resolved.as_deref().and_then(|v| {
+        let d = super::diag::parse_duration(errors, "database.keep_resolved", Some(v), None);
+        if d < jiff::SignedDuration::from_mins(1)
+            || d > jiff::SignedDuration::from_hours(24 * 36_500)
+        {
+            errors.hint(
+                "database.keep_resolved",
+                "must be between 1m and 100 years",
+                "how long resolved alerts are kept, e.g. \"90d\"",
+            );
+            return None;
+        }
+        Some(d)
+    });
+    DatabaseConfig {
+        url,
+        pool_size,
+        keep_resolved,
+    }
 }

@@ -431,3 +431,46 @@ fn on_exhausted_names_a_policy_and_never_loops() {
         assert!(errs.contains(want), "{want:?} not in {errs}");
     }
 }
+
+/// `[database] keep_resolved`: an alert resolved longer ago than that is
+/// gone (API 404) after the minute's pass; an open one and a recent one stay.
+#[tokio::test]
+async fn resolved_alerts_older_than_keep_resolved_are_deleted() {
+    let config = THREE_STEPS.replace(
+        "admin_token = \"test-admin-token\"\n",
+        "admin_token = \"test-admin-token\"\n\n[database]\nkeep_resolved = \"1h\"\n",
+    );
+    let (app, _dir, _sink) = spawn_app(&config).await;
+    let old = app.trigger("old", "Disk full on web1").await;
+    let open = app.trigger("open", "Disk full on web2").await;
+    let (status, _) = app
+        .api_post(&format!("/api/v1/alerts/{old}/resolve"), json!({}))
+        .await;
+    assert_eq!(status, 200);
+    app.advance(mins(30)).await;
+    let recent = app.trigger("recent", "Disk full on web3").await;
+    app.api_post(&format!("/api/v1/alerts/{recent}/resolve"), json!({}))
+        .await;
+    assert_eq!(app.engine.prune_resolved_once().await.unwrap(), 0);
+    app.advance(mins(40)).await;
+    assert_eq!(app.engine.prune_resolved_once().await.unwrap(), 1);
+    let (status, _) = app.api_get(&format!("/api/v1/alerts/{old}")).await;
+    assert_eq!(status, 404);
+    for id in [open, recent] {
+        let (status, _) = app.api_get(&format!("/api/v1/alerts/{id}")).await;
+        assert_eq!(status, 200, "alert {id}");
+    }
+    let metrics = app
+        .client
+        .get(format!("{}/metrics", app.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("firebell_alerts_pruned_total 1"),
+        "{metrics}"
+    );
+}

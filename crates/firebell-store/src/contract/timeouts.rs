@@ -267,3 +267,108 @@ pub async fn announced_ends_follow_the_latest_trigger<S: Store>(store: S) {
         vec![(moves, Some(at(60)))]
     );
 }
+
+/// `[database] keep_resolved`: resolved alerts older than the cut are
+/// deleted with their timeline, escalation and pages, oldest first and at
+/// most `limit` at a time; open alerts, recent ones and any with an action
+/// run still to send stay. An action run is queued once per key with its
+/// line (`enqueue_action`).
+pub async fn resolved_alerts_are_pruned_after_the_cut<S: Store>(store: S) {
+    let out = store
+        .ingest(vec![
+            item(EventAction::Trigger, "old-1", 0),
+            item(EventAction::Trigger, "old-2", 0),
+            item(EventAction::Trigger, "old-3", 0),
+            item(EventAction::Trigger, "recent", 0),
+            item(EventAction::Trigger, "open", 0),
+        ])
+        .await
+        .unwrap();
+    let ids: Vec<i64> = out.iter().map(|o| o.alert_id.unwrap()).collect();
+    queue_one_page(&store, ids[0]).await;
+    store
+        .ingest(vec![
+            item(EventAction::Resolve, "old-1", 10),
+            item(EventAction::Resolve, "old-2", 10),
+            item(EventAction::Resolve, "old-3", 10),
+            item(EventAction::Resolve, "recent", 100),
+        ])
+        .await
+        .unwrap();
+    // old-3 has an action run still to send (queued after it resolved).
+    let run = NewNotification {
+        idem_key: format!("action:{}:drain:0", ids[2]),
+        alert_id: Some(ids[2]),
+        message: Some(r#"{"action":"drain"}"#.into()),
+        user: "alice".into(),
+        contact_index: 0,
+        channel: "console".into(),
+        address: "stdout".into(),
+        kind: NotificationKind::Action,
+        step: 0,
+        loop_: 0,
+        due_at: at(20),
+    };
+    let queued = store
+        .enqueue_action(run.clone(), vec![line("alice ran drain")], at(20))
+        .await
+        .unwrap();
+    assert!(queued.is_some());
+    assert_eq!(
+        store
+            .enqueue_action(run, vec![line("again")], at(21))
+            .await
+            .unwrap(),
+        None,
+        "the same run is not queued twice"
+    );
+    let lines = store.timeline(ids[2]).await.unwrap();
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|l| l.message == "alice ran drain")
+            .count(),
+        1
+    );
+    assert!(!lines.iter().any(|l| l.message == "again"));
+
+    // One at a time: the oldest first.
+    assert_eq!(store.prune_resolved(at(50), 1).await.unwrap(), 1);
+    assert!(store.get_alert(ids[0]).await.unwrap().is_none());
+    assert!(store.timeline(ids[0]).await.unwrap().is_empty());
+    assert!(store.notifications(ids[0]).await.unwrap().is_empty());
+    assert!(store.escalation(ids[0]).await.unwrap().is_none());
+    // Then the rest before the cut, but not old-3 (its run waits).
+    assert_eq!(store.prune_resolved(at(50), 10).await.unwrap(), 1);
+    assert!(store.get_alert(ids[1]).await.unwrap().is_none());
+    assert!(store.get_alert(ids[2]).await.unwrap().is_some());
+    assert_eq!(store.prune_resolved(at(50), 10).await.unwrap(), 0);
+    for id in &ids[2..] {
+        assert!(store.get_alert(*id).await.unwrap().is_some(), "alert {id}");
+    }
+    // The run is sent: old-3 may go too; the open alert never does.
+    let claimed = store
+        .claim_notifications(at(30), SignedDuration::from_secs(60), 10)
+        .await
+        .unwrap();
+    let run = claimed
+        .iter()
+        .find(|c| c.notification.kind == NotificationKind::Action)
+        .unwrap();
+    store
+        .finish_notification(
+            run.notification.id,
+            crate::Finish::Delivered {
+                detail: "exit status 0".into(),
+            },
+            vec![],
+            Some(ids[2]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.prune_resolved(at(1000), 10).await.unwrap(), 2);
+    assert!(store.get_alert(ids[2]).await.unwrap().is_none());
+    assert!(store.get_alert(ids[3]).await.unwrap().is_none());
+    let open = store.get_alert(ids[4]).await.unwrap().unwrap();
+    assert_eq!(open.status, AlertStatus::Triggered);
+}
