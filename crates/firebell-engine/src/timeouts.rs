@@ -259,20 +259,6 @@ impl<S: Store> Engine<S> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::human;
-    use jiff::SignedDuration;
-
-    #[test]
-    fn durations_read_as_written() {
-        assert_eq!(human(SignedDuration::from_mins(30)), "30m");
-        assert_eq!(human(SignedDuration::from_hours(4)), "4h");
-        assert_eq!(human(SignedDuration::from_secs(5400)), "1h 30m");
-        assert_eq!(human(SignedDuration::from_secs(90)), "1m 30s");
-    }
-}
-
 /// Alerts deleted per write when pruning: small enough that ingest waits
 /// little for the writer between batches.
 const PRUNE_BATCH: u32 = 1_000;
@@ -301,5 +287,19 @@ impl<S: Store> Engine<S> {
             self.inner.metrics.alerts_pruned.inc_by(total);
         }
         Ok(total)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::human;
+    use jiff::SignedDuration;
+
+    #[test]
+    fn durations_read_as_written() {
+        assert_eq!(human(SignedDuration::from_mins(30)), "30m");
+        assert_eq!(human(SignedDuration::from_hours(4)), "4h");
+        assert_eq!(human(SignedDuration::from_secs(5400)), "1h 30m");
+        assert_eq!(human(SignedDuration::from_secs(90)), "1m 30s");
     }
 }
