@@ -7,8 +7,12 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &str| {
     let config = firebell_fuzz::config();
     let signer = LinkSigner::from_config(config).expect("the admin token signs links");
-    for action in [LinkAction::Acknowledge, LinkAction::Resolve] {
-        if let Ok(claim) = signer.verify(data, 42, action, firebell_fuzz::now()) {
+    for action in [
+        LinkAction::Acknowledge,
+        LinkAction::Resolve,
+        LinkAction::Run("drain".into()),
+    ] {
+        if let Ok(claim) = signer.verify(data, 42, &action, firebell_fuzz::now()) {
             // Only a token the signer made verifies.
             assert_eq!(signer.sign(&claim), data);
         }
