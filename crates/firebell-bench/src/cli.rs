@@ -41,7 +41,11 @@ Scenarios:
               pages missing 5 s after the window, and the server's VmRSS; then
               totals and RSS first/last/max. Run it at half capacity for 30
               minutes: --rate <half the latency scenario's sustainable rate>
-              --duration 1800.
+              --duration 1800. With --resolve-after SECS each request is a
+              trigger and the resolve of the alert triggered SECS before (open
+              alerts stay rate x SECS); with --keep-resolved D the server
+              deletes resolved alerts older than D, and each window also
+              records the size of the server's data directory.
 
   memory      Measures the RSS of the idle server right after it is ready,
               then creates --alerts open alerts (distinct keys, batches of
@@ -132,6 +136,18 @@ pub struct Args {
     #[arg(long, value_name = "EVENTS_PER_SEC", default_value_t = 1000,
           value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub rate: u32,
+
+    /// soak: each request also resolves the alert triggered this many
+    /// seconds before (Prometheus's firing-then-resolved traffic), so open
+    /// alerts stay about --rate x SECS.
+    #[arg(long, value_name = "SECS",
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub resolve_after: Option<u64>,
+
+    /// The server's [database] keep_resolved (e.g. 2m): resolved alerts older
+    /// than this are deleted. Default: kept for ever.
+    #[arg(long, value_name = "DURATION")]
+    pub keep_resolved: Option<String>,
 
     /// Open alerts to create in memory.
     #[arg(long, value_name = "N", default_value_t = 100_000,

@@ -95,6 +95,14 @@ impl<'a> BenchEvent<'a> {
             details: serde_json::Map::new(),
         }
     }
+
+    /// The resolve of `dedup_key` (the alert a trigger opened).
+    pub fn resolve(scenario: &'static str, dedup_key: &'a str) -> Self {
+        BenchEvent {
+            action: "resolve",
+            ..BenchEvent::trigger(scenario, dedup_key)
+        }
+    }
 }
 
 /// A JSON array of trigger events, one per key.
@@ -136,6 +144,20 @@ pub fn alertmanager_body(scenario: &'static str, keys: &[String]) -> Result<Vec<
 /// A single trigger event (a JSON object, not an array).
 pub fn single_body(scenario: &'static str, key: &str) -> Result<Vec<u8>> {
     Ok(serde_json::to_vec(&BenchEvent::trigger(scenario, key))?)
+}
+
+/// One request of a soak that resolves as it goes: the trigger of `key` and
+/// the resolve of `resolved` (an alert triggered earlier), as Prometheus
+/// sends a firing and a resolved alert in one post.
+pub fn trigger_and_resolve_body(
+    scenario: &'static str,
+    key: &str,
+    resolved: &str,
+) -> Result<Vec<u8>> {
+    Ok(serde_json::to_vec(&[
+        BenchEvent::trigger(scenario, key),
+        BenchEvent::resolve(scenario, resolved),
+    ])?)
 }
 
 /// An HTTP client that goes straight to the target (no proxy), keeps

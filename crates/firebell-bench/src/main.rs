@@ -224,7 +224,14 @@ fn hard_limit(scenario: Scenario, args: &Args) -> Duration {
 /// the result and how long the server took to become ready, in ms.
 async fn run_scenario(scenario: Scenario, args: &Args, binary: &Path) -> Result<(Outcome, f64)> {
     let sink = Sink::start().await?;
-    let mut server = Server::start(binary, args.port, &sink.url(), args.keep)?;
+    let extra = match &args.keep_resolved {
+        Some(keep) => format!(
+            "\n[database]\nkeep_resolved = {}\n",
+            config::toml_string(keep)
+        ),
+        None => String::new(),
+    };
+    let mut server = Server::start_with(binary, args.port, &sink.url(), args.keep, &extra)?;
     eprintln!(
         "started {} (pid {}) on {}, files in {}",
         binary.display(),
@@ -296,6 +303,7 @@ async fn run_scenario(scenario: Scenario, args: &Args, binary: &Path) -> Result<
                                 duration,
                                 max_in_flight: LATENCY_MAX_IN_FLIGHT,
                                 key_prefix: "lat-".into(),
+                                resolve_key: None,
                             },
                         )
                         .await?,
@@ -303,8 +311,14 @@ async fn run_scenario(scenario: Scenario, args: &Args, binary: &Path) -> Result<
                 }
                 Scenario::Soak => {
                     eprintln!(
-                        "soak: {} events/s for {} s, in 60 s windows",
-                        args.rate, args.duration
+                        "soak: {} events/s for {} s, in 60 s windows{}{}",
+                        args.rate,
+                        args.duration,
+                        args.resolve_after
+                            .map_or(String::new(), |s| format!(", each alert resolved after {s} s")),
+                        args.keep_resolved
+                            .as_ref()
+                            .map_or(String::new(), |k| format!(", resolved alerts kept {k}")),
                     );
                     Outcome::Soak(
                         scenarios::soak(
@@ -315,6 +329,8 @@ async fn run_scenario(scenario: Scenario, args: &Args, binary: &Path) -> Result<
                                 duration,
                                 window: Duration::from_secs(60),
                                 max_in_flight: LATENCY_MAX_IN_FLIGHT,
+                                resolve_after: args.resolve_after.map(Duration::from_secs),
+                                data_dir: Some(server.dir().join("data")),
                             },
                         )
                         .await?,

@@ -180,21 +180,27 @@ pub fn throughput_table(r: &ThroughputResult, ready_ms: f64) -> Table {
 
 pub fn soak_table(r: &crate::scenarios::SoakResult, ready_ms: f64) -> Table {
     let mut t = Table::new(format!(
-        "soak: {} events/s for {:.0} s in {:.0} s windows",
-        r.rate, r.duration_s, r.window_s
+        "soak: {} events/s for {:.0} s in {:.0} s windows{}",
+        r.rate,
+        r.duration_s,
+        r.window_s,
+        r.resolve_after_s.map_or(String::new(), |s| format!(
+            ", each alert resolved after {s:.0} s"
+        ))
     ));
     for w in &r.windows {
         t.row(
             format!("{:5.1} min", w.at_min),
             format!(
-                "sent {}, ok {}, errors {}, p99 request {:.1} ms, p99 page {:.1} ms, missing {}, RSS {}",
+                "sent {}, ok {}, errors {}, p99 request {:.1} ms, p99 page {:.1} ms, missing {}, RSS {}, data {}",
                 w.sent,
                 w.requests_ok,
                 w.errors,
                 w.request_p99_ms,
                 w.delivery_p99_ms,
                 w.pages_missing,
-                w.rss_kb.map_or("?".into(), |k| format!("{:.1} MiB", k as f64 / 1024.0))
+                w.rss_kb.map_or("?".into(), |k| format!("{:.1} MiB", k as f64 / 1024.0)),
+                w.data_bytes.map_or("?".into(), |b| format!("{} MiB", b >> 20))
             ),
         );
     }

@@ -8,6 +8,7 @@ use crate::stats::{self, LatencySummary};
 use anyhow::{Context, Result};
 use serde::Serialize;
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -178,7 +179,7 @@ pub async fn throughput_via(
 // latency
 // ---------------------------------------------------------------------------
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct LatencyParams {
     pub rate: u32,
     pub duration: Duration,
@@ -186,7 +187,13 @@ pub struct LatencyParams {
     /// Dedup keys are this followed by a number; pages for other keys are
     /// not this run's (a soak runs one window after another on one server).
     pub key_prefix: String,
+    /// The key each tick also resolves, if any (a soak that resolves the
+    /// alerts it opened some time before).
+    pub resolve_key: Option<ResolveKey>,
 }
+
+/// Tick number (within the run) -> the dedup key that request resolves.
+pub type ResolveKey = Arc<dyn Fn(u64) -> Option<String> + Send + Sync>;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct LatencyResult {
@@ -263,10 +270,15 @@ pub async fn latency(target: &Target, sink: &Sink, p: &LatencyParams) -> Result<
         let client = client.clone();
         let target = Arc::clone(&target);
         let prefix = Arc::clone(&prefix);
+        let resolved = p.resolve_key.as_ref().and_then(|f| f(i));
         set.spawn(async move {
             let _permit = permit;
             let key = format!("{prefix}{i}");
-            match load::single_body("latency", &key) {
+            let body = match &resolved {
+                Some(r) => load::trigger_and_resolve_body("latency", &key, r),
+                None => load::single_body("latency", &key),
+            };
+            match body {
                 Ok(body) => {
                     let at = Instant::now();
                     let outcome = load::post_events(&client, &target, body).await;
@@ -323,6 +335,11 @@ pub struct SoakParams {
     /// Each window is one latency run (its own keys) on the same server.
     pub window: Duration,
     pub max_in_flight: usize,
+    /// Each request also resolves the alert triggered this long before (none
+    /// in the first this-long): the open alerts stay about rate x this many.
+    pub resolve_after: Option<Duration>,
+    /// The server's data directory, whose size each window records.
+    pub data_dir: Option<PathBuf>,
 }
 
 /// One window of a soak.
@@ -338,6 +355,8 @@ pub struct SoakWindow {
     pub pages_matched: u64,
     pub pages_missing: u64,
     pub rss_kb: Option<u64>,
+    /// Bytes in the server's data directory (database, WAL) at the window's end.
+    pub data_bytes: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -345,6 +364,7 @@ pub struct SoakResult {
     pub rate: u32,
     pub duration_s: f64,
     pub window_s: f64,
+    pub resolve_after_s: Option<f64>,
     pub windows: Vec<SoakWindow>,
     pub sent: u64,
     pub requests_ok: u64,
@@ -365,7 +385,23 @@ pub async fn soak(target: &Target, sink: &Sink, p: &SoakParams) -> Result<SoakRe
     let windows_n = (p.duration.as_secs() / p.window.as_secs().max(1)).max(1);
     let mut windows = Vec::new();
     let mut unexpected = 0;
+    // Ticks per window and the lag of a resolve, in ticks: tick i of window
+    // w resolves the key sent `lag` ticks before it, in whichever window.
+    let per_window = u64::from(p.rate).saturating_mul(p.window.as_secs().max(1));
+    let lag = p
+        .resolve_after
+        .map(|d| u64::from(p.rate).saturating_mul(d.as_secs().max(1)));
     for w in 0..windows_n {
+        let resolve_key: Option<ResolveKey> = lag.map(|lag| {
+            Arc::new(move |i: u64| {
+                let earlier = (w * per_window + i).checked_sub(lag)?;
+                Some(format!(
+                    "soak-{}-{}",
+                    earlier / per_window,
+                    earlier % per_window
+                ))
+            }) as ResolveKey
+        });
         let r = latency(
             target,
             sink,
@@ -374,6 +410,7 @@ pub async fn soak(target: &Target, sink: &Sink, p: &SoakParams) -> Result<SoakRe
                 duration: p.window,
                 max_in_flight: p.max_in_flight,
                 key_prefix: format!("soak-{w}-"),
+                resolve_key,
             },
         )
         .await?;
@@ -388,9 +425,10 @@ pub async fn soak(target: &Target, sink: &Sink, p: &SoakParams) -> Result<SoakRe
             pages_matched: r.pages_matched,
             pages_missing: r.pages_missing_after_5s,
             rss_kb: r.memory_end.map(|m| m.vm_rss_kb),
+            data_bytes: p.data_dir.as_deref().map(dir_bytes),
         };
         eprintln!(
-            "soak {:5.1} min: sent {}, ok {}, errors {}, p99 request {:.1} ms, p99 page {:.1} ms, missing {}, RSS {} KiB",
+            "soak {:5.1} min: sent {}, ok {}, errors {}, p99 request {:.1} ms, p99 page {:.1} ms, missing {}, RSS {} KiB, data {} MiB",
             window.at_min,
             window.sent,
             window.requests_ok,
@@ -398,7 +436,10 @@ pub async fn soak(target: &Target, sink: &Sink, p: &SoakParams) -> Result<SoakRe
             window.request_p99_ms,
             window.delivery_p99_ms,
             window.pages_missing,
-            window.rss_kb.map_or("?".into(), |k| k.to_string())
+            window.rss_kb.map_or("?".into(), |k| k.to_string()),
+            window
+                .data_bytes
+                .map_or("?".into(), |b| (b >> 20).to_string())
         );
         windows.push(window);
     }
@@ -408,6 +449,7 @@ pub async fn soak(target: &Target, sink: &Sink, p: &SoakParams) -> Result<SoakRe
         rate: p.rate,
         duration_s: start.elapsed().as_secs_f64(),
         window_s: p.window.as_secs_f64(),
+        resolve_after_s: p.resolve_after.map(|d| d.as_secs_f64()),
         sent: sum(|w| w.sent),
         requests_ok: sum(|w| w.requests_ok),
         errors: sum(|w| w.errors),
@@ -419,6 +461,19 @@ pub async fn soak(target: &Target, sink: &Sink, p: &SoakParams) -> Result<SoakRe
         rss_max_kb: rss.iter().max().copied(),
         windows,
     })
+}
+
+/// Bytes of the files directly in `dir` (0 if it cannot be read).
+fn dir_bytes(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok()?.metadata().ok())
+                .filter(|m| m.is_file())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
 }
 
 // ---------------------------------------------------------------------------
@@ -546,6 +601,8 @@ mod tests {
         sink_url: String,
         client: reqwest::Client,
         seen: Arc<Mutex<HashSet<String>>>,
+        /// Keys of the resolve events, in the order they came.
+        resolved: Arc<Mutex<Vec<String>>>,
     }
 
     async fn ingest(
@@ -564,6 +621,10 @@ mod tests {
         let mut alerts = Vec::new();
         for e in events {
             let key = e["dedup_key"].as_str().unwrap().to_string();
+            if e["action"] == "resolve" {
+                f.resolved.lock().unwrap().push(key);
+                continue;
+            }
             let new = f.seen.lock().unwrap().insert(key.clone());
             alerts.push(
                 json!({"id": key, "dedup_key": key, "status": "triggered", "duplicate": !new}),
@@ -618,24 +679,30 @@ mod tests {
     }
 
     async fn fake_server(sink: &Sink) -> Target {
+        fake_server_state(sink).await.0
+    }
+
+    async fn fake_server_state(sink: &Sink) -> (Target, Fake) {
         let fake = Fake {
             sink_url: sink.url(),
             client: reqwest::Client::builder().no_proxy().build().unwrap(),
             seen: Arc::default(),
+            resolved: Arc::default(),
         };
         let app = axum::Router::new()
             .route("/api/v1/events", post(ingest))
             .route("/api/v2/alerts", post(am_ingest))
             .route("/-/ready", get(|| async { "ready" }))
-            .with_state(fake);
+            .with_state(fake.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, app).await });
-        Target {
+        let target = Target {
             base_url: format!("http://{addr}"),
             integration_key: "test-key".into(),
             pid: Some(std::process::id()),
-        }
+        };
+        (target, fake)
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -720,6 +787,8 @@ mod tests {
                 duration: Duration::from_secs(3),
                 window: Duration::from_secs(1),
                 max_in_flight: 64,
+                resolve_after: None,
+                data_dir: None,
             },
         )
         .await
@@ -735,6 +804,48 @@ mod tests {
         assert_eq!(r.errors, 0);
     }
 
+    /// A soak that resolves: each request after the first `resolve_after`
+    /// resolves the key sent that long before, across windows, so every key
+    /// but the last `resolve_after`'s is resolved exactly once; resolves page
+    /// nothing.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_resolving_soak_resolves_each_earlier_key_once() {
+        let sink = Sink::start().await.unwrap();
+        let (target, fake) = fake_server_state(&sink).await;
+        let data = tempfile::tempdir().unwrap();
+        std::fs::write(data.path().join("firebell.db"), [0u8; 4096]).unwrap();
+        let r = soak(
+            &target,
+            &sink,
+            &SoakParams {
+                rate: 50,
+                duration: Duration::from_secs(3),
+                window: Duration::from_secs(1),
+                max_in_flight: 64,
+                resolve_after: Some(Duration::from_secs(1)),
+                data_dir: Some(data.path().to_path_buf()),
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.sent, 150);
+        assert_eq!(r.pages_matched, 150, "{r:?}");
+        assert_eq!(r.pages_unexpected, 0);
+        assert_eq!(r.resolve_after_s, Some(1.0));
+        assert!(
+            r.windows.iter().all(|w| w.data_bytes == Some(4096)),
+            "{r:?}"
+        );
+        let mut resolved = fake.resolved.lock().unwrap().clone();
+        resolved.sort();
+        let mut want: Vec<String> = (0..2)
+            .flat_map(|w| (0..50).map(move |i| format!("soak-{w}-{i}")))
+            .collect();
+        want.sort();
+        assert_eq!(resolved, want);
+        sink.stop().await;
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn latency_matches_pages_to_sends() {
         let sink = Sink::start().await.unwrap();
@@ -747,6 +858,7 @@ mod tests {
                 duration: Duration::from_secs(1),
                 max_in_flight: 64,
                 key_prefix: "lat-".into(),
+                resolve_key: None,
             },
         )
         .await

@@ -152,16 +152,10 @@ pub struct Server {
 }
 
 impl Server {
-    /// Writes the config into a fresh temporary directory and starts
-    /// `<binary> serve --config FILE` with stdout and stderr going to
-    /// `server.stdout.log` and `server.stderr.log` there. Does not wait for
-    /// readiness.
-    pub fn start(binary: &Path, port: Option<u16>, sink_url: &str, keep: bool) -> Result<Server> {
-        Server::start_with(binary, port, sink_url, keep, "")
-    }
-
-    /// [`Server::start`] with `extra` appended to the configuration (e.g.
-    /// `[[rules]]`).
+    /// Writes the config, with `extra` appended (e.g. `[[rules]]`), into a
+    /// fresh temporary directory and starts `<binary> serve --config FILE`
+    /// with stdout and stderr going to `server.stdout.log` and
+    /// `server.stderr.log` there. Does not wait for readiness.
     pub fn start_with(
         binary: &Path,
         port: Option<u16>,
@@ -397,7 +391,7 @@ mod tests {
         std::fs::write(&bin, "#!/bin/sh\necho \"args: $*\" >&2\nexec sleep 60\n").unwrap();
         std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
 
-        let mut s = Server::start(&bin, None, "http://127.0.0.1:9/hook", false).unwrap();
+        let mut s = Server::start_with(&bin, None, "http://127.0.0.1:9/hook", false, "").unwrap();
         let dir = s.dir().to_path_buf();
         assert!(dir.join("firebell.toml").is_file());
         let err = s
@@ -414,7 +408,7 @@ mod tests {
         drop(s);
         assert!(!dir.exists(), "temp dir removed");
 
-        let s = Server::start(&bin, None, "http://127.0.0.1:9/hook", false).unwrap();
+        let s = Server::start_with(&bin, None, "http://127.0.0.1:9/hook", false, "").unwrap();
         let pid = s.pid();
         drop(s);
         // SIGKILL was sent; the process is gone or a zombie awaiting reaping.
