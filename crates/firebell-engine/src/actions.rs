@@ -202,10 +202,7 @@ impl<S: Store> Engine<S> {
         let line = TimelineEntry::new(
             now,
             TimelineKind::Action,
-            format!(
-                "{} ran \"{label}\" (by {}) via {}",
-                asker.user, asker.via, action.channel
-            ),
+            ran_line(&asker, &label, &action.channel),
         )
         .with_data(json!({
             "user": asker.user,
@@ -253,4 +250,40 @@ pub struct Checked {
     address: String,
     runs: usize,
     acknowledges: bool,
+}
+
+/// The timeline's line for an action asked: who, what, how they asked and
+/// through which channel ("alice ran \"Drain web-3\" (by text) via drain").
+fn ran_line(asker: &Asker<'_>, label: &str, channel: &str) -> String {
+    if asker.user == asker.via {
+        // The admin API asks as "api": "api ran … (by api)" would say it twice.
+        format!("{} ran \"{label}\" via {channel}", asker.user)
+    } else {
+        format!(
+            "{} ran \"{label}\" (by {}) via {channel}",
+            asker.user, asker.via
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Asker, ran_line};
+
+    #[test]
+    fn the_run_line_names_who_asked_and_how_once() {
+        let asker = |user, via| Asker {
+            user,
+            via,
+            responder: false,
+        };
+        assert_eq!(
+            ran_line(&asker("alice", "text"), "Drain web-3", "drain"),
+            "alice ran \"Drain web-3\" (by text) via drain"
+        );
+        assert_eq!(
+            ran_line(&asker("api", "api"), "Drain web-3", "drain"),
+            "api ran \"Drain web-3\" via drain"
+        );
+    }
 }
