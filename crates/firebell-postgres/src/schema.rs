@@ -9,6 +9,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_init.sql"),
     include_str!("../migrations/0002_accounts.sql"),
     include_str!("../migrations/0003_expiry.sql"),
+    include_str!("../migrations/0004_prune.sql"),
 ];
 
 /// The advisory lock key held while migrating (any constant nobody else uses).

@@ -75,7 +75,7 @@ impl TimeoutStore for PgStore {
                 "SELECT id FROM alerts a WHERE status = 'resolved' AND resolved_at < $1 \
                  AND NOT EXISTS (SELECT 1 FROM notifications n WHERE n.alert_id = a.id \
                                  AND n.status IN ('pending', 'sending')) \
-                 ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED",
+                 ORDER BY resolved_at LIMIT $2 FOR UPDATE SKIP LOCKED",
                 &[&before, &i64::from(limit)],
             )
             .await?

@@ -171,6 +171,15 @@ fn hot_queries_use_indexes() {
              AND kind != 'alert.action'",
             "notifications_by_alert",
         ),
+        // Pruning past keep_resolved reads only the alerts past the cut.
+        (
+            "SELECT id FROM alerts a INDEXED BY alerts_resolved \
+             WHERE status = 'resolved' AND resolved_at < 5 \
+             AND NOT EXISTS (SELECT 1 FROM notifications n WHERE n.alert_id = a.id \
+                             AND n.status IN ('pending', 'sending')) \
+             ORDER BY resolved_at LIMIT 1000",
+            "alerts_resolved",
+        ),
         (
             "SELECT at FROM timeline WHERE alert_id = 1 ORDER BY id",
             "timeline_by_alert",

@@ -103,11 +103,14 @@ pub(crate) fn resolve_if_unchanged(
 /// nothing still to send.
 pub(crate) fn prune_resolved(conn: &Connection, before: i64, limit: u32) -> R<u64> {
     let ids: Vec<AlertId> = {
+        // INDEXED BY: without statistics the planner takes alerts_by_status
+        // and sorts every resolved alert still kept, each batch.
         let mut stmt = conn.prepare_cached(
-            "SELECT id FROM alerts a WHERE status = 'resolved' AND resolved_at < ?1 \
+            "SELECT id FROM alerts a INDEXED BY alerts_resolved \
+             WHERE status = 'resolved' AND resolved_at < ?1 \
              AND NOT EXISTS (SELECT 1 FROM notifications n WHERE n.alert_id = a.id \
                              AND n.status IN ('pending', 'sending')) \
-             ORDER BY id LIMIT ?2",
+             ORDER BY resolved_at LIMIT ?2",
         )?;
         let rows = stmt.query_map(params![before, limit], |r| r.get(0))?;
         rows.collect::<std::result::Result<_, _>>()?
