@@ -55,9 +55,28 @@ pub fn describe(e: &tokio_postgres::Error) -> String {
     }
 }
 
+/// The connection is gone or the server is going away: the server shutting
+/// down or crashed (class 57P), a connection exception (class 08), or a
+/// socket the driver found closed. Said as "database unreachable", as when
+/// no connection can be made at all.
+fn lost_connection(e: &tokio_postgres::Error) -> bool {
+    match e.code() {
+        Some(c) => {
+            let c = c.code();
+            c.starts_with("57P") || c.starts_with("08")
+        }
+        None => {
+            e.is_closed() || std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>())
+        }
+    }
+}
+
 impl From<Error> for StoreError {
     fn from(e: Error) -> Self {
         match e {
+            Error::Db(e) if lost_connection(&e) => {
+                StoreError::Backend(format!("database unreachable: {}", describe(&e)))
+            }
             Error::Db(e) => StoreError::Backend(describe(&e)),
             Error::Corrupt(m) => StoreError::Corrupt(m),
             Error::Other(m) => StoreError::Backend(m),
