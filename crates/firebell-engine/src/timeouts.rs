@@ -260,10 +260,13 @@ impl<S: Store> Engine<S> {
 }
 
 /// Alerts deleted per write when pruning: small enough that ingest waits
-/// little for the writer between batches.
-const PRUNE_BATCH: u32 = 1_000;
+/// little for the writer behind one batch.
+const PRUNE_BATCH: u32 = 250;
 /// The most batches one pass deletes (a backlog is worked off over passes).
-const PRUNE_BATCHES_PER_PASS: u32 = 500;
+const PRUNE_BATCHES_PER_PASS: u32 = 2_000;
+/// The pause between two batches of a pass: the writer takes what queued
+/// meanwhile (ingest first), so a pass never holds it for long.
+const PRUNE_PAUSE: Duration = Duration::from_millis(10);
 
 impl<S: Store> Engine<S> {
     /// `[database] keep_resolved`: deletes the alerts resolved longer ago
@@ -281,6 +284,7 @@ impl<S: Store> Engine<S> {
             if n < u64::from(PRUNE_BATCH) {
                 break;
             }
+            tokio::time::sleep(PRUNE_PAUSE).await;
         }
         if total > 0 {
             tracing::info!(alerts = total, "pruned resolved alerts past keep_resolved");

@@ -41,8 +41,11 @@ use std::thread::JoinHandle;
 /// The database file's name inside the data directory.
 pub const DB_FILE: &str = "firebell.db";
 
-/// Idle read-only connections kept for reuse.
-const MAX_IDLE_READERS: usize = 8;
+/// Idle read-only connections kept for reuse, and the most reads run at once
+/// (more wait for a turn: without a bound, reads queued behind a busy disk
+/// each took a blocking thread of their own, a hundred and more, and a fresh
+/// connection).
+const MAX_READERS: usize = 8;
 
 /// The SQLite store. Cheap to clone; the last clone dropped stops the writer.
 #[derive(Clone)]
@@ -56,6 +59,8 @@ struct Inner {
     jobs: Option<mpsc::Sender<writer::Job>>,
     writer: Option<JoinHandle<()>>,
     readers: Mutex<Vec<Connection>>,
+    /// One per read running; [`MAX_READERS`] of them.
+    read_turns: tokio::sync::Semaphore,
     /// Delivery lanes held (see `BundleStore::lock_lane`).
     lanes: nodes::Lanes,
 }
@@ -110,6 +115,7 @@ impl SqliteStore {
                 jobs: Some(jobs),
                 writer: Some(writer),
                 readers: Mutex::new(vec![reader]),
+                read_turns: tokio::sync::Semaphore::new(MAX_READERS),
                 lanes: nodes::Lanes::default(),
             }),
         })
@@ -142,6 +148,12 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&Connection) -> R<T> + Send + 'static,
     {
+        let _turn = self
+            .inner
+            .read_turns
+            .acquire()
+            .await
+            .map_err(|_| StoreError::Closed)?;
         let inner = Arc::clone(&self.inner);
         tokio::task::spawn_blocking(move || {
             let conn = inner.take_reader()?;
@@ -207,7 +219,7 @@ impl Inner {
 
     fn put_reader(&self, conn: Connection) {
         let mut idle = self.readers.lock().unwrap_or_else(|p| p.into_inner());
-        if idle.len() < MAX_IDLE_READERS {
+        if idle.len() < MAX_READERS {
             idle.push(conn);
         }
     }
