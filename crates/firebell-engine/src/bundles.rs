@@ -10,7 +10,9 @@
 //!   it was created (re-pended, no attempt counted).
 //! - A page to a rate-limited address that already had its share in the
 //!   window is held back until the oldest counted send leaves the window
-//!   (re-pended, marked held, one timeline line).
+//!   (re-pended, marked held, one timeline line). A page held while another
+//!   to the same address already waits is due a little later than it, so
+//!   the first one's release carries it, whichever node claims that one.
 //! - A page that goes out takes along, in one bundled message, every other
 //!   pending page for the same person, channel, address and service (grouped
 //!   services), or every held or pending page to the same address of that
@@ -29,6 +31,13 @@ use std::collections::VecDeque;
 
 /// Most pages one bundled message carries; more wait for the next one.
 const MAX_BUNDLE: u32 = 500;
+
+/// How much longer than the first page held back to an address each later
+/// one waits. The first one's release carries the rest in its bundle; were
+/// they all due at once, two nodes could claim some each and send two
+/// messages. The later ones' own time is the fallback should the first one's
+/// node die holding it.
+const HELD_AFTER_FIRST: SignedDuration = SignedDuration::from_secs(5);
 
 /// The contact kind (`sms`, `voice`, …) a page was queued for, if its
 /// user's contact is still configured on that channel.
@@ -123,6 +132,9 @@ impl<S: Store> Engine<S> {
         // commit for a flood, not one each) before anything else the lane
         // does, so a later bundle in the lane still finds them waiting.
         let mut holds: Vec<WindowHold> = Vec::new();
+        // The earliest a page held back to this lane's address waits until,
+        // once looked up (`Some(None)`: none is held).
+        let mut first_held: Option<Option<jiff::Timestamp>> = None;
         while let Some(c) = queue.pop_front() {
             if started.elapsed() > budget {
                 self.hold_for_windows(&mut holds).await?;
@@ -178,7 +190,7 @@ impl<S: Store> Engine<S> {
                 let sends = self
                     .inner
                     .store
-                    .count_sends(rate_key, Some(n.id), after)
+                    .count_sends(rate_key.clone(), Some(n.id), after)
                     .await?;
                 let count = limit.count as usize;
                 if sends.len() >= count {
@@ -187,11 +199,27 @@ impl<S: Store> Engine<S> {
                         .checked_add(limit.per)
                         .unwrap_or(now)
                         .max(now + SignedDuration::from_millis(1));
+                    let earlier = match first_held {
+                        Some(known) => known,
+                        None => self.inner.store.first_held(rate_key, n.id).await?,
+                    };
+                    let follows = earlier.is_some_and(|t| t <= until);
+                    let wait = if follows {
+                        until.checked_add(HELD_AFTER_FIRST).unwrap_or(until)
+                    } else {
+                        until
+                    };
+                    first_held = Some(Some(earlier.map_or(wait, |t| t.min(wait))));
+                    let with = if follows {
+                        " with the pages held before it"
+                    } else {
+                        ""
+                    };
                     let line = TimelineEntry::new(
                         now,
                         TimelineKind::Held,
                         format!(
-                            "held back: {kind} to {} is rate limited ({limit}); will be sent at {until}",
+                            "held back: {kind} to {} is rate limited ({limit}); will be sent at {until}{with}",
                             short_address(&n.address)
                         ),
                     )
@@ -199,7 +227,7 @@ impl<S: Store> Engine<S> {
                     tracing::info!(parent: &crate::page_span(n), %kind, %until, "page held back by a rate limit");
                     self.inner
                         .store
-                        .hold_notification(n.id, until, true, vec![line], n.alert_id)
+                        .hold_notification(n.id, wait, true, vec![line], n.alert_id)
                         .await?;
                     continue;
                 }

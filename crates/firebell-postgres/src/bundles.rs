@@ -4,8 +4,8 @@ use crate::alerts::add_lines;
 use crate::error::Result as R;
 use crate::outbox::with_alerts;
 use crate::rows::{self, notification_cols};
-use crate::sql::{exec, query};
-use crate::{PgStore, in_tx};
+use crate::sql::{exec, query, query_one};
+use crate::{PgStore, in_tx, with_client};
 use deadpool_postgres::GenericClient;
 use firebell_core::alert::{AlertId, TimelineEntry};
 use firebell_core::clock::{from_millis, to_millis};
@@ -162,6 +162,24 @@ impl BundleStore for PgStore {
         let after = floor_millis(after);
         let sends = in_tx!(self, |tx| count_sends(&tx, &rate_key, page, after).await)?;
         Ok(sends.into_iter().map(from_millis).collect())
+    }
+
+    async fn first_held(
+        &self,
+        rate_key: String,
+        except: NotificationId,
+    ) -> Result<Option<Timestamp>> {
+        let first: Option<i64> = with_client!(self, |c| {
+            query_one(
+                &c,
+                "SELECT MIN(next_attempt_at) FROM notifications \
+                 WHERE rate_key = $1 AND status = 'pending' AND held_back AND id <> $2",
+                &[&rate_key, &except],
+            )
+            .await
+            .map(|r| r.get(0))
+        })?;
+        Ok(first.map(from_millis))
     }
 
     async fn hold_notification(

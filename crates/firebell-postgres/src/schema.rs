@@ -10,6 +10,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0002_accounts.sql"),
     include_str!("../migrations/0003_expiry.sql"),
     include_str!("../migrations/0004_prune.sql"),
+    include_str!("../migrations/0005_held.sql"),
 ];
 
 /// The advisory lock key held while migrating (any constant nobody else uses).

@@ -31,6 +31,19 @@ pub(crate) fn count_sends(
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
+pub(crate) fn first_held(
+    conn: &Connection,
+    rate_key: &str,
+    except: NotificationId,
+) -> Result<Option<i64>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT MIN(next_attempt_at) FROM notifications \
+             WHERE rate_key = ?1 AND status = 'pending' AND held_back = 1 AND id <> ?2",
+        )?
+        .query_row(params![rate_key, except], |r| r.get(0))?)
+}
+
 pub(crate) struct PreparedHold {
     pub(crate) id: NotificationId,
     pub(crate) until: i64,
@@ -247,6 +260,17 @@ impl BundleStore for SqliteStore {
             .write(move |conn| count_sends(conn, &rate_key, page, after))
             .await?;
         Ok(sends.into_iter().map(from_millis).collect())
+    }
+
+    async fn first_held(
+        &self,
+        rate_key: String,
+        except: NotificationId,
+    ) -> firebell_store::Result<Option<Timestamp>> {
+        let first = self
+            .read(move |conn| first_held(conn, &rate_key, except))
+            .await?;
+        Ok(first.map(from_millis))
     }
 
     async fn hold_notification(

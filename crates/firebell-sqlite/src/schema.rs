@@ -23,6 +23,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0014_label_index_deletes.sql"),
     include_str!("../migrations/0015_expiry.sql"),
     include_str!("../migrations/0016_prune.sql"),
+    include_str!("../migrations/0017_held.sql"),
 ];
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);

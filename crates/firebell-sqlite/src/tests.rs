@@ -166,6 +166,11 @@ fn hot_queries_use_indexes() {
             "notifications_pending",
         ),
         (
+            "SELECT MIN(next_attempt_at) FROM notifications \
+             WHERE rate_key = 'sms:+1' AND status = 'pending' AND held_back = 1 AND id <> 5",
+            "notifications_held",
+        ),
+        (
             "UPDATE notifications SET status = 'cancelled' \
              WHERE alert_id = 1 AND (status = 'pending' OR status = 'sending') \
              AND kind != 'alert.action'",

@@ -72,6 +72,7 @@ macro_rules! store_contract_tests {
                 timeline_lines_and_the_latest_paged_alert,
                 sends_are_counted_per_rate_key_after_an_instant,
                 held_pages_wait_without_an_attempt,
+                the_first_page_held_back_to_an_address_is_found,
                 the_outbox_is_counted_by_state,
                 bundles_take_matching_pending_pages_and_share_the_outcome,
                 maintenance_windows_round_trip_filter_and_end,

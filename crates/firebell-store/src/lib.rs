@@ -471,6 +471,17 @@ pub trait BundleStore: Clone + Send + Sync + 'static {
         after: Timestamp,
     ) -> impl Future<Output = Result<Vec<Timestamp>>> + Send;
 
+    /// The earliest instant a `pending` page held back under `rate_key`,
+    /// other than `except`, waits until; `None` when no other is held. A
+    /// page held after another waits a little longer than it, so the first
+    /// one's release finds the rest unclaimed and carries them in one
+    /// bundle (two nodes claiming at once would otherwise send two).
+    fn first_held(
+        &self,
+        rate_key: String,
+        except: NotificationId,
+    ) -> impl Future<Output = Result<Option<Timestamp>>> + Send;
+
     /// Puts a claimed (`sending`) page back to `pending` until `until`
     /// without counting an attempt; `held_back` marks it held by a rate limit
     /// (a page waiting out a group window is not). Writes `timeline` to

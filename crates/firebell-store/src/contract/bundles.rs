@@ -179,6 +179,70 @@ pub async fn held_pages_wait_without_an_attempt<S: Store>(store: S) {
     );
 }
 
+pub async fn the_first_page_held_back_to_an_address_is_found<S: Store>(store: S) {
+    let ids = alerts(&store, &["svc"]).await;
+    let a = ids[0];
+    queue(
+        &store,
+        a,
+        vec![
+            text(a, "alice", 0, 0),
+            text(a, "alice", 1, 0),
+            text(a, "alice", 2, 0),
+        ],
+    )
+    .await;
+    let c = store.claim_notifications(at(0), lease(), 10).await.unwrap();
+    let [first, second, waiting] = [0, 1, 2].map(|i| c[i].notification.id);
+    let key = format!("sms:{NUMBER}");
+    for id in [first, second, waiting] {
+        store
+            .count_sends(key.clone(), Some(id), at(-900))
+            .await
+            .unwrap();
+    }
+    assert_eq!(store.first_held(key.clone(), first).await.unwrap(), None);
+    for (id, until, held_back) in [
+        (first, 600, true),
+        (second, 605, true),
+        (waiting, 500, false),
+    ] {
+        assert!(
+            store
+                .hold_notification(id, at(until), held_back, vec![], Some(a))
+                .await
+                .unwrap()
+        );
+    }
+    // Another held page's time; a group-window wait is not a hold.
+    assert_eq!(
+        store.first_held(key.clone(), first).await.unwrap(),
+        Some(at(605))
+    );
+    assert_eq!(
+        store.first_held(key.clone(), second).await.unwrap(),
+        Some(at(600))
+    );
+    assert_eq!(
+        store.first_held(key.clone(), waiting).await.unwrap(),
+        Some(at(600))
+    );
+    assert_eq!(
+        store
+            .first_held("voice:+447700900123".into(), waiting)
+            .await
+            .unwrap(),
+        None
+    );
+    // Claimed again, the first is no longer waiting.
+    let again = store
+        .claim_notifications(at(600), lease(), 10)
+        .await
+        .unwrap();
+    assert_eq!(again.len(), 2, "the first and the group-window wait");
+    assert_eq!(store.first_held(key, waiting).await.unwrap(), Some(at(605)));
+}
+
 pub async fn bundles_take_matching_pending_pages_and_share_the_outcome<S: Store>(store: S) {
     let ids = alerts(&store, &["svc", "svc", "svc", "other", "svc"]).await;
     // Leader (due now), two more of svc for alice (not yet due), one of
