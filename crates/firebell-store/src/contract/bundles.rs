@@ -182,16 +182,8 @@ pub async fn held_pages_wait_without_an_attempt<S: Store>(store: S) {
 pub async fn the_first_page_held_back_to_an_address_is_found<S: Store>(store: S) {
     let ids = alerts(&store, &["svc"]).await;
     let a = ids[0];
-    queue(
-        &store,
-        a,
-        vec![
-            text(a, "alice", 0, 0),
-            text(a, "alice", 1, 0),
-            text(a, "alice", 2, 0),
-        ],
-    )
-    .await;
+    let pages = (0..3).map(|n| text(a, "alice", n, 0)).collect();
+    queue(&store, a, pages).await;
     let c = store.claim_notifications(at(0), lease(), 10).await.unwrap();
     let [first, second, waiting] = [0, 1, 2].map(|i| c[i].notification.id);
     let key = format!("sms:{NUMBER}");
