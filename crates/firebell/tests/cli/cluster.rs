@@ -659,9 +659,11 @@ async fn nodes_killed_under_load_lose_no_accepted_event_and_page_each_alert_once
     // from a node that was killed before it could record the send, and
     // another node sent it again when that node's lease ran out. Such a
     // pair is a first copy at a kill and a second one a lease (30 s) later;
-    // anything else is a page sent twice. "At a kill": within a second
-    // either side, as a request the node wrote just before SIGKILL is read,
-    // and its arrival noted, by the gateway after the test noted the kill.
+    // anything else is a page sent twice. "At a kill": up to 5 s before it
+    // (the send's record waits its turn at the database, seconds on a busy
+    // machine) or a second after it (a request the node wrote just before
+    // SIGKILL is read, and noted, by the gateway after the test noted the
+    // kill).
     let arrivals = gw.arrivals();
     let mut twice = 0;
     for k in &keys {
@@ -674,11 +676,9 @@ async fn nodes_killed_under_load_lose_no_accepted_event_and_page_each_alert_once
         match copies.as_slice() {
             [_] => {}
             [first, second] => {
-                let near = |a: Instant, b: Instant| {
-                    a.max(b).duration_since(a.min(b)) < Duration::from_secs(1)
-                };
                 let cut_short = kills.iter().any(|kill| {
-                    near(*first, *kill)
+                    kill.saturating_duration_since(*first) < Duration::from_secs(5)
+                        && first.saturating_duration_since(*kill) < Duration::from_secs(1)
                         && second.saturating_duration_since(*kill) >= Duration::from_secs(25)
                 });
                 let since_run = |at: Instant| at.saturating_duration_since(run);
