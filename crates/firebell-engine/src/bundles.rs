@@ -133,8 +133,9 @@ impl<S: Store> Engine<S> {
         // does, so a later bundle in the lane still finds them waiting.
         let mut holds: Vec<WindowHold> = Vec::new();
         // The earliest a page held back to this lane's address waits until,
-        // once looked up (`Some(None)`: none is held).
-        let mut first_held: Option<Option<jiff::Timestamp>> = None;
+        // once this pass has held one (the lane is locked: nobody else
+        // holds one meanwhile); forgotten when a bundle carries them off.
+        let mut first_held: Option<jiff::Timestamp> = None;
         while let Some(c) = queue.pop_front() {
             if started.elapsed() > budget {
                 self.hold_for_windows(&mut holds).await?;
@@ -200,7 +201,7 @@ impl<S: Store> Engine<S> {
                         .unwrap_or(now)
                         .max(now + SignedDuration::from_millis(1));
                     let earlier = match first_held {
-                        Some(known) => known,
+                        Some(t) => Some(t),
                         None => self.inner.store.first_held(rate_key, n.id).await?,
                     };
                     let follows = earlier.is_some_and(|t| t <= until);
@@ -209,7 +210,7 @@ impl<S: Store> Engine<S> {
                     } else {
                         until
                     };
-                    first_held = Some(Some(earlier.map_or(wait, |t| t.min(wait))));
+                    first_held = Some(earlier.map_or(wait, |t| t.min(wait)));
                     let with = if follows {
                         " with the pages held before it"
                     } else {
@@ -307,6 +308,7 @@ impl<S: Store> Engine<S> {
                     short_address(&n.address)
                 ),
             };
+            first_held = None;
             self.deliver_bundle(c, members, &title).await?;
         }
         self.hold_for_windows(&mut holds).await
