@@ -18,6 +18,7 @@ pub mod actions;
 pub mod answers;
 mod bundles;
 mod fallback;
+mod first_step;
 pub mod handoff;
 pub mod hold;
 pub mod maintenance;
@@ -38,7 +39,7 @@ use firebell_core::alert::{Alert, AlertId, AlertStatus, TimelineEntry, TimelineK
 use firebell_core::clock::Clock;
 use firebell_core::config::Config;
 use firebell_core::escalation::{self, Escalation, FailedPage, Phase, Response, Transition};
-use firebell_core::event::{Event, Severity};
+use firebell_core::event::{Event, EventAction, Severity};
 use firebell_core::notification::{self, Delivery, Notification, NotificationId, NotificationKind};
 use firebell_core::schedule::Override;
 use firebell_store::{Claimed, CommitResult, Finish, IngestItem, IngestOutcome, Store, StoreError};
@@ -186,19 +187,8 @@ impl<S: Store> Engine<S> {
 
     /// Names this node in the data of a decision's timeline lines, so an
     /// alert's timeline says which node paged (many nodes share a store).
-    fn stamp_node(&self, mut t: Transition) -> Transition {
-        for line in &mut t.timeline {
-            match &mut line.data {
-                serde_json::Value::Object(m) => {
-                    m.insert("node".into(), self.node_name().into());
-                }
-                serde_json::Value::Null => {
-                    line.data = serde_json::json!({ "node": self.node_name() });
-                }
-                _ => {}
-            }
-        }
-        t
+    fn stamp_node(&self, t: Transition) -> Transition {
+        first_step::stamp_node(t, self.node_name())
     }
 
     pub fn config(&self) -> Arc<Config> {
@@ -234,6 +224,12 @@ impl<S: Store> Engine<S> {
     pub async fn accept(&self, events: Vec<Event>) -> Result<Vec<IngestOutcome>> {
         let config = self.config();
         let now = self.now();
+        let fired = Arc::new(first_step::Fired::default());
+        let first_step = if events.iter().any(|e| e.action == EventAction::Trigger) {
+            self.first_step(now, &fired).await?
+        } else {
+            None
+        };
         let mut actions = Vec::with_capacity(events.len());
         let mut items = Vec::with_capacity(events.len());
         // One slot per event: `Err` holds a dropped event's dedup key.
@@ -272,6 +268,7 @@ impl<S: Store> Engine<S> {
                     .map(|s| s.policy.clone()),
             };
             items.push(IngestItem {
+                first_step: policy.as_ref().and(first_step.clone()),
                 policy,
                 event,
                 received_at: now,
@@ -327,7 +324,15 @@ impl<S: Store> Engine<S> {
                 tracing::debug!(alert_id, dedup_key = ?o.dedup_key.as_str(), status = ?o.status, "event recorded");
             }
         }
-        if outcomes.iter().any(|o| !o.duplicate) {
+        // Steps decided with the write (see `first_step`) queued their pages.
+        if fired.steps() > 0 {
+            self.inner.metrics.pages_queued.inc_by(fired.pages());
+            for _ in 0..fired.steps() {
+                self.inner.metrics.escalation_lag_seconds.observe(0.0);
+            }
+            self.inner.wake_dispatch.notify_one();
+        }
+        if outcomes.iter().filter(|o| !o.duplicate).count() as u64 > fired.steps() {
             self.inner.wake_escalations.notify_one();
         }
         let resolved: Vec<AlertId> = outcomes
@@ -434,6 +439,7 @@ impl<S: Store> Engine<S> {
                 event,
                 policy: None,
                 received_at: now,
+                first_step: None,
             }])
             .await?;
         let line = TimelineEntry::new(now, kind, format!("{done} by {who}"))

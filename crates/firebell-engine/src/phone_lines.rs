@@ -59,6 +59,7 @@ impl<S: Store> Engine<S> {
                 event,
                 policy: None,
                 received_at: now,
+                first_step: None,
             }])
             .await?
             .into_iter()

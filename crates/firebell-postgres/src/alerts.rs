@@ -211,6 +211,12 @@ async fn ingest_one<C: GenericClient>(c: &C, ev: &EncodedEvent) -> R<IngestOutco
             if let Some(policy) = &ev.policy {
                 let esc = Escalation::start(id, policy, firebell_core::clock::from_millis(now));
                 insert_escalation(c, &esc).await?;
+                if let Some(t) = ev.first_step(&esc)
+                    && t.escalation.alert_id == id
+                    && t.settles.is_none()
+                {
+                    crate::escalations::commit_first_step(c, &t, now).await?;
+                }
             }
             Ok(outcome(Some(id), Some(AlertStatus::Triggered), false))
         }

@@ -128,6 +128,21 @@ async fn commit<C: GenericClient>(
     Ok(Outcome::Applied)
 }
 
+/// A new alert's first step, decided while it is recorded (see
+/// `firebell_store::FirstStep`), applied to the escalation just inserted at
+/// version 0, in the caller's transaction.
+pub(crate) async fn commit_first_step<C: GenericClient>(c: &C, t: &Transition, now: i64) -> R<()> {
+    let targets = encode_json(&t.escalation.targets)?;
+    let timeline = Line::encode_all(&t.timeline)?;
+    match commit(c, 0, t, &targets, &timeline, now).await? {
+        Outcome::Applied => Ok(()),
+        Outcome::Refused => Err(crate::error::Error::Other(format!(
+            "the new escalation of alert {} was not at version 0",
+            t.escalation.alert_id
+        ))),
+    }
+}
+
 impl EscalationStore for PgStore {
     async fn escalation(&self, id: AlertId) -> Result<Option<Escalation>> {
         self.read_opt(

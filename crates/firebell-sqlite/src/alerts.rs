@@ -2,6 +2,7 @@
 
 use crate::SqliteStore;
 use crate::error::{Error, Result as R};
+use crate::escalations::{PreparedCommit, insert_decided};
 use crate::ops::{Line, add_line, add_lines, encode_json, stop_alert};
 use crate::rows::{self, alert_cols};
 use firebell_core::alert::{Alert, AlertId, AlertStatus, TimelineEntry, TimelineKind};
@@ -169,8 +170,14 @@ fn ingest_one(conn: &Connection, ev: &EncodedEvent) -> R<IngestOutcome> {
                 None,
             )?;
             if let Some(policy) = &ev.policy {
-                let esc = Escalation::start(id, policy, firebell_core::clock::from_millis(now));
-                insert_escalation(conn, &esc)?;
+                let at = firebell_core::clock::from_millis(now);
+                let esc = Escalation::start(id, policy, at);
+                match ev.first_step(&esc) {
+                    Some(t) if t.escalation.alert_id == id && t.settles.is_none() => {
+                        insert_decided(conn, &PreparedCommit::encode(0, t, at)?)?;
+                    }
+                    _ => insert_escalation(conn, &esc)?,
+                }
             }
             Ok(outcome(Some(id), Some(AlertStatus::Triggered), false))
         }

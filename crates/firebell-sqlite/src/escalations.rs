@@ -76,6 +76,38 @@ pub(crate) fn commit(conn: &Connection, c: &PreparedCommit) -> R<CommitResult> {
         conn.prepare_cached("UPDATE notifications SET follow_up = 0 WHERE id = ?1")?
             .execute(params![id])?;
     }
+    apply(conn, c)?;
+    Ok(CommitResult::Applied)
+}
+
+/// A new alert's escalation with its first step already decided (see
+/// `firebell_store::FirstStep`): the row is written in the state the
+/// transition leaves it, at the version [`commit`] would give it, and the
+/// transition's pages and lines go with it.
+pub(crate) fn insert_decided(conn: &Connection, c: &PreparedCommit) -> R<()> {
+    let esc = &c.escalation;
+    conn.prepare_cached(
+        "INSERT INTO escalations (alert_id, policy, phase, step, loop, due_at, targets, version, \
+         held) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?
+    .execute(params![
+        esc.alert_id,
+        esc.policy,
+        esc.phase.as_str(),
+        esc.step,
+        esc.loop_,
+        esc.due_at.map(to_millis),
+        c.targets,
+        c.expected_version + 1,
+        esc.held
+    ])?;
+    apply(conn, c)
+}
+
+/// What a transition writes besides the escalation row: the alert's new
+/// status (cancelling its queued pages), the pages it queues, its lines.
+fn apply(conn: &Connection, c: &PreparedCommit) -> R<()> {
+    let esc = &c.escalation;
     let now = c.now;
     if let Some(status) = c.alert_status {
         // The guards keep an alert from moving backwards (a resolved alert
@@ -123,8 +155,7 @@ pub(crate) fn commit(conn: &Connection, c: &PreparedCommit) -> R<CommitResult> {
             now
         ])?;
     }
-    add_lines(conn, esc.alert_id, &c.timeline)?;
-    Ok(CommitResult::Applied)
+    add_lines(conn, esc.alert_id, &c.timeline)
 }
 
 /// Makes held active escalations due at `now` (see `Store::release_held`).

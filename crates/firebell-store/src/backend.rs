@@ -176,6 +176,20 @@ pub struct EncodedEvent {
     pub new_alert: Option<NewAlertRow>,
     /// Milliseconds; the trigger's [`firebell_core::event::Event::expires_at`].
     pub expires_at: Option<i64>,
+    pub severity: firebell_core::event::Severity,
+    pub first_step: Option<crate::FirstStep>,
+}
+
+impl EncodedEvent {
+    /// The transition a new alert's first step writes with it, if its
+    /// [`crate::FirstStep`] decides one for `esc` (the escalation as
+    /// [`firebell_core::escalation::Escalation::start`] made it).
+    pub fn first_step(
+        &self,
+        esc: &firebell_core::escalation::Escalation,
+    ) -> Option<firebell_core::escalation::Transition> {
+        self.first_step.as_ref()?.decide(esc, self.severity)
+    }
 }
 
 impl EncodedEvent {
@@ -185,6 +199,7 @@ impl EncodedEvent {
             event,
             policy,
             received_at,
+            first_step,
         } = item;
         let new_alert = match event.action {
             EventAction::Trigger => Some(NewAlertRow {
@@ -208,6 +223,8 @@ impl EncodedEvent {
             policy,
             new_alert,
             expires_at: event.expires_at.map(firebell_core::clock::to_millis),
+            severity: event.severity,
+            first_step,
         })
     }
 }

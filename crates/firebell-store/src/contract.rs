@@ -53,6 +53,7 @@ macro_rules! store_contract_tests {
                 acknowledge_and_resolve_from_source,
                 acknowledge_or_resolve_without_open_alert,
                 commit_checks_the_version,
+                a_new_alerts_first_step_is_written_with_it,
                 notifications_are_idempotent,
                 claims_take_a_lease,
                 finishing_records_attempts,
@@ -155,6 +156,7 @@ pub fn item(action: EventAction, key: &str, secs: i64) -> IngestItem {
         event: event("svc", action, key),
         policy: Some("p".into()),
         received_at: at(secs),
+        first_step: None,
     }
 }
 

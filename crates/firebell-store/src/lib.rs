@@ -81,6 +81,45 @@ pub struct IngestItem {
     /// The policy that pages for a new alert; `None` records without paging.
     pub policy: Option<String>,
     pub received_at: Timestamp,
+    /// How a new alert's first escalation step is decided, so that it is
+    /// written in the transaction that records the alert (see
+    /// [`AlertStore::ingest`]); `None` leaves the step to the escalation loop.
+    pub first_step: Option<FirstStep>,
+}
+
+/// The decision of a new alert's first escalation step, made while the
+/// alert is recorded: given the escalation as
+/// [`Escalation::start`] makes it (with the alert's new id) and the alert's
+/// severity, the transition to write, or `None` to leave the step to the
+/// escalation loop. It is pure (no reads, no waiting): whatever it needs was
+/// loaded before the call, and it may run on the store's writer.
+#[derive(Clone)]
+pub struct FirstStep(
+    pub  std::sync::Arc<
+        dyn Fn(&Escalation, firebell_core::event::Severity) -> Option<Transition> + Send + Sync,
+    >,
+);
+
+impl FirstStep {
+    pub fn decide(
+        &self,
+        esc: &Escalation,
+        severity: firebell_core::event::Severity,
+    ) -> Option<Transition> {
+        (self.0)(esc, severity)
+    }
+}
+
+impl std::fmt::Debug for FirstStep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FirstStep")
+    }
+}
+
+impl PartialEq for FirstStep {
+    fn eq(&self, other: &Self) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0)
+    }
 }
 
 /// What recording one event did.
@@ -261,7 +300,10 @@ pub trait AlertStore: Clone + Send + Sync + 'static {
     ///   repeats add at most one row per alert per hour; repeats of one alert
     ///   within a batch may be written as one update, with the same result);
     ///   otherwise a new alert (count 1, `received` line) and, if `policy` is
-    ///   set, `Escalation::start(id, policy, received_at)`.
+    ///   set, `Escalation::start(id, policy, received_at)`. If the item has a
+    ///   [`FirstStep`] and it decides a transition, that transition is
+    ///   applied to the new escalation in the same transaction, exactly as
+    ///   [`EscalationStore::commit`] would apply it at version 0.
     /// - acknowledge: a `triggered` open alert becomes `acknowledged`; its
     ///   escalation is stopped (phase `stopped`, no due time, version bumped) and
     ///   its pending/sending notifications cancelled; one `acknowledged` line.

@@ -321,7 +321,7 @@ async fn a_long_timeline_is_answered_a_page_at_a_time() {
             None => break,
         }
     }
-    assert_eq!(seen, 301, "every line once: received + 300");
+    assert_eq!(seen, 302, "every line once: received, notified + 300");
 
     let (status, answer) = app
         .api_post(&format!("/api/v1/alerts/{id}/acknowledge"), json!({}))

@@ -86,12 +86,21 @@ async fn pagerduty_python_clients_trigger_acknowledge_and_resolve() {
     assert_eq!(v7["service"], "db");
     app.settle().await;
     let id = v7["id"].as_i64().unwrap();
-    // Acknowledged before the engine ran: nobody was paged.
+    // The first step queued its page with the alert; the acknowledgement
+    // came before it went out and cancelled it: nobody was paged.
     assert_eq!(
         app.timeline_kinds(id).await,
-        vec!["received", "acknowledged"]
+        vec!["received", "notified", "acknowledged"]
     );
     assert!(app.pages().is_empty());
+    let view = app.alert(id).await;
+    let statuses: Vec<&str> = view["notifications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["cancelled"], "{view}");
 }
 
 async fn enqueue(app: &TestApp, body: &str) -> (u16, Value) {

@@ -129,8 +129,6 @@ async fn a_silenced_new_alert_pages_when_the_silence_ends() {
 #[tokio::test]
 async fn expire_on_resolve_ends_the_silence_once_its_alerts_resolved() {
     let (app, _dir, _sink) = spawn_app(THREE_STEPS).await;
-    app.trigger("web-1", "web 1 down").await;
-    app.trigger("web-2", "web 2 down").await;
     let (status, body) = create(
         &app,
         json!({"matchers": ["alertname=~\"web-.*\""], "duration": "4h",
@@ -138,6 +136,8 @@ async fn expire_on_resolve_ends_the_silence_once_its_alerts_resolved() {
     )
     .await;
     assert_eq!(status, 201, "{body}");
+    app.trigger("web-1", "web 1 down").await;
+    app.trigger("web-2", "web 2 down").await;
     let sid = body["silence"]["id"].as_str().unwrap().to_string();
     assert_eq!(body["silence"]["expire_on_resolve"], true);
     app.settle().await;

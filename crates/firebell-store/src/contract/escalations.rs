@@ -166,3 +166,131 @@ pub async fn held_escalations_keep_their_reason_and_can_be_released<S: Store>(st
         .unwrap();
     assert_eq!(free.due_at, Some(at(0)));
 }
+
+/// A new alert's first step decided while it is recorded (`FirstStep`) is
+/// written in the same call, as `commit` would write it at version 0: the
+/// escalation in its after-step state, the pages, the lines. Only new
+/// alerts with a policy are decided; a decision of `None` leaves the start.
+pub async fn a_new_alerts_first_step_is_written_with_it<S: Store>(store: S) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let asked = Arc::new(AtomicUsize::new(0));
+    let counter = asked.clone();
+    let step = crate::FirstStep(Arc::new(move |esc: &Escalation, severity| {
+        counter.fetch_add(1, Ordering::SeqCst);
+        assert_eq!(severity, Severity::Critical);
+        assert_eq!(
+            (esc.phase, esc.version, esc.due_at),
+            (Phase::Pending, 0, Some(at(0)))
+        );
+        if esc.alert_id % 2 == 0 {
+            return None;
+        }
+        let mut next = esc.clone();
+        next.phase = Phase::Waiting;
+        next.step = 1;
+        next.due_at = Some(at(300));
+        Some(Transition {
+            escalation: next,
+            notifications: vec![page(esc.alert_id, "alice", 0)],
+            timeline: vec![TimelineEntry::new(
+                at(0),
+                TimelineKind::Notified,
+                "paging alice",
+            )],
+            alert_status: None,
+            settles: None,
+        })
+    }));
+    let with_step = |key: &str| IngestItem {
+        first_step: Some(step.clone()),
+        ..item(EventAction::Trigger, key, 0)
+    };
+    let mut unpaged = with_step("quiet");
+    unpaged.policy = None;
+    let out = store
+        .ingest(vec![with_step("a"), with_step("b"), unpaged])
+        .await
+        .unwrap();
+    assert_eq!(
+        asked.load(Ordering::SeqCst),
+        2,
+        "asked once per new alert with a policy"
+    );
+    assert!(
+        store
+            .escalation(out[2].alert_id.unwrap())
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    for o in &out[..2] {
+        let id = o.alert_id.unwrap();
+        let esc = store.escalation(id).await.unwrap().unwrap();
+        let kinds: Vec<TimelineKind> = store
+            .timeline(id)
+            .await
+            .unwrap()
+            .iter()
+            .map(|l| l.kind)
+            .collect();
+        if id % 2 == 1 {
+            assert_eq!((esc.phase, esc.step, esc.version), (Phase::Waiting, 1, 1));
+            assert_eq!(esc.due_at, Some(at(300)));
+            assert_eq!(kinds, [TimelineKind::Received, TimelineKind::Notified]);
+            let pages = store.notifications(id).await.unwrap();
+            assert_eq!(pages.len(), 1);
+            assert_eq!(pages[0].status, NotificationStatus::Pending);
+        } else {
+            assert_eq!(
+                (esc.phase, esc.version, esc.due_at),
+                (Phase::Pending, 0, Some(at(0)))
+            );
+            assert_eq!(kinds, [TimelineKind::Received]);
+            assert!(store.notifications(id).await.unwrap().is_empty());
+        }
+    }
+    // Only the undecided escalation is due; the decided one's page is claimable.
+    let due = store.due_escalations(at(1), 10).await.unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].alert_id % 2, 0);
+    let claimed = store
+        .claim_notifications(at(1), SignedDuration::from_secs(30), 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(
+        claimed[0].alert.as_ref().unwrap().dedup_key.as_str().len(),
+        1
+    );
+    // The decided escalation answers to the version it was written at.
+    let decided = if out[0].alert_id.unwrap() % 2 == 1 {
+        &out[0]
+    } else {
+        &out[1]
+    };
+    let esc = store
+        .escalation(decided.alert_id.unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        store
+            .commit(0, Transition::unchanged(&esc), at(2))
+            .await
+            .unwrap(),
+        CommitResult::Conflict
+    );
+    assert_eq!(
+        store
+            .commit(1, Transition::unchanged(&esc), at(2))
+            .await
+            .unwrap(),
+        CommitResult::Applied
+    );
+    // A repeat is not a new alert: nothing is decided for it.
+    let again = store.ingest(vec![with_step("a")]).await.unwrap();
+    assert!(again[0].duplicate);
+    assert_eq!(asked.load(Ordering::SeqCst), 2);
+}

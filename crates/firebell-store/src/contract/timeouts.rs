@@ -22,6 +22,7 @@ pub async fn acknowledgement_timeouts_retrigger_once<S: Store>(store: S) {
                 event: event("other", EventAction::Trigger, "a"),
                 policy: Some("p".into()),
                 received_at: at(0),
+                first_step: None,
             },
             item(EventAction::Acknowledge, "a", 10),
             item(EventAction::Acknowledge, "b", 20),
@@ -29,6 +30,7 @@ pub async fn acknowledgement_timeouts_retrigger_once<S: Store>(store: S) {
                 event: event("other", EventAction::Acknowledge, "a"),
                 policy: Some("p".into()),
                 received_at: at(5),
+                first_step: None,
             },
         ])
         .await
