@@ -9,6 +9,9 @@
 //! before the write, so the alert, its escalation in its after-step state,
 //! its pages and its lines are one commit.
 //!
+//! Pages due at once are written already claimed by this node and go
+//! straight to its dispatcher ([`Ready`]): no claim, no read of the alert.
+//!
 //! The loop still decides every step the shortcut leaves alone: when
 //! anything could hold paging (a maintenance window in force, a silence not
 //! yet ended, any inhibit rule, whose sources may arrive in the same batch),
@@ -17,7 +20,7 @@
 
 use crate::{Engine, Result};
 use firebell_core::escalation::{self, Phase, Transition};
-use firebell_store::{FirstStep, Store};
+use firebell_store::{Claimed, FirstStep, Store};
 use jiff::Timestamp;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -58,7 +61,7 @@ impl<S: Store> Engine<S> {
         let overrides = self.active_overrides(now).await?;
         let node = self.node_name().to_string();
         let fired = fired.clone();
-        Ok(Some(FirstStep(Arc::new(move |esc, severity| {
+        let step = FirstStep::new(move |esc, severity| {
             let policy = config.policies.get(&esc.policy)?;
             let on_call = |schedule: &str| -> Vec<String> {
                 let ovs = overrides.get(schedule).map(Vec::as_slice).unwrap_or(&[]);
@@ -77,7 +80,38 @@ impl<S: Store> Engine<S> {
                 .pages
                 .fetch_add(t.notifications.len() as u64, Ordering::Relaxed);
             Some(stamp_node(t, &node))
-        }))))
+        });
+        Ok(Some(if self.inner.ready.has_room() {
+            step.claiming(now.checked_add(self.lease()).unwrap_or(now))
+        } else {
+            step
+        }))
+    }
+}
+
+impl<S: Store> Engine<S> {
+    /// Up to `n` pages claimed with their alerts, without those cancelled
+    /// since (the alert acknowledged or resolved, on any node): one read for
+    /// the lot. If that read fails they are left to their leases.
+    pub(crate) async fn take_ready(&self, n: usize) -> Vec<Claimed> {
+        let pages = self.inner.ready.take(n, self.now());
+        if pages.is_empty() {
+            return pages;
+        }
+        let ids = pages.iter().map(|c| c.notification.id).collect();
+        match self.inner.store.still_sending(ids).await {
+            Ok(live) => {
+                let live: std::collections::HashSet<_> = live.into_iter().collect();
+                pages
+                    .into_iter()
+                    .filter(|c| live.contains(&c.notification.id))
+                    .collect()
+            }
+            Err(err) => {
+                tracing::error!(error = %err, pages = pages.len(), "checking pages claimed with their alerts failed; they are claimed again when their leases end");
+                Vec::new()
+            }
+        }
     }
 }
 
@@ -95,4 +129,64 @@ pub(crate) fn stamp_node(mut t: Transition, node: &str) -> Transition {
         }
     }
     t
+}
+
+/// Pages claimed with their alerts' first step, waiting for this node's
+/// dispatcher (which takes them before it claims from the store).
+///
+/// Bounded, so that a page never waits here long: when it is full, new
+/// first steps queue their pages unclaimed for any node. A page whose lease
+/// is more than half gone when the dispatcher reaches it is left alone: its
+/// lease runs out and it is claimed from the store like any page whose
+/// claimer went away, so it is never sent by two holders at once.
+#[derive(Default)]
+pub(crate) struct Ready(std::sync::Mutex<std::collections::VecDeque<Waiting>>);
+
+struct Waiting {
+    page: Claimed,
+    /// Past this instant the lease is more than half gone.
+    use_by: Timestamp,
+}
+
+/// At most this many pages wait in [`Ready`].
+const READY_MAX: usize = 512;
+
+impl Ready {
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::VecDeque<Waiting>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub(crate) fn has_room(&self) -> bool {
+        self.lock().len() < READY_MAX
+    }
+
+    pub(crate) fn push(&self, pages: Vec<Claimed>, claimed_at: Timestamp, lease_until: Timestamp) {
+        if pages.is_empty() {
+            return;
+        }
+        let half = claimed_at.duration_until(lease_until) / 2;
+        let use_by = claimed_at.checked_add(half).unwrap_or(claimed_at);
+        self.lock()
+            .extend(pages.into_iter().map(|page| Waiting { page, use_by }));
+    }
+
+    /// Up to `n` waiting pages still well within their lease at `now`.
+    pub(crate) fn take(&self, n: usize, now: Timestamp) -> Vec<Claimed> {
+        let mut q = self.lock();
+        let mut out = Vec::new();
+        while out.len() < n {
+            let Some(w) = q.pop_front() else { break };
+            if now <= w.use_by {
+                out.push(w.page);
+            } else {
+                tracing::warn!(
+                    notification_id = w.page.notification.id,
+                    "a page claimed with its alert waited too long here; it is claimed again when its lease ends"
+                );
+            }
+        }
+        out
+    }
 }

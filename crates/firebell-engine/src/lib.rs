@@ -104,6 +104,8 @@ struct Inner<S> {
     fallen_back: std::sync::Mutex<std::collections::BTreeSet<String>>,
     /// When this node last read the Twilio balances (self-alerts).
     balance_checked: std::sync::Mutex<Option<Timestamp>>,
+    /// Pages claimed with their alerts, for the dispatcher (see [`first_step`]).
+    ready: first_step::Ready,
 }
 
 /// A channel's last delivery and last failure, as this node saw them.
@@ -168,6 +170,7 @@ impl<S: Store> Engine<S> {
                 metrics: Metrics::default(),
                 monitors: tokio::sync::Mutex::new(monitors::MonitorState::default()),
                 silences: silences::SilenceCache::default(),
+                ready: first_step::Ready::default(),
             }),
         };
         // Work another node queued wakes this one's loops at once.
@@ -230,6 +233,7 @@ impl<S: Store> Engine<S> {
         } else {
             None
         };
+        let items_first_step_lease = first_step.as_ref().and_then(|f| f.lease_until());
         let mut actions = Vec::with_capacity(events.len());
         let mut items = Vec::with_capacity(events.len());
         // One slot per event: `Err` holds a dropped event's dedup key.
@@ -293,6 +297,14 @@ impl<S: Store> Engine<S> {
                 recorded.len()
             )));
         }
+        let mut recorded = recorded;
+        let claimed: Vec<Claimed> = recorded
+            .iter_mut()
+            .flat_map(|o| std::mem::take(&mut o.claimed))
+            .collect();
+        if let Some(lease_until) = items_first_step_lease {
+            self.inner.ready.push(claimed, now, lease_until);
+        }
         let mut recorded = recorded.into_iter();
         let outcomes: Vec<IngestOutcome> = slots
             .into_iter()
@@ -303,6 +315,7 @@ impl<S: Store> Engine<S> {
                     dedup_key,
                     status: None,
                     duplicate: false,
+                    claimed: Vec::new(),
                 }),
             })
             .collect();
@@ -620,28 +633,37 @@ impl<S: Store> Engine<S> {
     pub async fn dispatch_once(&self) -> Result<usize> {
         let mut total = 0;
         loop {
-            let claimed = self
-                .inner
-                .store
-                .claim_notifications(self.now(), self.lease(), DELIVERY_CONCURRENCY as u32)
-                .await?;
+            let mut claimed = self.take_ready(DELIVERY_CONCURRENCY).await;
+            if claimed.is_empty() {
+                claimed = self
+                    .inner
+                    .store
+                    .claim_notifications(self.now(), self.lease(), DELIVERY_CONCURRENCY as u32)
+                    .await?;
+            }
             if claimed.is_empty() {
                 return Ok(total);
             }
             total += claimed.len();
-            // Grouped and rate-limited pages go by lane (see `bundles`).
-            let (plain, lanes) = self.split_batch(claimed);
-            let lanes = futures::future::join_all(
-                lanes
-                    .into_iter()
-                    .map(|(key, lane)| self.deliver_lane(key, lane)),
-            );
-            let plain = futures::future::join_all(plain.into_iter().map(|c| self.deliver(c)));
-            let (lanes, plain) = futures::future::join(lanes, plain).await;
-            for r in lanes.into_iter().chain(plain) {
-                r?;
-            }
+            self.deliver_batch(claimed).await?;
         }
+    }
+
+    /// Delivers claimed pages and waits for the results; grouped and
+    /// rate-limited pages go by lane (see `bundles`).
+    async fn deliver_batch(&self, claimed: Vec<Claimed>) -> Result<()> {
+        let (plain, lanes) = self.split_batch(claimed);
+        let lanes = futures::future::join_all(
+            lanes
+                .into_iter()
+                .map(|(key, lane)| self.deliver_lane(key, lane)),
+        );
+        let plain = futures::future::join_all(plain.into_iter().map(|c| self.deliver(c)));
+        let (lanes, plain) = futures::future::join(lanes, plain).await;
+        for r in lanes.into_iter().chain(plain) {
+            r?;
+        }
+        Ok(())
     }
 
     /// Runs escalations and deliveries until nothing more is due at the
@@ -1127,8 +1149,11 @@ impl<S: Store> Engine<S> {
         while !*shutdown.borrow() {
             while running.try_join_next().is_some() {}
             let free = permits.available_permits();
+            let ready = self.take_ready(free).await;
             let claimed = if free == 0 {
                 Ok(Vec::new())
+            } else if !ready.is_empty() {
+                Ok(ready)
             } else {
                 self.inner
                     .store
@@ -1188,8 +1213,13 @@ impl<S: Store> Engine<S> {
                 _ = self.sleep_until_due(next, &self.inner.wake_dispatch, &mut shutdown) => {}
             }
         }
-        // Let deliveries in flight finish and be recorded.
+        // Let deliveries in flight finish and be recorded, and send what
+        // was claimed with its alert and still waits.
         while running.join_next().await.is_some() {}
+        let waiting = self.take_ready(usize::MAX).await;
+        if let Err(err) = self.deliver_batch(waiting).await {
+            tracing::error!(error = %err, "recording a delivery failed; the lease will expire and it is retried");
+        }
     }
 }
 

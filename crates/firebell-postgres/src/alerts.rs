@@ -99,6 +99,7 @@ pub(crate) async fn ingest<C: GenericClient>(
                     dedup_key: ev.dedup_key.clone(),
                     status: r.status,
                     duplicate: true,
+                    claimed: Vec::new(),
                 });
                 continue;
             }
@@ -160,6 +161,7 @@ async fn ingest_one<C: GenericClient>(c: &C, ev: &EncodedEvent) -> R<IngestOutco
         dedup_key: ev.dedup_key.clone(),
         status,
         duplicate,
+        claimed: Vec::new(),
     };
     match (ev.action, open) {
         (EventAction::Trigger, Some((id, status))) => Ok(outcome(Some(id), Some(status), true)),
@@ -215,7 +217,23 @@ async fn ingest_one<C: GenericClient>(c: &C, ev: &EncodedEvent) -> R<IngestOutco
                     && t.escalation.alert_id == id
                     && t.settles.is_none()
                 {
-                    crate::escalations::commit_first_step(c, &t, now).await?;
+                    let status = t.alert_status.unwrap_or(AlertStatus::Triggered);
+                    let lease = ev
+                        .first_step
+                        .as_ref()
+                        .and_then(|f| f.lease_until())
+                        .filter(|_| t.alert_status.is_none())
+                        .map(firebell_core::clock::to_millis);
+                    let claimed = crate::escalations::commit_first_step(c, &t, now, lease)
+                        .await?
+                        .into_iter()
+                        .filter_map(|(nid, i)| {
+                            ev.claimed_page(id, status, nid, &t.notifications[i])
+                        })
+                        .collect();
+                    let mut out = outcome(Some(id), Some(status), false);
+                    out.claimed = claimed;
+                    return Ok(out);
                 }
             }
             Ok(outcome(Some(id), Some(AlertStatus::Triggered), false))

@@ -13,12 +13,15 @@ use firebell_store::backend::{Line, encode_json};
 use firebell_store::{CommitResult, EscalationStore, Result};
 use jiff::Timestamp;
 
-/// What the transaction decided; a refusal is rolled back.
+/// What the transaction decided; a refusal is rolled back. `Applied` holds
+/// the pages written claimed (ids and places in the transition's list).
 enum Outcome {
-    Applied,
+    Applied(Vec<(i64, usize)>),
     Refused,
 }
 
+/// Writes `t` if the escalation is still at `expected_version`. With
+/// `lease_until`, the pages due at once are written claimed until then.
 async fn commit<C: GenericClient>(
     c: &C,
     expected_version: i64,
@@ -26,6 +29,7 @@ async fn commit<C: GenericClient>(
     targets: &str,
     timeline: &[Line],
     now: i64,
+    lease_until: Option<i64>,
 ) -> R<Outcome> {
     let esc = &t.escalation;
     // A follow-up is written once: the marker is cleared first, and if
@@ -85,6 +89,7 @@ async fn commit<C: GenericClient>(
             cancel_pages(c, esc.alert_id, now).await?;
         }
     }
+    let mut claimed = Vec::new();
     if !t.notifications.is_empty() {
         let n = &t.notifications;
         let idem: Vec<&str> = n.iter().map(|n| n.idem_key.as_str()).collect();
@@ -96,15 +101,18 @@ async fn commit<C: GenericClient>(
         let step: Vec<i64> = n.iter().map(|n| i64::from(n.step)).collect();
         let loop_: Vec<i64> = n.iter().map(|n| i64::from(n.loop_)).collect();
         let due: Vec<i64> = n.iter().map(|n| to_millis(n.due_at)).collect();
-        exec(
+        let rows = crate::sql::query(
             c,
             "INSERT INTO notifications (alert_id, idem_key, user_id, contact_index, channel, \
-             address, kind, step, loop, status, attempts, next_attempt_at, created_at, updated_at) \
-             SELECT $1, k, u, ci, ch, ad, ki, st, lo, 'pending', 0, du, $11, $11 \
+             address, kind, step, loop, status, attempts, next_attempt_at, lease_until, \
+             created_at, updated_at) \
+             SELECT $1, k, u, ci, ch, ad, ki, st, lo, \
+             CASE WHEN $12::bigint IS NOT NULL AND du <= $11 THEN 'sending' ELSE 'pending' END, \
+             0, du, CASE WHEN du <= $11 THEN $12::bigint END, $11, $11 \
              FROM unnest($2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], \
              $7::text[], $8::bigint[], $9::bigint[], $10::bigint[]) WITH ORDINALITY \
              AS t(k, u, ci, ch, ad, ki, st, lo, du, i) ORDER BY i \
-             ON CONFLICT (idem_key) DO NOTHING",
+             ON CONFLICT (idem_key) DO NOTHING RETURNING id, idem_key, status",
             &[
                 &esc.alert_id,
                 &idem,
@@ -117,25 +125,41 @@ async fn commit<C: GenericClient>(
                 &loop_,
                 &due,
                 &now,
+                &lease_until,
             ],
         )
         .await?;
+        for row in rows {
+            let status: String = row.get(2);
+            if status != "sending" {
+                continue;
+            }
+            let key: String = row.get(1);
+            if let Some(i) = n.iter().position(|n| n.idem_key == key) {
+                claimed.push((row.get::<_, i64>(0), i));
+            }
+        }
     }
     add_lines(c, esc.alert_id, timeline).await?;
     if !t.notifications.is_empty() {
         crate::wake::notify(c).await?;
     }
-    Ok(Outcome::Applied)
+    Ok(Outcome::Applied(claimed))
 }
 
 /// A new alert's first step, decided while it is recorded (see
 /// `firebell_store::FirstStep`), applied to the escalation just inserted at
 /// version 0, in the caller's transaction.
-pub(crate) async fn commit_first_step<C: GenericClient>(c: &C, t: &Transition, now: i64) -> R<()> {
+pub(crate) async fn commit_first_step<C: GenericClient>(
+    c: &C,
+    t: &Transition,
+    now: i64,
+    lease_until: Option<i64>,
+) -> R<Vec<(i64, usize)>> {
     let targets = encode_json(&t.escalation.targets)?;
     let timeline = Line::encode_all(&t.timeline)?;
-    match commit(c, 0, t, &targets, &timeline, now).await? {
-        Outcome::Applied => Ok(()),
+    match commit(c, 0, t, &targets, &timeline, now, lease_until).await? {
+        Outcome::Applied(claimed) => Ok(claimed),
         Outcome::Refused => Err(crate::error::Error::Other(format!(
             "the new escalation of alert {} was not at version 0",
             t.escalation.alert_id
@@ -199,8 +223,18 @@ impl EscalationStore for PgStore {
             .transaction()
             .await
             .map_err(crate::error::Error::from)?;
-        match commit(&tx, expected_version, &transition, &targets, &timeline, now).await? {
-            Outcome::Applied => {
+        match commit(
+            &tx,
+            expected_version,
+            &transition,
+            &targets,
+            &timeline,
+            now,
+            None,
+        )
+        .await?
+        {
+            Outcome::Applied(_) => {
                 tx.commit().await.map_err(crate::error::Error::from)?;
                 Ok(CommitResult::Applied)
             }

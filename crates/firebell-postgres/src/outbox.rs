@@ -171,6 +171,21 @@ impl OutboxStore for PgStore {
         with_client!(self, |c| with_alerts(&c, leased).await)
     }
 
+    async fn still_sending(&self, ids: Vec<NotificationId>) -> Result<Vec<NotificationId>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        with_client!(self, |c| {
+            let rows = crate::sql::query(
+                &c,
+                "SELECT id FROM notifications WHERE id = ANY($1) AND status = 'sending'",
+                &[&ids],
+            )
+            .await?;
+            Ok(rows.iter().map(|r| r.get::<_, i64>(0)).collect())
+        })
+    }
+
     async fn next_notification_due(&self) -> Result<Option<Timestamp>> {
         with_client!(self, |c| {
             let due: Option<i64> = query_one(

@@ -71,6 +71,7 @@ pub(crate) fn ingest(conn: &Connection, events: &[EncodedEvent]) -> R<Vec<Ingest
                     dedup_key: ev.dedup_key.clone(),
                     status: r.status,
                     duplicate: true,
+                    claimed: Vec::new(),
                 });
                 continue;
             }
@@ -130,6 +131,7 @@ fn ingest_one(conn: &Connection, ev: &EncodedEvent) -> R<IngestOutcome> {
         dedup_key: ev.dedup_key.clone(),
         status,
         duplicate,
+        claimed: Vec::new(),
     };
 
     match (ev.action, open) {
@@ -174,7 +176,22 @@ fn ingest_one(conn: &Connection, ev: &EncodedEvent) -> R<IngestOutcome> {
                 let esc = Escalation::start(id, policy, at);
                 match ev.first_step(&esc) {
                     Some(t) if t.escalation.alert_id == id && t.settles.is_none() => {
-                        insert_decided(conn, &PreparedCommit::encode(0, t, at)?)?;
+                        let status = t.alert_status.unwrap_or(AlertStatus::Triggered);
+                        let lease = ev
+                            .first_step
+                            .as_ref()
+                            .and_then(|f| f.lease_until())
+                            .filter(|_| t.alert_status.is_none());
+                        let c = PreparedCommit::encode(0, t, at)?.claiming(lease);
+                        let claimed = insert_decided(conn, &c)?
+                            .into_iter()
+                            .filter_map(|(nid, i)| {
+                                ev.claimed_page(id, status, nid, &c.notifications()[i])
+                            })
+                            .collect();
+                        let mut out = outcome(Some(id), Some(status), false);
+                        out.claimed = claimed;
+                        return Ok(out);
                     }
                     _ => insert_escalation(conn, &esc)?,
                 }

@@ -22,6 +22,9 @@ pub(crate) struct PreparedCommit {
     alert_status: Option<AlertStatus>,
     settles: Option<NotificationId>,
     now: i64,
+    /// Pages due at once are written claimed until then (a first step
+    /// decided with a claiming `FirstStep`).
+    lease_until: Option<i64>,
 }
 
 impl PreparedCommit {
@@ -35,7 +38,18 @@ impl PreparedCommit {
             alert_status: t.alert_status,
             settles: t.settles,
             now: to_millis(now),
+            lease_until: None,
         })
+    }
+
+    /// Claim the pages due at once for the caller until `lease_until`.
+    pub(crate) fn claiming(mut self, lease_until: Option<Timestamp>) -> Self {
+        self.lease_until = lease_until.map(to_millis);
+        self
+    }
+
+    pub(crate) fn notifications(&self) -> &[NewNotification] {
+        &self.notifications
     }
 }
 
@@ -83,8 +97,13 @@ pub(crate) fn commit(conn: &Connection, c: &PreparedCommit) -> R<CommitResult> {
 /// A new alert's escalation with its first step already decided (see
 /// `firebell_store::FirstStep`): the row is written in the state the
 /// transition leaves it, at the version [`commit`] would give it, and the
-/// transition's pages and lines go with it.
-pub(crate) fn insert_decided(conn: &Connection, c: &PreparedCommit) -> R<()> {
+/// transition's pages and lines go with it. Returns the pages claimed with
+/// it (see [`PreparedCommit::claiming`]): their ids and places in
+/// [`PreparedCommit::notifications`].
+pub(crate) fn insert_decided(
+    conn: &Connection,
+    c: &PreparedCommit,
+) -> R<Vec<(NotificationId, usize)>> {
     let esc = &c.escalation;
     conn.prepare_cached(
         "INSERT INTO escalations (alert_id, policy, phase, step, loop, due_at, targets, version, \
@@ -106,7 +125,8 @@ pub(crate) fn insert_decided(conn: &Connection, c: &PreparedCommit) -> R<()> {
 
 /// What a transition writes besides the escalation row: the alert's new
 /// status (cancelling its queued pages), the pages it queues, its lines.
-fn apply(conn: &Connection, c: &PreparedCommit) -> R<()> {
+/// Returns the pages written claimed.
+fn apply(conn: &Connection, c: &PreparedCommit) -> R<Vec<(NotificationId, usize)>> {
     let esc = &c.escalation;
     let now = c.now;
     if let Some(status) = c.alert_status {
@@ -133,8 +153,39 @@ fn apply(conn: &Connection, c: &PreparedCommit) -> R<()> {
             cancel_pages(conn, esc.alert_id, now)?;
         }
     }
-    for n in &c.notifications {
+    let mut claimed = Vec::new();
+    for (i, n) in c.notifications.iter().enumerate() {
         let due = to_millis(n.due_at);
+        if let Some(lease) = c.lease_until.filter(|_| due <= now) {
+            let id: Option<NotificationId> = conn
+                .prepare_cached(
+                    "INSERT INTO notifications (alert_id, idem_key, user_id, contact_index, \
+                     channel, address, kind, step, loop, status, attempts, next_attempt_at, \
+                     lease_until, created_at, updated_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'sending', 0, ?10, ?11, ?12, ?12) \
+                     ON CONFLICT (idem_key) DO NOTHING RETURNING id",
+                )?
+                .query_row(
+                    params![
+                        esc.alert_id,
+                        n.idem_key,
+                        n.user,
+                        n.contact_index,
+                        n.channel,
+                        n.address,
+                        n.kind.as_str(),
+                        n.step,
+                        n.loop_,
+                        due,
+                        lease,
+                        now
+                    ],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            claimed.extend(id.map(|id| (id, i)));
+            continue;
+        }
         conn.prepare_cached(
             "INSERT INTO notifications (alert_id, idem_key, user_id, contact_index, channel, \
              address, kind, step, loop, status, attempts, next_attempt_at, created_at, updated_at) \
@@ -155,7 +206,8 @@ fn apply(conn: &Connection, c: &PreparedCommit) -> R<()> {
             now
         ])?;
     }
-    add_lines(conn, esc.alert_id, &c.timeline)
+    add_lines(conn, esc.alert_id, &c.timeline)?;
+    Ok(claimed)
 }
 
 /// Makes held active escalations due at `now` (see `Store::release_held`).

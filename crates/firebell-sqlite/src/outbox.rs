@@ -242,6 +242,22 @@ impl OutboxStore for SqliteStore {
         attach_alerts(leased, alerts)
     }
 
+    async fn still_sending(&self, ids: Vec<NotificationId>) -> Result<Vec<NotificationId>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids = encode_json(&ids)?;
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT id FROM notifications \
+                 WHERE id IN (SELECT value FROM json_each(?1)) AND status = 'sending'",
+            )?;
+            let rows = stmt.query_map(params![ids], |r| r.get(0))?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+        .await
+    }
+
     async fn next_notification_due(&self) -> Result<Option<Timestamp>> {
         self.read(|conn| {
             let due: Option<i64> = conn

@@ -161,6 +161,10 @@ pub struct NewAlertRow {
     pub message: String,
     /// What the label index gets (`firebell_core::labels::index_pairs`).
     pub index: Vec<(String, String)>,
+    /// The labels and details as received, for pages claimed with the
+    /// alert (see [`crate::FirstStep::claiming`]).
+    pub label_map: std::collections::BTreeMap<String, String>,
+    pub detail_map: serde_json::Map<String, serde_json::Value>,
 }
 
 /// An event to record, encoded (see [`crate::AlertStore::ingest`]).
@@ -181,6 +185,60 @@ pub struct EncodedEvent {
 }
 
 impl EncodedEvent {
+    /// A page the first step queued and claimed with this event's new alert
+    /// (see [`crate::FirstStep::claiming`]): the notification as a claim
+    /// would return it, and the alert as it was written.
+    pub fn claimed_page(
+        &self,
+        alert_id: firebell_core::alert::AlertId,
+        status: firebell_core::alert::AlertStatus,
+        id: firebell_core::notification::NotificationId,
+        n: &firebell_core::notification::NewNotification,
+    ) -> Option<crate::Claimed> {
+        let a = self.new_alert.as_ref()?;
+        let at = firebell_core::clock::from_millis(self.received_at);
+        Some(crate::Claimed {
+            notification: firebell_core::notification::Notification {
+                id,
+                idem_key: n.idem_key.clone(),
+                alert_id: Some(alert_id),
+                message: n.message.clone(),
+                user: n.user.clone(),
+                contact_index: n.contact_index,
+                channel: n.channel.clone(),
+                address: n.address.clone(),
+                kind: n.kind,
+                step: n.step,
+                loop_: n.loop_,
+                status: firebell_core::notification::NotificationStatus::Sending,
+                attempts: 0,
+                next_attempt_at: n.due_at,
+                last_error: None,
+                detail: None,
+                created_at: at,
+                follow_up: false,
+            },
+            alert: Some(firebell_core::alert::Alert {
+                id: alert_id,
+                service: self.service.clone(),
+                dedup_key: self.dedup_key.clone(),
+                status,
+                summary: a.summary.clone(),
+                severity: self.severity,
+                source: a.source.clone(),
+                labels: a.label_map.clone(),
+                details: a.detail_map.clone(),
+                count: 1,
+                created_at: at,
+                updated_at: at,
+                acknowledged_at: None,
+                resolved_at: None,
+                expires_at: self.expires_at.map(firebell_core::clock::from_millis),
+            }),
+            held: false,
+        })
+    }
+
     /// The transition a new alert's first step writes with it, if its
     /// [`crate::FirstStep`] decides one for `esc` (the escalation as
     /// [`firebell_core::escalation::Escalation::start`] made it).
@@ -209,6 +267,8 @@ impl EncodedEvent {
                 message: received_message(&event.source, &event.summary),
                 labels: encode_json(&event.labels)?,
                 details: encode_json(&event.details)?,
+                label_map: event.labels,
+                detail_map: event.details,
                 summary: event.summary,
                 severity: event.severity.as_str(),
                 source: event.source,

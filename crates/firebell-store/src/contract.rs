@@ -54,6 +54,7 @@ macro_rules! store_contract_tests {
                 acknowledge_or_resolve_without_open_alert,
                 commit_checks_the_version,
                 a_new_alerts_first_step_is_written_with_it,
+                pages_claimed_with_a_new_alert_come_back_with_it,
                 notifications_are_idempotent,
                 claims_take_a_lease,
                 finishing_records_attempts,

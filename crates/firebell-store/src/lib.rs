@@ -93,14 +93,39 @@ pub struct IngestItem {
 /// severity, the transition to write, or `None` to leave the step to the
 /// escalation loop. It is pure (no reads, no waiting): whatever it needs was
 /// loaded before the call, and it may run on the store's writer.
+///
+/// With [`FirstStep::claiming`], the pages the step queues that are due at
+/// once are written already claimed by the caller (status `sending`, the
+/// given lease) and come back in [`IngestOutcome::claimed`], so that the
+/// caller delivers them without a claim; if it dies first, the lease runs
+/// out and any node claims them as usual.
 #[derive(Clone)]
-pub struct FirstStep(
-    pub  std::sync::Arc<
-        dyn Fn(&Escalation, firebell_core::event::Severity) -> Option<Transition> + Send + Sync,
-    >,
-);
+pub struct FirstStep(std::sync::Arc<DecideFirstStep>, Option<Timestamp>);
+
+/// What a [`FirstStep`] runs for each new alert.
+pub type DecideFirstStep =
+    dyn Fn(&Escalation, firebell_core::event::Severity) -> Option<Transition> + Send + Sync;
 
 impl FirstStep {
+    pub fn new(
+        decide: impl Fn(&Escalation, firebell_core::event::Severity) -> Option<Transition>
+        + Send
+        + Sync
+        + 'static,
+    ) -> Self {
+        FirstStep(std::sync::Arc::new(decide), None)
+    }
+
+    /// The pages due at once are claimed for the caller until `lease_until`.
+    pub fn claiming(mut self, lease_until: Timestamp) -> Self {
+        self.1 = Some(lease_until);
+        self
+    }
+
+    pub fn lease_until(&self) -> Option<Timestamp> {
+        self.1
+    }
+
     pub fn decide(
         &self,
         esc: &Escalation,
@@ -118,12 +143,12 @@ impl std::fmt::Debug for FirstStep {
 
 impl PartialEq for FirstStep {
     fn eq(&self, other: &Self) -> bool {
-        std::sync::Arc::ptr_eq(&self.0, &other.0)
+        std::sync::Arc::ptr_eq(&self.0, &other.0) && self.1 == other.1
     }
 }
 
 /// What recording one event did.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct IngestOutcome {
     /// The alert the event landed on; `None` for an acknowledge or resolve
     /// that found no open alert.
@@ -134,6 +159,8 @@ pub struct IngestOutcome {
     /// True when the event changed nothing but a counter: a repeated trigger,
     /// or an acknowledge/resolve of an alert already in that state.
     pub duplicate: bool,
+    /// Pages a claiming [`FirstStep`] queued and claimed for the caller.
+    pub claimed: Vec<Claimed>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -419,6 +446,15 @@ pub trait OutboxStore: Clone + Send + Sync + 'static {
         lease: SignedDuration,
         limit: u32,
     ) -> impl Future<Output = Result<Vec<Claimed>>> + Send;
+
+    /// Which of `ids` are still `sending`, in no particular order: pages
+    /// claimed a while ago (with their alert, see [`FirstStep::claiming`])
+    /// are checked just before they go out, so that one cancelled meanwhile
+    /// (the alert acknowledged or resolved, on any node) is not sent.
+    fn still_sending(
+        &self,
+        ids: Vec<NotificationId>,
+    ) -> impl Future<Output = Result<Vec<NotificationId>>> + Send;
 
     /// When the next notification attempt (or lease expiry) is due.
     fn next_notification_due(&self) -> impl Future<Output = Result<Option<Timestamp>>> + Send;

@@ -39,13 +39,16 @@ async fn a_crash_between_the_failure_and_the_next_contact_still_pages_the_next_c
     // The dispatcher's first write for a page that fails for good — the
     // attempt and its failure — and then the process dies before the second
     // (the next contact method, or "not reached").
+    // The page was claimed for this process with the alert (the first step
+    // is written with it).
     let store = app.engine.store().clone();
-    let claimed = store
-        .claim_notifications(t0(), SignedDuration::from_secs(30), 10)
-        .await
-        .unwrap();
-    assert_eq!(claimed.len(), 1);
-    let page = &claimed[0].notification;
+    let pages = store.notifications(id).await.unwrap();
+    assert_eq!(pages.len(), 1);
+    let page = &pages[0];
+    assert_eq!(
+        page.status,
+        firebell_core::notification::NotificationStatus::Sending
+    );
     assert_eq!(page.channel, "webhook");
     let changed = store
         .finish_notification(

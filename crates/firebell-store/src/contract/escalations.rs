@@ -176,7 +176,7 @@ pub async fn a_new_alerts_first_step_is_written_with_it<S: Store>(store: S) {
     use std::sync::atomic::{AtomicUsize, Ordering};
     let asked = Arc::new(AtomicUsize::new(0));
     let counter = asked.clone();
-    let step = crate::FirstStep(Arc::new(move |esc: &Escalation, severity| {
+    let step = crate::FirstStep::new(move |esc: &Escalation, severity| {
         counter.fetch_add(1, Ordering::SeqCst);
         assert_eq!(severity, Severity::Critical);
         assert_eq!(
@@ -201,7 +201,7 @@ pub async fn a_new_alerts_first_step_is_written_with_it<S: Store>(store: S) {
             alert_status: None,
             settles: None,
         })
-    }));
+    });
     let with_step = |key: &str| IngestItem {
         first_step: Some(step.clone()),
         ..item(EventAction::Trigger, key, 0)
@@ -293,4 +293,81 @@ pub async fn a_new_alerts_first_step_is_written_with_it<S: Store>(store: S) {
     let again = store.ingest(vec![with_step("a")]).await.unwrap();
     assert!(again[0].duplicate);
     assert_eq!(asked.load(Ordering::SeqCst), 2);
+}
+
+/// A claiming first step writes the pages due at once already claimed by
+/// the caller and hands them back with the alert as written; a page due
+/// later stays queued. The lease holds them like any claim's: nobody else
+/// gets them until it runs out.
+pub async fn pages_claimed_with_a_new_alert_come_back_with_it<S: Store>(store: S) {
+    let step = crate::FirstStep::new(|esc: &Escalation, _| {
+        let mut next = esc.clone();
+        next.phase = Phase::Waiting;
+        next.step = 1;
+        next.due_at = Some(at(300));
+        Some(Transition {
+            escalation: next,
+            notifications: vec![
+                page(esc.alert_id, "alice", 0),
+                page(esc.alert_id, "bob", 60),
+            ],
+            timeline: vec![TimelineEntry::new(at(0), TimelineKind::Notified, "paging")],
+            alert_status: None,
+            settles: None,
+        })
+    })
+    .claiming(at(30));
+    let mut it = item(EventAction::Trigger, "k", 0);
+    it.event.details = serde_json::json!({"free": "0%"})
+        .as_object()
+        .unwrap()
+        .clone();
+    it.first_step = Some(step);
+    let out = store.ingest(vec![it]).await.unwrap();
+    let id = out[0].alert_id.unwrap();
+    assert_eq!(out[0].claimed.len(), 1, "only the page due now is claimed");
+    let c = &out[0].claimed[0];
+    assert_eq!(c.notification.user, "alice");
+    assert_eq!(c.notification.status, NotificationStatus::Sending);
+    assert_eq!(c.notification.attempts, 0);
+    assert!(!c.held);
+    let alert = c.alert.as_ref().unwrap();
+    assert_eq!(Some(alert), store.get_alert(id).await.unwrap().as_ref());
+    let stored = store.notifications(id).await.unwrap();
+    let by_user = |u: &str| stored.iter().find(|n| n.user == u).unwrap().clone();
+    assert_eq!(by_user("alice"), c.notification);
+    assert_eq!(by_user("bob").status, NotificationStatus::Pending);
+
+    // Leased: not claimable again until the lease is over, then it is.
+    let claim = |secs| {
+        let store = store.clone();
+        async move {
+            store
+                .claim_notifications(at(secs), SignedDuration::from_secs(30), 10)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|c| c.notification.user)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert!(claim(1).await.is_empty());
+    let ids = vec![by_user("alice").id, by_user("bob").id];
+    assert_eq!(store.still_sending(ids.clone()).await.unwrap(), [ids[0]]);
+    assert_eq!(claim(31).await, ["alice"]);
+    // Finishing the claimed page works as after any claim.
+    assert!(
+        store
+            .finish_notification(
+                c.notification.id,
+                crate::Finish::Delivered {
+                    detail: "ok".into()
+                },
+                vec![],
+                Some(id),
+            )
+            .await
+            .unwrap()
+    );
+    assert!(store.still_sending(ids).await.unwrap().is_empty());
 }
