@@ -135,21 +135,24 @@ pub(crate) fn stamp_node(mut t: Transition, node: &str) -> Transition {
 /// dispatcher (which takes them before it claims from the store).
 ///
 /// Bounded, so that a page never waits here long: when it is full, new
-/// first steps queue their pages unclaimed for any node. A page whose lease
-/// is more than half gone when the dispatcher reaches it is left alone: its
-/// lease runs out and it is claimed from the store like any page whose
-/// claimer went away, so it is never sent by two holders at once.
+/// first steps queue their pages unclaimed for any node. A page that waited
+/// here more than a sixth of its lease is left alone: its lease runs out and
+/// it is claimed from the store like any page whose claimer went away. So a
+/// page taken from here has at least five sixths of its lease left (the
+/// lease is three times the slowest channel's attempt), as much as a page
+/// just claimed from the store, and is never sent by two holders at once.
 #[derive(Default)]
 pub(crate) struct Ready(std::sync::Mutex<std::collections::VecDeque<Waiting>>);
 
 struct Waiting {
     page: Claimed,
-    /// Past this instant the lease is more than half gone.
+    /// Past this instant the page waited too long (see [`Ready`]).
     use_by: Timestamp,
 }
 
-/// At most this many pages wait in [`Ready`].
-const READY_MAX: usize = 512;
+/// About this many pages at most wait in [`Ready`]: one dispatcher pass
+/// takes them all (concurrent `accept`s may each add a batch past it).
+const READY_MAX: usize = crate::DELIVERY_CONCURRENCY;
 
 impl Ready {
     fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::VecDeque<Waiting>> {
@@ -166,8 +169,8 @@ impl Ready {
         if pages.is_empty() {
             return;
         }
-        let half = claimed_at.duration_until(lease_until) / 2;
-        let use_by = claimed_at.checked_add(half).unwrap_or(claimed_at);
+        let wait = claimed_at.duration_until(lease_until) / 6;
+        let use_by = claimed_at.checked_add(wait).unwrap_or(claimed_at);
         self.lock()
             .extend(pages.into_iter().map(|page| Waiting { page, use_by }));
     }
@@ -188,5 +191,64 @@ impl Ready {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use firebell_core::notification::{Notification, NotificationKind, NotificationStatus};
+    use jiff::SignedDuration;
+
+    fn page(id: i64, at: Timestamp) -> Claimed {
+        Claimed {
+            notification: Notification {
+                id,
+                idem_key: format!("{id}:0:0:alice:console"),
+                alert_id: Some(id),
+                message: None,
+                user: "alice".into(),
+                contact_index: 0,
+                channel: "console".into(),
+                address: "stdout".into(),
+                kind: NotificationKind::Notify,
+                step: 0,
+                loop_: 0,
+                status: NotificationStatus::Sending,
+                attempts: 0,
+                next_attempt_at: at,
+                last_error: None,
+                detail: None,
+                created_at: at,
+                follow_up: false,
+            },
+            alert: None,
+            held: false,
+        }
+    }
+
+    /// A page claimed with its alert is sent from the queue only while at
+    /// least five sixths of its lease are left; later it is left to its
+    /// lease (and claimed again from the store), never sent twice.
+    #[test]
+    fn a_page_that_waited_too_long_is_left_to_its_lease() {
+        let t: Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
+        let lease = t + SignedDuration::from_secs(30);
+        let ready = Ready::default();
+        ready.push(vec![page(1, t), page(2, t), page(3, t)], t, lease);
+        let ids = |v: Vec<Claimed>| v.into_iter().map(|c| c.notification.id).collect::<Vec<_>>();
+        assert_eq!(ids(ready.take(2, t + SignedDuration::from_secs(5))), [1, 2]);
+        assert!(ready.take(2, t + SignedDuration::from_secs(6)).is_empty());
+        assert!(
+            ready.take(2, t).is_empty(),
+            "the late page is gone from the queue"
+        );
+        assert!(ready.has_room());
+        ready.push(
+            (0..READY_MAX as i64).map(|i| page(i, t)).collect(),
+            t,
+            lease,
+        );
+        assert!(!ready.has_room());
     }
 }
