@@ -280,7 +280,7 @@ impl<S: Store> Engine<S> {
         }
         let started = Instant::now();
         let items_len = items.len();
-        let recorded = if items.is_empty() {
+        let mut recorded = if items.is_empty() {
             Vec::new()
         } else {
             self.inner.store.ingest(items).await?
@@ -297,7 +297,7 @@ impl<S: Store> Engine<S> {
                 recorded.len()
             )));
         }
-        let mut recorded = recorded;
+        // Pages claimed with their alerts go to this node's dispatcher.
         let claimed: Vec<Claimed> = recorded
             .iter_mut()
             .flat_map(|o| std::mem::take(&mut o.claimed))
