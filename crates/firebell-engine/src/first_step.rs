@@ -252,3 +252,59 @@ mod tests {
         assert!(!ready.has_room());
     }
 }
+
+/// The (service, dedup key) of alerts this node last saw open, hashed: a
+/// batch whose every trigger is among them is almost surely all repeats
+/// (Prometheus re-sending what fires), so `accept` skips loading what a
+/// first step needs. Only a shortcut: a trigger it wrongly takes for a
+/// repeat (the alert was resolved elsewhere meanwhile) opens an alert whose
+/// first step the escalation loop decides, as it would without the
+/// shortcut. Bounded: when full it starts again empty.
+#[derive(Default)]
+pub(crate) struct OpenKeys(std::sync::Mutex<std::collections::HashSet<u64>>);
+
+/// About 2 MiB at most.
+const OPEN_KEYS_MAX: usize = 1 << 17;
+
+impl OpenKeys {
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashSet<u64>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub(crate) fn key(service: &str, dedup_key: &str) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (service, dedup_key).hash(&mut h);
+        h.finish()
+    }
+
+    /// True when every key is known open (and there is at least one).
+    pub(crate) fn all_open(&self, keys: impl IntoIterator<Item = u64>) -> bool {
+        let set = self.lock();
+        let mut any = false;
+        for k in keys {
+            if !set.contains(&k) {
+                return false;
+            }
+            any = true;
+        }
+        any
+    }
+
+    /// Notes what a batch left open (`true`) or closed.
+    pub(crate) fn note(&self, seen: impl IntoIterator<Item = (u64, bool)>) {
+        let mut set = self.lock();
+        for (k, open) in seen {
+            if open {
+                if set.len() >= OPEN_KEYS_MAX {
+                    set.clear();
+                }
+                set.insert(k);
+            } else {
+                set.remove(&k);
+            }
+        }
+    }
+}

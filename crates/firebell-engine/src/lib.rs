@@ -106,6 +106,8 @@ struct Inner<S> {
     balance_checked: std::sync::Mutex<Option<Timestamp>>,
     /// Pages claimed with their alerts, for the dispatcher (see [`first_step`]).
     ready: first_step::Ready,
+    /// Alerts last seen open, to skip first-step work for repeats.
+    open_keys: first_step::OpenKeys,
 }
 
 /// A channel's last delivery and last failure, as this node saw them.
@@ -171,6 +173,7 @@ impl<S: Store> Engine<S> {
                 monitors: tokio::sync::Mutex::new(monitors::MonitorState::default()),
                 silences: silences::SilenceCache::default(),
                 ready: first_step::Ready::default(),
+                open_keys: first_step::OpenKeys::default(),
             }),
         };
         // Work another node queued wakes this one's loops at once.
@@ -228,7 +231,15 @@ impl<S: Store> Engine<S> {
         let config = self.config();
         let now = self.now();
         let fired = Arc::new(first_step::Fired::default());
-        let first_step = if events.iter().any(|e| e.action == EventAction::Trigger) {
+        // A batch of repeats of open alerts (what Prometheus re-sends) needs
+        // no first step: nothing is loaded for it.
+        let triggers = events
+            .iter()
+            .filter(|e| e.action == EventAction::Trigger)
+            .map(|e| first_step::OpenKeys::key(&e.service, e.dedup_key.as_str()));
+        let first_step = if events.iter().any(|e| e.action == EventAction::Trigger)
+            && !self.inner.open_keys.all_open(triggers)
+        {
             self.first_step(now, &fired).await?
         } else {
             None
@@ -236,6 +247,7 @@ impl<S: Store> Engine<S> {
         let items_first_step_lease = first_step.as_ref().and_then(|f| f.lease_until());
         let mut actions = Vec::with_capacity(events.len());
         let mut items = Vec::with_capacity(events.len());
+        let mut keys = Vec::with_capacity(events.len());
         // One slot per event: `Err` holds a dropped event's dedup key.
         let mut slots = Vec::with_capacity(events.len());
         for event in events {
@@ -271,6 +283,10 @@ impl<S: Store> Engine<S> {
                     .get(&event.service)
                     .map(|s| s.policy.clone()),
             };
+            keys.push(first_step::OpenKeys::key(
+                &event.service,
+                event.dedup_key.as_str(),
+            ));
             items.push(IngestItem {
                 first_step: policy.as_ref().and(first_step.clone()),
                 policy,
@@ -297,6 +313,12 @@ impl<S: Store> Engine<S> {
                 recorded.len()
             )));
         }
+        self.inner.open_keys.note(
+            keys.into_iter()
+                .zip(&recorded)
+                .filter(|(_, o)| o.alert_id.is_some())
+                .map(|(k, o)| (k, o.status.is_some_and(|s| s != AlertStatus::Resolved))),
+        );
         // Pages claimed with their alerts go to this node's dispatcher.
         let claimed: Vec<Claimed> = recorded
             .iter_mut()

@@ -259,6 +259,9 @@ impl EncodedEvent {
             received_at,
             first_step,
         } = item;
+        let claiming = first_step
+            .as_ref()
+            .is_some_and(|f| f.lease_until().is_some());
         let new_alert = match event.action {
             EventAction::Trigger => Some(NewAlertRow {
                 index: firebell_core::labels::index_pairs(&event.labels, event.dedup_key.as_str())
@@ -267,8 +270,17 @@ impl EncodedEvent {
                 message: received_message(&event.source, &event.summary),
                 labels: encode_json(&event.labels)?,
                 details: encode_json(&event.details)?,
-                label_map: event.labels,
-                detail_map: event.details,
+                // Kept only where a page may be claimed with the alert.
+                label_map: if claiming {
+                    event.labels
+                } else {
+                    Default::default()
+                },
+                detail_map: if claiming {
+                    event.details
+                } else {
+                    Default::default()
+                },
                 summary: event.summary,
                 severity: event.severity.as_str(),
                 source: event.source,
