@@ -63,14 +63,7 @@ impl<S: Store> Engine<S> {
         let fired = fired.clone();
         let step = FirstStep::new(move |esc, severity| {
             let policy = config.policies.get(&esc.policy)?;
-            let on_call = |schedule: &str| -> Vec<String> {
-                let ovs = overrides.get(schedule).map(Vec::as_slice).unwrap_or(&[]);
-                config
-                    .schedules
-                    .get(schedule)
-                    .map(|s| s.on_call(now, ovs))
-                    .unwrap_or_default()
-            };
+            let on_call = on_call(&config, &overrides, now);
             let t = escalation::on_due(esc, policy, &config.users, &on_call, severity, now);
             if t.escalation.phase == Phase::Exhausted {
                 return None;
@@ -112,6 +105,22 @@ impl<S: Store> Engine<S> {
                 Vec::new()
             }
         }
+    }
+}
+
+/// Who is on call in a schedule at `now`, with the overrides in force.
+pub(crate) fn on_call<'a>(
+    config: &'a firebell_core::config::Config,
+    overrides: &'a std::collections::HashMap<String, Vec<firebell_core::schedule::Override>>,
+    now: Timestamp,
+) -> impl Fn(&str) -> Vec<String> + 'a {
+    move |schedule| {
+        let ovs = overrides.get(schedule).map(Vec::as_slice).unwrap_or(&[]);
+        config
+            .schedules
+            .get(schedule)
+            .map(|s| s.on_call(now, ovs))
+            .unwrap_or_default()
     }
 }
 

@@ -587,14 +587,7 @@ impl<S: Store> Engine<S> {
                 return Ok(());
             }
             let config = self.config();
-            let on_call = |schedule: &str| -> Vec<String> {
-                let ovs = overrides.get(schedule).map(Vec::as_slice).unwrap_or(&[]);
-                config
-                    .schedules
-                    .get(schedule)
-                    .map(|s| s.on_call(now, ovs))
-                    .unwrap_or_default()
-            };
+            let on_call = first_step::on_call(&config, overrides, now);
             // The alert is read only when something needs it: a possible
             // hold, or a user's notification rules (by severity).
             let alert = if quiet.is_empty() && !config.has_notification_rules() {

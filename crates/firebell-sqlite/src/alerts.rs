@@ -6,7 +6,6 @@ use crate::escalations::{PreparedCommit, insert_decided};
 use crate::ops::{Line, add_line, add_lines, encode_json, stop_alert};
 use crate::rows::{self, alert_cols};
 use firebell_core::alert::{Alert, AlertId, AlertStatus, TimelineEntry, TimelineKind};
-use firebell_core::clock::to_millis;
 use firebell_core::escalation::Escalation;
 use firebell_core::event::EventAction;
 use firebell_store::backend::{EncodedEvent, REPEAT_WINDOW_MS, repeat_line, repeats_in};
@@ -240,22 +239,7 @@ fn ingest_one(conn: &Connection, ev: &EncodedEvent) -> R<IngestOutcome> {
 }
 
 pub(crate) fn insert_escalation(conn: &Connection, esc: &Escalation) -> R<()> {
-    conn.prepare_cached(
-        "INSERT INTO escalations (alert_id, policy, phase, step, loop, due_at, targets, version, \
-         held) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-    )?
-    .execute(params![
-        esc.alert_id,
-        esc.policy,
-        esc.phase.as_str(),
-        esc.step,
-        esc.loop_,
-        esc.due_at.map(to_millis),
-        encode_json(&esc.targets)?,
-        esc.version,
-        esc.held
-    ])?;
-    Ok(())
+    crate::escalations::insert_row(conn, esc, &encode_json(&esc.targets)?, esc.version)
 }
 
 pub(crate) fn add_timeline(conn: &Connection, alert_id: AlertId, lines: &[Line]) -> R<()> {

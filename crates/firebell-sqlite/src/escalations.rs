@@ -104,7 +104,17 @@ pub(crate) fn insert_decided(
     conn: &Connection,
     c: &PreparedCommit,
 ) -> R<Vec<(NotificationId, usize)>> {
-    let esc = &c.escalation;
+    insert_row(conn, &c.escalation, &c.targets, c.expected_version + 1)?;
+    apply(conn, c)
+}
+
+/// One escalation row, its targets encoded, at `version`.
+pub(crate) fn insert_row(
+    conn: &Connection,
+    esc: &Escalation,
+    targets: &str,
+    version: i64,
+) -> R<()> {
     conn.prepare_cached(
         "INSERT INTO escalations (alert_id, policy, phase, step, loop, due_at, targets, version, \
          held) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -116,11 +126,11 @@ pub(crate) fn insert_decided(
         esc.step,
         esc.loop_,
         esc.due_at.map(to_millis),
-        c.targets,
-        c.expected_version + 1,
+        targets,
+        version,
         esc.held
     ])?;
-    apply(conn, c)
+    Ok(())
 }
 
 /// What a transition writes besides the escalation row: the alert's new
@@ -156,55 +166,38 @@ fn apply(conn: &Connection, c: &PreparedCommit) -> R<Vec<(NotificationId, usize)
     let mut claimed = Vec::new();
     for (i, n) in c.notifications.iter().enumerate() {
         let due = to_millis(n.due_at);
-        if let Some(lease) = c.lease_until.filter(|_| due <= now) {
-            let id: Option<NotificationId> = conn
-                .prepare_cached(
-                    "INSERT INTO notifications (alert_id, idem_key, user_id, contact_index, \
-                     channel, address, kind, step, loop, status, attempts, next_attempt_at, \
-                     lease_until, created_at, updated_at) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'sending', 0, ?10, ?11, ?12, ?12) \
-                     ON CONFLICT (idem_key) DO NOTHING RETURNING id",
-                )?
-                .query_row(
-                    params![
-                        esc.alert_id,
-                        n.idem_key,
-                        n.user,
-                        n.contact_index,
-                        n.channel,
-                        n.address,
-                        n.kind.as_str(),
-                        n.step,
-                        n.loop_,
-                        due,
-                        lease,
-                        now
-                    ],
-                    |r| r.get(0),
-                )
-                .optional()?;
+        // Due at once and claiming: written `sending` under the lease.
+        let lease = c.lease_until.filter(|_| due <= now);
+        let id: Option<NotificationId> = conn
+            .prepare_cached(
+                "INSERT INTO notifications (alert_id, idem_key, user_id, contact_index, channel, \
+                 address, kind, step, loop, status, attempts, next_attempt_at, lease_until, \
+                 created_at, updated_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, \
+                 CASE WHEN ?11 IS NULL THEN 'pending' ELSE 'sending' END, 0, ?10, ?11, ?12, ?12) \
+                 ON CONFLICT (idem_key) DO NOTHING RETURNING id",
+            )?
+            .query_row(
+                params![
+                    esc.alert_id,
+                    n.idem_key,
+                    n.user,
+                    n.contact_index,
+                    n.channel,
+                    n.address,
+                    n.kind.as_str(),
+                    n.step,
+                    n.loop_,
+                    due,
+                    lease,
+                    now
+                ],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if lease.is_some() {
             claimed.extend(id.map(|id| (id, i)));
-            continue;
         }
-        conn.prepare_cached(
-            "INSERT INTO notifications (alert_id, idem_key, user_id, contact_index, channel, \
-             address, kind, step, loop, status, attempts, next_attempt_at, created_at, updated_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'pending', 0, ?10, ?11, ?11) \
-             ON CONFLICT (idem_key) DO NOTHING",
-        )?
-        .execute(params![
-            esc.alert_id,
-            n.idem_key,
-            n.user,
-            n.contact_index,
-            n.channel,
-            n.address,
-            n.kind.as_str(),
-            n.step,
-            n.loop_,
-            due,
-            now
-        ])?;
     }
     add_lines(conn, esc.alert_id, &c.timeline)?;
     Ok(claimed)
