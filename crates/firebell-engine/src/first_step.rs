@@ -55,7 +55,7 @@ impl<S: Store> Engine<S> {
         if !config.inhibit_rules.is_empty() {
             return Ok(None);
         }
-        if !self.active_windows(now).await?.is_empty() || !self.silence_set(now).await?.is_empty() {
+        if !self.quiet_context(now).await?.is_empty() {
             return Ok(None);
         }
         let overrides = self.active_overrides(now).await?;
@@ -80,9 +80,7 @@ impl<S: Store> Engine<S> {
             step
         }))
     }
-}
 
-impl<S: Store> Engine<S> {
     /// Up to `n` pages claimed with their alerts, without those cancelled
     /// since (the alert acknowledged or resolved, on any node): one read for
     /// the lot. If that read fails they are left to their leases.
@@ -289,17 +287,10 @@ impl OpenKeys {
         h.finish()
     }
 
-    /// True when every key is known open (and there is at least one).
-    pub(crate) fn all_open(&self, keys: impl IntoIterator<Item = u64>) -> bool {
+    /// True when every key is known open (so also for none).
+    pub(crate) fn all_open(&self, mut keys: impl Iterator<Item = u64>) -> bool {
         let set = self.lock();
-        let mut any = false;
-        for k in keys {
-            if !set.contains(&k) {
-                return false;
-            }
-            any = true;
-        }
-        any
+        keys.all(|k| set.contains(&k))
     }
 
     /// Notes what a batch left open (`true`) or closed.

@@ -231,15 +231,13 @@ impl<S: Store> Engine<S> {
         let config = self.config();
         let now = self.now();
         let fired = Arc::new(first_step::Fired::default());
-        // A batch of repeats of open alerts (what Prometheus re-sends) needs
-        // no first step: nothing is loaded for it.
+        // A batch with no trigger, or only repeats of open alerts (what
+        // Prometheus re-sends), needs no first step: nothing is loaded for it.
         let triggers = events
             .iter()
             .filter(|e| e.action == EventAction::Trigger)
             .map(|e| first_step::OpenKeys::key(&e.service, e.dedup_key.as_str()));
-        let first_step = if events.iter().any(|e| e.action == EventAction::Trigger)
-            && !self.inner.open_keys.all_open(triggers)
-        {
+        let first_step = if !self.inner.open_keys.all_open(triggers) {
             self.first_step(now, &fired).await?
         } else {
             None
