@@ -157,9 +157,13 @@ struct Waiting {
     use_by: Timestamp,
 }
 
-/// About this many pages at most wait in [`Ready`]: one dispatcher pass
-/// takes them all (concurrent `accept`s may each add a batch past it).
-const READY_MAX: usize = crate::DELIVERY_CONCURRENCY;
+/// About this many pages at most wait in [`Ready`] (concurrent `accept`s may
+/// each add a batch past it): sixteen dispatcher passes. A page that finds
+/// it full is written unclaimed and costs a claim and an alert read later,
+/// so it holds a burst's pages while the dispatcher catches up; at the
+/// dispatcher's pace they wait well under a second, and a waiting page
+/// (with its alert's labels) takes a kilobyte or two.
+const READY_MAX: usize = 16 * crate::DELIVERY_CONCURRENCY;
 
 impl Ready {
     fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::VecDeque<Waiting>> {

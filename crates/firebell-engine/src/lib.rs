@@ -50,7 +50,7 @@ use serde_json::json;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::{Notify, Semaphore, watch};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
@@ -60,6 +60,10 @@ const MAX_CONFLICT_RETRIES: usize = 8;
 const ESCALATION_BATCH: u32 = 512;
 /// Pages delivered at once.
 const DELIVERY_CONCURRENCY: usize = 256;
+/// Pages sent whose outcome is still being recorded, at most. A page gives
+/// its sending turn to the next as soon as its channel has answered, so a
+/// busy writer slows the records, not the sends; past this many, sends wait.
+const RECORDING_MAX: usize = 16 * DELIVERY_CONCURRENCY;
 /// Failed pages followed up per store read in the recovery pass.
 const FOLLOW_UP_BATCH: u32 = 256;
 /// Longest a background loop sleeps without looking at the store.
@@ -108,6 +112,8 @@ struct Inner<S> {
     ready: first_step::Ready,
     /// Alerts last seen open, to skip first-step work for repeats.
     open_keys: first_step::OpenKeys,
+    /// Turns for pages sent and being recorded ([`RECORDING_MAX`]).
+    recording: Arc<Semaphore>,
 }
 
 /// A channel's last delivery and last failure, as this node saw them.
@@ -174,6 +180,7 @@ impl<S: Store> Engine<S> {
                 silences: silences::SilenceCache::default(),
                 ready: first_step::Ready::default(),
                 open_keys: first_step::OpenKeys::default(),
+                recording: Arc::new(Semaphore::new(RECORDING_MAX)),
             }),
         };
         // Work another node queued wakes this one's loops at once.
@@ -724,10 +731,17 @@ impl<S: Store> Engine<S> {
     /// One delivery attempt and its record, in the page's span.
     async fn deliver(&self, c: Claimed) -> Result<()> {
         let span = page_span(&c.notification);
-        self.deliver_in_span(c).instrument(span).await
+        self.deliver_in_span(c, None).instrument(span).await
     }
 
-    async fn deliver_in_span(&self, c: Claimed) -> Result<()> {
+    /// [`Engine::deliver`] holding one of the dispatcher's sending turns,
+    /// given back once the channel has answered (for a turn to record in).
+    async fn deliver_in_turn(&self, c: Claimed, turn: OwnedSemaphorePermit) -> Result<()> {
+        let span = page_span(&c.notification);
+        self.deliver_in_span(c, Some(turn)).instrument(span).await
+    }
+
+    async fn deliver_in_span(&self, c: Claimed, turn: Option<OwnedSemaphorePermit>) -> Result<()> {
         let Claimed {
             notification: n,
             alert,
@@ -741,6 +755,15 @@ impl<S: Store> Engine<S> {
         let (n, fallback_note) = fallback::route(&self.config(), n);
         let started = Instant::now();
         let outcome = channels.deliver(&alert, &n, self.now()).await;
+        // Sent: the next page may send while this one is recorded.
+        let _recording = match turn {
+            Some(turn) => {
+                let recording = self.inner.recording.clone().acquire_owned().await.ok();
+                drop(turn);
+                recording
+            }
+            None => None,
+        };
         let now = self.now();
         let attempt = n.attempts + 1;
         let label = ChannelLabel {
@@ -1195,10 +1218,9 @@ impl<S: Store> Engine<S> {
                         };
                         let e = self.clone();
                         running.spawn(async move {
-                            if let Err(err) = e.deliver(c).await {
+                            if let Err(err) = e.deliver_in_turn(c, permit).await {
                                 tracing::error!(error = %err, "recording a delivery failed; the lease will expire and it is retried");
                             }
-                            drop(permit);
                         });
                     }
                     continue;

@@ -61,6 +61,9 @@ pub struct Table {
     pub id: Option<&'static str>,
     /// The source's order (silences keep theirs: it is how they are listed).
     pub order: &'static str,
+    /// What the SQLite source reads when its schema differs from this
+    /// table's: a query giving [`Table::columns`]. `None`: the table itself.
+    pub sqlite_source: Option<&'static str>,
 }
 
 use Kind::{Bool, Int, Text};
@@ -88,6 +91,7 @@ pub const TABLES: &[Table] = &[
         ],
         id: Some("id"),
         order: "id",
+        sqlite_source: None,
     },
     Table {
         name: "timeline",
@@ -101,6 +105,7 @@ pub const TABLES: &[Table] = &[
         ],
         id: Some("id"),
         order: "id",
+        sqlite_source: None,
     },
     Table {
         name: "escalations",
@@ -118,6 +123,7 @@ pub const TABLES: &[Table] = &[
         ],
         id: None,
         order: "alert_id",
+        sqlite_source: None,
     },
     Table {
         name: "notifications",
@@ -149,6 +155,7 @@ pub const TABLES: &[Table] = &[
         ],
         id: Some("id"),
         order: "id",
+        sqlite_source: None,
     },
     Table {
         name: "schedule_overrides",
@@ -165,6 +172,7 @@ pub const TABLES: &[Table] = &[
         ],
         id: Some("id"),
         order: "id",
+        sqlite_source: None,
     },
     Table {
         name: "changes",
@@ -179,12 +187,14 @@ pub const TABLES: &[Table] = &[
         ],
         id: Some("id"),
         order: "id",
+        sqlite_source: None,
     },
     Table {
         name: "receipts",
         columns: &[("key", Text), ("received_at", Int)],
         id: None,
         order: "key",
+        sqlite_source: None,
     },
     Table {
         name: "silences",
@@ -201,6 +211,7 @@ pub const TABLES: &[Table] = &[
         ],
         id: None,
         order: "rowid",
+        sqlite_source: None,
     },
     Table {
         name: "maintenance_windows",
@@ -215,6 +226,7 @@ pub const TABLES: &[Table] = &[
         ],
         id: Some("id"),
         order: "id",
+        sqlite_source: None,
     },
     Table {
         name: "heartbeats",
@@ -226,6 +238,7 @@ pub const TABLES: &[Table] = &[
         ],
         id: None,
         order: "service, name",
+        sqlite_source: None,
     },
     Table {
         name: "probes",
@@ -239,18 +252,31 @@ pub const TABLES: &[Table] = &[
         ],
         id: None,
         order: "name",
+        sqlite_source: None,
     },
     Table {
         name: "passwords",
         columns: &[("user_id", Text), ("hash", Text), ("set_at", Int)],
         id: None,
         order: "user_id",
+        sqlite_source: None,
     },
     Table {
         name: "alert_labels",
         columns: &[("name", Text), ("value", Text), ("alert_id", Int)],
         id: None,
         order: "alert_id, name, value",
+        // SQLite indexes labels by a hash of each pair (alert_label_keys);
+        // the pairs are the open alerts' labels, and the dedup key as
+        // alertname where they have none.
+        sqlite_source: Some(
+            "SELECT j.key AS name, j.value AS value, a.id AS alert_id \
+             FROM alerts a, json_each(a.labels) j \
+             WHERE a.status != 'resolved' AND j.type = 'text' \
+             UNION ALL \
+             SELECT 'alertname', a.dedup_key, a.id FROM alerts a \
+             WHERE a.status != 'resolved' AND json_extract(a.labels, '$.alertname') IS NULL",
+        ),
     },
 ];
 

@@ -5,6 +5,7 @@ use crate::error::{Error, Result as R};
 use crate::escalations::{PreparedCommit, insert_decided};
 use crate::ops::{Line, add_line, add_lines, encode_json, stop_alert};
 use crate::rows::{self, alert_cols};
+use crate::schema::pair_key;
 use firebell_core::alert::{Alert, AlertId, AlertStatus, TimelineEntry, TimelineKind};
 use firebell_core::escalation::Escalation;
 use firebell_core::event::EventAction;
@@ -106,12 +107,13 @@ pub(crate) fn ingest(conn: &Connection, events: &[EncodedEvent]) -> R<Vec<Ingest
 /// an open alert writes nothing here: it is answered as a duplicate and
 /// [`ingest`] counts it with the batch's other repeats of that alert.
 fn ingest_one(conn: &Connection, ev: &EncodedEvent) -> R<IngestOutcome> {
+    let open_key = pair_key(&ev.service, ev.dedup_key.as_str());
     let open: Option<(AlertId, String)> = conn
         .prepare_cached(
             "SELECT id, status FROM alerts \
-             WHERE service = ?1 AND dedup_key = ?2 AND status != 'resolved'",
+             WHERE open_key = ?1 AND status != 'resolved' AND service = ?2 AND dedup_key = ?3",
         )?
-        .query_row(params![ev.service, ev.dedup_key.as_str()], |r| {
+        .query_row(params![open_key, ev.service, ev.dedup_key.as_str()], |r| {
             Ok((r.get(0)?, r.get(1)?))
         })
         .optional()?;
@@ -141,8 +143,8 @@ fn ingest_one(conn: &Connection, ev: &EncodedEvent) -> R<IngestOutcome> {
             };
             conn.prepare_cached(
                 "INSERT INTO alerts (service, dedup_key, status, summary, severity, source, \
-                 labels, details, count, created_at, updated_at, expires_at) \
-                 VALUES (?1, ?2, 'triggered', ?3, ?4, ?5, ?6, ?7, 1, ?8, ?8, ?9)",
+                 labels, details, count, created_at, updated_at, expires_at, open_key) \
+                 VALUES (?1, ?2, 'triggered', ?3, ?4, ?5, ?6, ?7, 1, ?8, ?8, ?9, ?10)",
             )?
             .execute(params![
                 ev.service,
@@ -153,14 +155,15 @@ fn ingest_one(conn: &Connection, ev: &EncodedEvent) -> R<IngestOutcome> {
                 a.labels,
                 a.details,
                 now,
-                ev.expires_at
+                ev.expires_at,
+                open_key
             ])?;
             let id = conn.last_insert_rowid();
             let mut index = conn.prepare_cached(
-                "INSERT OR IGNORE INTO alert_labels (name, value, alert_id) VALUES (?1, ?2, ?3)",
+                "INSERT OR IGNORE INTO alert_label_keys (key, alert_id) VALUES (?1, ?2)",
             )?;
             for (name, value) in &a.index {
-                index.execute(params![name, value, id])?;
+                index.execute(params![pair_key(name, value), id])?;
             }
             add_line(
                 conn,
@@ -311,13 +314,14 @@ pub(crate) fn open_alerts_labelled(
     labels: &[(String, String)],
 ) -> R<Vec<Alert>> {
     let mut probe = conn.prepare_cached(
-        "SELECT count(*) FROM (SELECT 1 FROM alert_labels WHERE name = ?1 AND value = ?2 LIMIT ?3)",
+        "SELECT count(*) FROM (SELECT 1 FROM alert_label_keys WHERE key = ?1 LIMIT ?2)",
     )?;
     let mut bound = LABEL_PROBE_FIRST;
     let (n, (name, value)) = loop {
         let mut best: Option<(i64, &(String, String))> = None;
         for pair in labels {
-            let n: i64 = probe.query_row(params![pair.0, pair.1, bound], |r| r.get(0))?;
+            let n: i64 =
+                probe.query_row(params![pair_key(&pair.0, &pair.1), bound], |r| r.get(0))?;
             if best.is_none_or(|(m, _)| n < m) {
                 best = Some((n, pair));
             }
@@ -340,10 +344,11 @@ pub(crate) fn open_alerts_labelled(
         "SELECT ",
         alert_cols!(),
         " FROM alerts WHERE id IN \
-         (SELECT alert_id FROM alert_labels WHERE name = ?1 AND value = ?2) \
+         (SELECT alert_id FROM alert_label_keys WHERE key = ?1) \
          AND status != 'resolved' ORDER BY id"
     ))?;
-    let found = rows::collect(&mut stmt, params![name, value], rows::alert)?;
+    // Every label is checked below: a pair sharing the key costs a row read.
+    let found = rows::collect(&mut stmt, params![pair_key(name, value)], rows::alert)?;
     Ok(found
         .into_iter()
         .filter(|a| {

@@ -14,6 +14,7 @@ mod accounts;
 mod alerts;
 mod bundles;
 mod changes;
+mod checkpoint;
 mod error;
 mod escalations;
 mod heartbeats;
@@ -58,6 +59,7 @@ struct Inner {
     /// `None` only while dropping.
     jobs: Option<mpsc::Sender<writer::Job>>,
     writer: Option<JoinHandle<()>>,
+    checkpointer: checkpoint::Checkpointer,
     readers: Mutex<Vec<Connection>>,
     /// One per read running; [`MAX_READERS`] of them.
     read_turns: tokio::sync::Semaphore,
@@ -75,12 +77,13 @@ impl fmt::Debug for SqliteStore {
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        // Readers first, so the writer's connection is the last one and
-        // checkpoints the WAL as it closes.
+        // Readers and the checkpointer first, so the writer's connection is
+        // the last one and checkpoints the WAL as it closes.
         self.readers
             .get_mut()
             .unwrap_or_else(|p| p.into_inner())
             .clear();
+        self.checkpointer.stop();
         // Closing the channel ends the writer's loop once it has answered what
         // is queued; waiting for it closes the write connection before we return.
         self.jobs.take();
@@ -90,6 +93,13 @@ impl Drop for Inner {
             tracing::error!("the sqlite writer thread panicked");
         }
     }
+}
+
+/// Registers on `conn` the SQL functions Firebell's triggers call
+/// (`firebell_key`), so that a connection of its own (a repair by
+/// hand, a test) may change alerts like the store does.
+pub fn register_functions(conn: &rusqlite::Connection) -> rusqlite::Result<()> {
+    schema::register_key(conn)
 }
 
 impl SqliteStore {
@@ -104,6 +114,7 @@ impl SqliteStore {
         })?;
         // One reader up front: a path that cannot be read fails here, not later.
         let reader = schema::open_reader(&path)?;
+        let checkpointer = checkpoint::Checkpointer::start(&path)?;
         let (jobs, rx) = mpsc::channel();
         let writer = std::thread::Builder::new()
             .name("firebell-sqlite-writer".into())
@@ -114,6 +125,7 @@ impl SqliteStore {
                 path,
                 jobs: Some(jobs),
                 writer: Some(writer),
+                checkpointer,
                 readers: Mutex::new(vec![reader]),
                 read_turns: tokio::sync::Semaphore::new(MAX_READERS),
                 lanes: nodes::Lanes::default(),

@@ -24,6 +24,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0015_expiry.sql"),
     include_str!("../migrations/0016_prune.sql"),
     include_str!("../migrations/0017_held.sql"),
+    include_str!("../migrations/0018_label_keys.sql"),
+    include_str!("../migrations/0019_open_key.sql"),
 ];
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -31,6 +33,13 @@ const STATEMENT_CACHE: usize = 64;
 /// The writer's page cache, in KiB (negative `cache_size` means KiB): the
 /// indexes ingest touches stay in memory.
 const WRITER_CACHE_KIB: i64 = -16_384;
+
+/// Pages the WAL may hold before a commit copies them into the database
+/// itself (SQLite's default is 1,000). A thread of its own copies them
+/// twice a second (`checkpoint.rs`) without holding up the writer; this is
+/// the backstop should it fall behind: 64 MiB at the 4 KiB page size, and
+/// at most that much is replayed after a crash.
+const WAL_AUTOCHECKPOINT_PAGES: i64 = 16_000;
 
 /// Opens the read-write connection the writer thread owns, and migrates.
 pub(crate) fn open_writer(path: &Path) -> Result<Connection> {
@@ -56,8 +65,48 @@ pub(crate) fn open_writer(path: &Path) -> Result<Connection> {
     // operation of a batch runs in its own savepoint.
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     conn.pragma_update(None, "cache_size", WRITER_CACHE_KIB)?;
+    conn.pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES)?;
+    register_key(&conn)?;
     migrate(&mut conn)?;
     Ok(conn)
+}
+
+/// A stored 64-bit key for a pair of texts: a label's name and value in the
+/// label index (`alert_label_keys`), a service and dedup key in the open
+/// alerts' index (`alerts.open_key`). SipHash-1-3 with fixed keys over the
+/// first, a byte no UTF-8 text contains, and the second. Keys are stored,
+/// so this must never change. Two pairs may share a key: every lookup
+/// checks the row it finds.
+pub(crate) fn pair_key(a: &str, b: &str) -> i64 {
+    use std::hash::Hasher;
+    let mut h = siphasher::sip::SipHasher13::new_with_keys(0, 0);
+    h.write(a.as_bytes());
+    h.write_u8(0xff);
+    h.write(b.as_bytes());
+    h.finish().cast_signed()
+}
+
+/// `firebell_key(a, b)` ([`pair_key`]) for the migrations and for the
+/// triggers that keep the label index as alerts resolve, reopen or go. Only the writer's connection
+/// changes alerts, so only it needs the function; a tool that changes an
+/// alert's status by hand registers it first (`crate::register_functions`).
+pub(crate) fn register_key(conn: &Connection) -> rusqlite::Result<()> {
+    use rusqlite::functions::FunctionFlags;
+    conn.create_scalar_function(
+        "firebell_key",
+        2,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+        |ctx| {
+            let text = |i: usize| {
+                ctx.get_raw(i).as_str().map_err(|e| {
+                    rusqlite::Error::UserFunctionError(
+                        format!("firebell_key argument {i}: {e}").into(),
+                    )
+                })
+            };
+            Ok(pair_key(text(0)?, text(1)?))
+        },
+    )
 }
 
 /// Opens a read-only connection for the reader pool.
@@ -122,5 +171,60 @@ mod tests {
         conn.pragma_update(None, "user_version", 99).unwrap();
         drop(conn);
         assert!(super::open_writer(&path).is_err());
+    }
+
+    /// A database from before the hashed label index (schema 17) has its
+    /// open alerts' labels indexed by key once upgraded, and the triggers
+    /// keep the keys as an alert resolves.
+    #[test]
+    fn the_label_index_is_rebuilt_by_key_on_upgrade() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.db");
+        {
+            let conn = rusqlite::Connection::open(&path).unwrap();
+            for sql in &super::MIGRATIONS[..17] {
+                conn.execute_batch(sql).unwrap();
+            }
+            conn.pragma_update(None, "user_version", 17).unwrap();
+            for (key, status, labels) in [
+                ("disk", "triggered", r#"{"host":"web1"}"#),
+                ("Up", "resolved", r#"{"alertname":"Up","host":"web2"}"#),
+            ] {
+                conn.execute(
+                    "INSERT INTO alerts (service, dedup_key, status, summary, severity, source, \
+                     labels, details, count, created_at, updated_at) \
+                     VALUES ('s', ?1, ?2, 'x', 'error', 'api', ?3, '{}', 1, 0, 0)",
+                    rusqlite::params![key, status, labels],
+                )
+                .unwrap();
+            }
+        }
+        let conn = super::open_writer(&path).unwrap();
+        let keys = |conn: &rusqlite::Connection| -> Vec<(i64, i64)> {
+            let mut stmt = conn
+                .prepare("SELECT key, alert_id FROM alert_label_keys ORDER BY alert_id, key")
+                .unwrap();
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .unwrap()
+                .map(|r| r.unwrap())
+                .collect()
+        };
+        let mut want = vec![
+            (super::pair_key("host", "web1"), 1),
+            (super::pair_key("alertname", "disk"), 1),
+        ];
+        want.sort();
+        assert_eq!(keys(&conn), want, "only the open alert, with its alertname");
+        conn.execute("UPDATE alerts SET status = 'resolved' WHERE id = 1", [])
+            .unwrap();
+        assert_eq!(keys(&conn), vec![], "resolving drops its keys");
+        conn.execute("UPDATE alerts SET status = 'triggered' WHERE id = 2", [])
+            .unwrap();
+        let mut want = vec![
+            (super::pair_key("alertname", "Up"), 2),
+            (super::pair_key("host", "web2"), 2),
+        ];
+        want.sort();
+        assert_eq!(keys(&conn), want, "reopening indexes it again");
     }
 }

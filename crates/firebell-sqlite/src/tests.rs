@@ -131,9 +131,9 @@ fn hot_queries_use_indexes() {
     };
     let cases = [
         (
-            "SELECT id, status, count FROM alerts \
-             WHERE service = 'a' AND dedup_key = 'b' AND status != 'resolved'",
-            "alerts_open_key",
+            "SELECT id, status FROM alerts \
+             WHERE open_key = 5 AND status != 'resolved' AND service = 'a' AND dedup_key = 'b'",
+            "alerts_open_by_key",
         ),
         (
             "SELECT alert_id FROM escalations WHERE phase IN ('pending', 'waiting') \

@@ -83,10 +83,12 @@ fn read_all(file: &Path, tx: &mpsc::Sender<Msg>) -> Result<()> {
     let snapshot = conn.transaction()?;
     for t in TABLES {
         let cols: Vec<&str> = t.columns.iter().map(|(n, _)| *n).collect();
+        let from = t
+            .sqlite_source
+            .map_or_else(|| t.name.to_string(), |q| format!("({q})"));
         let mut stmt = snapshot.prepare(&format!(
-            "SELECT {} FROM {} ORDER BY {}",
+            "SELECT {} FROM {from} ORDER BY {}",
             cols.join(", "),
-            t.name,
             t.order
         ))?;
         let mut rows = stmt.query([])?;
@@ -104,9 +106,7 @@ fn read_all(file: &Path, tx: &mpsc::Sender<Msg>) -> Result<()> {
             }
         }
         let rows: i64 =
-            snapshot.query_row(&format!("SELECT count(*) FROM {}", t.name), [], |r| {
-                r.get(0)
-            })?;
+            snapshot.query_row(&format!("SELECT count(*) FROM {from}"), [], |r| r.get(0))?;
         let last_id: Option<i64> = snapshot
             .query_row(
                 "SELECT seq FROM sqlite_sequence WHERE name = ?1",

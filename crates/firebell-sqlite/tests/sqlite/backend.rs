@@ -771,8 +771,9 @@ async fn resolving_an_alert_looks_up_its_labels_instead_of_scanning_the_index() 
     let id = out[1000].alert_id.unwrap();
     drop(store);
     let conn = rusqlite::Connection::open(dir.path().join("firebell.db")).unwrap();
+    firebell_sqlite::register_functions(&conn).unwrap();
     let rows = |conn: &rusqlite::Connection| -> i64 {
-        conn.query_row("SELECT count(*) FROM alert_labels", [], |r| r.get(0))
+        conn.query_row("SELECT count(*) FROM alert_label_keys", [], |r| r.get(0))
             .unwrap()
     };
     let before = rows(&conn);
