@@ -240,10 +240,16 @@ impl<S: Store> Engine<S> {
         let fired = Arc::new(first_step::Fired::default());
         // A batch with no trigger, or only repeats of open alerts (what
         // Prometheus re-sends), needs no first step: nothing is loaded for it.
+        // Keys are of the events as sent, before rules route them.
+        let keys: Vec<u64> = events
+            .iter()
+            .map(|e| first_step::OpenKeys::key(&e.service, e.dedup_key.as_str()))
+            .collect();
         let triggers = events
             .iter()
-            .filter(|e| e.action == EventAction::Trigger)
-            .map(|e| first_step::OpenKeys::key(&e.service, e.dedup_key.as_str()));
+            .zip(&keys)
+            .filter(|(e, _)| e.action == EventAction::Trigger)
+            .map(|(_, k)| *k);
         let first_step = if !self.inner.open_keys.all_open(triggers) {
             self.first_step(now, &fired).await?
         } else {
@@ -252,10 +258,10 @@ impl<S: Store> Engine<S> {
         let items_first_step_lease = first_step.as_ref().and_then(|f| f.lease_until());
         let mut actions = Vec::with_capacity(events.len());
         let mut items = Vec::with_capacity(events.len());
-        let mut keys = Vec::with_capacity(events.len());
+        let mut recorded_keys = Vec::with_capacity(events.len());
         // One slot per event: `Err` holds a dropped event's dedup key.
         let mut slots = Vec::with_capacity(events.len());
-        for event in events {
+        for (event, key) in events.into_iter().zip(keys) {
             let d = if config.rules.is_empty() {
                 firebell_core::rules::Decision {
                     event,
@@ -288,10 +294,7 @@ impl<S: Store> Engine<S> {
                     .get(&event.service)
                     .map(|s| s.policy.clone()),
             };
-            keys.push(first_step::OpenKeys::key(
-                &event.service,
-                event.dedup_key.as_str(),
-            ));
+            recorded_keys.push(key);
             items.push(IngestItem {
                 first_step: policy.as_ref().and(first_step.clone()),
                 policy,
@@ -319,7 +322,8 @@ impl<S: Store> Engine<S> {
             )));
         }
         self.inner.open_keys.note(
-            keys.into_iter()
+            recorded_keys
+                .into_iter()
                 .zip(&recorded)
                 .filter(|(_, o)| o.alert_id.is_some())
                 .map(|(k, o)| (k, o.status.is_some_and(|s| s != AlertStatus::Resolved))),

@@ -83,19 +83,13 @@ impl<S: Store> Engine<S> {
         };
         let now = self.now();
         let overrides = self.active_overrides(now).await?;
+        let on_call = crate::first_step::on_call(&config, &overrides, now);
         for (step, s) in policy.steps.iter().enumerate().skip(from) {
             let mut people: Vec<(String, String)> = Vec::new();
             for target in &s.targets {
                 let users = match target {
                     firebell_core::escalation::Target::User(u) => vec![u.clone()],
-                    firebell_core::escalation::Target::Schedule(id) => {
-                        let ovs = overrides.get(id).map(Vec::as_slice).unwrap_or(&[]);
-                        config
-                            .schedules
-                            .get(id)
-                            .map(|sch| sch.on_call(now, ovs))
-                            .unwrap_or_default()
-                    }
+                    firebell_core::escalation::Target::Schedule(id) => on_call(id),
                 };
                 for u in users {
                     let number = config.users.get(&u).and_then(|user| {
