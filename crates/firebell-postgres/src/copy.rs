@@ -266,7 +266,7 @@ pub const TABLES: &[Table] = &[
         columns: &[("name", Text), ("value", Text), ("alert_id", Int)],
         id: None,
         order: "alert_id, name, value",
-        // SQLite indexes labels by a hash of each pair (alert_label_keys);
+        // SQLite indexes labels in memory (firebell-sqlite/src/open_index.rs);
         // the pairs are the open alerts' labels, and the dedup key as
         // alertname where they have none.
         sqlite_source: Some(

@@ -3,6 +3,7 @@
 use crate::SqliteStore;
 use crate::error::{Error, Result as R};
 use crate::escalations::{PreparedCommit, insert_decided};
+use crate::open_index::OpenIndex;
 use crate::ops::{Line, add_line, add_lines, encode_json, stop_alert};
 use crate::rows::{self, alert_cols};
 use crate::schema::pair_key;
@@ -17,6 +18,7 @@ use firebell_store::{
 };
 use rusqlite::{Connection, OptionalExtension, params};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// Repeats of one alert within a batch, written once at the end of it (or
 /// before an acknowledge or resolve of the same alert in the batch).
@@ -36,15 +38,15 @@ impl Repeats {
         if self.n == 0 {
             return Ok(());
         }
+        // Not `RETURNING count`: a statement with RETURNING copies the
+        // pages it changes into a statement journal (see escalations.rs).
+        conn.prepare_cached(
+            "UPDATE alerts SET count = count + ?2, updated_at = ?3, expires_at = ?4 WHERE id = ?1",
+        )?
+        .execute(params![self.alert_id, self.n, self.last, self.expires_at])?;
         let count: i64 = conn
-            .prepare_cached(
-                "UPDATE alerts SET count = count + ?2, updated_at = ?3, expires_at = ?4 \
-                 WHERE id = ?1 RETURNING count",
-            )?
-            .query_row(
-                params![self.alert_id, self.n, self.last, self.expires_at],
-                |r| r.get(0),
-            )?;
+            .prepare_cached("SELECT count FROM alerts WHERE id = ?1")?
+            .query_row(params![self.alert_id], |r| r.get(0))?;
         note_repeats(conn, self.alert_id, self.first, self.n, count)
     }
 }
@@ -53,7 +55,11 @@ impl Repeats {
 /// raises a counter here: each alert's repeats in the batch are written as
 /// one update (count, last seen, one timeline line) in the same transaction,
 /// so what was answered 2xx is exact after a crash.
-pub(crate) fn ingest(conn: &Connection, events: &[EncodedEvent]) -> R<Vec<IngestOutcome>> {
+pub(crate) fn ingest(
+    conn: &Connection,
+    index: &OpenIndex,
+    events: &[EncodedEvent],
+) -> R<Vec<IngestOutcome>> {
     let mut out = Vec::with_capacity(events.len());
     let mut repeats: HashMap<(&str, &str), Repeats> = HashMap::new();
     for ev in events {
@@ -78,7 +84,7 @@ pub(crate) fn ingest(conn: &Connection, events: &[EncodedEvent]) -> R<Vec<Ingest
         } else if let Some(r) = repeats.remove(&key) {
             r.write(conn)?;
         }
-        let outcome = ingest_one(conn, ev)?;
+        let outcome = ingest_one(conn, index, ev)?;
         if ev.action == EventAction::Trigger
             && let Some(alert_id) = outcome.alert_id
         {
@@ -106,17 +112,9 @@ pub(crate) fn ingest(conn: &Connection, events: &[EncodedEvent]) -> R<Vec<Ingest
 /// One event whose alert no earlier event of the batch touched. A trigger of
 /// an open alert writes nothing here: it is answered as a duplicate and
 /// [`ingest`] counts it with the batch's other repeats of that alert.
-fn ingest_one(conn: &Connection, ev: &EncodedEvent) -> R<IngestOutcome> {
+fn ingest_one(conn: &Connection, index: &OpenIndex, ev: &EncodedEvent) -> R<IngestOutcome> {
     let open_key = pair_key(&ev.service, ev.dedup_key.as_str());
-    let open: Option<(AlertId, String)> = conn
-        .prepare_cached(
-            "SELECT id, status FROM alerts \
-             WHERE open_key = ?1 AND status != 'resolved' AND service = ?2 AND dedup_key = ?3",
-        )?
-        .query_row(params![open_key, ev.service, ev.dedup_key.as_str()], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
-        .optional()?;
+    let open = find_open(conn, index, open_key, ev)?;
     let open = match open {
         Some((id, status)) => Some((
             id,
@@ -143,8 +141,8 @@ fn ingest_one(conn: &Connection, ev: &EncodedEvent) -> R<IngestOutcome> {
             };
             conn.prepare_cached(
                 "INSERT INTO alerts (service, dedup_key, status, summary, severity, source, \
-                 labels, details, count, created_at, updated_at, expires_at, open_key) \
-                 VALUES (?1, ?2, 'triggered', ?3, ?4, ?5, ?6, ?7, 1, ?8, ?8, ?9, ?10)",
+                 labels, details, count, created_at, updated_at, expires_at) \
+                 VALUES (?1, ?2, 'triggered', ?3, ?4, ?5, ?6, ?7, 1, ?8, ?8, ?9)",
             )?
             .execute(params![
                 ev.service,
@@ -155,16 +153,15 @@ fn ingest_one(conn: &Connection, ev: &EncodedEvent) -> R<IngestOutcome> {
                 a.labels,
                 a.details,
                 now,
-                ev.expires_at,
-                open_key
+                ev.expires_at
             ])?;
             let id = conn.last_insert_rowid();
-            let mut index = conn.prepare_cached(
-                "INSERT OR IGNORE INTO alert_label_keys (key, alert_id) VALUES (?1, ?2)",
-            )?;
-            for (name, value) in &a.index {
-                index.execute(params![pair_key(name, value), id])?;
-            }
+            index.change(
+                id,
+                true,
+                open_key,
+                a.index.iter().map(|(k, v)| pair_key(k, v)).collect(),
+            );
             add_line(
                 conn,
                 id,
@@ -241,6 +238,29 @@ fn ingest_one(conn: &Connection, ev: &EncodedEvent) -> R<IngestOutcome> {
     }
 }
 
+/// The open alert with this event's service and dedup key, if any: the
+/// index's candidates, each checked on its row.
+fn find_open(
+    conn: &Connection,
+    index: &OpenIndex,
+    open_key: i64,
+    ev: &EncodedEvent,
+) -> R<Option<(AlertId, String)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT status FROM alerts \
+         WHERE id = ?1 AND status != 'resolved' AND service = ?2 AND dedup_key = ?3",
+    )?;
+    for id in index.open_candidates(open_key) {
+        let status: Option<String> = stmt
+            .query_row(params![id, ev.service, ev.dedup_key.as_str()], |r| r.get(0))
+            .optional()?;
+        if let Some(status) = status {
+            return Ok(Some((id, status)));
+        }
+    }
+    Ok(None)
+}
+
 pub(crate) fn insert_escalation(conn: &Connection, esc: &Escalation) -> R<()> {
     crate::escalations::insert_row(conn, esc, &encode_json(&esc.targets)?, esc.version)
 }
@@ -300,63 +320,38 @@ pub(crate) fn list_alerts(conn: &Connection, f: &AlertFilter) -> R<Vec<Alert>> {
     rows::collect(&mut stmt, rusqlite::params_from_iter(args), rows::alert)
 }
 
-/// The index is asked how many alerts carry each label, counting up to a
-/// bound that starts at [`LABEL_PROBE_FIRST`] and grows 16-fold up to
-/// [`LABEL_PROBE_MAX`] until some pair stays under it; the pair with the
-/// fewest is read, the others are checked on what it found. A selective
-/// matcher beside `alertname="…"` (every alert of a rule) costs a few index
-/// steps, not a count of the whole rule.
-const LABEL_PROBE_FIRST: i64 = 64;
-const LABEL_PROBE_MAX: i64 = 65_536;
-
+/// The open alerts carrying every one of `labels` (as the label index
+/// holds them, see `firebell_core::labels::index_pairs`), oldest first: the
+/// in-memory index intersects its sets, fewest first, and each alert found
+/// is read and its labels checked.
 pub(crate) fn open_alerts_labelled(
     conn: &Connection,
+    index: &OpenIndex,
     labels: &[(String, String)],
 ) -> R<Vec<Alert>> {
-    let mut probe = conn.prepare_cached(
-        "SELECT count(*) FROM (SELECT 1 FROM alert_label_keys WHERE key = ?1 LIMIT ?2)",
-    )?;
-    let mut bound = LABEL_PROBE_FIRST;
-    let (n, (name, value)) = loop {
-        let mut best: Option<(i64, &(String, String))> = None;
-        for pair in labels {
-            let n: i64 =
-                probe.query_row(params![pair_key(&pair.0, &pair.1), bound], |r| r.get(0))?;
-            if best.is_none_or(|(m, _)| n < m) {
-                best = Some((n, pair));
-            }
-            if n == 0 {
-                break;
-            }
-        }
-        let Some((n, pair)) = best else {
-            return Ok(Vec::new());
-        };
-        if n < bound || bound >= LABEL_PROBE_MAX {
-            break (n, pair);
-        }
-        bound *= 16;
-    };
-    if n == 0 {
-        return Ok(Vec::new());
-    }
+    let keys: Vec<i64> = labels.iter().map(|(k, v)| pair_key(k, v)).collect();
     let mut stmt = conn.prepare_cached(concat!(
         "SELECT ",
         alert_cols!(),
-        " FROM alerts WHERE id IN \
-         (SELECT alert_id FROM alert_label_keys WHERE key = ?1) \
-         AND status != 'resolved' ORDER BY id"
+        " FROM alerts WHERE id = ?1 AND status != 'resolved'"
     ))?;
-    // Every label is checked below: a pair sharing the key costs a row read.
-    let found = rows::collect(&mut stmt, params![pair_key(name, value)], rows::alert)?;
-    Ok(found
-        .into_iter()
-        .filter(|a| {
-            labels
-                .iter()
-                .all(|(k, v)| firebell_core::labels::indexed_label(a, k).is_some_and(|x| x == v))
-        })
-        .collect())
+    let mut found = Vec::new();
+    for id in index.labelled(&keys) {
+        let Some(alert) = stmt
+            .query_row(params![id], |r| Ok(rows::alert(r)))
+            .optional()?
+            .transpose()?
+        else {
+            continue;
+        };
+        if labels
+            .iter()
+            .all(|(k, v)| firebell_core::labels::indexed_label(&alert, k).is_some_and(|x| x == v))
+        {
+            found.push(alert);
+        }
+    }
+    Ok(found)
 }
 
 /// Records `n` repeated triggers, the first at `first`, on the timeline
@@ -404,7 +399,8 @@ impl AlertStore for SqliteStore {
             .into_iter()
             .map(EncodedEvent::encode)
             .collect::<Result<Vec<_>>>()?;
-        self.write(move |conn| ingest(conn, &events)).await
+        let index = Arc::clone(&self.inner.index);
+        self.write(move |conn| ingest(conn, &index, &events)).await
     }
 
     async fn get_alert(&self, id: AlertId) -> Result<Option<Alert>> {
@@ -419,7 +415,8 @@ impl AlertStore for SqliteStore {
         if labels.is_empty() {
             return Ok(Vec::new());
         }
-        self.read(move |conn| open_alerts_labelled(conn, &labels))
+        let index = Arc::clone(&self.inner.index);
+        self.read(move |conn| open_alerts_labelled(conn, &index, &labels))
             .await
     }
 

@@ -168,17 +168,20 @@ fn apply(conn: &Connection, c: &PreparedCommit) -> R<Vec<(NotificationId, usize)
         let due = to_millis(n.due_at);
         // Due at once and claiming: written `sending` under the lease.
         let lease = c.lease_until.filter(|_| due <= now);
-        let id: Option<NotificationId> = conn
+        // Not `RETURNING id`: SQLite runs RETURNING as a trigger, and a
+        // statement with one copies every page it changes into a statement
+        // journal; a page the insert skipped (a key already queued) leaves
+        // `changes()` at 0.
+        let inserted = conn
             .prepare_cached(
                 "INSERT INTO notifications (alert_id, idem_key, user_id, contact_index, channel, \
                  address, kind, step, loop, status, attempts, next_attempt_at, lease_until, \
                  created_at, updated_at) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, \
                  CASE WHEN ?11 IS NULL THEN 'pending' ELSE 'sending' END, 0, ?10, ?11, ?12, ?12) \
-                 ON CONFLICT (idem_key) DO NOTHING RETURNING id",
+                 ON CONFLICT (idem_key) DO NOTHING",
             )?
-            .query_row(
-                params![
+            .execute(params![
                     esc.alert_id,
                     n.idem_key,
                     n.user,
@@ -192,9 +195,8 @@ fn apply(conn: &Connection, c: &PreparedCommit) -> R<Vec<(NotificationId, usize)
                     lease,
                     now
                 ],
-                |r| r.get(0),
-            )
-            .optional()?;
+            )?;
+        let id: Option<NotificationId> = (inserted == 1).then(|| conn.last_insert_rowid());
         if lease.is_some() {
             claimed.extend(id.map(|id| (id, i)));
         }

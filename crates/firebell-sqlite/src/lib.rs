@@ -20,6 +20,7 @@ mod escalations;
 mod heartbeats;
 mod maintenance;
 mod nodes;
+mod open_index;
 mod ops;
 mod outbox;
 mod overrides;
@@ -65,6 +66,8 @@ struct Inner {
     read_turns: tokio::sync::Semaphore,
     /// Delivery lanes held (see `BundleStore::lock_lane`).
     lanes: nodes::Lanes,
+    /// The open alerts by key and by label (see [`open_index`]).
+    index: Arc<open_index::OpenIndex>,
 }
 
 impl fmt::Debug for SqliteStore {
@@ -95,11 +98,13 @@ impl Drop for Inner {
     }
 }
 
-/// Registers on `conn` the SQL functions Firebell's triggers call
-/// (`firebell_key`), so that a connection of its own (a repair by
-/// hand, a test) may change alerts like the store does.
+/// Registers on `conn` the SQL functions Firebell's migrations and
+/// triggers call, so that a connection of its own (a repair by hand while
+/// the server is stopped, a test) may change alerts. The server's index
+/// of open alerts is rebuilt from the database when it starts.
 pub fn register_functions(conn: &rusqlite::Connection) -> rusqlite::Result<()> {
-    schema::register_key(conn)
+    schema::register_key(conn)?;
+    open_index::register_detached(conn)
 }
 
 impl SqliteStore {
@@ -114,11 +119,13 @@ impl SqliteStore {
         })?;
         // One reader up front: a path that cannot be read fails here, not later.
         let reader = schema::open_reader(&path)?;
+        let index = open_index::OpenIndex::attach(&conn)?;
         let checkpointer = checkpoint::Checkpointer::start(&path)?;
         let (jobs, rx) = mpsc::channel();
+        let writes_index = Arc::clone(&index);
         let writer = std::thread::Builder::new()
             .name("firebell-sqlite-writer".into())
-            .spawn(move || writer::run(conn, rx))
+            .spawn(move || writer::run(conn, &writes_index, rx))
             .map_err(|e| StoreError::Backend(format!("cannot start the writer thread: {e}")))?;
         Ok(SqliteStore {
             inner: Arc::new(Inner {
@@ -129,6 +136,7 @@ impl SqliteStore {
                 readers: Mutex::new(vec![reader]),
                 read_turns: tokio::sync::Semaphore::new(MAX_READERS),
                 lanes: nodes::Lanes::default(),
+                index,
             }),
         })
     }

@@ -26,6 +26,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0017_held.sql"),
     include_str!("../migrations/0018_label_keys.sql"),
     include_str!("../migrations/0019_open_key.sql"),
+    include_str!("../migrations/0020_open_index.sql"),
 ];
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -67,16 +68,16 @@ pub(crate) fn open_writer(path: &Path) -> Result<Connection> {
     conn.pragma_update(None, "cache_size", WRITER_CACHE_KIB)?;
     conn.pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES)?;
     register_key(&conn)?;
+    crate::open_index::register_detached(&conn)?;
     migrate(&mut conn)?;
     Ok(conn)
 }
 
-/// A stored 64-bit key for a pair of texts: a label's name and value in the
-/// label index (`alert_label_keys`), a service and dedup key in the open
-/// alerts' index (`alerts.open_key`). SipHash-1-3 with fixed keys over the
-/// first, a byte no UTF-8 text contains, and the second. Keys are stored,
-/// so this must never change. Two pairs may share a key: every lookup
-/// checks the row it finds.
+/// A 64-bit key for a pair of texts: a label's name and value in the
+/// label index, a service and dedup key in the open alerts' lookup (both
+/// in memory since migration 0020, see `open_index.rs`). SipHash-1-3 with
+/// fixed keys over the first, a byte no UTF-8 text contains, and the
+/// second. Two pairs may share a key: every lookup checks the row it finds.
 pub(crate) fn pair_key(a: &str, b: &str) -> i64 {
     use std::hash::Hasher;
     let mut h = siphasher::sip::SipHasher13::new_with_keys(0, 0);
@@ -86,10 +87,7 @@ pub(crate) fn pair_key(a: &str, b: &str) -> i64 {
     h.finish().cast_signed()
 }
 
-/// `firebell_key(a, b)` ([`pair_key`]) for the migrations and for the
-/// triggers that keep the label index as alerts resolve, reopen or go. Only the writer's connection
-/// changes alerts, so only it needs the function; a tool that changes an
-/// alert's status by hand registers it first (`crate::register_functions`).
+/// `firebell_key(a, b)` ([`pair_key`]) for migrations 0018 and 0019.
 pub(crate) fn register_key(conn: &Connection) -> rusqlite::Result<()> {
     use rusqlite::functions::FunctionFlags;
     conn.create_scalar_function(
@@ -173,11 +171,12 @@ mod tests {
         assert!(super::open_writer(&path).is_err());
     }
 
-    /// A database from before the hashed label index (schema 17) has its
-    /// open alerts' labels indexed by key once upgraded, and the triggers
-    /// keep the keys as an alert resolves.
+    /// A database from before the hashed label index (schema 17) upgrades
+    /// through it to the in-memory index: its open alerts are indexed when
+    /// the store opens, and the triggers tell the index as alerts resolve
+    /// and reopen.
     #[test]
-    fn the_label_index_is_rebuilt_by_key_on_upgrade() {
+    fn an_upgraded_database_has_its_open_alerts_indexed() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("x.db");
         {
@@ -200,31 +199,35 @@ mod tests {
             }
         }
         let conn = super::open_writer(&path).unwrap();
-        let keys = |conn: &rusqlite::Connection| -> Vec<(i64, i64)> {
-            let mut stmt = conn
-                .prepare("SELECT key, alert_id FROM alert_label_keys ORDER BY alert_id, key")
-                .unwrap();
-            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-                .unwrap()
-                .map(|r| r.unwrap())
-                .collect()
-        };
-        let mut want = vec![
-            (super::pair_key("host", "web1"), 1),
-            (super::pair_key("alertname", "disk"), 1),
-        ];
-        want.sort();
-        assert_eq!(keys(&conn), want, "only the open alert, with its alertname");
+        let index = crate::open_index::OpenIndex::attach(&conn).unwrap();
+        let found = |name: &str, value: &str| index.labelled(&[super::pair_key(name, value)]);
+        assert_eq!(found("host", "web1"), vec![1]);
+        assert_eq!(
+            found("alertname", "disk"),
+            vec![1],
+            "the dedup key as alertname"
+        );
+        assert!(
+            found("host", "web2").is_empty(),
+            "a resolved alert is not indexed"
+        );
+        assert_eq!(index.open_candidates(super::pair_key("s", "disk")), vec![1]);
         conn.execute("UPDATE alerts SET status = 'resolved' WHERE id = 1", [])
             .unwrap();
-        assert_eq!(keys(&conn), vec![], "resolving drops its keys");
+        index.commit();
+        assert!(found("host", "web1").is_empty(), "resolving drops it");
+        assert!(
+            index
+                .open_candidates(super::pair_key("s", "disk"))
+                .is_empty()
+        );
         conn.execute("UPDATE alerts SET status = 'triggered' WHERE id = 2", [])
             .unwrap();
-        let mut want = vec![
-            (super::pair_key("alertname", "Up"), 2),
-            (super::pair_key("host", "web2"), 2),
-        ];
-        want.sort();
-        assert_eq!(keys(&conn), want, "reopening indexes it again");
+        index.commit();
+        assert_eq!(found("host", "web2"), vec![2], "reopening indexes it again");
+        assert_eq!(found("alertname", "Up"), vec![2]);
+        conn.execute("DELETE FROM alerts WHERE id = 2", []).unwrap();
+        index.commit();
+        assert!(found("host", "web2").is_empty(), "deleting drops it");
     }
 }

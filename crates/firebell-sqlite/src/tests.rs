@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crate::error::Error;
+use crate::open_index::OpenIndex;
 use crate::writer::Reply;
 use crate::{schema, writer};
 use firebell_core::alert::{TimelineEntry, TimelineKind};
@@ -10,17 +11,20 @@ use firebell_core::event::EventAction;
 use firebell_store::contract::{at, item};
 use firebell_store::{Finish, IngestOutcome, StoreError};
 use rusqlite::Connection;
+use std::sync::Arc;
 
-fn db() -> (tempfile::TempDir, Connection) {
+fn db() -> (tempfile::TempDir, Connection, Arc<OpenIndex>) {
     let dir = tempfile::tempdir().unwrap();
     let conn = schema::open_writer(&dir.path().join("t.db")).unwrap();
-    (dir, conn)
+    let index = OpenIndex::attach(&conn).unwrap();
+    (dir, conn, index)
 }
 
-fn trigger(key: &str) -> (writer::Job, Reply<Vec<IngestOutcome>>) {
+fn trigger(index: &Arc<OpenIndex>, key: &str) -> (writer::Job, Reply<Vec<IngestOutcome>>) {
     let ev =
         firebell_store::backend::EncodedEvent::encode(item(EventAction::Trigger, key, 0)).unwrap();
-    writer::job(move |c: &Connection| crate::alerts::ingest(c, std::slice::from_ref(&ev)))
+    let index = Arc::clone(index);
+    writer::job(move |c: &Connection| crate::alerts::ingest(c, &index, std::slice::from_ref(&ev)))
 }
 
 fn count(conn: &Connection, sql: &str) -> i64 {
@@ -29,8 +33,8 @@ fn count(conn: &Connection, sql: &str) -> i64 {
 
 #[test]
 fn a_failing_op_rolls_back_only_itself() {
-    let (_dir, conn) = db();
-    let (j1, r1) = trigger("first");
+    let (_dir, conn, index) = db();
+    let (j1, r1) = trigger(&index, "first");
     // Finishing a page with a timeline line on an alert that does not exist
     // violates the timeline's foreign key, after the op already wrote nothing
     // else: it fails on its own.
@@ -46,9 +50,11 @@ fn a_failing_op_rolls_back_only_itself() {
     .unwrap();
     let (j2, mut r2) = writer::job(move |c: &Connection| crate::outbox::finish(c, &f));
     // An op that writes, then fails: its own write must be undone.
-    let (j3, mut r3) = writer::job(|c: &Connection| -> crate::error::Result<()> {
+    let undone_index = Arc::clone(&index);
+    let (j3, mut r3) = writer::job(move |c: &Connection| -> crate::error::Result<()> {
         crate::alerts::ingest(
             c,
+            &undone_index,
             &[firebell_store::backend::EncodedEvent::encode(item(
                 EventAction::Trigger,
                 "undone",
@@ -58,10 +64,10 @@ fn a_failing_op_rolls_back_only_itself() {
         )?;
         Err(Error::Other("changed my mind".into()))
     });
-    let (j4, r4) = trigger("second");
+    let (j4, r4) = trigger(&index, "second");
 
     let mut batch = vec![j1, j2, j3, j4];
-    writer::run_batch(&conn, &mut batch);
+    writer::run_batch(&conn, &index, &mut batch);
     assert!(batch.is_empty());
 
     assert!(r1.blocking_recv().unwrap().is_ok());
@@ -81,17 +87,25 @@ fn a_failing_op_rolls_back_only_itself() {
     );
     assert_eq!(count(&conn, "SELECT COUNT(*) FROM timeline"), 2);
     assert!(conn.is_autocommit(), "the batch's transaction is closed");
+    // The in-memory index took what committed, and nothing of the undone op.
+    let named = |name: &str| index.labelled(&[schema::pair_key("alertname", name)]);
+    assert_eq!(named("first").len(), 1);
+    assert_eq!(named("second").len(), 1);
+    assert!(
+        named("undone").is_empty(),
+        "a rolled-back alert is not indexed"
+    );
 }
 
 #[test]
 fn a_panicking_op_fails_alone() {
-    let (_dir, conn) = db();
-    let (j1, r1) = trigger("a");
+    let (_dir, conn, index) = db();
+    let (j1, r1) = trigger(&index, "a");
     let (j2, mut r2) =
         writer::job(|_: &Connection| -> crate::error::Result<()> { panic!("a bug in one write") });
-    let (j3, r3) = trigger("b");
+    let (j3, r3) = trigger(&index, "b");
     let mut batch = vec![j1, j2, j3];
-    writer::run_batch(&conn, &mut batch);
+    writer::run_batch(&conn, &index, &mut batch);
     assert!(r1.blocking_recv().unwrap().is_ok());
     assert!(r2.try_recv().unwrap().is_err());
     assert!(r3.blocking_recv().unwrap().is_ok());
@@ -100,8 +114,8 @@ fn a_panicking_op_fails_alone() {
 
 #[test]
 fn a_failed_commit_fails_every_op() {
-    let (_dir, conn) = db();
-    let (j1, mut r1) = trigger("a");
+    let (_dir, conn, index) = db();
+    let (j1, mut r1) = trigger(&index, "a");
     // Ends the batch's transaction from inside an op: the savepoint release
     // (and so the whole batch) fails, and nobody is told "ok".
     let (j2, mut r2) = writer::job(|c: &Connection| -> crate::error::Result<()> {
@@ -109,31 +123,38 @@ fn a_failed_commit_fails_every_op() {
         Ok(())
     });
     let mut batch = vec![j1, j2];
-    writer::run_batch(&conn, &mut batch);
+    writer::run_batch(&conn, &index, &mut batch);
     assert!(r1.try_recv().unwrap().is_err());
     assert!(r2.try_recv().unwrap().is_err());
     assert_eq!(count(&conn, "SELECT COUNT(*) FROM alerts"), 0);
     assert!(conn.is_autocommit());
+    assert!(
+        index
+            .labelled(&[schema::pair_key("alertname", "a")])
+            .is_empty(),
+        "nothing of a batch that did not commit is indexed"
+    );
     // The writer carries on with the next batch.
-    let (j3, r3) = trigger("b");
-    writer::run_batch(&conn, &mut vec![j3]);
+    let (j3, r3) = trigger(&index, "b");
+    writer::run_batch(&conn, &index, &mut vec![j3]);
     assert!(r3.blocking_recv().unwrap().is_ok());
 }
 
 /// The hot queries use their indexes, not a table scan.
 #[test]
 fn hot_queries_use_indexes() {
-    let (_dir, conn) = db();
+    let (_dir, conn, _index) = db();
     let plan = |sql: &str| -> String {
         let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
         let rows = stmt.query_map([], |r| r.get::<_, String>(3)).unwrap();
         rows.map(|r| r.unwrap()).collect::<Vec<_>>().join("; ")
     };
     let cases = [
+        // The in-memory index's candidate, checked on its row.
         (
-            "SELECT id, status FROM alerts \
-             WHERE open_key = 5 AND status != 'resolved' AND service = 'a' AND dedup_key = 'b'",
-            "alerts_open_by_key",
+            "SELECT status FROM alerts \
+             WHERE id = 5 AND status != 'resolved' AND service = 'a' AND dedup_key = 'b'",
+            "INTEGER PRIMARY KEY",
         ),
         (
             "SELECT alert_id FROM escalations WHERE phase IN ('pending', 'waiting') \

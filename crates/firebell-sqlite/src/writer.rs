@@ -8,6 +8,7 @@
 //! hear back, so concurrent callers share one fsync and an `Ok` is durable.
 
 use crate::error::{Error, Result};
+use crate::open_index::OpenIndex;
 use firebell_store::StoreError;
 use rusqlite::Connection;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -97,7 +98,7 @@ const BUSY_JOBS: usize = 4;
 const GATHER_ENOUGH: usize = 64;
 
 /// The writer thread's body: runs until every sender is gone.
-pub(crate) fn run(conn: Connection, rx: Receiver<Job>) {
+pub(crate) fn run(conn: Connection, index: &OpenIndex, rx: Receiver<Job>) {
     let mut batch: Vec<Job> = Vec::with_capacity(64);
     let mut last_commit: Option<(Instant, usize)> = None;
     while let Ok(first) = rx.recv() {
@@ -121,7 +122,7 @@ pub(crate) fn run(conn: Connection, rx: Receiver<Job>) {
             }
         }
         let jobs = batch.len();
-        run_batch(&conn, &mut batch);
+        run_batch(&conn, index, &mut batch);
         last_commit = Some((Instant::now(), jobs));
     }
     tracing::debug!("sqlite writer stopped");
@@ -138,12 +139,16 @@ fn exec(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
 /// with a savepoint around each operation, so the failure is its own; per-op
 /// savepoints on every batch would copy each touched page into the
 /// sub-journal.
-pub(crate) fn run_batch(conn: &Connection, batch: &mut Vec<Job>) {
+///
+/// The in-memory index of open alerts ([`OpenIndex`]) takes the batch's
+/// changes when it commits and drops them when anything rolls back.
+pub(crate) fn run_batch(conn: &Connection, index: &OpenIndex, batch: &mut Vec<Job>) {
     if fast_pass(conn, batch) {
-        finish_batch(conn, batch);
+        finish_batch(conn, index, batch);
         return;
     }
-    run_isolated(conn, batch);
+    index.discard();
+    run_isolated(conn, index, batch);
 }
 
 /// Runs every operation in one transaction without savepoints. Returns true
@@ -165,34 +170,47 @@ fn fast_pass(conn: &Connection, batch: &mut [Job]) -> bool {
 }
 
 /// Commits the open transaction and answers every caller.
-fn finish_batch(conn: &Connection, batch: &mut Vec<Job>) {
+fn finish_batch(conn: &Connection, index: &OpenIndex, batch: &mut Vec<Job>) {
     match exec(conn, "COMMIT") {
         Ok(()) => {
+            index.commit();
             for job in batch.drain(..) {
                 job.reply(Ok(()));
             }
         }
-        Err(e) => fail_all(conn, batch, &format!("commit failed: {e}")),
+        Err(e) => fail_all(conn, index, batch, &format!("commit failed: {e}")),
     }
 }
 
 /// Runs the batch with a savepoint around each operation.
-fn run_isolated(conn: &Connection, batch: &mut Vec<Job>) {
+fn run_isolated(conn: &Connection, index: &OpenIndex, batch: &mut Vec<Job>) {
     if let Err(e) = exec(conn, "BEGIN IMMEDIATE") {
-        fail_all(conn, batch, &format!("could not start a transaction: {e}"));
+        fail_all(
+            conn,
+            index,
+            batch,
+            &format!("could not start a transaction: {e}"),
+        );
         return;
     }
     for job in batch.iter_mut() {
         if let Err(e) = exec(conn, "SAVEPOINT op") {
-            fail_all(conn, batch, &format!("could not set a savepoint: {e}"));
+            fail_all(
+                conn,
+                index,
+                batch,
+                &format!("could not set a savepoint: {e}"),
+            );
             return;
         }
+        let mark = index.mark();
         let ok = job.run(conn);
         if conn.is_autocommit() {
             // SQLite rolled the whole transaction back (disk full, I/O error):
             // nothing of the batch so far survives.
             fail_all(
                 conn,
+                index,
                 batch,
                 "the transaction was rolled back by the database",
             );
@@ -201,22 +219,29 @@ fn run_isolated(conn: &Connection, batch: &mut Vec<Job>) {
         let end = if ok {
             exec(conn, "RELEASE op")
         } else {
+            index.rollback_to(mark);
             exec(conn, "ROLLBACK TO op").and_then(|()| exec(conn, "RELEASE op"))
         };
         if let Err(e) = end {
-            fail_all(conn, batch, &format!("could not end a savepoint: {e}"));
+            fail_all(
+                conn,
+                index,
+                batch,
+                &format!("could not end a savepoint: {e}"),
+            );
             return;
         }
     }
-    finish_batch(conn, batch);
+    finish_batch(conn, index, batch);
 }
 
 /// Rolls back whatever is open and fails every operation of the batch.
-fn fail_all(conn: &Connection, batch: &mut Vec<Job>, reason: &str) {
+fn fail_all(conn: &Connection, index: &OpenIndex, batch: &mut Vec<Job>, reason: &str) {
     tracing::error!(ops = batch.len(), "sqlite write batch failed: {reason}");
     if !conn.is_autocommit() {
         let _ = conn.execute_batch("ROLLBACK");
     }
+    index.discard();
     for job in batch.drain(..) {
         job.reply(Err(reason));
     }
