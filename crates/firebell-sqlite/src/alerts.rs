@@ -10,6 +10,7 @@ use crate::schema::pair_key;
 use firebell_core::alert::{Alert, AlertId, AlertStatus, TimelineEntry, TimelineKind};
 use firebell_core::escalation::Escalation;
 use firebell_core::event::EventAction;
+use firebell_core::notification::{NewNotification, NotificationId};
 use firebell_store::backend::{EncodedEvent, REPEAT_WINDOW_MS, repeat_line, repeats_in};
 
 use firebell_store::{
@@ -55,14 +56,11 @@ impl Repeats {
 /// raises a counter here: each alert's repeats in the batch are written as
 /// one update (count, last seen, one timeline line) in the same transaction,
 /// so what was answered 2xx is exact after a crash.
-pub(crate) fn ingest(
-    conn: &Connection,
-    index: &OpenIndex,
-    events: &[EncodedEvent],
-) -> R<Vec<IngestOutcome>> {
+pub(crate) fn ingest(conn: &Connection, index: &OpenIndex, events: &[EncodedEvent]) -> R<Ingested> {
     let mut out = Vec::with_capacity(events.len());
+    let mut claims = Vec::new();
     let mut repeats: HashMap<(&str, &str), Repeats> = HashMap::new();
-    for ev in events {
+    for (i, ev) in events.iter().enumerate() {
         let key = (ev.service.as_str(), ev.dedup_key.as_str());
         if ev.action == EventAction::Trigger {
             if let Some(r) = repeats.get_mut(&key) {
@@ -84,7 +82,7 @@ pub(crate) fn ingest(
         } else if let Some(r) = repeats.remove(&key) {
             r.write(conn)?;
         }
-        let outcome = ingest_one(conn, index, ev)?;
+        let outcome = ingest_one(conn, index, ev, i, &mut claims)?;
         if ev.action == EventAction::Trigger
             && let Some(alert_id) = outcome.alert_id
         {
@@ -106,13 +104,54 @@ pub(crate) fn ingest(
     for r in repeats.values() {
         r.write(conn)?;
     }
-    Ok(out)
+    Ok(Ingested {
+        outcomes: out,
+        claims,
+    })
+}
+
+/// What a batch recorded: an outcome per event, and the pages claimed with
+/// new alerts, joined to copies of their alerts by [`Ingested::outcomes`]
+/// after the write, off the writer thread (the copies, and freeing the
+/// batch's events, had an eighth of the writer's time).
+pub(crate) struct Ingested {
+    outcomes: Vec<IngestOutcome>,
+    claims: Vec<Claim>,
+}
+
+/// A page claimed with a new alert: event `event` of the batch.
+struct Claim {
+    event: usize,
+    alert_id: AlertId,
+    status: AlertStatus,
+    id: NotificationId,
+    page: NewNotification,
+}
+
+impl Ingested {
+    /// The outcomes, each with the pages claimed with its alert.
+    pub(crate) fn outcomes(self, events: &[EncodedEvent]) -> Vec<IngestOutcome> {
+        let mut outcomes = self.outcomes;
+        for c in self.claims {
+            let claimed = events[c.event].claimed_page(c.alert_id, c.status, c.id, &c.page);
+            if let (Some(claimed), Some(o)) = (claimed, outcomes.get_mut(c.event)) {
+                o.claimed.push(claimed);
+            }
+        }
+        outcomes
+    }
 }
 
 /// One event whose alert no earlier event of the batch touched. A trigger of
 /// an open alert writes nothing here: it is answered as a duplicate and
 /// [`ingest`] counts it with the batch's other repeats of that alert.
-fn ingest_one(conn: &Connection, index: &OpenIndex, ev: &EncodedEvent) -> R<IngestOutcome> {
+fn ingest_one(
+    conn: &Connection,
+    index: &OpenIndex,
+    ev: &EncodedEvent,
+    event: usize,
+    claims: &mut Vec<Claim>,
+) -> R<IngestOutcome> {
     let open_key = pair_key(&ev.service, ev.dedup_key.as_str());
     let open = find_open(conn, index, open_key, ev)?;
     let open = match open {
@@ -182,15 +221,19 @@ fn ingest_one(conn: &Connection, index: &OpenIndex, ev: &EncodedEvent) -> R<Inge
                             .and_then(|f| f.lease_until())
                             .filter(|_| t.alert_status.is_none());
                         let c = PreparedCommit::encode(0, t, at)?.claiming(lease);
-                        let claimed = insert_decided(conn, &c)?
-                            .into_iter()
-                            .filter_map(|(nid, i)| {
-                                ev.claimed_page(id, status, nid, &c.notifications()[i])
-                            })
-                            .collect();
-                        let mut out = outcome(Some(id), Some(status), false);
-                        out.claimed = claimed;
-                        return Ok(out);
+                        let mut claimed = insert_decided(conn, &c)?.into_iter().peekable();
+                        for (i, page) in c.into_notifications().into_iter().enumerate() {
+                            if let Some((nid, _)) = claimed.next_if(|&(_, at)| at == i) {
+                                claims.push(Claim {
+                                    event,
+                                    alert_id: id,
+                                    status,
+                                    id: nid,
+                                    page,
+                                });
+                            }
+                        }
+                        return Ok(outcome(Some(id), Some(status), false));
                     }
                     _ => insert_escalation(conn, &esc)?,
                 }
@@ -400,7 +443,14 @@ impl AlertStore for SqliteStore {
             .map(EncodedEvent::encode)
             .collect::<Result<Vec<_>>>()?;
         let index = Arc::clone(&self.inner.index);
-        self.write(move |conn| ingest(conn, &index, &events)).await
+        // Shared with the write, so the events are freed here, not on the
+        // writer thread.
+        let events = Arc::new(events);
+        let writing = Arc::clone(&events);
+        let ingested = self
+            .write(move |conn| ingest(conn, &index, &writing))
+            .await?;
+        Ok(ingested.outcomes(&events))
     }
 
     async fn get_alert(&self, id: AlertId) -> Result<Option<Alert>> {

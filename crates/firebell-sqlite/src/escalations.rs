@@ -48,8 +48,9 @@ impl PreparedCommit {
         self
     }
 
-    pub(crate) fn notifications(&self) -> &[NewNotification] {
-        &self.notifications
+    /// The pages, for the caller to keep.
+    pub(crate) fn into_notifications(self) -> Vec<NewNotification> {
+        self.notifications
     }
 }
 
@@ -182,20 +183,19 @@ fn apply(conn: &Connection, c: &PreparedCommit) -> R<Vec<(NotificationId, usize)
                  ON CONFLICT (idem_key) DO NOTHING",
             )?
             .execute(params![
-                    esc.alert_id,
-                    n.idem_key,
-                    n.user,
-                    n.contact_index,
-                    n.channel,
-                    n.address,
-                    n.kind.as_str(),
-                    n.step,
-                    n.loop_,
-                    due,
-                    lease,
-                    now
-                ],
-            )?;
+                esc.alert_id,
+                n.idem_key,
+                n.user,
+                n.contact_index,
+                n.channel,
+                n.address,
+                n.kind.as_str(),
+                n.step,
+                n.loop_,
+                due,
+                lease,
+                now
+            ])?;
         let id: Option<NotificationId> = (inserted == 1).then(|| conn.last_insert_rowid());
         if lease.is_some() {
             claimed.extend(id.map(|id| (id, i)));

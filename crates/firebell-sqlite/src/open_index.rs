@@ -44,17 +44,26 @@ pub(crate) struct OpenIndex {
 struct Keys {
     /// `pair_key(service, dedup_key)` → the open alerts with it (one, but
     /// for a shared key).
-    open: HashMap<i64, Ids>,
+    open: Sets,
     /// `pair_key(name, value)` → the open alerts with that label (see
     /// `firebell_core::labels::index_pairs`).
-    labels: HashMap<i64, Ids>,
+    labels: Sets,
 }
 
-/// A set of alert ids: most label values (an instance, a fingerprint)
-/// belong to one alert, so that one is held inline.
-enum Ids {
+/// Sets of alert ids by key. Most keys (an open key, an instance, a
+/// fingerprint) have one alert: those are a plain map entry, 16 bytes;
+/// the others a compressed bitmap.
+#[derive(Default)]
+struct Sets {
+    one: HashMap<i64, u64>,
+    many: HashMap<i64, RoaringTreemap>,
+}
+
+/// One key's set, borrowed.
+#[derive(Clone, Copy)]
+enum Ids<'a> {
     One(u64),
-    Many(RoaringTreemap),
+    Many(&'a RoaringTreemap),
 }
 
 /// One alert opened or closed by the open transaction.
@@ -72,67 +81,66 @@ struct Pending {
     opened: HashMap<i64, Vec<AlertId>>,
 }
 
-impl Ids {
-    fn insert(&mut self, id: u64) {
-        match self {
-            Ids::One(x) if *x == id => {}
-            Ids::One(x) => *self = Ids::Many(RoaringTreemap::from_iter([*x, id])),
-            Ids::Many(t) => {
-                t.insert(id);
+impl Sets {
+    fn add(&mut self, key: i64, id: u64) {
+        if let Some(ids) = self.many.get_mut(&key) {
+            ids.insert(id);
+            return;
+        }
+        match self.one.insert(key, id) {
+            Some(other) if other != id => {
+                self.one.remove(&key);
+                self.many
+                    .insert(key, RoaringTreemap::from_iter([other, id]));
             }
+            _ => {}
         }
     }
 
-    /// Removes `id`; false when no id is left.
-    fn remove(&mut self, id: u64) -> bool {
-        match self {
-            Ids::One(x) => *x != id,
-            Ids::Many(t) => {
-                t.remove(id);
-                match (t.len(), t.min()) {
-                    (1, Some(last)) => *self = Ids::One(last),
-                    (0, _) => return false,
-                    _ => {}
+    fn remove(&mut self, key: i64, id: u64) {
+        if let Some(ids) = self.many.get_mut(&key) {
+            ids.remove(id);
+            if ids.len() <= 1 {
+                let last = ids.min();
+                self.many.remove(&key);
+                if let Some(last) = last {
+                    self.one.insert(key, last);
                 }
-                true
             }
+        } else if self.one.get(&key) == Some(&id) {
+            self.one.remove(&key);
         }
     }
 
-    fn len(&self) -> u64 {
+    fn get(&self, key: i64) -> Option<Ids<'_>> {
+        match self.one.get(&key) {
+            Some(&id) => Some(Ids::One(id)),
+            None => self.many.get(&key).map(Ids::Many),
+        }
+    }
+}
+
+impl<'a> Ids<'a> {
+    fn len(self) -> u64 {
         match self {
             Ids::One(_) => 1,
             Ids::Many(t) => t.len(),
         }
     }
 
-    fn contains(&self, id: u64) -> bool {
+    fn contains(self, id: u64) -> bool {
         match self {
-            Ids::One(x) => *x == id,
+            Ids::One(x) => x == id,
             Ids::Many(t) => t.contains(id),
         }
     }
 
     /// Ascending.
-    fn iter(&self) -> Box<dyn Iterator<Item = u64> + '_> {
+    fn iter(self) -> Box<dyn Iterator<Item = u64> + 'a> {
         match self {
-            Ids::One(x) => Box::new(std::iter::once(*x)),
+            Ids::One(x) => Box::new(std::iter::once(x)),
             Ids::Many(t) => Box::new(t.iter()),
         }
-    }
-}
-
-fn add(map: &mut HashMap<i64, Ids>, key: i64, id: u64) {
-    map.entry(key)
-        .and_modify(|ids| ids.insert(id))
-        .or_insert(Ids::One(id));
-}
-
-fn remove(map: &mut HashMap<i64, Ids>, key: i64, id: u64) {
-    if let Some(ids) = map.get_mut(&key)
-        && !ids.remove(id)
-    {
-        map.remove(&key);
     }
 }
 
@@ -142,14 +150,14 @@ impl Keys {
             return;
         };
         if c.open {
-            add(&mut self.open, c.open_key, id);
+            self.open.add(c.open_key, id);
             for &k in &c.labels {
-                add(&mut self.labels, k, id);
+                self.labels.add(k, id);
             }
         } else {
-            remove(&mut self.open, c.open_key, id);
+            self.open.remove(c.open_key, id);
             for &k in &c.labels {
-                remove(&mut self.labels, k, id);
+                self.labels.remove(k, id);
             }
         }
     }
@@ -260,7 +268,7 @@ impl OpenIndex {
             .cloned()
             .unwrap_or_default();
         let committed = self.committed.read().unwrap_or_else(|p| p.into_inner());
-        if let Some(found) = committed.open.get(&open_key) {
+        if let Some(found) = committed.open.get(open_key) {
             ids.extend(found.iter().filter_map(|id| AlertId::try_from(id).ok()));
         }
         ids
@@ -305,7 +313,7 @@ impl OpenIndex {
         let committed = self.committed.read().unwrap_or_else(|p| p.into_inner());
         let mut sets = Vec::with_capacity(keys.len());
         for k in keys {
-            match committed.labels.get(k) {
+            match committed.labels.get(*k) {
                 Some(ids) => sets.push(ids),
                 None => return Vec::new(),
             }
@@ -339,16 +347,31 @@ mod tests {
 
     #[test]
     fn sets_of_ids_grow_and_shrink() {
-        let mut map = HashMap::new();
-        add(&mut map, 7, 1);
-        add(&mut map, 7, 5);
-        add(&mut map, 7, 3);
-        assert_eq!(map[&7].iter().collect::<Vec<_>>(), vec![1, 3, 5]);
-        remove(&mut map, 7, 3);
-        remove(&mut map, 7, 1);
-        assert!(matches!(map[&7], Ids::One(5)));
-        remove(&mut map, 7, 5);
-        assert!(map.is_empty(), "an empty set is dropped");
+        let mut sets = Sets::default();
+        sets.add(7, 1);
+        assert!(matches!(sets.get(7), Some(Ids::One(1))));
+        sets.add(7, 5);
+        sets.add(7, 3);
+        let ids = |sets: &Sets| sets.get(7).map(|i| i.iter().collect::<Vec<_>>());
+        assert_eq!(ids(&sets), Some(vec![1, 3, 5]));
+        sets.remove(7, 3);
+        sets.remove(7, 1);
+        assert!(
+            matches!(sets.get(7), Some(Ids::One(5))),
+            "one left is held inline"
+        );
+        sets.remove(7, 2);
+        assert_eq!(
+            ids(&sets),
+            Some(vec![5]),
+            "removing another id changes nothing"
+        );
+        sets.remove(7, 5);
+        assert!(sets.get(7).is_none());
+        assert!(
+            sets.one.is_empty() && sets.many.is_empty(),
+            "an empty set is dropped"
+        );
     }
 
     #[test]

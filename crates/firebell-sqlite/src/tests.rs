@@ -24,7 +24,10 @@ fn trigger(index: &Arc<OpenIndex>, key: &str) -> (writer::Job, Reply<Vec<IngestO
     let ev =
         firebell_store::backend::EncodedEvent::encode(item(EventAction::Trigger, key, 0)).unwrap();
     let index = Arc::clone(index);
-    writer::job(move |c: &Connection| crate::alerts::ingest(c, &index, std::slice::from_ref(&ev)))
+    writer::job(move |c: &Connection| {
+        let events = std::slice::from_ref(&ev);
+        Ok(crate::alerts::ingest(c, &index, events)?.outcomes(events))
+    })
 }
 
 fn count(conn: &Connection, sql: &str) -> i64 {
