@@ -807,3 +807,51 @@ async fn the_open_alerts_index_is_rebuilt_when_the_store_opens() {
     let found = store.open_alerts_labelled(named("k-1999")).await.unwrap();
     assert_eq!(found[0].id, out[1999].alert_id.unwrap());
 }
+
+/// What opening a store costs with 1,000,000 open alerts, now that it
+/// indexes them in memory (see `open_index.rs`). Prints the time to open.
+/// A measurement, not a test:
+/// `cargo test --release -p firebell-sqlite --test sqlite -- opening_cost --ignored --nocapture`
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement; run with --ignored --nocapture"]
+async fn opening_cost() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    const N: usize = 1_000_000;
+    for b in 0..N / 1000 {
+        let batch = (0..1000)
+            .map(|i| {
+                let k = b * 1000 + i;
+                let mut it = item(EventAction::Trigger, &format!("{k:016x}"), 0);
+                it.policy = None;
+                it.event.labels = [
+                    ("alertname", "FirebellBench".to_string()),
+                    ("key", format!("new-{k}")),
+                    ("team", format!("t{}", k % 50)),
+                    ("severity", "critical".to_string()),
+                    ("instance", format!("bench-{}:9100", k % 97)),
+                    ("job", "bench".to_string()),
+                ]
+                .into_iter()
+                .map(|(a, b)| (a.to_string(), b))
+                .collect();
+                it
+            })
+            .collect();
+        store.ingest(batch).await.unwrap();
+    }
+    drop(store);
+    let cpu = cpu_now();
+    let start = Instant::now();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    println!(
+        "opening with {N} open alerts: {:.2} s wall, {:.2} s CPU",
+        start.elapsed().as_secs_f64(),
+        cpu_now().saturating_sub(cpu).as_secs_f64()
+    );
+    let found = store
+        .open_alerts_labelled(vec![("key".into(), "new-123456".into())])
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1, "the index answers after opening");
+}
