@@ -598,6 +598,28 @@ fn cpu_now() -> std::time::Duration {
     std::time::Duration::from_millis(ticks * 10)
 }
 
+/// Alert `k` of a measurement: Prometheus-shaped, six labels, a
+/// fingerprint-like dedup key.
+fn bench_alert(k: usize) -> IngestItem {
+    let mut it = item(
+        EventAction::Trigger,
+        &format!("{:016x}", (k as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)),
+        0,
+    );
+    it.event.labels = [
+        ("alertname", "FirebellBench".to_string()),
+        ("key", format!("new-{k}")),
+        ("team", format!("t{}", k % 50)),
+        ("severity", "critical".to_string()),
+        ("instance", format!("bench-{}:9100", k % 97)),
+        ("job", "bench".to_string()),
+    ]
+    .into_iter()
+    .map(|(a, b)| (a.to_string(), b))
+    .collect();
+    it
+}
+
 /// What the store spends on each new alert's whole life, as the engine drives
 /// it: ingest (8 callers, batches of 100 Prometheus-shaped alerts), the first
 /// step's commit (one page, one timeline line), the claim, the delivered
@@ -612,26 +634,7 @@ async fn lifecycle_cost() {
     const BATCHES: usize = 40;
     const SIZE: usize = 100;
     let n = CALLERS * BATCHES * SIZE;
-    let labelled = |c: usize, b: usize, i: usize| {
-        let k = (c * BATCHES + b) * SIZE + i;
-        let mut it = item(
-            EventAction::Trigger,
-            &format!("{:016x}", (k as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)),
-            0,
-        );
-        it.event.labels = [
-            ("alertname", "FirebellBench".to_string()),
-            ("key", format!("new-{k}")),
-            ("team", format!("t{}", k % 50)),
-            ("severity", "critical".to_string()),
-            ("instance", format!("bench-{}:9100", k % 97)),
-            ("job", "bench".to_string()),
-        ]
-        .into_iter()
-        .map(|(a, b)| (a.to_string(), b))
-        .collect();
-        it
-    };
+    let labelled = |c: usize, b: usize, i: usize| bench_alert((c * BATCHES + b) * SIZE + i);
     let cpu = cpu_now();
     let start = Instant::now();
     let tasks: Vec<_> = (0..CALLERS)
@@ -821,20 +824,8 @@ async fn opening_cost() {
     for b in 0..N / 1000 {
         let batch = (0..1000)
             .map(|i| {
-                let k = b * 1000 + i;
-                let mut it = item(EventAction::Trigger, &format!("{k:016x}"), 0);
+                let mut it = bench_alert(b * 1000 + i);
                 it.policy = None;
-                it.event.labels = [
-                    ("alertname", "FirebellBench".to_string()),
-                    ("key", format!("new-{k}")),
-                    ("team", format!("t{}", k % 50)),
-                    ("severity", "critical".to_string()),
-                    ("instance", format!("bench-{}:9100", k % 97)),
-                    ("job", "bench".to_string()),
-                ]
-                .into_iter()
-                .map(|(a, b)| (a.to_string(), b))
-                .collect();
                 it
             })
             .collect();
