@@ -198,11 +198,21 @@ impl OpenIndex {
             let service: String = r.get(1)?;
             let dedup_key: String = r.get(2)?;
             let labels: String = r.get(3)?;
+            let id: AlertId = r.get(0)?;
+            // One unreadable row must not keep the server from starting.
+            let labels = label_keys(&labels, &dedup_key).unwrap_or_else(|e| {
+                tracing::warn!(
+                    alert_id = id,
+                    error = %StoreError::from(e),
+                    "an open alert's labels cannot be read; it is found by its dedup key only"
+                );
+                vec![pair_key("alertname", &dedup_key)]
+            });
             keys.apply(&Change {
-                id: r.get(0)?,
+                id,
                 open: true,
                 open_key: pair_key(&service, &dedup_key),
-                labels: label_keys(&labels, &dedup_key)?,
+                labels,
             });
             n += 1;
         }

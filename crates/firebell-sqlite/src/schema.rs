@@ -229,5 +229,25 @@ mod tests {
         conn.execute("DELETE FROM alerts WHERE id = 2", []).unwrap();
         index.commit();
         assert!(found("host", "web2").is_empty(), "deleting drops it");
+        // An open alert whose labels cannot be read does not stop the
+        // store from opening: it is found by its dedup key.
+        conn.execute(
+            "INSERT INTO alerts (service, dedup_key, status, summary, severity, source, \
+             labels, details, count, created_at, updated_at) \
+             VALUES ('s', 'broken', 'triggered', 'x', 'error', 'api', 'not json', '{}', 1, 0, 0)",
+            [],
+        )
+        .unwrap();
+        let index = crate::open_index::OpenIndex::attach(&conn).unwrap();
+        assert_eq!(
+            index
+                .labelled(&[super::pair_key("alertname", "broken")])
+                .len(),
+            1
+        );
+        assert_eq!(
+            index.open_candidates(super::pair_key("s", "broken")).len(),
+            1
+        );
     }
 }
