@@ -1209,23 +1209,25 @@ impl<S: Store> Engine<S> {
                             return;
                         };
                         let e = self.clone();
-                        running.spawn(async move {
+                        // Boxed: a delivery's future is large, and the task
+                        // would copy it whole as it starts and ends.
+                        running.spawn(Box::pin(async move {
                             if let Err(err) = e.deliver_lane(key, lane).await {
                                 tracing::error!(error = %err, "recording a delivery failed; the lease will expire and it is retried");
                             }
                             drop(permit);
-                        });
+                        }));
                     }
                     for c in claimed {
                         let Ok(permit) = permits.clone().acquire_owned().await else {
                             return;
                         };
                         let e = self.clone();
-                        running.spawn(async move {
+                        running.spawn(Box::pin(async move {
                             if let Err(err) = e.deliver_in_turn(c, permit).await {
                                 tracing::error!(error = %err, "recording a delivery failed; the lease will expire and it is retried");
                             }
-                        });
+                        }));
                     }
                     continue;
                 }

@@ -17,7 +17,10 @@
 use crate::IngestError;
 use firebell_core::event::{DedupKey, Event, EventAction, MAX_SUMMARY_CHARS, Severity};
 use jiff::Timestamp;
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 /// Alertmanager's fingerprint of a label set (kept in core, where silences
@@ -28,15 +31,21 @@ pub use firebell_core::labels::fingerprint;
 fn parse_time(v: Option<&Value>) -> Result<Option<Timestamp>, String> {
     match v {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) if s.is_empty() => Ok(None),
-        Some(Value::String(s)) => {
-            let t = firebell_core::clock::parse_timestamp(s)
-                .map_err(|_| format!("{s:?} is not an RFC 3339 time"))?;
-            // 0001-01-01T00:00:00Z and anything before the epoch mean unset.
-            Ok((t.as_second() > 0).then_some(t))
-        }
+        Some(Value::String(s)) => parse_time_text(s),
         Some(_) => Err("must be a string".into()),
     }
+}
+
+/// [`parse_time`] of a string: empty, the zero time and anything before
+/// the epoch mean unset.
+fn parse_time_text(s: &str) -> Result<Option<Timestamp>, String> {
+    if s.is_empty() {
+        return Ok(None);
+    }
+    let t = firebell_core::clock::parse_timestamp(s)
+        .map_err(|_| format!("{s:?} is not an RFC 3339 time"))?;
+    // 0001-01-01T00:00:00Z and anything before the epoch mean unset.
+    Ok((t.as_second() > 0).then_some(t))
 }
 
 fn valid_label_name(name: &str) -> bool {
@@ -88,6 +97,30 @@ fn to_event(
         return Err("an alert must be an object".into());
     };
     let labels = string_map(obj.get("labels"), "label")?;
+    check_label_set(&labels)?;
+    let annotations = string_map(obj.get("annotations"), "annotation")?;
+    let starts_at = parse_time(obj.get("startsAt")).map_err(|e| format!("startsAt: {e}"))?;
+    let ends_at = parse_time(obj.get("endsAt")).map_err(|e| format!("endsAt: {e}"))?;
+    let generator_url = match obj.get("generatorURL") {
+        Some(Value::String(u)) => Some(u.clone()),
+        _ => None,
+    };
+    build_event(
+        Parts {
+            labels,
+            annotations,
+            starts_at,
+            ends_at,
+            generator_url,
+        },
+        status,
+        service,
+        now,
+    )
+}
+
+/// What [`to_event`] checks of a label set, in its order.
+fn check_label_set(labels: &BTreeMap<String, String>) -> Result<(), String> {
     if labels.is_empty() {
         return Err("at least one label pair required".into());
     }
@@ -97,11 +130,32 @@ fn to_event(
     if labels.values().any(|v| v.is_empty()) {
         return Err("invalid label set: a label has an empty value".into());
     }
-    firebell_core::event::check_labels(&labels)
-        .map_err(|e| format!("{}: {}", e.field, e.message))?;
-    let annotations = string_map(obj.get("annotations"), "annotation")?;
-    let starts_at = parse_time(obj.get("startsAt")).map_err(|e| format!("startsAt: {e}"))?;
-    let ends_at = parse_time(obj.get("endsAt")).map_err(|e| format!("endsAt: {e}"))?;
+    firebell_core::event::check_labels(labels).map_err(|e| format!("{}: {}", e.field, e.message))
+}
+
+/// An alert's fields once read, whichever way.
+struct Parts {
+    labels: BTreeMap<String, String>,
+    annotations: BTreeMap<String, String>,
+    starts_at: Option<Timestamp>,
+    ends_at: Option<Timestamp>,
+    generator_url: Option<String>,
+}
+
+/// The event for an alert's checked labels and read fields.
+fn build_event(
+    parts: Parts,
+    status: Option<&str>,
+    service: &str,
+    now: Timestamp,
+) -> Result<Event, String> {
+    let Parts {
+        labels,
+        annotations,
+        starts_at,
+        ends_at,
+        generator_url,
+    } = parts;
     if let (Some(s), Some(e)) = (starts_at, ends_at)
         && e < s
     {
@@ -116,8 +170,7 @@ fn to_event(
         .get("summary")
         .or_else(|| annotations.get("description"))
         .or_else(|| labels.get("alertname"))
-        .cloned()
-        .unwrap_or_else(|| "alert from Alertmanager".to_string())
+        .map_or("alert from Alertmanager", String::as_str)
         .chars()
         .take(MAX_SUMMARY_CHARS)
         .collect();
@@ -132,16 +185,14 @@ fn to_event(
             "annotations".into(),
             Value::Object(
                 annotations
-                    .iter()
-                    .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                    .into_iter()
+                    .map(|(k, v)| (k, Value::String(v)))
                     .collect(),
             ),
         );
     }
-    if let Some(Value::String(u)) = obj.get("generatorURL")
-        && !u.is_empty()
-    {
-        details.insert("generatorURL".into(), Value::String(u.clone()));
+    if let Some(u) = generator_url.filter(|u| !u.is_empty()) {
+        details.insert("generatorURL".into(), Value::String(u));
     }
     if let Some(s) = starts_at {
         details.insert("startsAt".into(), Value::String(s.to_string()));
@@ -198,6 +249,83 @@ pub fn parse_v2(body: &Value, service: &str, now: Timestamp) -> Result<Batch, In
     };
     for item in items {
         match to_event(item, None, service, now) {
+            Ok(e) => batch.events.push(e),
+            Err(e) => batch.errors.push(e),
+        }
+    }
+    Ok(batch)
+}
+
+/// One postable alert of the usual shape, read in one pass: string maps,
+/// string times. An alert of any other shape is read again by [`to_event`],
+/// which names what is wrong with it.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Postable<'a> {
+    #[serde(default)]
+    labels: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    annotations: Option<BTreeMap<String, String>>,
+    #[serde(default, borrow)]
+    starts_at: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    ends_at: Option<Cow<'a, str>>,
+    #[serde(default, rename = "generatorURL")]
+    generator_url: Option<String>,
+}
+
+impl Postable<'_> {
+    fn into_event(self, service: &str, now: Timestamp) -> Result<Event, String> {
+        let labels = self.labels.unwrap_or_default();
+        check_label_set(&labels)?;
+        let read = |t: Option<Cow<'_, str>>| t.as_deref().map_or(Ok(None), parse_time_text);
+        let starts_at = read(self.starts_at).map_err(|e| format!("startsAt: {e}"))?;
+        let ends_at = read(self.ends_at).map_err(|e| format!("endsAt: {e}"))?;
+        build_event(
+            Parts {
+                labels,
+                annotations: self.annotations.unwrap_or_default(),
+                starts_at,
+                ends_at,
+                generator_url: self.generator_url,
+            },
+            None,
+            service,
+            now,
+        )
+    }
+}
+
+/// [`parse_v2`] from the request's bytes, the same answers in one pass for
+/// alerts of the usual shape (the body is not built as a [`Value`] first).
+/// Bytes that are not JSON are [`IngestError::Malformed`].
+pub fn parse_v2_bytes(body: &[u8], service: &str, now: Timestamp) -> Result<Batch, IngestError> {
+    let Ok(items) = serde_json::from_slice::<Vec<&RawValue>>(body) else {
+        // Not an array of JSON values: the slow path says what it is.
+        let value: Value =
+            serde_json::from_slice(body).map_err(|e| IngestError::Malformed(e.to_string()))?;
+        return parse_v2(&value, service, now);
+    };
+    let mut batch = Batch {
+        events: Vec::with_capacity(items.len()),
+        errors: Vec::new(),
+    };
+    for item in items {
+        // A struct reads from an array too: only objects take the one pass.
+        let typed = if item.get().starts_with('{') {
+            serde_json::from_str::<Postable<'_>>(item.get()).ok()
+        } else {
+            None
+        };
+        let read = match typed {
+            Some(alert) => alert.into_event(service, now),
+            // Another shape (a label that is not a string, a repeated
+            // field): read as a value, for the same event or error.
+            None => serde_json::from_str::<Value>(item.get())
+                .map_err(|e| e.to_string())
+                .and_then(|v| to_event(&v, None, service, now)),
+        };
+        match read {
             Ok(e) => batch.events.push(e),
             Err(e) => batch.errors.push(e),
         }
@@ -308,6 +436,57 @@ mod tests {
         assert_eq!(b.events[1].action, EventAction::Resolve);
         assert_eq!(b.events[1].summary, "Old");
         assert_eq!(b.events[2].action, EventAction::Trigger);
+    }
+
+    /// Reading the bytes in one pass gives what reading a value gives:
+    /// the same events and the same errors, in order, for every shape.
+    #[test]
+    fn one_pass_reading_answers_as_the_value_reading_does() {
+        let bodies = [
+            r#"[{"labels": {"alertname": "A\u00e9\n", "instance": "db\"1"},
+                 "annotations": {"summary": "s\\", "runbook": "r"},
+                 "startsAt": "2026-01-01T11:00:00Z", "endsAt": "0001-01-01T00:00:00Z",
+                 "generatorURL": "http://prom/graph", "status": "ignored"}]"#,
+            r#"[{"labels": {"alertname": "Old"}, "endsAt": "2026-01-01T11:59:00Z"},
+                {"labels": {"alertname": "Later"}, "endsAt": "2026-01-01T13:00:00Z"},
+                {"labels": {"alertname": "Empty"}, "startsAt": "", "endsAt": null,
+                 "annotations": null, "generatorURL": ""}]"#,
+            r#"[{"labels": {}}, {"labels": null}, {}, {"labels": {"0bad": "x"}},
+                {"labels": {"a": ""}}, {"labels": {"a": 1}}, {"labels": {"a": "x"},
+                "annotations": {"n": 2}}, {"labels": {"a": "x"}, "annotations": []},
+                {"labels": "a"}, 7, "alert", null, [], {"labels": {"a": "x"},
+                "startsAt": 5}, {"labels": {"a": "x"}, "endsAt": "yesterday"},
+                {"labels": {"a": "x"}, "startsAt": "2026-01-01T11:00:00Z",
+                 "endsAt": "2026-01-01T10:00:00Z"}, {"labels": {"a": "x"},
+                 "generatorURL": 3}]"#,
+            r#"[{"labels": {"a": "x"}, "labels": {"b": "y"}},
+                {"labels": {"a": "x", "a": "z"}}]"#,
+            "[]",
+            r#"{"labels": {"a": "x"}}"#,
+            "\"alerts\"",
+            "[{\"labels\": ",
+            "not json",
+        ];
+        for body in bodies {
+            let by_value = serde_json::from_str::<Value>(body)
+                .map_err(|e| IngestError::Malformed(e.to_string()))
+                .and_then(|v| parse_v2(&v, "svc", now()));
+            let by_bytes = parse_v2_bytes(body.as_bytes(), "svc", now());
+            match (by_value, by_bytes) {
+                (Ok(a), Ok(b)) => {
+                    assert_eq!(a.events, b.events, "{body}");
+                    assert_eq!(a.errors, b.errors, "{body}");
+                }
+                (Err(a), Err(b)) => assert_eq!(a, b, "{body}"),
+                (a, b) => panic!("{body}: {a:?} and {b:?}"),
+            }
+        }
+        let first = parse_v2_bytes(bodies[0].as_bytes(), "svc", now()).unwrap();
+        assert_eq!(first.events[0].labels["alertname"], "A\u{e9}\n");
+        assert_eq!(first.events[0].summary, "s\\");
+        let mixed = parse_v2_bytes(bodies[2].as_bytes(), "svc", now()).unwrap();
+        assert_eq!(mixed.events.len(), 1, "{:?}", mixed.events);
+        assert_eq!(mixed.errors.len(), 16, "{:?}", mixed.errors);
     }
 
     #[test]

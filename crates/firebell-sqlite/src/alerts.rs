@@ -140,6 +140,29 @@ impl Ingested {
         }
         outcomes
     }
+
+    /// [`Ingested::outcomes`] from the batch's own events: each alert's
+    /// fields move into the last page claimed with it instead of being
+    /// copied.
+    pub(crate) fn outcomes_from(self, mut events: Vec<EncodedEvent>) -> Vec<IngestOutcome> {
+        let mut last = vec![usize::MAX; events.len()];
+        for (i, c) in self.claims.iter().enumerate() {
+            last[c.event] = i;
+        }
+        let mut outcomes = self.outcomes;
+        for (i, c) in self.claims.into_iter().enumerate() {
+            let ev = &mut events[c.event];
+            let claimed = if last[c.event] == i {
+                ev.take_claimed_page(c.alert_id, c.status, c.id, &c.page)
+            } else {
+                ev.claimed_page(c.alert_id, c.status, c.id, &c.page)
+            };
+            if let (Some(claimed), Some(o)) = (claimed, outcomes.get_mut(c.event)) {
+                o.claimed.push(claimed);
+            }
+        }
+        outcomes
+    }
 }
 
 /// One event whose alert no earlier event of the batch touched. A trigger of
@@ -450,7 +473,11 @@ impl AlertStore for SqliteStore {
         let ingested = self
             .write(move |conn| ingest(conn, &index, &writing))
             .await?;
-        Ok(ingested.outcomes(&events))
+        // The writer lets go of its share before it answers.
+        Ok(match Arc::try_unwrap(events) {
+            Ok(events) => ingested.outcomes_from(events),
+            Err(events) => ingested.outcomes(&events),
+        })
     }
 
     async fn get_alert(&self, id: AlertId) -> Result<Option<Alert>> {

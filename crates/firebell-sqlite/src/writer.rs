@@ -73,7 +73,11 @@ where
     }
 
     fn reply(self: Box<Self>, batch: std::result::Result<(), &str>) {
-        let answer = match (batch, self.out) {
+        let Op { f, out, reply } = *self;
+        // What the operation holds goes before the answer: a caller that
+        // shared data with it gets it back unshared.
+        drop(f);
+        let answer = match (batch, out) {
             (Ok(()), Some(out)) => out.map_err(StoreError::from),
             // Its own error says more than the batch's.
             (Err(_), Some(Err(e))) => Err(e.into()),
@@ -81,7 +85,7 @@ where
             (Ok(()), None) => Err(StoreError::Backend("the write was not run".into())),
         };
         // The caller may have given up waiting; nothing to do then.
-        let _ = self.reply.send(answer);
+        let _ = reply.send(answer);
     }
 }
 

@@ -167,6 +167,14 @@ pub struct NewAlertRow {
     pub detail_map: serde_json::Map<String, serde_json::Value>,
 }
 
+/// A new alert's fields a claimed page carries.
+struct AlertFields {
+    summary: String,
+    source: String,
+    labels: std::collections::BTreeMap<String, String>,
+    details: serde_json::Map<String, serde_json::Value>,
+}
+
 /// An event to record, encoded (see [`crate::AlertStore::ingest`]).
 #[derive(Clone, Debug)]
 pub struct EncodedEvent {
@@ -196,8 +204,45 @@ impl EncodedEvent {
         n: &firebell_core::notification::NewNotification,
     ) -> Option<crate::Claimed> {
         let a = self.new_alert.as_ref()?;
+        let fields = AlertFields {
+            summary: a.summary.clone(),
+            source: a.source.clone(),
+            labels: a.label_map.clone(),
+            details: a.detail_map.clone(),
+        };
+        Some(self.claim_with(alert_id, status, id, n, fields))
+    }
+
+    /// [`EncodedEvent::claimed_page`] for the event's last such page: the
+    /// alert's fields are moved into it, not copied, and the event keeps
+    /// none.
+    pub fn take_claimed_page(
+        &mut self,
+        alert_id: firebell_core::alert::AlertId,
+        status: firebell_core::alert::AlertStatus,
+        id: firebell_core::notification::NotificationId,
+        n: &firebell_core::notification::NewNotification,
+    ) -> Option<crate::Claimed> {
+        let a = self.new_alert.take()?;
+        let fields = AlertFields {
+            summary: a.summary,
+            source: a.source,
+            labels: a.label_map,
+            details: a.detail_map,
+        };
+        Some(self.claim_with(alert_id, status, id, n, fields))
+    }
+
+    fn claim_with(
+        &self,
+        alert_id: firebell_core::alert::AlertId,
+        status: firebell_core::alert::AlertStatus,
+        id: firebell_core::notification::NotificationId,
+        n: &firebell_core::notification::NewNotification,
+        a: AlertFields,
+    ) -> crate::Claimed {
         let at = firebell_core::clock::from_millis(self.received_at);
-        Some(crate::Claimed {
+        crate::Claimed {
             notification: firebell_core::notification::Notification {
                 id,
                 idem_key: n.idem_key.clone(),
@@ -223,11 +268,11 @@ impl EncodedEvent {
                 service: self.service.clone(),
                 dedup_key: self.dedup_key.clone(),
                 status,
-                summary: a.summary.clone(),
+                summary: a.summary,
                 severity: self.severity,
-                source: a.source.clone(),
-                labels: a.label_map.clone(),
-                details: a.detail_map.clone(),
+                source: a.source,
+                labels: a.labels,
+                details: a.details,
                 count: 1,
                 created_at: at,
                 updated_at: at,
@@ -236,7 +281,7 @@ impl EncodedEvent {
                 expires_at: self.expires_at.map(firebell_core::clock::from_millis),
             }),
             held: false,
-        })
+        }
     }
 
     /// The transition a new alert's first step writes with it, if its

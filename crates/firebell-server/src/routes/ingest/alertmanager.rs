@@ -29,18 +29,15 @@ pub(crate) async fn post_v2<S: Store>(
         Ok(b) => b,
         Err(r) => return ApiError::from(r).into_response(),
     };
-    let value: Value = match serde_json::from_slice(&body) {
-        Ok(v) => v,
-        Err(e) => {
-            return alertmanager_error(
-                StatusCode::BAD_REQUEST,
-                format!("parsing alerts body: {e}"),
-            );
-        }
-    };
     let mut batch =
-        match firebell_ingest::alertmanager::parse_v2(&value, &service, state.engine.now()) {
+        match firebell_ingest::alertmanager::parse_v2_bytes(&body, &service, state.engine.now()) {
             Ok(b) => b,
+            Err(firebell_ingest::IngestError::Malformed(e)) => {
+                return alertmanager_error(
+                    StatusCode::BAD_REQUEST,
+                    format!("parsing alerts body: {e}"),
+                );
+            }
             Err(e) => return alertmanager_error(StatusCode::BAD_REQUEST, e.messages().join(";")),
         };
     let resolve_on_ends_at = state
