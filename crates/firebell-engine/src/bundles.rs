@@ -385,7 +385,7 @@ impl<S: Store> Engine<S> {
                     .notifications_sent
                     .get_or_create(&label)
                     .inc();
-                tracing::info!(parent: &crate::page_span(&n), user = %n.user, channel = %n.channel, bundled = total, "bundled page delivered");
+                tracing::debug!(parent: &crate::page_span(&n), user = %n.user, channel = %n.channel, bundled = total, "bundled page delivered");
                 (
                     Finish::Delivered {
                         detail: detail.clone(),

@@ -795,7 +795,10 @@ impl<S: Store> Engine<S> {
                     .notifications_sent
                     .get_or_create(&label)
                     .inc();
-                tracing::info!(user = %n.user, channel = %n.channel, attempt, "page delivered");
+                // Debug, as Alertmanager logs a notification sent: the timeline
+                // and `firebell_notifications_sent_total` record every page, and
+                // a line per page is most of a busy server's log.
+                tracing::debug!(user = %n.user, channel = %n.channel, attempt, "page delivered");
                 self.record_channel(&n.channel, now, None);
                 (
                     Finish::Delivered {

@@ -188,11 +188,8 @@ async fn ingest_one<C: GenericClient>(c: &C, ev: &EncodedEvent) -> R<IngestOutco
             )
             .await?
             .get(0);
-            let (names, values): (Vec<&str>, Vec<&str>) = a
-                .index
-                .iter()
-                .map(|(k, v)| (k.as_str(), v.as_str()))
-                .unzip();
+            let (names, values): (Vec<&str>, Vec<&str>) =
+                a.index_pairs(ev.dedup_key.as_str()).unzip();
             exec(
                 c,
                 "INSERT INTO alert_labels (name, value, alert_id) \

@@ -222,7 +222,9 @@ fn ingest_one(
                 id,
                 true,
                 open_key,
-                a.index.iter().map(|(k, v)| pair_key(k, v)).collect(),
+                a.index_pairs(ev.dedup_key.as_str())
+                    .map(|(k, v)| pair_key(k, v))
+                    .collect(),
             );
             add_line(
                 conn,

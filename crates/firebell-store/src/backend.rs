@@ -159,12 +159,24 @@ pub struct NewAlertRow {
     pub details: String,
     /// The `received` line.
     pub message: String,
-    /// What the label index gets (`firebell_core::labels::index_pairs`).
-    pub index: Vec<(String, String)>,
-    /// The labels and details as received, for pages claimed with the
-    /// alert (see [`crate::FirstStep::claiming`]).
+    /// The labels as received: what the label index gets (see
+    /// [`NewAlertRow::index_pairs`]), and the labels of pages claimed with
+    /// the alert (see [`crate::FirstStep::claiming`]).
     pub label_map: std::collections::BTreeMap<String, String>,
+    /// The details as received, kept only where a page may be claimed with
+    /// the alert.
     pub detail_map: serde_json::Map<String, serde_json::Value>,
+}
+
+impl NewAlertRow {
+    /// What the label index gets for this alert with `dedup_key`
+    /// ([`firebell_core::labels::index_pairs`]).
+    pub fn index_pairs<'a>(
+        &'a self,
+        dedup_key: &'a str,
+    ) -> impl Iterator<Item = (&'a str, &'a str)> {
+        firebell_core::labels::index_pairs(&self.label_map, dedup_key)
+    }
 }
 
 /// A new alert's fields a claimed page carries.
@@ -309,18 +321,10 @@ impl EncodedEvent {
             .is_some_and(|f| f.lease_until().is_some());
         let new_alert = match event.action {
             EventAction::Trigger => Some(NewAlertRow {
-                index: firebell_core::labels::index_pairs(&event.labels, event.dedup_key.as_str())
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-                    .collect(),
                 message: received_message(&event.source, &event.summary),
                 labels: encode_json(&event.labels)?,
                 details: encode_json(&event.details)?,
-                // Kept only where a page may be claimed with the alert.
-                label_map: if claiming {
-                    event.labels
-                } else {
-                    Default::default()
-                },
+                label_map: event.labels,
                 detail_map: if claiming {
                     event.details
                 } else {

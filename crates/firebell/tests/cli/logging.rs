@@ -28,7 +28,9 @@ async fn serve_log(dir: &Path, extra: &[&str]) -> String {
         .arg(&config)
         .args(extra)
         .env_remove("FIREBELL_LOG_FORMAT")
-        .env("RUST_LOG", "info")
+        // A delivered page is a debug line (an engine's line in the page's
+        // span); the rest at info.
+        .env("RUST_LOG", "info,firebell_engine=debug")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -122,7 +124,9 @@ async fn a_newline_in_client_input_cannot_forge_a_log_line() {
         .args(["serve", "--config"])
         .arg(&config)
         .env_remove("FIREBELL_LOG_FORMAT")
-        .env("RUST_LOG", "info")
+        // A delivered page is a debug line (an engine's line in the page's
+        // span); the rest at info.
+        .env("RUST_LOG", "info,firebell_engine=debug")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
