@@ -93,6 +93,58 @@ struct WindowHold {
     alert_id: Option<AlertId>,
 }
 
+/// The line of a page that waits out its service's group window `w` until
+/// `ready`; `id` is the page's, once it has one.
+pub(crate) fn window_line(
+    user: &str,
+    channel: &str,
+    id: Option<NotificationId>,
+    service_name: &str,
+    w: SignedDuration,
+    ready: jiff::Timestamp,
+    now: jiff::Timestamp,
+) -> TimelineEntry {
+    let mut data = json!({ "user": user, "until": ready.to_string() });
+    if let Some(id) = id {
+        data["notification_id"] = id.into();
+    }
+    TimelineEntry::new(
+        now,
+        TimelineKind::Held,
+        format!(
+            "page to {user} via {channel} waits until {ready} for more alerts of {service_name} (group window {w:#})"
+        ),
+    )
+    .with_data(data)
+}
+
+/// A new alert's first step decided with its write (see `first_step.rs`),
+/// for a service with a group window `w`: the pages due at once are written
+/// waiting until the window closes, each with its line, as the dispatcher
+/// would hold them, so no claim and no second write comes first.
+pub(crate) fn hold_first_pages(
+    t: &mut firebell_core::escalation::Transition,
+    service_name: &str,
+    w: SignedDuration,
+    now: jiff::Timestamp,
+) {
+    let Ok(ready) = now.checked_add(w) else {
+        return;
+    };
+    for n in t.notifications.iter_mut().filter(|n| n.due_at <= now) {
+        n.due_at = ready;
+        t.timeline.push(window_line(
+            &n.user,
+            &n.channel,
+            None,
+            service_name,
+            w,
+            ready,
+            now,
+        ));
+    }
+}
+
 impl<S: Store> Engine<S> {
     /// Splits a claimed batch into pages for the plain path and lanes.
     pub(crate) fn split_batch(
@@ -166,15 +218,7 @@ impl<S: Store> Engine<S> {
                 && ready > now
             {
                 let name = service.map_or(alert.service.as_str(), |s| s.name.as_str());
-                let line = TimelineEntry::new(
-                    now,
-                    TimelineKind::Held,
-                    format!(
-                        "page to {} via {} waits until {ready} for more alerts of {name} (group window {w:#})",
-                        n.user, n.channel
-                    ),
-                )
-                .with_data(json!({ "notification_id": n.id, "user": n.user, "until": ready.to_string() }));
+                let line = window_line(&n.user, &n.channel, Some(n.id), name, w, ready, now);
                 holds.push(WindowHold {
                     id: n.id,
                     ready,

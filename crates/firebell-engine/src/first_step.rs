@@ -11,6 +11,9 @@
 //!
 //! Pages due at once are written already claimed by this node and go
 //! straight to its dispatcher ([`Ready`]): no claim, no read of the alert.
+//! A service's group window is waited out the same way: its pages are
+//! written waiting until the window closes (`bundles::hold_first_pages`),
+//! as the dispatcher would hold them.
 //!
 //! The loop still decides every step the shortcut leaves alone: when
 //! anything could hold paging (a maintenance window in force, a silence not
@@ -61,12 +64,17 @@ impl<S: Store> Engine<S> {
         let overrides = self.active_overrides(now).await?;
         let node = self.node_name().to_string();
         let fired = fired.clone();
-        let step = FirstStep::new(move |esc, severity| {
+        let step = FirstStep::new(move |esc, severity, service| {
             let policy = config.policies.get(&esc.policy)?;
             let on_call = on_call(&config, &overrides, now);
-            let t = escalation::on_due(esc, policy, &config.users, &on_call, severity, now);
+            let mut t = escalation::on_due(esc, policy, &config.users, &on_call, severity, now);
             if t.escalation.phase == Phase::Exhausted {
                 return None;
+            }
+            if let Some(s) = config.services.get(service)
+                && let Some(w) = s.group_window
+            {
+                crate::bundles::hold_first_pages(&mut t, &s.name, w, now);
             }
             fired.steps.fetch_add(1, Ordering::Relaxed);
             fired

@@ -303,7 +303,9 @@ impl EncodedEvent {
         &self,
         esc: &firebell_core::escalation::Escalation,
     ) -> Option<firebell_core::escalation::Transition> {
-        self.first_step.as_ref()?.decide(esc, self.severity)
+        self.first_step
+            .as_ref()?
+            .decide(esc, self.severity, &self.service)
     }
 }
 

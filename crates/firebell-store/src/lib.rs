@@ -102,13 +102,14 @@ pub struct IngestItem {
 #[derive(Clone)]
 pub struct FirstStep(std::sync::Arc<DecideFirstStep>, Option<Timestamp>);
 
-/// What a [`FirstStep`] runs for each new alert.
+/// What a [`FirstStep`] runs for each new alert: its escalation, severity
+/// and service.
 pub type DecideFirstStep =
-    dyn Fn(&Escalation, firebell_core::event::Severity) -> Option<Transition> + Send + Sync;
+    dyn Fn(&Escalation, firebell_core::event::Severity, &str) -> Option<Transition> + Send + Sync;
 
 impl FirstStep {
     pub fn new(
-        decide: impl Fn(&Escalation, firebell_core::event::Severity) -> Option<Transition>
+        decide: impl Fn(&Escalation, firebell_core::event::Severity, &str) -> Option<Transition>
         + Send
         + Sync
         + 'static,
@@ -130,8 +131,9 @@ impl FirstStep {
         &self,
         esc: &Escalation,
         severity: firebell_core::event::Severity,
+        service: &str,
     ) -> Option<Transition> {
-        (self.0)(esc, severity)
+        (self.0)(esc, severity, service)
     }
 }
 

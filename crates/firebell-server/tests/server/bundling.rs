@@ -39,6 +39,39 @@ fn timeline_messages(view: &Value) -> Vec<String> {
         .collect()
 }
 
+/// A grouped alert's pages are written waiting out the window with the
+/// alert itself: pending (no node holds them), their line already there.
+#[tokio::test]
+async fn a_grouped_alerts_pages_are_written_waiting_for_the_window() {
+    let (app, _dir, sink) = spawn_app(GROUPED).await;
+    let id = app.trigger("disk-0", "Disk full on web0").await;
+    let view = app.alert(id).await;
+    let pages = view["notifications"].as_array().unwrap();
+    assert_eq!(pages.len(), 2, "{view:#}");
+    for n in pages {
+        assert_eq!(n["status"], "pending", "{n}");
+    }
+    let until = (t0() + SignedDuration::from_secs(10)).to_string();
+    let lines = timeline_messages(&view);
+    for who in ["alice", "bob"] {
+        let waits = format!(
+            "page to {who} via webhook waits until {until} for more alerts of Checkout web (group window 10s)"
+        );
+        assert_eq!(
+            lines.iter().filter(|l| **l == waits).count(),
+            1,
+            "{lines:#?}"
+        );
+    }
+    app.settle().await;
+    assert_eq!(
+        timeline_messages(&app.alert(id).await),
+        lines,
+        "settling adds nothing"
+    );
+    assert!(sink.bodies().is_empty());
+}
+
 #[tokio::test]
 async fn fifty_alerts_in_ten_seconds_page_each_person_once() {
     let (app, _dir, sink) = spawn_app(GROUPED).await;

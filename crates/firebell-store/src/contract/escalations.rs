@@ -176,7 +176,7 @@ pub async fn a_new_alerts_first_step_is_written_with_it<S: Store>(store: S) {
     use std::sync::atomic::{AtomicUsize, Ordering};
     let asked = Arc::new(AtomicUsize::new(0));
     let counter = asked.clone();
-    let step = crate::FirstStep::new(move |esc: &Escalation, severity| {
+    let step = crate::FirstStep::new(move |esc: &Escalation, severity, _| {
         counter.fetch_add(1, Ordering::SeqCst);
         assert_eq!(severity, Severity::Critical);
         assert_eq!(
@@ -300,7 +300,7 @@ pub async fn a_new_alerts_first_step_is_written_with_it<S: Store>(store: S) {
 /// later stays queued. The lease holds them like any claim's: nobody else
 /// gets them until it runs out.
 pub async fn pages_claimed_with_a_new_alert_come_back_with_it<S: Store>(store: S) {
-    let step = crate::FirstStep::new(|esc: &Escalation, _| {
+    let step = crate::FirstStep::new(|esc: &Escalation, _, _| {
         let mut next = esc.clone();
         next.phase = Phase::Waiting;
         next.step = 1;
