@@ -1270,15 +1270,8 @@ impl<S: Store> Engine<S> {
 /// The span of one page's delivery: `alert_id` (absent for a notice) and
 /// `notification_id`, as plain values, on every line logged inside it.
 pub(crate) fn page_span(n: &Notification) -> tracing::Span {
-    let span = tracing::info_span!(
-        "page",
-        alert_id = tracing::field::Empty,
-        notification_id = n.id
-    );
-    if let Some(alert_id) = n.alert_id {
-        span.record("alert_id", alert_id);
-    }
-    span
+    // An `Option` records its value, or nothing: one recording, not two.
+    tracing::info_span!("page", alert_id = n.alert_id, notification_id = n.id)
 }
 
 /// The escalation's policy vanished in a reload: stop with a clear line.
