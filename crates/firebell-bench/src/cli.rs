@@ -82,10 +82,11 @@ Scenarios:
               group_window = 30s, Alertmanager group_by [alertname] with
               group_wait 30s); GET /api/v2/alerts with two label matchers at
               100,000 open alerts (10 match; median of 9); alert -> webhook
-              page at half of Alertmanager's new-alert rate (Alertmanager with
-              group_by ['...'] and group_wait 0s, so it sends each alert at
-              once as Firebell pages it); RSS at 100,000 and 1,000,000 open
-              alerts. Server CPU (user + system from /proc/<pid>/stat) is read
+              page in requests of 10 at half of the most Alertmanager takes in
+              such requests, found first each round by offering it more than
+              it takes (Alertmanager with group_by ['...'] and group_wait 0s,
+              so it sends each alert at once as Firebell pages it); RSS at
+              100,000 and 1,000,000 open alerts. Server CPU (user + system from /proc/<pid>/stat) is read
               from the start of a load until the server is idle again, so
               work a load causes later counts too. Prints one table with both
               servers' figures and the per-round ratio. --quick runs every

@@ -57,6 +57,10 @@ const FILL_BATCH: u64 = 1000;
 /// Idle: less CPU than this in each of two consecutive [`IDLE_SAMPLE`]s.
 const IDLE_CPU: Duration = Duration::from_millis(6);
 const IDLE_SAMPLE: Duration = Duration::from_millis(250);
+/// The rate offered to find the most Alertmanager takes in the latency
+/// workload's requests: more than it has taken on this machine, so its
+/// answers, not the offer, set the pace.
+const LATENCY_PROBE_RATE: u32 = 200_000;
 /// Latency: requests in flight at most.
 const LATENCY_MAX_IN_FLIGHT: usize = 1024;
 /// Latency: how long after the load a page may still arrive.
@@ -76,8 +80,9 @@ pub struct Params {
     pub query_alerts: u64,
     /// Open-alert counts at which memory is read.
     pub memory_alerts: Vec<u64>,
-    /// Alerts per second in the latency workload; `None`: half of
-    /// Alertmanager's new-alert rate in the same round.
+    /// Alerts per second in the latency workload; `None`: half of the most
+    /// Alertmanager takes in the same requests in the same round
+    /// ([`Workload::LatencyMax`]).
     pub latency_rate: Option<u32>,
     /// Alerts per request in the latency workload.
     pub latency_batch: u32,
@@ -131,10 +136,23 @@ impl Params {
             Workload::Resent,
             Workload::Grouped,
             Workload::Query,
+            Workload::LatencyMax,
             Workload::Latency,
         ];
         w.extend(self.memory_alerts.iter().map(|n| Workload::Memory(*n)));
-        w.retain(|w| self.only.is_empty() || self.only.iter().any(|o| o == w.name()));
+        // Alertmanager's most in the latency workload's requests sets its
+        // rate, unless a rate is given.
+        w.retain(|w| match w {
+            Workload::LatencyMax => self.latency_rate.is_none(),
+            _ => true,
+        });
+        w.retain(|w| {
+            let name = match w {
+                Workload::LatencyMax => Workload::Latency.name(),
+                _ => w.name(),
+            };
+            self.only.is_empty() || self.only.iter().any(|o| o == name)
+        });
         w
     }
 }
@@ -160,6 +178,10 @@ pub enum Workload {
     Grouped,
     /// `GET /api/v2/alerts` with two equality matchers at many open alerts.
     Query,
+    /// Alertmanager alone, as many alerts as it takes in the latency
+    /// workload's requests (each alert paged by its own webhook): half of
+    /// that is the latency workload's rate.
+    LatencyMax,
     /// Alert → page at a fixed rate, both paging a webhook sink.
     Latency,
     /// Memory with this many open alerts.
@@ -176,6 +198,7 @@ impl Workload {
             Workload::Resent => "resent",
             Workload::Grouped => "grouped",
             Workload::Query => "query",
+            Workload::LatencyMax => "latency-max",
             Workload::Latency => "latency",
             Workload::Memory(_) => "memory",
         }
@@ -192,6 +215,10 @@ impl Workload {
             Workload::Query => format!(
                 "GET /api/v2/alerts, two label matchers, {} open ({NEEDLES} match)",
                 thousands(p.query_alerts)
+            ),
+            Workload::LatencyMax => format!(
+                "the most alerts Alertmanager takes in requests of {}, each paged by its own webhook",
+                p.latency_batch
             ),
             Workload::Latency => "alert → webhook page".into(),
             Workload::Memory(n) => format!("RSS at {} open alerts", thousands(n)),
@@ -253,6 +280,9 @@ pub async fn run(bins: &Binaries<'_>, p: &Params) -> Result<Vec<Run>> {
                 [System::Firebell, System::Alertmanager]
             };
             for system in order {
+                if workload == Workload::LatencyMax && system == System::Firebell {
+                    continue;
+                }
                 let rate = latency_rate(p, &runs, round);
                 eprintln!("round {round}: {} on {system:?}", workload.describe(p));
                 let measure = one(bins, p, system, workload, rate)
@@ -271,7 +301,8 @@ pub async fn run(bins: &Binaries<'_>, p: &Params) -> Result<Vec<Run>> {
     Ok(runs)
 }
 
-/// The latency workload's rate in `round`.
+/// The latency workload's rate in `round`: half the most Alertmanager took
+/// in its requests that round ([`Workload::LatencyMax`]), unless given.
 fn latency_rate(p: &Params, runs: &[Run], round: u32) -> u32 {
     if let Some(r) = p.latency_rate {
         return r;
@@ -280,7 +311,7 @@ fn latency_rate(p: &Params, runs: &[Run], round: u32) -> u32 {
         .find(|r| {
             r.round == round
                 && r.system == System::Alertmanager
-                && r.workload == Workload::NewAlerts
+                && r.workload == Workload::LatencyMax
         })
         .map(|r| (r.measure.alerts_per_sec / 2.0) as u32)
         .filter(|r| *r > 0)
@@ -305,6 +336,12 @@ fn summary_line(w: Workload, m: &Measure) -> String {
             )
         }
         Workload::Memory(_) => format!("RSS {:.1} MiB", m.rss_kb as f64 / 1024.0),
+        Workload::LatencyMax => format!(
+            "took {:.0} alerts/s ({:.0} alerts per CPU-s), page p99 {:.2} ms",
+            m.alerts_per_sec,
+            m.alerts_per_cpu_s,
+            m.page.unwrap_or_default().p99_ms
+        ),
         _ => format!(
             "{:.0} alerts/s, {:.0} alerts per CPU-s ({:.2} CPU-s), {} errors",
             m.alerts_per_sec, m.alerts_per_cpu_s, m.cpu_s, m.errors
@@ -330,7 +367,7 @@ async fn one(
             };
             // Paged on the console, as the issue that set these workloads
             // measured Firebell; the latency workload pages the sink.
-            let paging = if workload == Workload::Latency {
+            let paging = if matches!(workload, Workload::Latency | Workload::LatencyMax) {
                 Paging::Webhook
             } else {
                 Paging::Console
@@ -339,7 +376,7 @@ async fn one(
             (s, key)
         }
         System::Alertmanager => {
-            let routing = if workload == Workload::Latency {
+            let routing = if matches!(workload, Workload::Latency | Workload::LatencyMax) {
                 Routing::EachAlertAtOnce
             } else {
                 Routing::ByAlertname
@@ -372,6 +409,7 @@ async fn one(
                 settle(&target, p.settle_max).await?;
                 query(&target).await?
             }
+            Workload::LatencyMax => latency(&target, &sink, p, LATENCY_PROBE_RATE).await?,
             Workload::Latency => latency(&target, &sink, p, rate).await?,
             Workload::Memory(n) => {
                 let start = Instant::now();
@@ -800,6 +838,16 @@ pub fn report(runs: &[Run], p: &Params) -> String {
                     |v| format!("{v:.2}"),
                 );
             }
+            Workload::LatencyMax => {
+                row(
+                    &mut out,
+                    runs,
+                    w,
+                    &format!("{d}, alerts/s"),
+                    |m| Some(m.alerts_per_sec),
+                    k,
+                );
+            }
             Workload::Latency => {
                 let rates: Vec<f64> = runs
                     .iter()
@@ -880,6 +928,34 @@ mod tests {
             needles += v.iter().filter(|a| a["labels"]["team"] == NEEDLE).count();
         }
         assert_eq!(needles as u64, NEEDLES);
+    }
+
+    /// The latency workload runs at half of what Alertmanager took in its
+    /// own requests that round, found first, unless a rate is given.
+    #[test]
+    fn the_latency_rate_is_half_of_alertmanagers_most_in_the_same_requests() {
+        let mut p = Params::full(2, 2, 100, Duration::from_secs(10), false);
+        p.only = vec!["latency".into()];
+        assert_eq!(p.workloads(), [Workload::LatencyMax, Workload::Latency]);
+        let run = |round, workload, system, alerts_per_sec| Run {
+            round,
+            workload,
+            system,
+            measure: Measure {
+                alerts_per_sec,
+                ..Measure::default()
+            },
+        };
+        let runs = [
+            run(1, Workload::NewAlerts, System::Alertmanager, 40_000.0),
+            run(1, Workload::LatencyMax, System::Alertmanager, 6_000.0),
+            run(2, Workload::LatencyMax, System::Alertmanager, 5_000.0),
+        ];
+        assert_eq!(latency_rate(&p, &runs, 1), 3_000);
+        assert_eq!(latency_rate(&p, &runs, 2), 2_500);
+        p.latency_rate = Some(700);
+        assert_eq!(p.workloads(), [Workload::Latency]);
+        assert_eq!(latency_rate(&p, &runs, 1), 700);
     }
 
     #[test]
