@@ -131,21 +131,21 @@ impl Params {
     }
 
     fn workloads(&self) -> Vec<Workload> {
-        let mut w = vec![
+        // Alertmanager's most in the latency workload's requests sets that
+        // workload's rate, unless a rate is given.
+        let probe = self.latency_rate.is_none().then_some(Workload::LatencyMax);
+        let mut w: Vec<Workload> = [
             Workload::NewAlerts,
             Workload::Resent,
             Workload::Grouped,
             Workload::Query,
-            Workload::LatencyMax,
-            Workload::Latency,
-        ];
-        w.extend(self.memory_alerts.iter().map(|n| Workload::Memory(*n)));
-        // Alertmanager's most in the latency workload's requests sets its
-        // rate, unless a rate is given.
-        w.retain(|w| match w {
-            Workload::LatencyMax => self.latency_rate.is_none(),
-            _ => true,
-        });
+        ]
+        .into_iter()
+        .chain(probe)
+        .chain([Workload::Latency])
+        .chain(self.memory_alerts.iter().map(|n| Workload::Memory(*n)))
+        .collect();
+        // The probe goes with the latency workload.
         w.retain(|w| {
             let name = match w {
                 Workload::LatencyMax => Workload::Latency.name(),

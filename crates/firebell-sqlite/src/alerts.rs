@@ -111,9 +111,9 @@ pub(crate) fn ingest(conn: &Connection, index: &OpenIndex, events: &[EncodedEven
 }
 
 /// What a batch recorded: an outcome per event, and the pages claimed with
-/// new alerts, joined to copies of their alerts by [`Ingested::outcomes`]
-/// after the write, off the writer thread (the copies, and freeing the
-/// batch's events, had an eighth of the writer's time).
+/// new alerts, joined to their alerts by [`Ingested::outcomes`] after the
+/// write, off the writer thread (copies of the alerts there, and freeing
+/// the batch's events, had an eighth of the writer's time).
 pub(crate) struct Ingested {
     outcomes: Vec<IngestOutcome>,
     claims: Vec<Claim>,
@@ -129,22 +129,10 @@ struct Claim {
 }
 
 impl Ingested {
-    /// The outcomes, each with the pages claimed with its alert.
-    pub(crate) fn outcomes(self, events: &[EncodedEvent]) -> Vec<IngestOutcome> {
-        let mut outcomes = self.outcomes;
-        for c in self.claims {
-            let claimed = events[c.event].claimed_page(c.alert_id, c.status, c.id, &c.page);
-            if let (Some(claimed), Some(o)) = (claimed, outcomes.get_mut(c.event)) {
-                o.claimed.push(claimed);
-            }
-        }
-        outcomes
-    }
-
-    /// [`Ingested::outcomes`] from the batch's own events: each alert's
-    /// fields move into the last page claimed with it instead of being
-    /// copied.
-    pub(crate) fn outcomes_from(self, mut events: Vec<EncodedEvent>) -> Vec<IngestOutcome> {
+    /// The outcomes, each with the pages claimed with its alert: the
+    /// alert's fields move into the last page claimed with it, and are
+    /// copied only for the others.
+    pub(crate) fn outcomes(self, mut events: Vec<EncodedEvent>) -> Vec<IngestOutcome> {
         let mut last = vec![usize::MAX; events.len()];
         for (i, c) in self.claims.iter().enumerate() {
             last[c.event] = i;
@@ -475,11 +463,9 @@ impl AlertStore for SqliteStore {
         let ingested = self
             .write(move |conn| ingest(conn, &index, &writing))
             .await?;
-        // The writer lets go of its share before it answers.
-        Ok(match Arc::try_unwrap(events) {
-            Ok(events) => ingested.outcomes_from(events),
-            Err(events) => ingested.outcomes(&events),
-        })
+        // The writer lets go of its share before it answers, so this takes
+        // the events back without a copy.
+        Ok(ingested.outcomes(Arc::unwrap_or_clone(events)))
     }
 
     async fn get_alert(&self, id: AlertId) -> Result<Option<Alert>> {

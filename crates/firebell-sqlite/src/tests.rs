@@ -26,7 +26,7 @@ fn trigger(index: &Arc<OpenIndex>, key: &str) -> (writer::Job, Reply<Vec<IngestO
     let index = Arc::clone(index);
     writer::job(move |c: &Connection| {
         let events = std::slice::from_ref(&ev);
-        Ok(crate::alerts::ingest(c, &index, events)?.outcomes(events))
+        Ok(crate::alerts::ingest(c, &index, events)?.outcomes(events.to_vec()))
     })
 }
 
