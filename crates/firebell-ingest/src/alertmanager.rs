@@ -257,10 +257,12 @@ pub fn parse_v2(body: &Value, service: &str, now: Timestamp) -> Result<Batch, In
 }
 
 /// One postable alert of the usual shape, read in one pass: string maps,
-/// string times. An alert of any other shape is read again by [`to_event`],
-/// which names what is wrong with it.
+/// string times, no other field. An alert of any other shape is read again
+/// by [`to_event`], which names what is wrong with it. Other fields go that
+/// way too: serde skips a field it does not know without the value
+/// reading's nesting limit, which must refuse the body as before.
 #[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct Postable<'a> {
     #[serde(default)]
     labels: Option<BTreeMap<String, String>>,
@@ -300,11 +302,15 @@ impl Postable<'_> {
 /// alerts of the usual shape (the body is not built as a [`Value`] first).
 /// Bytes that are not JSON are [`IngestError::Malformed`].
 pub fn parse_v2_bytes(body: &[u8], service: &str, now: Timestamp) -> Result<Batch, IngestError> {
-    let Ok(items) = serde_json::from_slice::<Vec<&RawValue>>(body) else {
-        // Not an array of JSON values: the slow path says what it is.
+    // The value reading of the whole body: what anything but an array of
+    // well-formed alerts gets, so that its answer is the same.
+    let by_value = || {
         let value: Value =
             serde_json::from_slice(body).map_err(|e| IngestError::Malformed(e.to_string()))?;
-        return parse_v2(&value, service, now);
+        parse_v2(&value, service, now)
+    };
+    let Ok(items) = serde_json::from_slice::<Vec<&RawValue>>(body) else {
+        return by_value();
     };
     let mut batch = Batch {
         events: Vec::with_capacity(items.len()),
@@ -321,9 +327,12 @@ pub fn parse_v2_bytes(body: &[u8], service: &str, now: Timestamp) -> Result<Batc
             Some(alert) => alert.into_event(service, now),
             // Another shape (a label that is not a string, a repeated
             // field): read as a value, for the same event or error.
-            None => serde_json::from_str::<Value>(item.get())
-                .map_err(|e| e.to_string())
-                .and_then(|v| to_event(&v, None, service, now)),
+            None => match serde_json::from_str::<Value>(item.get()) {
+                Ok(v) => to_event(&v, None, service, now),
+                // JSON the value reading refuses (nested too deep, a bad
+                // escape): so is the whole body, and nothing is recorded.
+                Err(_) => return by_value(),
+            },
         };
         match read {
             Ok(e) => batch.events.push(e),
@@ -442,7 +451,7 @@ mod tests {
     /// the same events and the same errors, in order, for every shape.
     #[test]
     fn one_pass_reading_answers_as_the_value_reading_does() {
-        let bodies = [
+        let bodies: [&str; _] = [
             r#"[{"labels": {"alertname": "A\u00e9\n", "instance": "db\"1"},
                  "annotations": {"summary": "s\\", "runbook": "r"},
                  "startsAt": "2026-01-01T11:00:00Z", "endsAt": "0001-01-01T00:00:00Z",
@@ -462,6 +471,17 @@ mod tests {
             r#"[{"labels": {"a": "x"}, "labels": {"b": "y"}},
                 {"labels": {"a": "x", "a": "z"}}]"#,
             "[]",
+            r#"[{"labels": {"alertname": "Kept"}}, {"labels": {"a": "\ud800"}}]"#,
+            &format!(
+                r#"[{{"labels": {{"alertname": "Kept"}}}}, {{"labels": {{"a": "x"}}, "annotations": {}{}}}]"#,
+                "[".repeat(200),
+                "]".repeat(200)
+            ),
+            &format!(
+                r#"[{{"labels": {{"alertname": "Kept"}}}}, {{"labels": {{"a": "x"}}, "extra": {}{}}}]"#,
+                "[".repeat(200),
+                "]".repeat(200)
+            ),
             r#"{"labels": {"a": "x"}}"#,
             "\"alerts\"",
             "[{\"labels\": ",
