@@ -43,6 +43,7 @@ use firebell_core::event::{Event, EventAction, Severity};
 use firebell_core::notification::{self, Delivery, Notification, NotificationId, NotificationKind};
 use firebell_core::schedule::Override;
 use firebell_store::{Claimed, CommitResult, Finish, IngestItem, IngestOutcome, Store, StoreError};
+use futures::{FutureExt, StreamExt, stream::FuturesUnordered};
 use jiff::{SignedDuration, Timestamp};
 use metrics::{ActionLabel, ChannelLabel, Metrics, RuleLabel};
 use rand::Rng;
@@ -682,12 +683,12 @@ impl<S: Store> Engine<S> {
                 .into_iter()
                 .map(|(key, lane)| self.deliver_lane(key, lane)),
         );
-        let plain = futures::future::join_all(plain.into_iter().map(|c| self.deliver(c)));
+        let plain = self.deliver_together(plain.into_iter().map(|c| (c, None)).collect());
         let (lanes, plain) = futures::future::join(lanes, plain).await;
-        for r in lanes.into_iter().chain(plain) {
+        for r in lanes {
             r?;
         }
-        Ok(())
+        plain
     }
 
     /// Runs escalations and deliveries until nothing more is due at the
@@ -732,20 +733,63 @@ impl<S: Store> Engine<S> {
         SignedDuration::from_millis(ms as i64)
     }
 
-    /// One delivery attempt and its record, in the page's span.
+    /// One delivery attempt and its record.
     async fn deliver(&self, c: Claimed) -> Result<()> {
-        let span = page_span(&c.notification);
-        self.deliver_in_span(c, None).instrument(span).await
+        self.deliver_together(vec![(c, None)]).await
     }
 
-    /// [`Engine::deliver`] holding one of the dispatcher's sending turns,
-    /// given back once the channel has answered (for a turn to record in).
-    async fn deliver_in_turn(&self, c: Claimed, turn: OwnedSemaphorePermit) -> Result<()> {
-        let span = page_span(&c.notification);
-        self.deliver_in_span(c, Some(turn)).instrument(span).await
+    /// Sends pages claimed together, each holding its sending turn (if
+    /// given) until its channel answers, and records them
+    /// in as few writes as they finish together: one for a flood of pages
+    /// to a local channel, one each for pages whose channels answer apart.
+    /// A page whose record fails is left to its lease (sent again once the
+    /// lease ends) and the others go on; the first failure is returned.
+    async fn deliver_together(
+        &self,
+        pages: Vec<(Claimed, Option<OwnedSemaphorePermit>)>,
+    ) -> Result<()> {
+        let mut sending: FuturesUnordered<_> = pages
+            .into_iter()
+            .map(|(c, turn)| {
+                async move {
+                    let attempt = self.attempt(c).await;
+                    // Sent: the next page may send while this one is recorded.
+                    let recording = match turn {
+                        Some(turn) => {
+                            let recording = self.inner.recording.clone().acquire_owned().await.ok();
+                            drop(turn);
+                            recording
+                        }
+                        None => None,
+                    };
+                    (attempt, recording)
+                }
+            })
+            .collect();
+        let mut failed = None;
+        while let Some(first) = sending.next().await {
+            let mut done = vec![first];
+            while let Some(Some(more)) = sending.next().now_or_never() {
+                done.push(more);
+            }
+            if let Err(e) = self.record(done).await {
+                // The first failure is the caller's to report; later ones
+                // are logged here.
+                match failed {
+                    None => failed = Some(e),
+                    Some(_) => {
+                        tracing::error!(error = %e, "recording a delivery failed; the lease will expire and it is retried")
+                    }
+                }
+            }
+        }
+        failed.map_or(Ok(()), Err)
     }
 
-    async fn deliver_in_span(&self, c: Claimed, turn: Option<OwnedSemaphorePermit>) -> Result<()> {
+    /// One delivery attempt through the page's channel (or its fallback),
+    /// and how it ended, to be recorded. What it logs is in the page's span,
+    /// made for the line (see [`page_span`]).
+    async fn attempt(&self, c: Claimed) -> Attempt {
         let Claimed {
             notification: n,
             alert,
@@ -759,15 +803,7 @@ impl<S: Store> Engine<S> {
         let (n, fallback_note) = fallback::route(&self.config(), n);
         let started = Instant::now();
         let outcome = channels.deliver(&alert, &n, self.now()).await;
-        // Sent: the next page may send while this one is recorded.
-        let _recording = match turn {
-            Some(turn) => {
-                let recording = self.inner.recording.clone().acquire_owned().await.ok();
-                drop(turn);
-                recording
-            }
-            None => None,
-        };
+        drop(alert);
         let now = self.now();
         let attempt = n.attempts + 1;
         let label = ChannelLabel {
@@ -798,7 +834,7 @@ impl<S: Store> Engine<S> {
                 // Debug, as Alertmanager logs a notification sent: the timeline
                 // and `firebell_notifications_sent_total` record every page, and
                 // a line per page is most of a busy server's log.
-                tracing::debug!(user = %n.user, channel = %n.channel, attempt, "page delivered");
+                tracing::debug!(parent: &page_span(&n), user = %n.user, channel = %n.channel, attempt, "page delivered");
                 self.record_channel(&n.channel, now, None);
                 (
                     Finish::Delivered {
@@ -836,7 +872,7 @@ impl<S: Store> Engine<S> {
                     .get_or_create(&label)
                     .inc();
                 let at = now.checked_add(self.backoff(n.attempts)).unwrap_or(now);
-                tracing::warn!(channel = %n.channel, attempt, %error, "delivery failed; will retry");
+                tracing::warn!(parent: &page_span(&n), channel = %n.channel, attempt, %error, "delivery failed; will retry");
                 self.record_channel(&n.channel, now, Some(&error));
                 (
                     Finish::Retry {
@@ -860,7 +896,7 @@ impl<S: Store> Engine<S> {
                     .notifications_failed
                     .get_or_create(&label)
                     .inc();
-                tracing::warn!(channel = %n.channel, attempt, %error, "delivery failed for good");
+                tracing::warn!(parent: &page_span(&n), channel = %n.channel, attempt, %error, "delivery failed for good");
                 self.record_channel(&n.channel, now, Some(&error));
                 (
                     Finish::Failed {
@@ -889,32 +925,87 @@ impl<S: Store> Engine<S> {
                 )
             }
         };
-        let ended = crate::self_alerts::page_end(&finish);
-        let changed = self
-            .inner
-            .store
-            .finish_notification(
-                n.id,
+        let line = fallback::annotate(line, fallback_note.as_deref()).with_data(data);
+        Attempt {
+            end: firebell_store::PageEnd {
+                id: n.id,
                 finish,
-                vec![fallback::annotate(line, fallback_note.as_deref()).with_data(data)],
-                n.alert_id,
-            )
-            .await?;
+                timeline: vec![line],
+                alert_id: n.alert_id,
+            },
+            failed_for_good,
+            fallback_used: fallback_note.is_some(),
+            primary,
+            n,
+        }
+    }
+
+    /// Writes attempts' ends at once, then what follows each.
+    async fn record(&self, done: Vec<(Attempt, Option<OwnedSemaphorePermit>)>) -> Result<()> {
+        let mut ends = Vec::with_capacity(done.len());
+        let mut rest = Vec::with_capacity(done.len());
+        for (a, recording) in done {
+            let ended = crate::self_alerts::page_end(&a.end.finish);
+            ends.push(a.end);
+            rest.push((
+                a.n,
+                a.primary,
+                a.fallback_used,
+                a.failed_for_good,
+                ended,
+                recording,
+            ));
+        }
+        let changed = self.inner.store.finish_notifications(ends).await?;
+        let mut failed = None;
+        for ((n, primary, fallback_used, failed_for_good, ended, _recording), changed) in
+            rest.into_iter().zip(changed)
+        {
+            let after =
+                self.after_attempt(&n, &primary, fallback_used, failed_for_good, ended, changed);
+            if let Err(e) = after.await {
+                match failed {
+                    None => failed = Some(e),
+                    Some(_) => {
+                        tracing::error!(parent: &page_span(&n), error = %e, "following up a page's attempt failed")
+                    }
+                }
+            }
+        }
+        failed.map_or(Ok(()), Err)
+    }
+
+    /// What follows a recorded attempt, in the page's span: a page failed
+    /// for good is followed up; the channel's streak (and fallback) feeds
+    /// self-alerts. The span is made only for work to do: most pages have
+    /// none, and a span costs more than the rest of their record.
+    async fn after_attempt(
+        &self,
+        n: &Notification,
+        primary: &str,
+        fallback_used: bool,
+        failed_for_good: bool,
+        ended: Option<Option<String>>,
+        changed: bool,
+    ) -> Result<()> {
         if failed_for_good && changed && n.kind == NotificationKind::Notify && n.alert_id.is_some()
         {
-            self.follow_up_failed(n.id).await?;
+            self.follow_up_failed(n.id).instrument(page_span(n)).await?;
         }
         if let Some(error) = ended
             && n.kind != NotificationKind::Test
+            && self.config().self_alerts.is_some()
         {
-            self.channel_streak(&n.channel, error.as_deref()).await?;
-            if error.is_none() {
-                self.fallback_seen(
-                    &primary,
-                    fallback_note.is_some().then_some(n.channel.as_str()),
-                )
-                .await?;
+            async {
+                self.channel_streak(&n.channel, error.as_deref()).await?;
+                if error.is_none() {
+                    self.fallback_seen(primary, fallback_used.then_some(n.channel.as_str()))
+                        .await?;
+                }
+                Ok::<_, EngineError>(())
             }
+            .instrument(page_span(n))
+            .await?;
         }
         Ok(())
     }
@@ -1193,15 +1284,28 @@ impl<S: Store> Engine<S> {
             while running.try_join_next().is_some() {}
             let free = permits.available_permits();
             let ready = self.take_ready(free).await;
+            // When the next page is due, if it was read on the way.
+            let mut next_due = None;
             let claimed = if free == 0 {
                 Ok(Vec::new())
             } else if !ready.is_empty() {
                 Ok(ready)
             } else {
-                self.inner
-                    .store
-                    .claim_notifications(self.now(), self.lease(), free as u32)
-                    .await
+                // The writer claims only when something is due: a reader
+                // says when that is (most wakes find nothing to claim).
+                match self.inner.store.next_notification_due().await {
+                    Ok(Some(due)) if due <= self.now() => {
+                        self.inner
+                            .store
+                            .claim_notifications(self.now(), self.lease(), free as u32)
+                            .await
+                    }
+                    Ok(next) => {
+                        next_due = Some(next);
+                        Ok(Vec::new())
+                    }
+                    Err(e) => Err(e),
+                }
             };
             match claimed {
                 Ok(claimed) if !claimed.is_empty() => {
@@ -1221,13 +1325,19 @@ impl<S: Store> Engine<S> {
                             drop(permit);
                         }));
                     }
+                    // One task for the plain pages claimed together, each
+                    // holding a turn of its own while it is sent.
+                    let mut pages = Vec::with_capacity(claimed.len());
                     for c in claimed {
                         let Ok(permit) = permits.clone().acquire_owned().await else {
                             return;
                         };
+                        pages.push((c, Some(permit)));
+                    }
+                    if !pages.is_empty() {
                         let e = self.clone();
                         running.spawn(Box::pin(async move {
-                            if let Err(err) = e.deliver_in_turn(c, permit).await {
+                            if let Err(err) = e.deliver_together(pages).await {
                                 tracing::error!(error = %err, "recording a delivery failed; the lease will expire and it is retried");
                             }
                         }));
@@ -1243,6 +1353,8 @@ impl<S: Store> Engine<S> {
             }
             let next = if free == 0 {
                 None
+            } else if let Some(next) = next_due {
+                next
             } else {
                 match self.inner.store.next_notification_due().await {
                     Ok(next) => next,
@@ -1267,8 +1379,22 @@ impl<S: Store> Engine<S> {
     }
 }
 
+/// A page's delivery attempt, sent and waiting to be recorded.
+struct Attempt {
+    /// The page as sent (through its fallback, if routed there).
+    n: Notification,
+    /// The channel the page was for, before any fallback.
+    primary: String,
+    fallback_used: bool,
+    failed_for_good: bool,
+    end: firebell_store::PageEnd,
+}
+
 /// The span of one page's delivery: `alert_id` (absent for a notice) and
 /// `notification_id`, as plain values, on every line logged inside it.
+/// Made as a line about the page is logged (`parent:`), not for every
+/// page: with a log subscriber a span costs an allocation and the
+/// formatting of its fields, and most pages log nothing at `info`.
 pub(crate) fn page_span(n: &Notification) -> tracing::Span {
     // An `Option` records its value, or nothing: one recording, not two.
     tracing::info_span!("page", alert_id = n.alert_id, notification_id = n.id)

@@ -12,7 +12,7 @@ use firebell_core::alert::{AlertId, TimelineEntry};
 use firebell_core::clock::{from_millis, to_millis};
 use firebell_core::notification::{NewNotification, Notification, NotificationId};
 use firebell_store::backend::{Line, alert_ids, attach_alerts, lease_end, time_of};
-use firebell_store::{Claimed, Finish, OutboxCounts, OutboxStore, Result, StoreError};
+use firebell_store::{Claimed, Finish, OutboxCounts, OutboxStore, PageEnd, Result, StoreError};
 use jiff::{SignedDuration, Timestamp};
 
 /// Leases the pages due at `now` (pending, or sending with an expired lease),
@@ -201,19 +201,24 @@ impl OutboxStore for PgStore {
         })
     }
 
-    async fn finish_notification(
-        &self,
-        id: NotificationId,
-        finish: Finish,
-        timeline: Vec<TimelineEntry>,
-        alert_id: Option<AlertId>,
-    ) -> Result<bool> {
-        let now = to_millis(time_of(&timeline));
-        let lines = Line::encode_all(&timeline)?;
-        in_tx!(self, |tx| self::finish(
-            &tx, id, &finish, &lines, alert_id, now
-        )
-        .await)
+    async fn finish_notifications(&self, ends: Vec<PageEnd>) -> Result<Vec<bool>> {
+        let ends = ends
+            .into_iter()
+            .map(|e| {
+                Ok((
+                    to_millis(time_of(&e.timeline)),
+                    Line::encode_all(&e.timeline)?,
+                    e,
+                ))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        in_tx!(self, |tx| {
+            let mut changed = Vec::with_capacity(ends.len());
+            for (now, lines, e) in &ends {
+                changed.push(self::finish(&tx, e.id, &e.finish, lines, e.alert_id, *now).await?);
+            }
+            Ok(changed)
+        })
     }
 
     async fn settle_failed(&self, id: NotificationId) -> Result<bool> {

@@ -9,7 +9,7 @@ use firebell_core::clock::{from_millis, to_millis};
 use firebell_core::notification::{NewNotification, Notification, NotificationId};
 
 use firebell_store::backend::{alert_ids, attach_alerts, lease_end, time_of};
-use firebell_store::{Claimed, Finish, OutboxCounts, OutboxStore, Result};
+use firebell_store::{Claimed, Finish, OutboxCounts, OutboxStore, PageEnd, Result};
 use jiff::{SignedDuration, Timestamp};
 use rusqlite::{Connection, params};
 use std::collections::HashMap;
@@ -72,20 +72,15 @@ pub(crate) struct PreparedFinish {
 }
 
 impl PreparedFinish {
-    pub(crate) fn encode(
-        id: NotificationId,
-        finish: Finish,
-        timeline: Vec<TimelineEntry>,
-        alert_id: Option<AlertId>,
-    ) -> R<Self> {
+    pub(crate) fn encode(end: PageEnd) -> R<Self> {
         // The trait passes no "now"; the row's bookkeeping `updated_at` takes
         // the time of the attempt's timeline line when there is one.
-        let now = time_of(&timeline);
+        let now = time_of(&end.timeline);
         Ok(PreparedFinish {
-            id,
-            finish,
-            timeline: Line::encode_all(&timeline)?,
-            alert_id,
+            id: end.id,
+            finish: end.finish,
+            timeline: Line::encode_all(&end.timeline)?,
+            alert_id: end.alert_id,
             now: to_millis(now),
         })
     }
@@ -275,15 +270,13 @@ impl OutboxStore for SqliteStore {
         .await
     }
 
-    async fn finish_notification(
-        &self,
-        id: NotificationId,
-        finish: Finish,
-        timeline: Vec<TimelineEntry>,
-        alert_id: Option<AlertId>,
-    ) -> Result<bool> {
-        let f = PreparedFinish::encode(id, finish, timeline, alert_id)?;
-        self.write(move |conn| self::finish(conn, &f)).await
+    async fn finish_notifications(&self, ends: Vec<PageEnd>) -> Result<Vec<bool>> {
+        let ends = ends
+            .into_iter()
+            .map(PreparedFinish::encode)
+            .collect::<R<Vec<_>>>()?;
+        self.write(move |conn| ends.iter().map(|f| self::finish(conn, f)).collect())
+            .await
     }
 
     async fn settle_failed(&self, id: NotificationId) -> Result<bool> {

@@ -42,14 +42,14 @@ fn a_failing_op_rolls_back_only_itself() {
     // violates the timeline's foreign key, after the op already wrote nothing
     // else: it fails on its own.
     let line = TimelineEntry::new(at(0), TimelineKind::Delivered, "delivered");
-    let f = crate::outbox::PreparedFinish::encode(
-        1,
-        Finish::Delivered {
+    let f = crate::outbox::PreparedFinish::encode(firebell_store::PageEnd {
+        id: 1,
+        finish: Finish::Delivered {
             detail: String::new(),
         },
-        vec![line],
-        Some(424_242),
-    )
+        timeline: vec![line],
+        alert_id: Some(424_242),
+    })
     .unwrap();
     let (j2, mut r2) = writer::job(move |c: &Connection| crate::outbox::finish(c, &f));
     // An op that writes, then fails: its own write must be undone.

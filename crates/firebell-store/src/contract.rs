@@ -60,6 +60,7 @@ macro_rules! store_contract_tests {
                 finishing_records_attempts,
                 a_failed_page_is_followed_up_exactly_once,
                 cancelled_pages_stay_cancelled,
+                pages_sent_together_are_recorded_together,
                 due_escalations_in_order,
                 list_alerts_filters_and_pages,
                 services_are_separate,

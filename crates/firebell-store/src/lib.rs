@@ -226,6 +226,16 @@ pub enum Finish {
     },
 }
 
+/// One attempt's end, as [`OutboxStore::finish_notifications`] records it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PageEnd {
+    pub id: NotificationId,
+    pub finish: Finish,
+    /// Lines for `alert_id`'s timeline (a notice has none).
+    pub timeline: Vec<TimelineEntry>,
+    pub alert_id: Option<AlertId>,
+}
+
 /// A claimed notification, with its alert as it is now (for rendering);
 /// `None` for a notice, which is about no alert.
 #[derive(Clone, Debug, PartialEq)]
@@ -472,7 +482,23 @@ pub trait OutboxStore: Clone + Send + Sync + 'static {
         finish: Finish,
         timeline: Vec<TimelineEntry>,
         alert_id: Option<AlertId>,
-    ) -> impl Future<Output = Result<bool>> + Send;
+    ) -> impl Future<Output = Result<bool>> + Send {
+        let end = PageEnd {
+            id,
+            finish,
+            timeline,
+            alert_id,
+        };
+        async move { Ok(self.finish_notifications(vec![end]).await?.pop() == Some(true)) }
+    }
+
+    /// Records several attempts' ends in one write, each as
+    /// [`OutboxStore::finish_notification`] would: pages sent together are
+    /// recorded together. Returns, for each in order, whether its row changed.
+    fn finish_notifications(
+        &self,
+        ends: Vec<PageEnd>,
+    ) -> impl Future<Output = Result<Vec<bool>>> + Send;
 
     /// Clears a failed page's follow-up marker (see
     /// [`Notification::follow_up`]) without writing anything else: for a

@@ -1,7 +1,7 @@
 //! Contract tests: the outbox — idempotent pages, leases, attempts, follow-ups, notices.
 
 use super::*;
-use crate::{CommitResult, Finish, Store};
+use crate::{CommitResult, Finish, PageEnd, Store};
 use firebell_core::alert::{TimelineEntry, TimelineKind};
 use firebell_core::escalation::{Escalation, Transition};
 use firebell_core::event::EventAction;
@@ -323,6 +323,116 @@ pub async fn cancelled_pages_stay_cancelled<S: Store>(store: S) {
             .unwrap()
             .is_empty()
     );
+}
+
+pub async fn pages_sent_together_are_recorded_together<S: Store>(store: S) {
+    let ids: Vec<_> = store
+        .ingest(vec![
+            item(EventAction::Trigger, "a", 0),
+            item(EventAction::Trigger, "b", 0),
+        ])
+        .await
+        .unwrap()
+        .iter()
+        .map(|o| o.alert_id.unwrap())
+        .collect();
+    let (a, b) = (ids[0], ids[1]);
+    queue(&store, a, vec![page(a, "alice", 0), page(a, "bob", 0)]).await;
+    queue(&store, b, vec![page(b, "carol", 0)]).await;
+    let claimed = store
+        .claim_notifications(at(0), SignedDuration::from_secs(30), 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 3);
+    let id_of = |user: &str| {
+        claimed
+            .iter()
+            .find(|c| c.notification.user == user)
+            .unwrap()
+            .notification
+            .id
+    };
+    // Carol's alert is resolved meanwhile, which cancels her page.
+    store
+        .ingest(vec![item(EventAction::Resolve, "b", 1)])
+        .await
+        .unwrap();
+    let line = |user: &str| {
+        TimelineEntry::new(
+            at(2),
+            TimelineKind::Delivered,
+            format!("delivered to {user}"),
+        )
+    };
+    let end = |user: &str, finish: Finish, alert_id| PageEnd {
+        id: id_of(user),
+        finish,
+        timeline: vec![line(user)],
+        alert_id: Some(alert_id),
+    };
+    let changed = store
+        .finish_notifications(vec![
+            end(
+                "alice",
+                Finish::Delivered {
+                    detail: "HTTP 200".into(),
+                },
+                a,
+            ),
+            end("carol", Finish::Failed { error: "x".into() }, b),
+            end(
+                "bob",
+                Finish::Retry {
+                    at: at(60),
+                    error: "timeout".into(),
+                },
+                a,
+            ),
+        ])
+        .await
+        .unwrap();
+    // In the order given: carol's page stayed cancelled.
+    assert_eq!(changed, [true, false, true]);
+    let status = |ns: &[firebell_core::notification::Notification], user: &str| {
+        ns.iter().find(|n| n.user == user).unwrap().status
+    };
+    let on_a = store.notifications(a).await.unwrap();
+    assert_eq!(status(&on_a, "alice"), NotificationStatus::Delivered);
+    assert_eq!(status(&on_a, "bob"), NotificationStatus::Pending);
+    assert!(on_a.iter().all(|n| n.attempts == 1));
+    let on_b = store.notifications(b).await.unwrap();
+    assert_eq!(status(&on_b, "carol"), NotificationStatus::Cancelled);
+    // Each line on its own alert's timeline, the cancelled page's too.
+    let texts = |lines: Vec<TimelineEntry>| -> Vec<String> {
+        lines
+            .into_iter()
+            .filter(|l| l.kind == TimelineKind::Delivered)
+            .map(|l| l.message)
+            .collect()
+    };
+    assert_eq!(
+        texts(store.timeline(a).await.unwrap()),
+        ["delivered to alice", "delivered to bob"]
+    );
+    assert_eq!(
+        texts(store.timeline(b).await.unwrap()),
+        ["delivered to carol"]
+    );
+    // Nothing to record is no write and no error.
+    assert!(
+        store
+            .finish_notifications(Vec::new())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Bob's retry is due when it said; nobody else's page comes back.
+    let again = store
+        .claim_notifications(at(60), SignedDuration::from_secs(30), 10)
+        .await
+        .unwrap();
+    let users: Vec<_> = again.iter().map(|c| c.notification.user.as_str()).collect();
+    assert_eq!(users, ["bob"]);
 }
 
 fn notice(key: &str, user: &str, secs: i64) -> NewNotification {
