@@ -43,7 +43,7 @@ use firebell_core::event::{Event, EventAction, Severity};
 use firebell_core::notification::{self, Delivery, Notification, NotificationId, NotificationKind};
 use firebell_core::schedule::Override;
 use firebell_store::{Claimed, CommitResult, Finish, IngestItem, IngestOutcome, Store, StoreError};
-use futures::{FutureExt, StreamExt, stream::FuturesUnordered};
+use futures::{StreamExt, stream::FuturesUnordered};
 use jiff::{SignedDuration, Timestamp};
 use metrics::{ActionLabel, ChannelLabel, Metrics, RuleLabel};
 use rand::Rng;
@@ -748,42 +748,54 @@ impl<S: Store> Engine<S> {
         &self,
         pages: Vec<(Claimed, Option<OwnedSemaphorePermit>)>,
     ) -> Result<()> {
-        let mut sending: FuturesUnordered<_> = pages
+        let sending: FuturesUnordered<_> = pages
             .into_iter()
-            .map(|(c, turn)| {
-                async move {
-                    let attempt = self.attempt(c).await;
-                    // Sent: the next page may send while this one is recorded.
-                    let recording = match turn {
-                        Some(turn) => {
-                            let recording = self.inner.recording.clone().acquire_owned().await.ok();
-                            drop(turn);
-                            recording
-                        }
-                        None => None,
-                    };
-                    (attempt, recording)
-                }
+            .map(|(c, turn)| async move {
+                let attempt = self.attempt(c).await;
+                // Sent: the next page may send while this one is recorded.
+                let recording = match turn {
+                    Some(turn) => {
+                        let recording = self.inner.recording.clone().acquire_owned().await.ok();
+                        drop(turn);
+                        recording
+                    }
+                    None => None,
+                };
+                (attempt, recording)
             })
             .collect();
-        let mut failed = None;
-        while let Some(first) = sending.next().await {
-            let mut done = vec![first];
-            while let Some(Some(more)) = sending.next().now_or_never() {
-                done.push(more);
+        // Sends go on while what has been sent is written: the two run side
+        // by side, so a slow write never holds a send (or its timeout) still.
+        let (sent, mut to_record) = tokio::sync::mpsc::unbounded_channel();
+        let send_all = async move {
+            let mut sending = sending;
+            while let Some(a) = sending.next().await {
+                // The receiver is alive until every sender is done.
+                let _ = sent.send(a);
             }
-            if let Err(e) = self.record(done).await {
-                // The first failure is the caller's to report; later ones
-                // are logged here.
-                match failed {
-                    None => failed = Some(e),
-                    Some(_) => {
-                        tracing::error!(error = %e, "recording a delivery failed; the lease will expire and it is retried")
+        };
+        let record_all = async {
+            let mut failed = None;
+            while let Some(first) = to_record.recv().await {
+                let mut done = vec![first];
+                while let Ok(more) = to_record.try_recv() {
+                    done.push(more);
+                }
+                if let Err(e) = self.record(done).await {
+                    // The first failure is the caller's to report; later
+                    // ones are logged here.
+                    match failed {
+                        None => failed = Some(e),
+                        Some(_) => {
+                            tracing::error!(error = %e, "recording a delivery failed; the lease will expire and it is retried")
+                        }
                     }
                 }
             }
-        }
-        failed.map_or(Ok(()), Err)
+            failed.map_or(Ok(()), Err)
+        };
+        let ((), recorded) = futures::future::join(send_all, record_all).await;
+        recorded
     }
 
     /// One delivery attempt through the page's channel (or its fallback),
