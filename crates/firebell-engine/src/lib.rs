@@ -61,6 +61,8 @@ const MAX_CONFLICT_RETRIES: usize = 8;
 const ESCALATION_BATCH: u32 = 512;
 /// Pages delivered at once.
 const DELIVERY_CONCURRENCY: usize = 256;
+/// Turns back that wake a dispatcher waiting with none free.
+const TURNS_TO_LOOK_AGAIN: u32 = (DELIVERY_CONCURRENCY / 4) as u32;
 /// Pages sent whose outcome is still being recorded, at most. A page gives
 /// its sending turn to the next as soon as its channel has answered, so a
 /// busy writer slows the records, not the sends; past this many, sends wait.
@@ -1378,6 +1380,10 @@ impl<S: Store> Engine<S> {
             };
             tokio::select! {
                 _ = running.join_next(), if !running.is_empty() => {}
+                // Every turn taken: look again once a quarter of them are
+                // back (channels that answer at once give them back long
+                // before their batch is recorded).
+                _ = permits.acquire_many(TURNS_TO_LOOK_AGAIN), if free == 0 => {}
                 _ = self.sleep_until_due(next, &self.inner.wake_dispatch, &mut shutdown) => {}
             }
         }
