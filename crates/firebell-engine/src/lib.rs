@@ -783,15 +783,10 @@ impl<S: Store> Engine<S> {
                 while let Ok(more) = to_record.try_recv() {
                     done.push(more);
                 }
-                if let Err(e) = self.record(done).await {
-                    // The first failure is the caller's to report; later
-                    // ones are logged here.
-                    match failed {
-                        None => failed = Some(e),
-                        Some(_) => {
-                            tracing::error!(error = %e, "recording a delivery failed; the lease will expire and it is retried")
-                        }
-                    }
+                if let Err(e) = self.record(done).await
+                    && let Some(e) = keep_first(&mut failed, e)
+                {
+                    tracing::error!(error = %e, "recording a delivery failed; the lease will expire and it is retried");
                 }
             }
             failed.map_or(Ok(()), Err)
@@ -838,7 +833,7 @@ impl<S: Store> Engine<S> {
             "loop": n.loop_ + 1,
         });
         let max_attempts = self.config().delivery.max_attempts;
-        let (finish, line, failed_for_good) = match outcome {
+        let (finish, line) = match outcome {
             Delivery::Delivered { detail } => {
                 self.inner
                     .metrics
@@ -870,7 +865,6 @@ impl<S: Store> Engine<S> {
                             format!("delivered to {} via {} ({detail})", n.user, n.channel),
                         ),
                     },
-                    false,
                 )
             }
             // A test message is not retried: its first answer is the answer.
@@ -901,7 +895,6 @@ impl<S: Store> Engine<S> {
                             n.user, n.channel
                         ),
                     ),
-                    false,
                 )
             }
             Delivery::Retryable { error } | Delivery::Permanent { error } => {
@@ -935,11 +928,11 @@ impl<S: Store> Engine<S> {
                             ),
                         ),
                     },
-                    true,
                 )
             }
         };
         let line = fallback::annotate(line, fallback_note.as_deref()).with_data(data);
+        let ended = crate::self_alerts::page_end(&finish);
         Attempt {
             end: firebell_store::PageEnd {
                 id: n.id,
@@ -947,43 +940,28 @@ impl<S: Store> Engine<S> {
                 timeline: vec![line],
                 alert_id: n.alert_id,
             },
-            failed_for_good,
-            fallback_used: fallback_note.is_some(),
-            primary,
-            n,
+            sent: Sent {
+                ended,
+                fallback_used: fallback_note.is_some(),
+                primary,
+                n,
+            },
         }
     }
 
     /// Writes attempts' ends at once, then what follows each.
     async fn record(&self, done: Vec<(Attempt, Option<OwnedSemaphorePermit>)>) -> Result<()> {
-        let mut ends = Vec::with_capacity(done.len());
-        let mut rest = Vec::with_capacity(done.len());
-        for (a, recording) in done {
-            let ended = crate::self_alerts::page_end(&a.end.finish);
-            ends.push(a.end);
-            rest.push((
-                a.n,
-                a.primary,
-                a.fallback_used,
-                a.failed_for_good,
-                ended,
-                recording,
-            ));
-        }
+        let (ends, sent): (Vec<_>, Vec<_>) = done
+            .into_iter()
+            .map(|(a, recording)| (a.end, (a.sent, recording)))
+            .unzip();
         let changed = self.inner.store.finish_notifications(ends).await?;
         let mut failed = None;
-        for ((n, primary, fallback_used, failed_for_good, ended, _recording), changed) in
-            rest.into_iter().zip(changed)
-        {
-            let after =
-                self.after_attempt(&n, &primary, fallback_used, failed_for_good, ended, changed);
-            if let Err(e) = after.await {
-                match failed {
-                    None => failed = Some(e),
-                    Some(_) => {
-                        tracing::error!(parent: &page_span(&n), error = %e, "following up a page's attempt failed")
-                    }
-                }
+        for ((s, _recording), changed) in sent.into_iter().zip(changed) {
+            if let Err(e) = self.after_attempt(&s, changed).await
+                && let Some(e) = keep_first(&mut failed, e)
+            {
+                tracing::error!(parent: &page_span(&s.n), error = %e, "following up a page's attempt failed");
             }
         }
         failed.map_or(Ok(()), Err)
@@ -993,28 +971,22 @@ impl<S: Store> Engine<S> {
     /// for good is followed up; the channel's streak (and fallback) feeds
     /// self-alerts. The span is made only for work to do: most pages have
     /// none, and a span costs more than the rest of their record.
-    async fn after_attempt(
-        &self,
-        n: &Notification,
-        primary: &str,
-        fallback_used: bool,
-        failed_for_good: bool,
-        ended: Option<Option<String>>,
-        changed: bool,
-    ) -> Result<()> {
+    async fn after_attempt(&self, s: &Sent, changed: bool) -> Result<()> {
+        let n = &s.n;
+        let failed_for_good = matches!(s.ended, Some(Some(_)));
         if failed_for_good && changed && n.kind == NotificationKind::Notify && n.alert_id.is_some()
         {
             self.follow_up_failed(n.id).instrument(page_span(n)).await?;
         }
-        if let Some(error) = ended
+        if let Some(error) = &s.ended
             && n.kind != NotificationKind::Test
             && self.config().self_alerts.is_some()
         {
             async {
                 self.channel_streak(&n.channel, error.as_deref()).await?;
                 if error.is_none() {
-                    self.fallback_seen(primary, fallback_used.then_some(n.channel.as_str()))
-                        .await?;
+                    let via = s.fallback_used.then_some(n.channel.as_str());
+                    self.fallback_seen(&s.primary, via).await?;
                 }
                 Ok::<_, EngineError>(())
             }
@@ -1399,13 +1371,34 @@ impl<S: Store> Engine<S> {
 
 /// A page's delivery attempt, sent and waiting to be recorded.
 struct Attempt {
+    /// What the store records.
+    end: firebell_store::PageEnd,
+    /// What follows once it is recorded.
+    sent: Sent,
+}
+
+/// A page sent, for what follows its record.
+struct Sent {
     /// The page as sent (through its fallback, if routed there).
     n: Notification,
     /// The channel the page was for, before any fallback.
     primary: String,
     fallback_used: bool,
-    failed_for_good: bool,
-    end: firebell_store::PageEnd,
+    /// How the page ended, if it did (see `self_alerts::page_end`): `Some(None)`
+    /// delivered, `Some(Some(error))` failed for good, `None` to be retried.
+    ended: Option<Option<String>>,
+}
+
+/// The first of several failures is kept for the caller to report; a later
+/// one is handed back, to be logged where it happened.
+fn keep_first(first: &mut Option<EngineError>, e: EngineError) -> Option<EngineError> {
+    match first {
+        None => {
+            *first = Some(e);
+            None
+        }
+        Some(_) => Some(e),
+    }
 }
 
 /// The span of one page's delivery: `alert_id` (absent for a notice) and

@@ -202,6 +202,9 @@ impl OutboxStore for PgStore {
     }
 
     async fn finish_notifications(&self, ends: Vec<PageEnd>) -> Result<Vec<bool>> {
+        if ends.is_empty() {
+            return Ok(Vec::new());
+        }
         let ends = ends
             .into_iter()
             .map(|e| {

@@ -271,6 +271,9 @@ impl OutboxStore for SqliteStore {
     }
 
     async fn finish_notifications(&self, ends: Vec<PageEnd>) -> Result<Vec<bool>> {
+        if ends.is_empty() {
+            return Ok(Vec::new());
+        }
         let ends = ends
             .into_iter()
             .map(PreparedFinish::encode)
